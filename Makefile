@@ -1,0 +1,76 @@
+# rollouts: every target installs what it needs, so a fresh machine only needs
+# `make demo` and `make test` (Go >= 1.26, Python >= 3.11 and apt are assumed).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+APT_PACKAGES := prometheus openssl git
+
+.PHONY: help deps venv tools test unit integration demo lint bench dev-up dev-down clean
+
+help:
+	@echo "make demo        bring up the local cluster and run the demo rollout"
+	@echo "make test        unit + integration tests (starts its own local cluster)"
+	@echo "make lint        ruff, mypy --strict, import-linter"
+	@echo "make bench       measure and write BENCHMARKS.md"
+	@echo "make dev-up / dev-down   the local control plane on its own"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# System packages from Debian: Prometheus (run by us, not as the system service),
+# openssl (the dev cluster's certificates), git.
+deps:
+	@missing=""; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v git >/dev/null || missing="$$missing git"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@command -v go >/dev/null || { echo "Go >= 1.26 is required to build the control plane: install it and retry" >&2; exit 1; }
+
+# The control plane's binaries, built from Go modules once per pinned version into
+# ~/.cache/rollouts (outside the repo).
+tools: venv deps
+	$(BIN)/rollouts dev build
+
+test: tools
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+unit: venv
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+
+integration: tools
+	$(BIN)/pytest -q -p no:cacheprovider -m integration tests
+
+demo: tools
+	$(BIN)/python -m rollouts.demo
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+	$(BIN)/mypy --strict
+	$(BIN)/lint-imports
+
+bench: tools
+	$(BIN)/python -m tests.bench.run
+
+dev-up: tools
+	$(BIN)/rollouts dev up
+
+dev-down: venv
+	$(BIN)/rollouts dev down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

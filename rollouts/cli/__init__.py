@@ -1,0 +1,1 @@
+"""The `rollouts` (and `kubectl-rollouts`) command line."""

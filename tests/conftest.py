@@ -1,0 +1,92 @@
+"""Shared fixtures: the real local control plane, one per test session.
+
+`cluster` brings up (or reuses) the dev cluster in its own state directory, installs
+our CRDs, and is torn down at the end unless ROLLOUTS_TEST_KEEP_CLUSTER=1 (handy when
+iterating: the next session then reuses the running cluster). `namespace` gives each
+test a fresh namespace and deletes it afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rollouts.devcluster import Cluster, down, up
+from rollouts.devcluster.versions import cache_dir
+
+REPO = Path(__file__).resolve().parents[1]
+COMPAT = REPO.parent / "shared" / "compat"
+
+
+@dataclass
+class TestCluster:
+    """The running dev cluster as tests see it."""
+
+    state: Cluster
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state.kubeconfig
+
+    @property
+    def kubectl(self) -> Path:
+        return self.state.kubectl
+
+    @property
+    def prometheus_url(self) -> str:
+        return self.state.prometheus_url
+
+    def kubectl_run(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input, capture_output=True, text=True, check=False, timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}"
+            )
+        return result
+
+
+def _say(line: str) -> None:
+    print(f"[dev cluster] {line}", flush=True)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[TestCluster]:
+    directory = Path(os.environ.get("ROLLOUTS_TEST_CLUSTER_DIR", cache_dir() / "test-cluster"))
+    state = up(_say, directory=directory)
+    test_cluster = TestCluster(state)
+    test_cluster.kubectl_run("apply", "--server-side", "-f", str(REPO / "manifests" / "crds"))
+    test_cluster.kubectl_run(
+        "wait", "--for=condition=Established", "--timeout=60s",
+        "crd/rollouts.argoproj.io", "crd/analysisruns.argoproj.io",
+        "crd/analysistemplates.argoproj.io", "crd/clusteranalysistemplates.argoproj.io",
+        "crd/applications.argoproj.io",
+    )
+    yield test_cluster
+    if os.environ.get("ROLLOUTS_TEST_KEEP_CLUSTER") != "1":
+        down(_say, directory=directory)
+
+
+@pytest.fixture
+def namespace(cluster: TestCluster) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    cluster.kubectl_run("create", "namespace", name)
+    yield name
+    cluster.kubectl_run("delete", "namespace", name, "--wait=false", check=False)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Everything under tests/integration needs the cluster: mark it so `-m` selects it.
+    for item in items:
+        if "integration" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.integration)
