@@ -1,0 +1,1 @@
+"""Pure planners of the canary strategy: replica arithmetic and step progression."""
