@@ -1,0 +1,62 @@
+"""The machinery every controller runs on: clock, work queue, timers, manager, logging.
+
+- `clock`: the `Clock` seam (`SystemClock`, `FakeClock` for tests).
+- `queue`: `WorkQueue`, client-go's rate-limited queue (dedup, one worker per key,
+  per-key exponential backoff); `object_key` / `split_key` for `"namespace/name"` keys.
+- `retry`: the retry policy as pure functions (`retry_decision`, `backoff_delay`).
+- `timers`: `Timers`, APScheduler one-shot jobs that only enqueue a key.
+- `interfaces`: the `Controller`, `InformerLike`, `LeaderElectorLike` protocols that
+  `rollouts.kube` objects and our controllers satisfy structurally.
+- `manager`: `Manager`, which syncs caches, elects a leader, runs workers and serves
+  `/healthz`, `/readyz`, `/metrics` (`health.HealthServer`).
+- `log`: `logging_setup("text" | "json", level)`.
+
+Neighbours: controllers (`rollouts.controller`, `analysis`, `reconciler`) import this
+package and `rollouts.kube`; this package imports neither them nor `kubernetes`.
+"""
+
+from .clock import Clock, FakeClock, SystemClock
+from .health import HealthServer
+from .interfaces import Controller, InformerLike, LeaderElectorLike, ReconcileResult
+from .log import JsonFormatter, TextFormatter, log_fields, logging_setup
+from .manager import CacheSyncTimeout, LeaderElectionLost, Manager
+from .queue import WorkQueue, object_key, split_key
+from .retry import (
+    DEFAULT_BASE_DELAY,
+    DEFAULT_MAX_DELAY,
+    RetryAction,
+    RetryDecision,
+    backoff_delay,
+    is_temporary,
+    retry_decision,
+)
+from .timers import Timers
+
+__all__ = [
+    "DEFAULT_BASE_DELAY",
+    "DEFAULT_MAX_DELAY",
+    "CacheSyncTimeout",
+    "Clock",
+    "Controller",
+    "FakeClock",
+    "HealthServer",
+    "InformerLike",
+    "JsonFormatter",
+    "LeaderElectionLost",
+    "LeaderElectorLike",
+    "Manager",
+    "ReconcileResult",
+    "RetryAction",
+    "RetryDecision",
+    "SystemClock",
+    "TextFormatter",
+    "Timers",
+    "WorkQueue",
+    "backoff_delay",
+    "is_temporary",
+    "log_fields",
+    "logging_setup",
+    "object_key",
+    "retry_decision",
+    "split_key",
+]

@@ -1,0 +1,418 @@
+"""The `Manager` runs controllers: caches, leader election, workers, health endpoints.
+
+`rollouts controller` builds the controllers it was asked for (Rollout, analysis,
+reconciler), hands them to a `Manager` and calls `run()`. In order, `run`:
+
+1. binds each controller to its own `WorkQueue` and `Timers` (`controller.bind`);
+2. serves `/healthz`, `/readyz`, `/metrics` (see `health.py`);
+3. starts every distinct informer and waits until all have synced, or raises
+   `CacheSyncTimeout` after `sync_timeout` seconds;
+4. with a leader elector, waits to lead (caches stay warm meanwhile, so a standby
+   takes over quickly; its handlers fill the queues, which dedup);
+5. starts the timers and `workers` threads per controller, each looping
+   `get -> reconcile -> forget / retry -> done`;
+6. returns when `stop_event` is set or `stop()` is called, after shutting everything
+   down; raises `LeaderElectionLost` if the lease was lost: like controller-runtime,
+   the process then exits and its supervisor restarts it as a standby, rather than
+   trying to wind down controllers that may hold stale decisions.
+
+Probes: `/healthz` is 200 while `run` is running and every worker thread is alive.
+`/readyz` is 200 once the caches have synced, on the leader *and* on standbys: a
+standby is ready to take over, and marking it unready would make a rolling update of
+the controller Deployment wait forever for a replica that is correctly waiting.
+
+Errors from `reconcile`: one with `temporary = False` is logged and dropped (the next
+watch event brings the key back); any other exception is logged and the key retried
+with per-key exponential backoff (see `retry.py`), waiting at least the error's
+`retry_after` seconds when it carries one (a 429 from the API server).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from .clock import Clock, SystemClock
+from .health import HealthServer
+from .interfaces import Controller, InformerLike, LeaderElectorLike
+from .queue import WorkQueue, split_key
+from .retry import DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY, is_temporary, retry_decision
+from .timers import Timers
+
+__all__ = ["CacheSyncTimeout", "LeaderElectionLost", "Manager"]
+
+log = logging.getLogger(__name__)
+
+_POLL = 0.05  # how often waits re-check the caller's stop_event
+
+
+class CacheSyncTimeout(RuntimeError):
+    """Informers did not finish their first list in time."""
+
+
+class LeaderElectionLost(RuntimeError):
+    """This replica lost (or never got, because the elector ended) the leader lease."""
+
+
+@dataclass
+class _Runner:
+    controller: Controller
+    queue: WorkQueue
+    timers: Timers
+    informers: list[InformerLike]
+    workers: list[threading.Thread] = field(default_factory=list)
+
+
+class Manager:
+    """Runs controllers until stopped; see the module docstring for the lifecycle."""
+
+    def __init__(
+        self,
+        controllers: Sequence[Controller],
+        *,
+        workers: int = 1,
+        leader_elector: LeaderElectorLike | None = None,
+        registry: CollectorRegistry | None = None,
+        host: str = "127.0.0.1",
+        port: int = 8090,
+        clock: Clock | None = None,
+        sync_timeout: float = 60.0,
+        shutdown_timeout: float = 5.0,
+        queue_base_delay: float = DEFAULT_BASE_DELAY,
+        queue_max_delay: float = DEFAULT_MAX_DELAY,
+    ) -> None:
+        names = [c.name for c in controllers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"controller names must be unique, repeated: {duplicates}")
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1 per controller, got {workers}")
+        self._workers = workers
+        self._elector = leader_elector
+        self._clock: Clock = clock or SystemClock()
+        self._sync_timeout = sync_timeout
+        self._shutdown_timeout = shutdown_timeout
+        self._runners: dict[str, _Runner] = {}
+        for controller in controllers:
+            queue = WorkQueue(
+                controller.name,
+                clock=self._clock,
+                base_delay=queue_base_delay,
+                max_delay=queue_max_delay,
+            )
+            self._runners[controller.name] = _Runner(
+                controller, queue, Timers(queue, self._clock), []
+            )
+        self._lifecycle = threading.Lock()
+        self._wake = threading.Event()  # nudges the run loop out of its poll
+        self._stop_requested = threading.Event()
+        self._running = threading.Event()
+        self._synced = threading.Event()
+        self._leading = threading.Event()
+        self._lost = threading.Event()
+        self._stopping = threading.Event()
+        self._shut_down = False
+        self._ran = False
+        self._informers: list[InformerLike] = []
+        self._elector_thread: threading.Thread | None = None
+        self._elector_stop = threading.Event()
+        self._run_thread: threading.Thread | None = None
+        self._server = HealthServer(
+            host=host,
+            port=port,
+            liveness=self.liveness,
+            readiness=self.readiness,
+            registry=registry if registry is not None else REGISTRY,
+        )
+
+    # -- public ---------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port of `/healthz`, `/readyz`, `/metrics` (the real one when 0 was asked)."""
+        return self._server.port
+
+    def queue(self, controller: str) -> WorkQueue:
+        """The work queue of the named controller."""
+        return self._runners[controller].queue
+
+    def timers(self, controller: str) -> Timers:
+        """The timers of the named controller."""
+        return self._runners[controller].timers
+
+    def liveness(self) -> tuple[bool, str]:
+        """`/healthz`: is the process running and are its workers alive?"""
+        if not self._running.is_set() or self._stopping.is_set():
+            return False, "not running"
+        dead = [t.name for r in self._runners.values() for t in r.workers if not t.is_alive()]
+        if dead:
+            return False, f"worker threads died: {', '.join(dead)}"
+        return True, "ok"
+
+    def readiness(self) -> tuple[bool, str]:
+        """`/readyz`: have the caches synced? (leader and standby alike, see module doc)"""
+        if not self._running.is_set() or self._stopping.is_set():
+            return False, "not running"
+        if not self._synced.is_set():
+            return False, "waiting for caches to sync"
+        if self._elector is None:
+            return True, "ok"
+        return True, "ok: leading" if self._leading.is_set() else "ok: standby"
+
+    def run(self, stop_event: threading.Event | None = None) -> None:
+        """Run until `stop_event` is set or `stop()` is called; see the module docstring.
+
+        Raises `CacheSyncTimeout` or `LeaderElectionLost` (after shutting down).
+        """
+        with self._lifecycle:
+            if self._ran:
+                raise RuntimeError("Manager.run() may be called only once per Manager")
+            self._ran = True
+            self._run_thread = threading.current_thread()
+        external = stop_event if stop_event is not None else threading.Event()
+        try:
+            self._start_serving()
+            if self._wait_for_caches(external) and self._wait_to_lead(external):
+                self._start_workers()
+                self._wait(external, until=lambda: False)
+        finally:
+            self._shutdown()
+        if self._lost.is_set() and not self._stop_requested.is_set() and not external.is_set():
+            raise LeaderElectionLost(
+                "lost the leader lease: stopped all controllers; restart the process "
+                "(it will wait as a standby until it can lead again)"
+            )
+
+    def stop(self) -> None:
+        """Shut everything down (idempotent, any thread); `run` then returns.
+
+        Called on the thread inside `run` (a signal handler), it only asks `run` to stop,
+        so it never waits on a shutdown that thread itself is in the middle of.
+        """
+        self._stop_requested.set()
+        self._wake.set()
+        if threading.current_thread() is not self._run_thread:
+            self._shutdown()
+
+    # -- phases of run ----------------------------------------------------------------
+
+    def _start_serving(self) -> None:
+        with self._lifecycle:
+            if self._shut_down:
+                return
+            for runner in self._runners.values():
+                runner.controller.bind(runner.queue, runner.timers)
+                runner.informers = list(runner.controller.informers())
+            self._running.set()
+            self._server.start()
+            log.info("serving /healthz, /readyz, /metrics on %s:%d", self._server.host, self.port)
+
+    def _wait_for_caches(self, external: threading.Event) -> bool:
+        """Start the informers and wait for them; False if asked to stop meanwhile."""
+        with self._lifecycle:
+            if self._shut_down:
+                return False
+            seen: set[int] = set()
+            for runner in self._runners.values():
+                for informer in runner.informers:
+                    if id(informer) not in seen:
+                        seen.add(id(informer))
+                        self._informers.append(informer)
+                        informer.start()
+        deadline = time.monotonic() + self._sync_timeout
+        while True:
+            unsynced = [
+                f"{name}: {informer!r}"
+                for name, runner in self._runners.items()
+                for informer in runner.informers
+                if not informer.has_synced()
+            ]
+            if not unsynced:
+                self._synced.set()
+                log.info("caches synced for controllers %s", ", ".join(self._runners))
+                return True
+            if self._should_stop(external):
+                return False
+            if time.monotonic() >= deadline:
+                raise CacheSyncTimeout(
+                    f"caches did not sync within {self._sync_timeout:g} s; still listing: "
+                    f"{'; '.join(unsynced)}. Check that the API server is reachable and "
+                    "that the controller may list and watch these resources (RBAC)."
+                )
+            self._wake.wait(_POLL)
+            self._wake.clear()
+
+    def _wait_to_lead(self, external: threading.Event) -> bool:
+        """With leader election, block until leading; False if stopping or lost first."""
+        elector = self._elector
+        if elector is None:
+            return True
+        with self._lifecycle:
+            if self._shut_down:
+                return False
+            self._elector_thread = threading.Thread(
+                target=self._run_elector, args=(elector,), name="leader-elector", daemon=True
+            )
+            self._elector_thread.start()
+        log.info("caches synced; waiting to acquire the leader lease")
+        self._wait(external, until=self._leading.is_set)
+        return self._leading.is_set() and not self._should_stop(external)
+
+    def _start_workers(self) -> None:
+        with self._lifecycle:
+            if self._shut_down:
+                return
+            for name, runner in self._runners.items():
+                runner.timers.start()
+                for index in range(self._workers):
+                    thread = threading.Thread(
+                        target=self._work,
+                        args=(runner,),
+                        name=f"{name}-worker-{index}",
+                        daemon=True,
+                    )
+                    runner.workers.append(thread)
+                    thread.start()
+            log.info(
+                "started %d worker(s) for each of: %s", self._workers, ", ".join(self._runners)
+            )
+
+    def _wait(self, external: threading.Event, *, until: Callable[[], bool]) -> None:
+        while not until() and not self._should_stop(external):
+            self._wake.wait(_POLL)
+            self._wake.clear()
+
+    def _should_stop(self, external: threading.Event) -> bool:
+        return external.is_set() or self._stop_requested.is_set() or self._lost.is_set()
+
+    # -- leader election ----------------------------------------------------------------
+
+    def _run_elector(self, elector: LeaderElectorLike) -> None:
+        try:
+            elector.run(self._on_started_leading, self._on_stopped_leading, self._elector_stop)
+        except Exception:
+            log.exception("leader election failed")
+        if not self._stopping.is_set():
+            # However the elector ended, this replica can no longer be sure it leads.
+            self._on_stopped_leading()
+
+    def _on_started_leading(self) -> None:
+        log.info("acquired the leader lease")
+        self._leading.set()
+        self._wake.set()
+
+    def _on_stopped_leading(self) -> None:
+        self._leading.clear()
+        if not self._stopping.is_set() and not self._lost.is_set():
+            log.error("lost the leader lease; stopping all controllers")
+            self._lost.set()
+        self._wake.set()
+
+    # -- workers --------------------------------------------------------------------
+
+    def _work(self, runner: _Runner) -> None:
+        while True:
+            key = runner.queue.get()
+            if key is None:
+                return
+            try:
+                self._reconcile(runner, key)
+            finally:
+                runner.queue.done(key)
+
+    def _reconcile(self, runner: _Runner, key: str) -> None:
+        controller, queue = runner.controller, runner.queue
+        context = _log_context(controller.name, key)
+        started = time.monotonic()
+        try:
+            result = controller.reconcile(key)
+        except Exception as error:
+            temporary = is_temporary(error)
+            expected = hasattr(error, "temporary")
+            decision = retry_decision(temporary, queue.num_requeues(key))
+            if decision.action.retries:
+                delay = queue.add_rate_limited(key, at_least=_retry_after(error))
+                log.warning(
+                    "reconcile of %s failed, retry %d in %.2f s: %s",
+                    key,
+                    queue.num_requeues(key),
+                    delay,
+                    error,
+                    exc_info=not expected,
+                    extra=context,
+                )
+            else:
+                queue.forget(key)
+                log.error(
+                    "reconcile of %s failed and will not be retried until the object changes: %s",
+                    key,
+                    error,
+                    extra=context,
+                )
+            return
+        queue.forget(key)
+        requeue_after = result.requeue_after if result is not None else None
+        if requeue_after is not None:
+            queue.add_after(key, requeue_after)
+        log.debug("reconciled %s in %.3f s", key, time.monotonic() - started, extra=context)
+
+    # -- shutdown -------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        with self._lifecycle:
+            if self._shut_down:
+                return
+            self._shut_down = True
+            self._stopping.set()
+            self._wake.set()
+            for runner in self._runners.values():
+                runner.queue.shutdown()
+            deadline = time.monotonic() + self._shutdown_timeout
+            current = threading.current_thread()
+            for runner in self._runners.values():
+                for thread in runner.workers:
+                    if thread is not current:
+                        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+                    if thread.is_alive() and thread is not current:
+                        log.warning("worker %s still busy after shutdown timeout", thread.name)
+                _quietly(runner.timers.shutdown, "timers of " + runner.controller.name)
+            # Only now that no worker acts may the lease go to another replica.
+            self._elector_stop.set()
+            if self._elector_thread is not None and self._elector_thread is not current:
+                # Releasing the lease takes an API call or two: allow it at least a second.
+                self._elector_thread.join(timeout=max(1.0, deadline - time.monotonic()))
+            for informer in self._informers:
+                _quietly(informer.stop, f"informer {informer!r}")
+            _quietly(self._server.stop, "health server")
+            self._running.clear()
+            log.info("manager stopped")
+
+
+def _log_context(controller: str, key: str) -> dict[str, str]:
+    context = {"controller": controller, "key": key}
+    try:
+        namespace, name = split_key(key)
+    except ValueError:
+        return context
+    if namespace:
+        context["namespace"] = namespace
+    context["object_name"] = name
+    return context
+
+
+def _retry_after(error: Exception) -> float:
+    """The server's `Retry-After` carried by the error (`KubeError.retry_after`), or 0."""
+    value = getattr(error, "retry_after", None)
+    return float(value) if isinstance(value, int | float) and value > 0 else 0.0
+
+
+def _quietly(action: Callable[[], None], what: str) -> None:
+    try:
+        action()
+    except Exception:
+        log.exception("stopping %s failed", what)
