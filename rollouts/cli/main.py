@@ -21,10 +21,12 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from rollouts.cli import dev_cmd, lint_cmd
+    from rollouts.cli import controller_cmd, dev_cmd, lint_cmd, rollout_cmds
 
+    cli.add_command(controller_cmd.controller)
     cli.add_command(dev_cmd.dev)
     cli.add_command(lint_cmd.lint)
+    rollout_cmds.register(cli)
 
 
 _register()
@@ -33,7 +35,8 @@ _register()
 def main() -> None:
     """Run the CLI, turning user mistakes into one-line errors with a non-zero exit."""
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode click returns ctx.exit(n)'s code instead of exiting.
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -47,3 +50,8 @@ def main() -> None:
         sys.exit(problem.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

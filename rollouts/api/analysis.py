@@ -1,0 +1,323 @@
+"""`AnalysisTemplate`, `ClusterAnalysisTemplate` and `AnalysisRun`: metrics and providers.
+
+A template lists metrics (what to measure, how often, which results pass) and the
+arguments its queries take (`{{args.NAME}}`). An AnalysisRun is a template made concrete:
+the Rollout controller creates it with the arguments filled in or referenced, the analysis
+controller (`analysis/`) measures and records the results in its status
+(`rollouts.api.analysis_status`). Providers: `prometheus`, `web`, `job`.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from rollouts.api import defaults
+from rollouts.api.analysis_status import AnalysisRunStatus
+from rollouts.api.common import (
+    API_VERSION,
+    ApiModel,
+    Bool,
+    FieldRef,
+    Int,
+    KeyValue,
+    ObjectMeta,
+)
+from rollouts.api.duration import Duration
+from rollouts.api.intstr import IntOrArg
+
+__all__ = [
+    "AnalysisRun",
+    "AnalysisRunSpec",
+    "AnalysisTemplate",
+    "AnalysisTemplateSpec",
+    "Argument",
+    "BasicAuth",
+    "BearerAuth",
+    "ClusterAnalysisTemplate",
+    "DryRun",
+    "JobMetric",
+    "MeasurementRetention",
+    "Metric",
+    "MetricProvider",
+    "PrometheusAuthentication",
+    "PrometheusMetric",
+    "SecretKeyRef",
+    "ValueFrom",
+    "WebMethod",
+    "WebMetric",
+]
+
+
+class SecretKeyRef(ApiModel):
+    """A key of a Secret in the run's namespace; its value never appears in logs or status."""
+
+    name: str
+    key: str
+
+
+class ValueFrom(ApiModel):
+    """Where a template argument's value comes from (exactly one of the two)."""
+
+    secret_key_ref: SecretKeyRef | None = None
+    field_ref: FieldRef | None = None
+
+
+class Argument(ApiModel):
+    """A template argument; without `value`/`valueFrom` the Rollout must supply it."""
+
+    name: str
+    value: str | None = None
+    value_from: ValueFrom | None = None
+
+
+class BasicAuth(ApiModel):
+    username: str
+    password: str
+
+
+class BearerAuth(ApiModel):
+    token: str
+
+
+class PrometheusAuthentication(ApiModel):
+    """Credentials for Prometheus; use `{{args.NAME}}` with a secretKeyRef argument."""
+
+    unsupported_fields: ClassVar[dict[str, str]] = {
+        "sigv4": "AWS SigV4 signing is not implemented",
+        "oauth2": "OAuth2 client credentials are not implemented",
+    }
+
+    basic_auth: BasicAuth | None = None
+    bearer: BearerAuth | None = None
+
+
+class PrometheusMetric(ApiModel):
+    """An instant PromQL query; the result is a list of floats (vector) or a float (scalar)."""
+
+    unsupported_fields: ClassVar[dict[str, str]] = {
+        "rangeQuery": "range queries are not implemented; use an instant query",
+    }
+
+    address: str | None = None
+    query: str | None = None
+    timeout: Int | None = None
+    """Seconds to wait for an answer."""
+    insecure: Bool | None = None
+    headers: list[KeyValue] | None = None
+    authentication: PrometheusAuthentication | None = None
+
+
+class WebMethod(StrEnum):
+    GET = "GET"
+    POST = "POST"
+    PUT = "PUT"
+
+
+class WebMetric(ApiModel):
+    """An HTTP request whose JSON answer (optionally narrowed by `jsonPath`) is the result."""
+
+    unsupported_fields: ClassVar[dict[str, str]] = {
+        "jsonBody": "use body with a JSON string",
+        "authentication": "OAuth2/SigV4 for web metrics is not implemented; use headers",
+    }
+
+    url: str | None = None
+    method: WebMethod | None = None
+    headers: list[KeyValue] | None = None
+    body: str | None = None
+    json_path: str | None = None
+    timeout_seconds: Int | None = None
+    insecure: Bool | None = None
+
+
+class JobMetric(ApiModel):
+    """A Kubernetes Job (its `spec` is a plain JobSpec dict); success = the Job succeeded."""
+
+    metadata: ObjectMeta | None = None
+    """Labels and annotations for the Job (its name is chosen by the analysis controller)."""
+    spec: dict[str, Any]
+
+
+class MetricProvider(ApiModel):
+    """Where a metric's value comes from: exactly one provider."""
+
+    unsupported_fields: ClassVar[dict[str, str]] = {
+        name: "this metric provider is not implemented; use prometheus, web or job"
+        for name in (
+            "kayenta",
+            "datadog",
+            "wavefront",
+            "newRelic",
+            "cloudWatch",
+            "graphite",
+            "influxdb",
+            "skywalking",
+            "plugin",
+        )
+    }
+
+    prometheus: PrometheusMetric | None = None
+    web: WebMetric | None = None
+    job: JobMetric | None = None
+
+    @property
+    def kinds(self) -> list[str]:
+        """Every provider key present, ours and Argo's others (a valid metric has one)."""
+        found = [
+            name
+            for name, value in (
+                ("prometheus", self.prometheus),
+                ("web", self.web),
+                ("job", self.job),
+            )
+            if value is not None
+        ]
+        extras = self.model_extra or {}
+        found.extend(key for key in self.unsupported_fields if key in extras)
+        return found
+
+    @property
+    def kind(self) -> Literal["prometheus", "web", "job"] | None:
+        """The provider we will call, when exactly one of ours is set."""
+        if len(self.kinds) != 1:
+            return None
+        if self.prometheus is not None:
+            return "prometheus"
+        if self.web is not None:
+            return "web"
+        if self.job is not None:
+            return "job"
+        return None
+
+
+class Metric(ApiModel):
+    """One metric: measured `count` times every `interval`, judged by the conditions."""
+
+    name: str
+    interval: Duration | None = None
+    initial_delay: Duration | None = None
+    count: IntOrArg | None = None
+    success_condition: str | None = None
+    failure_condition: str | None = None
+    failure_limit: IntOrArg | None = None
+    inconclusive_limit: IntOrArg | None = None
+    consecutive_error_limit: IntOrArg | None = None
+    provider: MetricProvider
+
+    @property
+    def effective_count(self) -> int | None:
+        """Measurements to take: `count`, else 1 without an interval, else None (until ended).
+
+        Raises `SpecError` if `count` is still an unresolved `{{args...}}` placeholder.
+        """
+        if self.count is not None and self.count.resolved() != 0:
+            return self.count.resolved()
+        return 1 if self.interval is None else None
+
+    @property
+    def failure_limit_or_default(self) -> int:
+        return _limit(self.failure_limit, defaults.FAILURE_LIMIT)
+
+    @property
+    def inconclusive_limit_or_default(self) -> int:
+        return _limit(self.inconclusive_limit, defaults.INCONCLUSIVE_LIMIT)
+
+    @property
+    def consecutive_error_limit_or_default(self) -> int:
+        return _limit(self.consecutive_error_limit, defaults.CONSECUTIVE_ERROR_LIMIT)
+
+
+def _limit(value: IntOrArg | None, default: int) -> int:
+    return default if value is None else value.resolved()
+
+
+class DryRun(ApiModel):
+    """Metrics (a regular expression on their names) whose verdict never decides the run."""
+
+    metric_name: str
+
+
+class MeasurementRetention(ApiModel):
+    """How many measurements to keep for metrics whose names match `metricName` (a regex)."""
+
+    metric_name: str
+    limit: Int
+
+
+class _AnalysisSpec(ApiModel):
+    metrics: list[Metric]
+    args: list[Argument] | None = None
+    dry_run: list[DryRun] | None = None
+    measurement_retention: list[MeasurementRetention] | None = None
+
+    def metric(self, name: str) -> Metric | None:
+        return next((metric for metric in self.metrics if metric.name == name), None)
+
+    def is_dry_run(self, metric_name: str) -> bool:
+        """Whether a `dryRun` rule matches the metric (Argo: unanchored regular expression)."""
+        return any(_matches(rule.metric_name, metric_name) for rule in self.dry_run or [])
+
+    def measurement_retention_limit(self, metric_name: str) -> int:
+        """Measurements kept for the metric: the last matching rule's limit, else 10."""
+        limit = defaults.MEASUREMENT_RETENTION_LIMIT
+        for rule in self.measurement_retention or []:
+            if _matches(rule.metric_name, metric_name):
+                limit = rule.limit
+        return limit
+
+    def argument(self, name: str) -> Argument | None:
+        return next((arg for arg in self.args or [] if arg.name == name), None)
+
+
+def _matches(pattern: str, name: str) -> bool:
+    try:
+        return re.search(pattern, name) is not None
+    except re.error:
+        return pattern == name
+
+
+class AnalysisTemplateSpec(_AnalysisSpec):
+    unsupported_fields: ClassVar[dict[str, str]] = {
+        "templates": "composing templates from other templates is not implemented",
+    }
+
+
+class AnalysisRunSpec(_AnalysisSpec):
+    unsupported_fields: ClassVar[dict[str, str]] = {
+        "ttlStrategy": "finished AnalysisRuns are kept until their Rollout removes them",
+    }
+
+    terminate: Bool | None = None
+    """Set by the Rollout controller to end the run early (e.g. the rollout completed)."""
+
+
+class AnalysisTemplate(ApiModel):
+    """Namespaced metrics recipe referenced by Rollouts (`templateName`)."""
+
+    api_version: str = API_VERSION
+    kind: Literal["AnalysisTemplate"] = "AnalysisTemplate"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: AnalysisTemplateSpec
+
+
+class ClusterAnalysisTemplate(ApiModel):
+    """Cluster-wide AnalysisTemplate (referenced with `clusterScope: true`)."""
+
+    api_version: str = API_VERSION
+    kind: Literal["ClusterAnalysisTemplate"] = "ClusterAnalysisTemplate"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: AnalysisTemplateSpec
+
+
+class AnalysisRun(ApiModel):
+    """One execution of one or more merged templates, with its measurements in `status`."""
+
+    api_version: str = API_VERSION
+    kind: Literal["AnalysisRun"] = "AnalysisRun"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: AnalysisRunSpec
+    status: AnalysisRunStatus | None = None

@@ -1,0 +1,127 @@
+"""Rules of a valid Application that a schema cannot say."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rollouts.api.application import (
+    KNOWN_SYNC_OPTIONS,
+    UNSUPPORTED_SYNC_OPTIONS,
+    Application,
+    ApplicationSpec,
+    SyncPolicy,
+)
+from rollouts.api.errors import Problem, Severity, child_path
+
+__all__ = ["application_problems"]
+
+
+def application_problems(application: Application) -> list[Problem]:
+    return list(_spec_problems(application.spec, "spec"))
+
+
+def _spec_problems(spec: ApplicationSpec, path: str) -> Iterator[Problem]:
+    source_path = child_path(path, "source")
+    if spec.source is None:
+        if "sources" not in (spec.model_extra or {}):
+            yield Problem(
+                source_path, "required: {repoURL, path, targetRevision} of the Git source"
+            )
+    else:
+        source = spec.source
+        if not source.repo_url:
+            yield Problem(child_path(source_path, "repoURL"), "required: the Git repository URL")
+        if not source.path and "chart" not in (source.model_extra or {}):
+            yield Problem(
+                child_path(source_path, "path"),
+                "required: the directory in the repository to render ('.' for its root)",
+            )
+        elif source.path and (source.path.startswith("/") or ".." in source.path.split("/")):
+            yield Problem(
+                child_path(source_path, "path"),
+                f"{source.path!r} must be relative to the repository root and stay inside it",
+            )
+        kinds = source.source_types
+        if len(kinds) > 1:
+            yield Problem(
+                source_path,
+                "set at most one of directory, kustomize or helm "
+                f"(found {', '.join(kinds).lower()})",
+            )
+    destination_path = child_path(path, "destination")
+    destination = spec.destination
+    if destination.server is None and "name" not in (destination.model_extra or {}):
+        yield Problem(
+            child_path(destination_path, "server"),
+            "required: https://kubernetes.default.svc (this cluster)",
+        )
+    elif destination.server is not None and not destination.is_in_cluster:
+        yield Problem(
+            child_path(destination_path, "server"),
+            "only this cluster (https://kubernetes.default.svc) is supported, "
+            f"not {destination.server!r}",
+        )
+    if spec.project not in (None, "default"):
+        yield Problem(
+            child_path(path, "project"),
+            f"AppProjects are not implemented: project {spec.project!r} is not enforced",
+            Severity.WARNING,
+        )
+    if spec.sync_policy is not None:
+        yield from _sync_policy_problems(spec.sync_policy, child_path(path, "syncPolicy"))
+    if spec.revision_history_limit is not None and spec.revision_history_limit < 0:
+        yield Problem(child_path(path, "revisionHistoryLimit"), "must be 0 or more")
+    for index, rule in enumerate(spec.ignore_differences or []):
+        rule_path = child_path(child_path(path, "ignoreDifferences"), index)
+        if not rule.kind:
+            yield Problem(child_path(rule_path, "kind"), "required: the kind of objects to match")
+        if not (rule.json_pointers or rule.jq_path_expressions or rule.managed_fields_managers):
+            yield Problem(
+                rule_path,
+                "ignores nothing: add jsonPointers, jqPathExpressions or managedFieldsManagers",
+                Severity.WARNING,
+            )
+        for pointer_index, pointer in enumerate(rule.json_pointers or []):
+            if pointer and not pointer.startswith("/"):
+                yield Problem(
+                    child_path(child_path(rule_path, "jsonPointers"), pointer_index),
+                    f"{pointer!r} is not a JSON pointer: it must start with '/' "
+                    "(e.g. /spec/replicas)",
+                )
+
+
+def _sync_policy_problems(policy: SyncPolicy, path: str) -> Iterator[Problem]:
+    for index, option in enumerate(policy.sync_options or []):
+        option_path = child_path(child_path(path, "syncOptions"), index)
+        name, equals, value = option.partition("=")
+        name, value = name.strip(), value.strip()
+        if not equals or not name:
+            yield Problem(
+                option_path, f"{option!r} is not of the form Name=value (e.g. CreateNamespace=true)"
+            )
+        elif name in UNSUPPORTED_SYNC_OPTIONS:
+            yield Problem(
+                option_path,
+                f"not supported yet, so it has no effect: {UNSUPPORTED_SYNC_OPTIONS[name]}",
+                Severity.WARNING,
+            )
+        elif name not in KNOWN_SYNC_OPTIONS:
+            yield Problem(
+                option_path,
+                f"unknown sync option {name!r}: use one of {', '.join(KNOWN_SYNC_OPTIONS)}",
+            )
+        else:
+            allowed = KNOWN_SYNC_OPTIONS[name].split("|")
+            if value.lower() not in allowed:
+                yield Problem(option_path, f"{name} takes {' or '.join(allowed)}, not {value!r}")
+    retry = policy.retry
+    if retry is not None and retry.backoff is not None:
+        backoff, backoff_path = retry.backoff, child_path(child_path(path, "retry"), "backoff")
+        for field, duration in (
+            ("duration", backoff.duration),
+            ("maxDuration", backoff.max_duration),
+        ):
+            if duration is not None and duration.nanoseconds <= 0:
+                yield Problem(child_path(backoff_path, field), f"must be positive, not {duration}")
+        if backoff.factor is not None and backoff.factor < 1:
+            yield Problem(child_path(backoff_path, "factor"), "must be 1 or more")
