@@ -28,6 +28,8 @@ COMPAT = REPO.parent / "shared" / "compat"
 class TestCluster:
     """The running dev cluster as tests see it."""
 
+    __test__ = False  # not a test class, despite its name
+
     state: Cluster
 
     @property

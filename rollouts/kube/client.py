@@ -1,0 +1,415 @@
+"""`KubeClient`: every call this project makes to the API server.
+
+Objects are plain `dict`s exactly as the API server sends them (list items also get the
+`apiVersion` and `kind` the server leaves out of them, so every cached object looks the
+same). The `kubernetes` package provides only configuration, credentials and TLS
+(`load_kube_config`, `load_incluster_config`) and its `ApiClient`'s REST layer for the
+HTTP exchange; paths, queries and bodies come from the pure `request_for` in
+`rollouts.kube.request`, so CRDs and built-in kinds go through the same code path.
+
+Failures are raised as the `KubeError` tree of `rollouts.kube.errors`; a refused
+connection or a timeout is `Unavailable`. Every call has connect and read timeouts.
+Neighbours: `Informer` (list + watch caches) and `LeaderElector` are built on this class;
+controllers get one `KubeClient` from the manager.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import urllib3
+from kubernetes import client as _k8s_client
+from kubernetes import config as _k8s_config
+
+from rollouts.kube.errors import (
+    KubeError,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    error_from_response,
+)
+from rollouts.kube.events import event_for
+from rollouts.kube.kinds import EVENT, Kind, kind_for, split_api_version
+from rollouts.kube.request import PatchType, Request, Verb, request_for
+from rollouts.kube.stream import WatchStream, describe_transport_error
+
+__all__ = ["DEFAULT_TIMEOUT", "KubeClient", "ListResult"]
+
+log = logging.getLogger(__name__)
+
+# The kubernetes package is only partly typed: treat it as untyped at this one boundary.
+k8s_client: Any = _k8s_client
+k8s_config: Any = _k8s_config
+
+DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
+LIST_PAGE_SIZE = 500
+FIELD_MANAGER = "rollouts-controller"
+
+
+@dataclass(frozen=True, slots=True)
+class ListResult:
+    """The items of a list and the resourceVersion to start a watch from."""
+
+    items: list[dict[str, Any]]
+    resource_version: str
+
+
+class KubeClient:
+    """A thread-safe connection to one API server (one kubeconfig context)."""
+
+    def __init__(
+        self,
+        configuration: Any,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> None:
+        # Watches hold a pooled connection each: a larger pool keeps urllib3 from
+        # discarding (and warning about) connections when many informers run.
+        configuration.connection_pool_maxsize = max(
+            configuration.connection_pool_maxsize or 0, 64
+        )
+        if configuration.retries is None:
+            # One quick reconnect (a dropped keep-alive connection), nothing more: callers
+            # own the retry policy (work queue, informer backoff), and a request that may
+            # have reached the server is never sent twice behind their back.
+            configuration.retries = urllib3.Retry(
+                total=1, connect=1, read=0, status=0, redirect=0, other=0
+            )
+        self._configuration = configuration
+        self._api = k8s_client.ApiClient(configuration)
+        self._api.user_agent = "rollouts/0.1.0"
+        self.field_manager = field_manager
+        self.timeout = timeout
+        self._counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
+        self._discovered: dict[tuple[str, str], Kind] = {}
+
+    @classmethod
+    def from_kubeconfig(
+        cls,
+        path: str | None = None,
+        context: str | None = None,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> KubeClient:
+        """A client for `context` (default: the current one) of a kubeconfig.
+
+        `path` defaults to `$KUBECONFIG` (which may list several files) or `~/.kube/config`.
+        """
+        source = path or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        files = [os.path.expanduser(p) for p in source.split(os.pathsep) if p]
+        if not any(os.path.exists(f) for f in files):
+            raise KubeError(
+                f"kubeconfig {source} does not exist; pass --kubeconfig or set KUBECONFIG "
+                "(`rollouts dev up` writes one for the local cluster)"
+            )
+        configuration = k8s_client.Configuration()
+        try:
+            k8s_config.load_kube_config(
+                config_file=os.pathsep.join(files), context=context,
+                client_configuration=configuration, persist_config=False,
+            )
+        except (k8s_config.ConfigException, OSError, ValueError, TypeError, KeyError,
+                AttributeError) as exc:
+            raise KubeError(
+                f"kubeconfig {source} is not usable"
+                + (f" with context {context}" if context else "")
+                + f" ({exc}); fix the file or pass another --kubeconfig/--context"
+            ) from None
+        return cls(configuration, field_manager=field_manager, timeout=timeout)
+
+    @classmethod
+    def in_cluster(
+        cls,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> KubeClient:
+        """A client from the pod's service account (token and CA mounted by Kubernetes)."""
+        configuration = k8s_client.Configuration()
+        try:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+        except (k8s_config.ConfigException, OSError) as exc:
+            raise KubeError(
+                f"not running in a cluster ({exc}); use a kubeconfig instead"
+            ) from None
+        return cls(configuration, field_manager=field_manager, timeout=timeout)
+
+    @property
+    def host(self) -> str:
+        return str(self._configuration.host)
+
+    def close(self) -> None:
+        self._api.close()
+
+    # --- reading -----------------------------------------------------------------------
+
+    def get(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any]:
+        """The object; raises `NotFound` when it does not exist."""
+        return _as_object(self.request(request_for(Verb.GET, kind, namespace, name)))
+
+    def list(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> ListResult:
+        """All matching objects (fetched in pages), in all namespaces when `namespace` is None."""
+        try:
+            return self._list_pages(kind, namespace, label_selector, field_selector, LIST_PAGE_SIZE)
+        except KubeError as exc:
+            if exc.status != 410:
+                raise
+            # The continue token expired between pages: one unpaged list is consistent.
+            return self._list_pages(kind, namespace, label_selector, field_selector, None)
+
+    def _list_pages(
+        self, kind: Kind, namespace: str | None, label_selector: str | None,
+        field_selector: str | None, limit: int | None,
+    ) -> ListResult:
+        items: builtins.list[dict[str, Any]] = []
+        continue_token: str | None = None
+        while True:
+            page = _as_object(self.request(request_for(
+                Verb.LIST, kind, namespace, label_selector=label_selector,
+                field_selector=field_selector, limit=limit, continue_token=continue_token,
+            )))
+            for item in page.get("items") or []:
+                item.setdefault("apiVersion", kind.api_version)
+                item.setdefault("kind", kind.kind)
+                items.append(item)
+            metadata = page.get("metadata") or {}
+            continue_token = metadata.get("continue") or None
+            if not continue_token:
+                return ListResult(items, str(metadata.get("resourceVersion") or ""))
+
+    def watch(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        timeout_seconds: int = 300,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> WatchStream:
+        """Changes after `resource_version`, as they happen, until the server ends the watch.
+
+        The server ends it after `timeout_seconds`; `WatchStream.close()` ends it at once
+        from any thread. An ERROR event with 410 raises `Gone` (list again).
+        """
+        req = request_for(
+            Verb.WATCH, kind, namespace, resource_version=resource_version,
+            timeout_seconds=timeout_seconds, label_selector=label_selector,
+            field_selector=field_selector,
+        )
+        read_timeout = timeout_seconds + self.timeout[1]
+        response = self._send(req, (self.timeout[0], read_timeout))
+        if response.status != 200:
+            try:
+                body = response.read()
+            finally:
+                response.response.release_conn()
+            raise error_from_response(response.status, body)
+        return WatchStream(response.response, f"{kind.plural} in {namespace or 'all namespaces'}")
+
+    def discover_kind(self, api_version: str, kind: str) -> Kind:
+        """The `Kind` for any type the server serves (CRDs included), asking it when unknown."""
+        known = kind_for(api_version, kind) or self._discovered.get((api_version, kind))
+        if known is not None:
+            return known
+        group, version = split_api_version(api_version)
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        resources = _as_object(self.request(Request(Verb.GET, "GET", path)))
+        for resource in resources.get("resources") or []:
+            if resource.get("kind") == kind and "/" not in str(resource.get("name")):
+                found = Kind(group, version, str(resource["name"]), kind,
+                             bool(resource.get("namespaced")))
+                self._discovered[(api_version, kind)] = found
+                return found
+        raise NotFound(
+            f"the API server serves no kind {kind} in {api_version}; is its CRD installed?",
+            404, "NotFound",
+        )
+
+    # --- writing -----------------------------------------------------------------------
+
+    def create(
+        self, kind: Kind, namespace: str | None, body: dict[str, Any], dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Create the object; raises `AlreadyExists` when the name is taken."""
+        req = request_for(Verb.CREATE, kind, namespace, body=_typed(kind, body),
+                          dry_run=dry_run, field_manager=self.field_manager)
+        return _as_object(self.request(req))
+
+    def replace(
+        self, kind: Kind, namespace: str | None, body: dict[str, Any], dry_run: bool = False
+    ) -> dict[str, Any]:
+        """PUT the whole object; a stale `metadata.resourceVersion` raises `Conflict`."""
+        req = request_for(Verb.REPLACE, kind, namespace, _name_of(body), body=_typed(kind, body),
+                          dry_run=dry_run, field_manager=self.field_manager)
+        return _as_object(self.request(req))
+
+    def apply(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        body: dict[str, Any],
+        field_manager: str,
+        force: bool = True,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Server-side apply of `body` (the manager's whole intent); returns the merged object."""
+        req = request_for(Verb.APPLY, kind, namespace, _name_of(body), body=_typed(kind, body),
+                          field_manager=field_manager, force=force, dry_run=dry_run)
+        return _as_object(self.request(req))
+
+    def patch(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        name: str,
+        patch: dict[str, Any] | builtins.list[dict[str, Any]],
+        patch_type: Literal["merge", "json", "strategic"] | PatchType = "merge",
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Patch the object (merge, JSON or strategic-merge); returns the patched object."""
+        req = request_for(Verb.PATCH, kind, namespace, name, body=patch, patch_type=patch_type,
+                          subresource=subresource, dry_run=dry_run,
+                          field_manager=self.field_manager)
+        return _as_object(self.request(req))
+
+    def patch_status(
+        self, kind: Kind, namespace: str | None, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource (`patch` is `{"status": {...}}`)."""
+        return self.patch(kind, namespace, name, patch, "merge", subresource="status")
+
+    def delete(
+        self, kind: Kind, namespace: str | None, name: str, propagation: str = "Background"
+    ) -> bool:
+        """Delete the object; False when it was already gone."""
+        try:
+            self.request(request_for(Verb.DELETE, kind, namespace, name, propagation=propagation))
+        except NotFound:
+            return False
+        return True
+
+    def emit_event(
+        self,
+        regarding: dict[str, Any],
+        type_: Literal["Normal", "Warning"],
+        reason: str,
+        message: str,
+        component: str = "rollouts-controller",
+    ) -> bool:
+        """Record a core/v1 Event about `regarding`; a failure is logged, never raised."""
+        metadata = regarding.get("metadata") or {}
+        try:
+            event = event_for(regarding, type_, reason, message, component, datetime.now(UTC))
+            self.create(EVENT, event["metadata"]["namespace"], event)
+        except (KubeError, ValueError) as exc:
+            log.warning(
+                "could not record event %s on %s %s/%s: %s", reason, regarding.get("kind"),
+                metadata.get("namespace", ""), metadata.get("name", ""), exc,
+            )
+            return False
+        return True
+
+    # --- sending -----------------------------------------------------------------------
+
+    @property
+    def request_count(self) -> int:
+        """Requests sent so far (all verbs)."""
+        with self._counts_lock:
+            return sum(self._counts.values())
+
+    def requests_by_verb(self) -> dict[str, int]:
+        """Requests sent so far, by verb (`get`, `list`, `watch`, `patch`, ...)."""
+        with self._counts_lock:
+            return dict(self._counts)
+
+    def request(self, req: Request, *, timeout: float | None = None) -> Any:
+        """Send one request; the decoded JSON answer, or a `KubeError`.
+
+        `timeout` bounds both connecting and reading (default: the client's timeouts).
+        """
+        response = self._send(req, (timeout, timeout) if timeout else self.timeout)
+        try:
+            body = response.read()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Unavailable(
+                f"{req.method} {req.path}: reading the answer of {self.host} failed: "
+                f"{describe_transport_error(exc)}"
+            ) from None
+        finally:
+            response.response.release_conn()
+        if not 200 <= response.status < 300:
+            raise error_from_response(response.status, body)
+        if not body:
+            return None
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise Unavailable(f"{req.method} {req.path}: the answer is not JSON") from None
+
+    def _send(self, req: Request, timeout: tuple[float | None, float | None]) -> Any:
+        headers = {"Accept": "application/json", **self._api.default_headers}
+        if req.content_type:
+            headers["Content-Type"] = req.content_type
+        try:  # may refresh an expiring token (exec plugin, projected service account token)
+            auth = self._configuration.auth_settings()
+        except Exception as exc:
+            raise Unauthorized(f"could not get credentials for {self.host}: {exc}") from None
+        for setting in auth.values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[setting["key"]] = setting["value"]
+        with self._counts_lock:
+            self._counts[req.verb.value] += 1
+        try:
+            return self._api.call_api(
+                req.method, self.host + req.url, header_params=headers, body=req.body,
+                _request_timeout=timeout,
+            )
+        except k8s_client.ApiException as exc:  # the REST layer's wrapping of TLS errors
+            raise Unavailable(
+                f"{req.method} {req.path}: TLS with {self.host} failed: {exc.reason}; "
+                "check the kubeconfig's certificate authority"
+            ) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Unavailable(
+                f"{req.method} {req.path}: cannot reach the API server at {self.host}: "
+                f"{describe_transport_error(exc)}"
+            ) from None
+
+
+def _typed(kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
+    """The body with `apiVersion` and `kind` (which the server requires) filled in."""
+    if body.get("apiVersion") and body.get("kind"):
+        return body
+    return {"apiVersion": kind.api_version, "kind": kind.kind, **body}
+
+
+def _name_of(body: dict[str, Any]) -> str:
+    name = (body.get("metadata") or {}).get("name")
+    if not name:
+        raise ValueError("the object has no metadata.name")
+    return str(name)
+
+
+def _as_object(answer: Any) -> dict[str, Any]:
+    if not isinstance(answer, dict):
+        raise Unavailable("the API server answered with something that is not an object")
+    return answer
