@@ -1,0 +1,365 @@
+"""Progress through canary steps while a canary runs (new pod hash != stable): pure.
+
+One pass evaluates the current step and advances at most one step, asking to be
+requeued at once; the next pass plans the next step's replica counts. Decisions:
+
+- `abort` (set by the CLI, a failed analysis or a progress deadline with
+  `progressDeadlineAbort`): weight 0, runs terminated, phase Degraded; the step index
+  returns to 0 so `retry` starts the canary over.
+- `promoteFull`: weight 100, steps skipped; completes once the canary is fully available.
+- `spec.paused`: replicas keep converging, steps do not advance.
+- setWeight: done when the canary and stable ReplicaSets are at their target counts and
+  the canary pods are available ("a weight only counts when its pods are available").
+- pause: records `pauseConditions[{CanaryPauseStep, startTime}]` and
+  `controllerPause: true`; with a duration it ends at `startTime + duration` (a timer,
+  recomputed from the stored time after a restart); without one it ends when the
+  condition is removed by `promote`.
+- analysis: creates the step's AnalysisRun and follows its phase: Successful -> next
+  step, Failed/Error -> abort, Inconclusive -> pause (`InconclusiveAnalysisRun`) until
+  promoted.
+- after the last step, the canary becomes stable once fully available.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from rollouts.api.phases import AnalysisPhase
+from rollouts.api.rollout import CanaryStep, RolloutAnalysis
+from rollouts.canary import conditions
+from rollouts.canary.analysis_runs import MissingTemplate, RunRequest, build_analysis_run
+from rollouts.canary.plan import Pass, drain_older, now_text, scale_to
+from rollouts.canary.replicas import SetCounts, basic_canary_counts, surge_and_unavailable
+
+PAUSE_STEP = "CanaryPauseStep"
+PAUSE_INCONCLUSIVE = "InconclusiveAnalysisRun"
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def current_weight(work: Pass) -> int:
+    status = work.status
+    if status.get("abort"):
+        return 0
+    if status.get("promoteFull") or work.step_index >= work.step_count:
+        return 100
+    weight = 0
+    for step in work.canary.step_list[: work.step_index + 1]:
+        if step.set_weight is not None:
+            weight = step.set_weight
+    return weight
+
+
+def _counts(rs: Any) -> SetCounts | None:
+    return None if rs is None else SetCounts(rs.replicas, rs.available)
+
+
+def plan_progress(work: Pass) -> None:
+    status = work.status
+    _handle_retry(work)
+    weight = current_weight(work)
+    surge, unavailable = surge_and_unavailable(
+        work.canary.max_surge_or_default.raw, work.canary.max_unavailable_or_default.raw,
+        work.replicas)
+    target_canary, target_stable = basic_canary_counts(
+        spec_replicas=work.replicas, weight=weight, max_surge=surge,
+        max_unavailable=unavailable,
+        canary=_counts(work.new_rs) or SetCounts(0, 0), stable=_counts(work.stable_rs),
+        older_replicas=sum(rs.replicas for rs in work.older))
+    scale_to(work, work.new_rs, target_canary)
+    if work.stable_rs is not None:
+        scale_to(work, work.stable_rs, target_stable)
+    drain_older(work, (work.new_rs.available if work.new_rs else 0)
+                + (work.stable_rs.available if work.stable_rs else 0))
+    _record_weights(work, weight)
+
+    if status.get("abort"):
+        _abort(work, status.get("message") if str(status.get("message", "")).startswith(
+            "RolloutAborted") else None)
+        return
+    if work.rollout.spec.paused:
+        return
+    _background_analysis(work)
+    if status.get("abort"):
+        return
+    if status.get("promoteFull") or work.step_index >= work.step_count:
+        _maybe_complete(work)
+        return
+    _evaluate_step(work, work.canary.step_list[work.step_index])
+
+
+def at_desired(work: Pass, target_canary: int, target_stable: int) -> bool:
+    new, stable = work.new_rs, work.stable_rs
+    if new is None or not (new.replicas == target_canary == new.available):
+        return False
+    if stable is not None and not (stable.replicas == target_stable == stable.status_replicas):
+        return False
+    return all(rs.available == 0 for rs in work.older)
+
+
+def _targets_reached(work: Pass) -> bool:
+    """Nothing left to scale for this step's weight and the canary pods are available."""
+    if work.plan.create_replica_set is not None or work.plan.scale:
+        return False
+    new = work.new_rs
+    stable = work.stable_rs
+    return (new is not None and new.available == new.replicas
+            and (stable is None or stable.status_replicas == stable.replicas)
+            and all(rs.available == 0 and rs.replicas == 0 for rs in work.older))
+
+
+def _advance(work: Pass, detail: str) -> None:
+    status = work.status
+    index = work.step_index
+    status["currentStepIndex"] = index + 1
+    status["controllerPause"] = False
+    canary_status = dict(status.get("canary") or {})
+    canary_status.pop("currentStepAnalysisRunStatus", None)
+    status["canary"] = canary_status
+    work.plan.event("RolloutStepCompleted",
+                    f"Step {index + 1}/{work.step_count} completed ({detail})")
+    conditions.set_condition(status, "Progressing", True, "RolloutStepCompleted",
+                             f"Step {index + 1} of {work.step_count} completed", work.now,
+                             touch=True)
+    work.plan.requeue = True
+
+
+def _evaluate_step(work: Pass, step: CanaryStep) -> None:
+    action = step.action
+    if step.set_weight is not None and action is not None:
+        if _targets_reached(work):
+            _advance(work, f"setWeight: {step.set_weight}")
+    elif step.pause is not None and action is not None:
+        _pause_step(work, step.pause.duration_seconds)
+    elif step.analysis is not None and action is not None:
+        _analysis_step(work, step.analysis)
+    elif step.set_canary_scale is not None and action is not None:
+        # Without a traffic router the canary's size is its weight: nothing to do.
+        _advance(work, "setCanaryScale: no traffic router, scale follows the weight")
+    else:
+        names = ", ".join(step.actions) or "no action"
+        work.plan.event("StepNotSupported",
+                        f"Step {work.step_index + 1} ({names}) is not supported; skipped",
+                        warning=True)
+        _advance(work, f"skipped unsupported step: {names}")
+
+
+def _pause_conditions(work: Pass) -> list[dict[str, Any]]:
+    return list(work.status.get("pauseConditions") or [])
+
+
+def _set_pause(work: Pass, reason: str) -> None:
+    conditions_list = _pause_conditions(work)
+    conditions_list.append({"reason": reason, "startTime": now_text(work)})
+    work.status["pauseConditions"] = conditions_list
+    work.status["controllerPause"] = True
+    work.plan.event("RolloutPaused", f"Rollout paused at step {work.step_index + 1} ({reason})")
+
+
+def _clear_pause(work: Pass, reason: str) -> None:
+    remaining = [c for c in _pause_conditions(work) if c.get("reason") != reason]
+    if remaining:
+        work.status["pauseConditions"] = remaining
+    else:
+        work.status.pop("pauseConditions", None)
+
+
+def _pause_step(work: Pass, duration: float | None) -> None:
+    status = work.status
+    mine = next((c for c in _pause_conditions(work) if c.get("reason") == PAUSE_STEP), None)
+    if mine is not None:
+        if duration is None:
+            return  # until promoted
+        expiry = parse_time(str(mine["startTime"])) + timedelta(seconds=duration)
+        if work.now >= expiry:
+            _clear_pause(work, PAUSE_STEP)
+            work.plan.event("RolloutResumed", f"Pause of {duration:g}s ended")
+            _advance(work, f"pause: {duration:g}s")
+        else:
+            work.plan.wake_at["pause"] = expiry
+        return
+    if status.get("controllerPause"):
+        # We paused, and our condition is gone: someone promoted.
+        work.plan.event("RolloutResumed", "Rollout promoted")
+        _advance(work, "pause: promoted")
+        return
+    if duration is not None and duration <= 0:
+        _advance(work, "pause: 0s")
+        return
+    _set_pause(work, PAUSE_STEP)
+    if duration is not None:
+        work.plan.wake_at["pause"] = work.now + timedelta(seconds=duration)
+
+
+def _run_name(work: Pass, suffix: str | None) -> str:
+    base = f"{work.name}-{work.new_hash}-{work.revision}"
+    return base if suffix is None else f"{base}-{suffix}"
+
+
+def _ensure_run(work: Pass, analysis: RolloutAnalysis, name: str, run_type: str,
+                step_index: int | None) -> AnalysisPhase | None:
+    """The run's phase, creating it first if needed; None while it cannot be made."""
+    if name in work.plan.delete_analysis_runs:
+        work.plan.requeue = True  # an old run of that name is being deleted (retry)
+        return None
+    run = work.observed.run(name)
+    if run is not None:
+        return run.phase
+    request = RunRequest(name=name, run_type=run_type, step_index=step_index,
+                         latest_hash=work.new_hash, stable_hash=work.stable_hash)
+    try:
+        manifest = build_analysis_run(
+            rollout=work.raw, analysis=analysis, request=request,
+            templates=work.observed.templates,
+            cluster_templates=work.observed.cluster_templates)
+    except MissingTemplate as missing:
+        message = f"waiting for {missing}: create it, or fix the Rollout's analysis"
+        if work.status.get("message") != message:
+            work.plan.event("AnalysisTemplateMissing", str(missing), warning=True)
+        work.status["message"] = message
+        conditions.set_condition(work.status, "Progressing", True, "AnalysisTemplateMissing",
+                                 message, work.now)
+        return None
+    work.plan.create_analysis_runs.append(manifest)
+    work.plan.event("AnalysisRunCreated", f"Created {run_type.lower()} AnalysisRun {name}")
+    return AnalysisPhase.PENDING
+
+
+def _record_run(work: Pass, key: str, name: str, phase: AnalysisPhase) -> None:
+    canary_status = dict(work.status.get("canary") or {})
+    run = work.observed.run(name)
+    entry: dict[str, Any] = {"name": name, "status": phase.value}
+    if run is not None and run.message:
+        entry["message"] = run.message
+    canary_status[key] = entry
+    work.status["canary"] = canary_status
+
+
+def _verdict(work: Pass, name: str, phase: AnalysisPhase, what: str) -> bool:
+    """Act on a finished run's phase; True when the step may go on."""
+    if phase == AnalysisPhase.SUCCESSFUL:
+        return True
+    if phase in (AnalysisPhase.FAILED, AnalysisPhase.ERROR):
+        run = work.observed.run(name)
+        detail = f": {run.message}" if run is not None and run.message else ""
+        work.status["abort"] = True
+        _abort(work, f"RolloutAborted: {what} AnalysisRun {name} {phase.value}{detail}")
+        return False
+    if phase == AnalysisPhase.INCONCLUSIVE:
+        mine = any(c.get("reason") == PAUSE_INCONCLUSIVE for c in _pause_conditions(work))
+        if mine:
+            return False
+        if work.status.get("controllerPause"):
+            work.plan.event("RolloutResumed", f"Inconclusive AnalysisRun {name} promoted")
+            return True
+        _set_pause(work, PAUSE_INCONCLUSIVE)
+    return False
+
+
+def _analysis_step(work: Pass, analysis: RolloutAnalysis) -> None:
+    index = work.step_index
+    name = _run_name(work, str(index))
+    phase = _ensure_run(work, analysis, name, "Step", index)
+    if phase is None:
+        return
+    _record_run(work, "currentStepAnalysisRunStatus", name, phase)
+    if phase.completed and _verdict(work, name, phase, "step"):
+        _clear_pause(work, PAUSE_INCONCLUSIVE)
+        _advance(work, f"analysis {name}: {phase.value}")
+
+
+def _background_analysis(work: Pass) -> None:
+    background = work.canary.analysis
+    if background is None or not background.templates:
+        return
+    if work.step_index < background.starting_step_or_default and not work.status.get(
+            "promoteFull"):
+        return
+    name = _run_name(work, None)
+    phase = _ensure_run(work, background, name, "Background", None)
+    if phase is None:
+        return
+    _record_run(work, "currentBackgroundAnalysisRunStatus", name, phase)
+    if phase.completed and _verdict(work, name, phase, "background"):
+        _clear_pause(work, PAUSE_INCONCLUSIVE)
+
+
+def _maybe_complete(work: Pass) -> None:
+    if not _targets_reached(work) or (work.stable_rs is not None and work.stable_rs.replicas):
+        return
+    status = work.status
+    status["stableRS"] = work.new_hash
+    status["currentStepIndex"] = work.step_count
+    status["promoteFull"] = False
+    status.pop("pauseConditions", None)
+    status["controllerPause"] = False
+    _terminate_runs(work)
+    work.plan.event("RolloutCompleted",
+                    f"Rollout completed: revision {work.revision} ({work.new_hash}) is stable")
+    conditions.set_condition(status, "Completed", True, "RolloutCompleted",
+                             "Rollout completed update to revision "
+                             f"{work.revision} ({work.new_hash})", work.now)
+    conditions.set_condition(status, "Progressing", True, "NewReplicaSetAvailable",
+                             f"ReplicaSet {work.name}-{work.new_hash} is stable", work.now,
+                             touch=True)
+    work.plan.requeue = True
+
+
+def _terminate_runs(work: Pass) -> None:
+    for run in work.observed.analysis_runs:
+        if not run.phase.completed and not run.terminated and (
+                run.name not in work.plan.terminate_analysis_runs):
+            work.plan.terminate_analysis_runs.append(run.name)
+
+
+def _abort(work: Pass, message: str | None) -> None:
+    status = work.status
+    first = not status.get("abortedAt")
+    if first:
+        status["abortedAt"] = now_text(work)
+        status["currentStepIndex"] = 0
+        text = message or f"RolloutAborted: Rollout aborted update to revision {work.revision}"
+        status["message"] = text
+        work.plan.event("RolloutAborted", text.removeprefix("RolloutAborted: "), warning=True)
+        work.plan.requeue = True
+    elif message:
+        status["message"] = message
+    status.pop("pauseConditions", None)
+    status["controllerPause"] = False
+    _terminate_runs(work)
+
+
+def _handle_retry(work: Pass) -> None:
+    """`retry` clears `abort`: start the canary over, with fresh AnalysisRuns."""
+    status = work.status
+    if status.get("abort") or not status.get("abortedAt"):
+        return
+    status.pop("abortedAt", None)
+    status["currentStepIndex"] = 0
+    for run in work.observed.analysis_runs:
+        if run.name.startswith(_run_name(work, None)):
+            work.plan.delete_analysis_runs.append(run.name)
+    work.plan.event("RolloutRetried", "Rollout retried from step 1")
+    conditions.set_condition(status, "Progressing", True, "RolloutRetried",
+                             "Rollout retried", work.now, touch=True)
+
+
+def _record_weights(work: Pass, weight: int) -> None:
+    canary_status = dict(work.status.get("canary") or {})
+    canary_status["weights"] = {
+        "canary": _destination(work.canary.canary_service, work.new_hash, weight),
+        "stable": _destination(work.canary.stable_service, work.stable_hash, 100 - weight),
+    }
+    work.status["canary"] = canary_status
+
+
+def _destination(service: str | None, pod_hash: str | None, weight: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {"weight": weight}
+    if service:
+        entry["serviceName"] = service
+    if pod_hash:
+        entry["podTemplateHash"] = pod_hash
+    return entry

@@ -1,0 +1,103 @@
+"""`rollouts controller`: run the manager with the chosen controllers until interrupted."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from types import FrameType
+
+import click
+
+from rollouts.cli.errors import UsageProblem
+from rollouts.controller import RolloutController
+from rollouts.kube import KubeClient, KubeError, LeaderElector
+from rollouts.runtime import CacheSyncTimeout, Controller, Manager, logging_setup
+
+AVAILABLE = ("rollouts",)
+PLANNED = ("analysis", "reconciler")
+
+
+def _client(kubeconfig: str | None, context: str | None, in_cluster: bool) -> KubeClient:
+    try:
+        if in_cluster:
+            return KubeClient.in_cluster()
+        return KubeClient.from_kubeconfig(kubeconfig, context)
+    except KubeError as problem:
+        raise UsageProblem(str(problem)) from None
+
+
+def _controllers(names: str, client: KubeClient, namespace: str | None) -> list[Controller]:
+    chosen = [name.strip() for name in names.split(",") if name.strip()]
+    controllers: list[Controller] = []
+    for name in chosen:
+        if name == "rollouts":
+            controllers.append(RolloutController(client, namespace=namespace))
+        elif name in PLANNED:
+            raise UsageProblem(f"--controllers: '{name}' is not implemented yet; "
+                               f"available: {', '.join(AVAILABLE)}")
+        else:
+            raise UsageProblem(f"--controllers: unknown controller '{name}'; "
+                               f"choose from {', '.join(AVAILABLE + PLANNED)}")
+    if not controllers:
+        raise UsageProblem("--controllers: name at least one controller, e.g. rollouts")
+    return controllers
+
+
+@click.command("controller")
+@click.option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig file (default $KUBECONFIG).")
+@click.option("--context", help="Kubeconfig context to use.")
+@click.option("--in-cluster", is_flag=True, help="Use the pod's service account.")
+@click.option("-n", "--namespace", default=None,
+              help="Watch only this namespace (default: all namespaces).")
+@click.option("--controllers", "names", default="rollouts", show_default=True,
+              help="Comma-separated controllers to run.")
+@click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
+              help="Take a Lease so only one replica acts at a time.")
+@click.option("--lease-namespace", default=None,
+              help="Namespace of the leader Lease (default: --namespace, else 'default').")
+@click.option("--port", default=8090, show_default=True,
+              help="Port of /metrics, /healthz and /readyz (0 picks a free one).")
+@click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--workers", default=4, show_default=True, help="Workers per controller.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--log-level", default="INFO", show_default=True)
+def controller(
+    kubeconfig: str | None, context: str | None, in_cluster: bool, namespace: str | None,
+    names: str, leader_elect: bool, lease_namespace: str | None, port: int, bind: str,
+    workers: int, log_format: str, log_level: str,
+) -> None:
+    """Run the controllers until interrupted (SIGINT/SIGTERM)."""
+    logging_setup("json" if log_format == "json" else "text", log_level.upper())
+    client = _client(kubeconfig, context, in_cluster)
+    controllers = _controllers(names, client, namespace)
+    elector = None
+    if leader_elect:
+        identity = f"{socket.gethostname()}_{os.getpid()}"
+        elector = LeaderElector(client, lease_namespace or namespace or "default",
+                                "rollouts-controller", identity)
+    try:
+        manager = Manager(controllers, workers=workers, leader_elector=elector, host=bind,
+                          port=port)
+    except OSError as problem:
+        raise UsageProblem(f"cannot listen on {bind}:{port} ({problem.strerror}); "
+                           "choose another --port") from None
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger(__name__).info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    logging.getLogger(__name__).info(
+        "controllers %s on %s, serving /metrics on %s:%d", names, client.host, bind,
+        manager.port)
+    try:
+        manager.run(stop)
+    except CacheSyncTimeout as problem:
+        raise UsageProblem(f"{problem}; is the API server reachable and are the CRDs "
+                           "installed (kubectl apply -k manifests)?") from None

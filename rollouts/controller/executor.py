@@ -1,0 +1,68 @@
+"""Carries out a canary `Plan` against the API server: the thin, impure half.
+
+Order matters: the canary ReplicaSet exists before anything points at it (the
+arithmetic keeps each pass's scaling within the surge and availability budgets), runs
+and services follow, then the single status write (with the
+object's resourceVersion as a precondition, so a stale view never overwrites a newer
+one), and last the Events, so they describe only what was written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from rollouts.canary.observed import HASH_LABEL
+from rollouts.canary.plan import Plan
+from rollouts.controller.patch import merge_patch
+from rollouts.kube import (
+    ANALYSIS_RUN,
+    REPLICA_SET,
+    ROLLOUT,
+    SERVICE,
+    AlreadyExists,
+    KubeClient,
+    NotFound,
+)
+
+log = logging.getLogger(__name__)
+
+
+def execute(client: KubeClient, raw: dict[str, Any], plan: Plan) -> dict[str, Any] | None:
+    """Apply `plan` for the Rollout `raw`; returns the Rollout as written, if status changed."""
+    meta = raw["metadata"]
+    namespace, name = meta.get("namespace"), meta["name"]
+    if plan.create_replica_set is not None:
+        try:
+            client.create(REPLICA_SET, namespace, plan.create_replica_set)
+        except AlreadyExists:
+            log.info("ReplicaSet %s already exists",
+                     plan.create_replica_set["metadata"]["name"])
+    for rs_name, replicas in plan.scale.items():
+        try:
+            client.patch(REPLICA_SET, namespace, rs_name, {"spec": {"replicas": replicas}})
+        except NotFound:
+            log.info("ReplicaSet %s is gone; not scaling it", rs_name)
+    for manifest in plan.create_analysis_runs:
+        with contextlib.suppress(AlreadyExists):
+            client.create(ANALYSIS_RUN, namespace, manifest)
+    for run in plan.terminate_analysis_runs:
+        with contextlib.suppress(NotFound):
+            client.patch(ANALYSIS_RUN, namespace, run, {"spec": {"terminate": True}})
+    for run in plan.delete_analysis_runs:
+        client.delete(ANALYSIS_RUN, namespace, run)
+    for service, pod_hash in plan.service_selectors.items():
+        client.patch(SERVICE, namespace, service, {"spec": {"selector": {HASH_LABEL: pod_hash}}})
+    for rs_name in plan.delete_replica_sets:
+        client.delete(REPLICA_SET, namespace, rs_name)
+
+    written: dict[str, Any] | None = None
+    diff = merge_patch(raw.get("status") or {}, plan.status)
+    if diff:
+        body = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": diff}
+        written = client.patch_status(ROLLOUT, namespace, name, body)
+    for event in plan.events:
+        client.emit_event(raw, "Warning" if event.type == "Warning" else "Normal",
+                          event.reason, event.message)
+    return written

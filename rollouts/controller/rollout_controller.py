@@ -1,0 +1,240 @@
+"""The Rollout controller: watches, the reconcile of one Rollout, and its timers.
+
+Informer events map to Rollout keys (`namespace/name`): a Rollout's own events, and
+ReplicaSets and AnalysisRuns through their controller owner reference; Services,
+AnalysisTemplates and Deployments (workloadRef) through the Rollouts in their
+namespace that name them. A reconcile reads only caches, plans with
+`rollouts.canary.plan_canary` (pure), executes the plan, and turns the plan's wake-up
+times into timers, which only enqueue the key again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from rollouts.api import Rollout, check_object
+from rollouts.canary.observed import (
+    HASH_LABEL,
+    AnalysisRunView,
+    Observed,
+    ReplicaSetView,
+)
+from rollouts.canary.plan import plan_canary
+from rollouts.controller.executor import execute
+from rollouts.controller.patch import merge_patch
+from rollouts.kube import (
+    ANALYSIS_RUN,
+    ANALYSIS_TEMPLATE,
+    CLUSTER_ANALYSIS_TEMPLATE,
+    DEPLOYMENT,
+    REPLICA_SET,
+    ROLLOUT,
+    SERVICE,
+    Conflict,
+    Informer,
+    KubeClient,
+)
+from rollouts.runtime import Clock, ReconcileResult, SystemClock, Timers, WorkQueue
+from rollouts.runtime.queue import object_key, split_key
+
+log = logging.getLogger(__name__)
+
+
+def _owner_rollout(obj: dict[str, Any]) -> str | None:
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("kind") == "Rollout" and ref.get("controller"):
+            return str(ref.get("name"))
+    return None
+
+
+def _resource_version(obj: dict[str, Any]) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+class RolloutController:
+    """Reconciles canary Rollouts (blue-green is reported as not supported yet)."""
+
+    def __init__(
+        self, client: KubeClient, *, namespace: str | None = None, clock: Clock | None = None
+    ) -> None:
+        self.client = client
+        self.clock: Clock = clock or SystemClock()
+        self.rollouts = Informer(client, ROLLOUT, namespace)
+        self.replica_sets = Informer(client, REPLICA_SET, namespace)
+        self.services = Informer(client, SERVICE, namespace)
+        self.analysis_runs = Informer(client, ANALYSIS_RUN, namespace)
+        self.templates = Informer(client, ANALYSIS_TEMPLATE, namespace)
+        self.cluster_templates = Informer(client, CLUSTER_ANALYSIS_TEMPLATE)
+        self.deployments = Informer(client, DEPLOYMENT, namespace)
+        self._queue: WorkQueue | None = None
+        self._timers: Timers | None = None
+        # resourceVersion of our last status write per key: until the cache has caught
+        # up with it, a reconcile would plan from a stale view, so it waits instead.
+        self._written: dict[str, int] = {}
+        self._warned: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return "rollouts"
+
+    def informers(self) -> Sequence[Informer]:
+        return (self.rollouts, self.replica_sets, self.services, self.analysis_runs,
+                self.templates, self.cluster_templates, self.deployments)
+
+    def bind(self, queue: WorkQueue, timers: Timers, /) -> None:
+        self._queue, self._timers = queue, timers
+        self.rollouts.add_handler(lambda _t, obj, _old: self._enqueue_object(obj))
+        for owned in (self.replica_sets, self.analysis_runs):
+            owned.add_handler(lambda _t, obj, _old: self._enqueue_owner(obj))
+        for referenced in (self.services, self.templates, self.deployments):
+            referenced.add_handler(lambda _t, obj, _old: self._enqueue_referrers(obj))
+        self.cluster_templates.add_handler(lambda _t, obj, _old: self._enqueue_referrers(obj))
+
+    # -- event mapping ------------------------------------------------------------------
+
+    def _enqueue_object(self, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        if self._queue is not None:
+            self._queue.add(object_key(meta.get("namespace"), str(meta.get("name"))))
+
+    def _enqueue_owner(self, obj: dict[str, Any]) -> None:
+        owner = _owner_rollout(obj)
+        if owner and self._queue is not None:
+            namespace = (obj.get("metadata") or {}).get("namespace")
+            self._queue.add(object_key(namespace, owner))
+
+    def _enqueue_referrers(self, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        namespace, name = meta.get("namespace"), str(meta.get("name"))
+        for rollout in self.rollouts.list(namespace):
+            if name in _referenced_names(rollout):
+                self._enqueue_object(rollout)
+
+    # -- reconcile ----------------------------------------------------------------------
+
+    def reconcile(self, key: str, /) -> ReconcileResult:
+        namespace, name = split_key(key)
+        raw = self.rollouts.get(namespace, name)
+        if raw is None:
+            if self._timers is not None:
+                self._timers.cancel(key)
+            with self._lock:
+                self._written.pop(key, None)
+            return ReconcileResult()
+        with self._lock:
+            written = self._written.get(key)
+        if written is not None:
+            if _resource_version(raw) < written:
+                return ReconcileResult(requeue_after=0.1)
+            with self._lock:
+                self._written.pop(key, None)
+        if (raw.get("metadata") or {}).get("deletionTimestamp"):
+            return ReconcileResult()
+        return self._reconcile_rollout(key, raw)
+
+    def _reconcile_rollout(self, key: str, raw: dict[str, Any]) -> ReconcileResult:
+        result = check_object(raw)
+        model = result.obj
+        self._warn_unsupported(raw, [str(w) for w in result.warnings])
+        if not isinstance(model, Rollout):
+            self._write_invalid(raw, [str(p) for p in result.errors])
+            return ReconcileResult()
+        problems = [str(p) for p in result.errors]
+        strategy = model.spec.strategy
+        if strategy is not None and strategy.blue_green is not None:
+            problems.append("spec.strategy.blueGreen: the blue-green strategy is not "
+                            "implemented yet; use canary")
+        observed = self._observe(raw, model)
+        plan = plan_canary(raw, model, observed, problems)
+        try:
+            written = execute(self.client, raw, plan)
+        except Conflict:
+            log.info("status of %s changed while we planned; planning again", key)
+            return ReconcileResult(requeue_after=0.2)
+        if written is not None:
+            with self._lock:
+                self._written[key] = _resource_version(written)
+        if self._timers is not None:
+            for reason, when in plan.wake_at.items():
+                self._timers.at(key, when, reason)
+        return ReconcileResult(requeue_after=0.2 if plan.requeue else None)
+
+    def _observe(self, raw: dict[str, Any], model: Rollout) -> Observed:
+        meta = raw["metadata"]
+        namespace, uid = meta.get("namespace"), str(meta.get("uid"))
+        pod_template: dict[str, Any] | None = (raw.get("spec") or {}).get("template")
+        missing: str | None = None
+        ref = model.spec.workload_ref
+        if ref is not None and ref.name:
+            deployment = self.deployments.get(namespace, ref.name)
+            if deployment is None:
+                pod_template = None
+                missing = (f"spec.workloadRef: Deployment '{ref.name}' not found; "
+                           "create it or fix the name")
+            else:
+                pod_template = (deployment.get("spec") or {}).get("template")
+        services: dict[str, str | None] = {}
+        for service in self.services.list(namespace):
+            selector = (service.get("spec") or {}).get("selector") or {}
+            services[str(service["metadata"]["name"])] = selector.get(HASH_LABEL)
+        return Observed(
+            replica_sets=[ReplicaSetView.parse(rs) for rs in self.replica_sets.by_owner(uid)],
+            analysis_runs=[AnalysisRunView.parse(r) for r in self.analysis_runs.by_owner(uid)],
+            templates={str(t["metadata"]["name"]): t for t in self.templates.list(namespace)},
+            cluster_templates={str(t["metadata"]["name"]): t
+                               for t in self.cluster_templates.list()},
+            now=self.clock.now(),
+            pod_template=pod_template,
+            services=services,
+            workload_missing=missing,
+        )
+
+    def _write_invalid(self, raw: dict[str, Any], problems: list[str]) -> None:
+        message = "InvalidSpec: " + "; ".join(problems or ["the object cannot be read"])
+        old = raw.get("status") or {}
+        new = dict(old, phase="Degraded", message=message)
+        diff = merge_patch(old, new)
+        if diff:
+            meta = raw["metadata"]
+            self.client.patch_status(ROLLOUT, meta.get("namespace"), meta["name"],
+                                     {"status": diff})
+            self.client.emit_event(raw, "Warning", "InvalidSpec", message)
+
+    def _warn_unsupported(self, raw: dict[str, Any], warnings: list[str]) -> None:
+        if not warnings:
+            return
+        meta = raw["metadata"]
+        marker = (str(meta.get("uid")), str(meta.get("generation")))
+        with self._lock:
+            if marker in self._warned:
+                return
+            self._warned.add(marker)
+        self.client.emit_event(raw, "Warning", "UnsupportedField",
+                               "; ".join(warnings)[:1000])
+
+
+def _referenced_names(rollout: dict[str, Any]) -> set[str]:
+    """Names of Services, templates and Deployments a Rollout refers to."""
+    spec = rollout.get("spec") or {}
+    names: set[str] = set()
+    workload = spec.get("workloadRef") or {}
+    if workload.get("name"):
+        names.add(str(workload["name"]))
+    canary = (spec.get("strategy") or {}).get("canary") or {}
+    for field_name in ("canaryService", "stableService"):
+        if canary.get(field_name):
+            names.add(str(canary[field_name]))
+    analyses = [canary.get("analysis") or {}]
+    analyses.extend(step.get("analysis") or {} for step in canary.get("steps") or [])
+    for analysis in analyses:
+        for template in analysis.get("templates") or []:
+            if template.get("templateName"):
+                names.add(str(template["templateName"]))
+    return names

@@ -1,0 +1,124 @@
+"""A tiny stand-in for the cluster around the pure canary planner (unit tests only).
+
+ReplicaSets become fully available as soon as they are scaled; AnalysisRuns take the
+phase the test gives them. Only the planner's decisions are under test here; the
+controller's behaviour on a real cluster is tested in tests/integration.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rollouts.api import check_object
+from rollouts.api.rollout import Rollout
+from rollouts.canary.observed import (
+    HASH_LABEL,
+    AnalysisRunView,
+    Observed,
+    ReplicaSetView,
+)
+from rollouts.canary.plan import Plan, plan_canary
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def rollout(steps: list[dict[str, Any]], replicas: int = 5, image: str = "app:1",
+            **canary: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": "ns", "uid": "uid-web", "generation": 1},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "app", "image": image}]}},
+            "strategy": {"canary": {"steps": steps, **canary}},
+        },
+    }
+
+
+@dataclass
+class Sim:
+    raw: dict[str, Any]
+    now: datetime = T0
+    replica_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    run_phases: dict[str, str] = field(default_factory=dict)  # name prefix -> phase
+    templates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    services: dict[str, str | None] = field(default_factory=dict)
+    events: list[tuple[str, str]] = field(default_factory=list)
+    last: Plan | None = None
+
+    def set_image(self, image: str) -> None:
+        self.raw["spec"]["template"]["spec"]["containers"][0]["image"] = image
+
+    def observed(self) -> Observed:
+        for name, run in self.runs.items():
+            for prefix, phase in self.run_phases.items():
+                if name.endswith(prefix):
+                    run["status"] = {"phase": phase, "message": f"set to {phase}"}
+        return Observed(
+            replica_sets=[ReplicaSetView.parse(rs) for rs in self.replica_sets.values()],
+            analysis_runs=[AnalysisRunView.parse(r) for r in self.runs.values()],
+            templates=self.templates, cluster_templates={}, now=self.now,
+            pod_template=self.raw["spec"]["template"], services=dict(self.services))
+
+    def reconcile(self) -> Plan:
+        result = check_object(self.raw)
+        assert result.obj is not None and isinstance(result.obj, Rollout), result.problems
+        plan = plan_canary(self.raw, result.obj, self.observed(),
+                           [str(p) for p in result.errors])
+        self._apply(plan)
+        self.last = plan
+        return plan
+
+    def _apply(self, plan: Plan) -> None:
+        if plan.create_replica_set:
+            rs = copy.deepcopy(plan.create_replica_set)
+            n = rs["spec"]["replicas"]
+            rs["status"] = {"replicas": n, "readyReplicas": n, "availableReplicas": n}
+            self.replica_sets[rs["metadata"]["name"]] = rs
+        for name, n in plan.scale.items():
+            rs = self.replica_sets[name]
+            rs["spec"]["replicas"] = n
+            rs["status"] = {"replicas": n, "readyReplicas": n, "availableReplicas": n}
+        for name in plan.delete_replica_sets:
+            del self.replica_sets[name]
+        for service, pod_hash in plan.service_selectors.items():
+            self.services[service] = pod_hash
+        for run in plan.create_analysis_runs:
+            self.runs[run["metadata"]["name"]] = copy.deepcopy(run)
+        for name in plan.terminate_analysis_runs:
+            self.runs[name]["spec"]["terminate"] = True
+        for name in plan.delete_analysis_runs:
+            del self.runs[name]
+        self.raw["status"] = copy.deepcopy(plan.status)
+        self.events.extend((e.reason, e.message) for e in plan.events)
+
+    def settle(self, passes: int = 50) -> Plan:
+        """Reconcile until nothing changes (as informer events would drive it)."""
+        plan = self.reconcile()
+        for _ in range(passes):
+            before = copy.deepcopy((self.raw.get("status"), self.replica_sets, self.runs))
+            plan = self.reconcile()
+            if before == (self.raw.get("status"), self.replica_sets, self.runs):
+                return plan
+        return plan
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    def counts(self) -> dict[str, int]:
+        return {rs["metadata"]["labels"][HASH_LABEL]: rs["spec"]["replicas"]
+                for rs in self.replica_sets.values()}
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return dict(self.raw.get("status") or {})
+
+    def reasons(self) -> list[str]:
+        return [reason for reason, _ in self.events]
