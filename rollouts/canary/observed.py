@@ -11,9 +11,12 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollouts.api.phases import AnalysisPhase
+
+if TYPE_CHECKING:
+    from rollouts.canary.restart import PodView
 
 HASH_LABEL = "rollouts-pod-template-hash"
 REVISION_ANNOTATION = "rollout.argoproj.io/revision"
@@ -115,6 +118,12 @@ class Observed:
     # (None when it pins none). A name missing here is a Service that does not exist.
     services: dict[str, str | None] = field(default_factory=dict)
     workload_missing: str | None = None
+    # The Deployment's matchLabels when a workloadRef Rollout has no selector of its own.
+    match_labels: dict[str, str] | None = None
+    # The referenced Deployment's spec.replicas (workloadRef), if any.
+    workload_replicas: int | None = None
+    # The Rollout's pods: listed only while a restart is in progress (`Plan.needs_pods`).
+    pods: list[PodView] | None = None
 
     def by_hash(self, pod_hash: str | None) -> ReplicaSetView | None:
         if not pod_hash:

@@ -56,6 +56,10 @@ class Plan:
     events: list[Event] = field(default_factory=list)
     wake_at: dict[str, datetime] = field(default_factory=dict)
     requeue: bool = False
+    delete_pods: list[str] = field(default_factory=list)
+    scale_workload: int | None = None
+    # The restart needs the Rollout's pods, which the controller lists only on demand.
+    needs_pods: bool = False
 
     def event(self, reason: str, message: str, warning: bool = False) -> None:
         self.events.append(Event("Warning" if warning else "Normal", reason, message))
@@ -100,8 +104,14 @@ class Pass:
         return int(self.status.get("currentStepIndex") or 0)
 
 
-def selector_string(raw: dict[str, Any]) -> str:
-    labels = ((raw.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+def match_labels(raw: dict[str, Any], fallback: dict[str, str] | None = None) -> dict[str, str]:
+    """The Rollout's selector labels (a workloadRef Rollout may borrow its Deployment's)."""
+    labels = ((raw.get("spec") or {}).get("selector") or {}).get("matchLabels")
+    return dict(labels or fallback or {})
+
+
+def selector_string(raw: dict[str, Any], fallback: dict[str, str] | None = None) -> str:
+    labels = match_labels(raw, fallback)
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
@@ -117,7 +127,7 @@ def plan_canary(
     generation = raw["metadata"].get("generation")
     if generation is not None:
         plan.status["observedGeneration"] = str(generation)
-    plan.status["selector"] = selector_string(raw)
+    plan.status["selector"] = selector_string(raw, observed.match_labels)
     if observed.pod_template is None:
         problems = [*problems, observed.workload_missing or "spec.template: is required"]
     if canary is None or problems:
@@ -136,7 +146,11 @@ def plan_canary(
         steps.plan_progress(work)
     _point_services(work)
     _prune_history(work)
+    from rollouts.canary.restart import plan_restart, plan_workload_scale_down
+
+    plan_restart(work)
     finish_status(work)
+    plan_workload_scale_down(work)
     return plan
 
 
@@ -217,8 +231,8 @@ def new_replica_set_manifest(work: Pass, replicas: int) -> dict[str, Any]:
     template = copy.deepcopy(work.observed.pod_template or {})
     template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = work.new_hash
     meta = work.raw["metadata"]
-    match_labels = dict(((work.raw["spec"].get("selector") or {}).get("matchLabels")) or {})
-    match_labels[HASH_LABEL] = work.new_hash
+    selector = match_labels(work.raw, work.observed.match_labels)
+    selector[HASH_LABEL] = work.new_hash
     from rollouts.canary.analysis_runs import owner_reference
 
     return {
@@ -234,7 +248,7 @@ def new_replica_set_manifest(work: Pass, replicas: int) -> dict[str, Any]:
         "spec": {
             "replicas": replicas,
             "minReadySeconds": work.rollout.spec.min_ready_seconds_or_default,
-            "selector": {"matchLabels": match_labels},
+            "selector": {"matchLabels": selector},
             "template": template,
         },
     }

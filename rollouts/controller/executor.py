@@ -18,6 +18,8 @@ from rollouts.canary.plan import Plan
 from rollouts.controller.patch import merge_patch
 from rollouts.kube import (
     ANALYSIS_RUN,
+    DEPLOYMENT,
+    POD,
     REPLICA_SET,
     ROLLOUT,
     SERVICE,
@@ -56,6 +58,12 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan) -> dict[str, An
         client.patch(SERVICE, namespace, service, {"spec": {"selector": {HASH_LABEL: pod_hash}}})
     for rs_name in plan.delete_replica_sets:
         client.delete(REPLICA_SET, namespace, rs_name)
+    for pod in plan.delete_pods:
+        client.delete(POD, namespace, pod)
+    workload = ((raw.get("spec") or {}).get("workloadRef") or {}).get("name")
+    if plan.scale_workload is not None and workload:
+        client.patch(DEPLOYMENT, namespace, str(workload),
+                     {"spec": {"replicas": plan.scale_workload}})
 
     written: dict[str, Any] | None = None
     diff = merge_patch(raw.get("status") or {}, plan.status)

@@ -10,9 +10,11 @@ times into timers, which only enqueue the key again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from rollouts.api import Rollout, check_object
@@ -22,7 +24,8 @@ from rollouts.canary.observed import (
     Observed,
     ReplicaSetView,
 )
-from rollouts.canary.plan import plan_canary
+from rollouts.canary.plan import plan_canary, selector_string
+from rollouts.canary.restart import PodView
 from rollouts.controller.executor import execute
 from rollouts.controller.patch import merge_patch
 from rollouts.kube import (
@@ -30,6 +33,7 @@ from rollouts.kube import (
     ANALYSIS_TEMPLATE,
     CLUSTER_ANALYSIS_TEMPLATE,
     DEPLOYMENT,
+    POD,
     REPLICA_SET,
     ROLLOUT,
     SERVICE,
@@ -153,6 +157,10 @@ class RolloutController:
                             "implemented yet; use canary")
         observed = self._observe(raw, model)
         plan = plan_canary(raw, model, observed, problems)
+        if plan.needs_pods:
+            # A restart is in progress: only then are the Rollout's pods listed.
+            observed = dataclasses.replace(observed, pods=self._pods(raw, observed))
+            plan = plan_canary(raw, model, observed, problems)
         try:
             written = execute(self.client, raw, plan)
         except Conflict:
@@ -171,6 +179,8 @@ class RolloutController:
         namespace, uid = meta.get("namespace"), str(meta.get("uid"))
         pod_template: dict[str, Any] | None = (raw.get("spec") or {}).get("template")
         missing: str | None = None
+        workload_replicas: int | None = None
+        borrowed: dict[str, str] | None = None
         ref = model.spec.workload_ref
         if ref is not None and ref.name:
             deployment = self.deployments.get(namespace, ref.name)
@@ -180,6 +190,9 @@ class RolloutController:
                            "create it or fix the name")
             else:
                 pod_template = (deployment.get("spec") or {}).get("template")
+                workload_replicas = int((deployment.get("spec") or {}).get("replicas", 1))
+                borrowed = ((deployment.get("spec") or {}).get("selector") or {}).get(
+                    "matchLabels")
         services: dict[str, str | None] = {}
         for service in self.services.list(namespace):
             selector = (service.get("spec") or {}).get("selector") or {}
@@ -194,7 +207,29 @@ class RolloutController:
             pod_template=pod_template,
             services=services,
             workload_missing=missing,
+            workload_replicas=workload_replicas,
+            match_labels=borrowed,
         )
+
+    def _pods(self, raw: dict[str, Any], observed: Observed) -> list[PodView]:
+        namespace = raw["metadata"].get("namespace")
+        hashes = {rs.pod_hash for rs in observed.replica_sets}
+        selector = selector_string(raw, observed.match_labels)
+        pods = self.client.list(POD, namespace, label_selector=selector or None).items
+        views = []
+        for pod in pods:
+            meta = pod.get("metadata") or {}
+            if (meta.get("labels") or {}).get(HASH_LABEL) not in hashes:
+                continue
+            conditions = (pod.get("status") or {}).get("conditions") or []
+            ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in conditions)
+            views.append(PodView(
+                name=str(meta.get("name")),
+                created=datetime.fromisoformat(
+                    str(meta.get("creationTimestamp")).replace("Z", "+00:00")),
+                ready=ready, deleting=bool(meta.get("deletionTimestamp"))))
+        return views
 
     def _write_invalid(self, raw: dict[str, Any], problems: list[str]) -> None:
         message = "InvalidSpec: " + "; ".join(problems or ["the object cannot be read"])

@@ -242,3 +242,46 @@ def test_services_follow_the_canary_and_stable_hashes(
 
         wait_for(lambda: selectors() == {"svc-canary": canary, "svc-stable": stable}, 30,
                  "services pinned", selectors)
+
+
+def test_workload_ref_runs_the_deployments_template(
+    cluster: TestCluster, namespace: str, tmp_path: Path
+) -> None:
+    with running_controller(cluster, namespace, tmp_path):
+        _apply(cluster, namespace, ARGO / "examples-workload-ref-workload-ref.yaml")
+        first = wait_phase(cluster, namespace, "rollout-ref-deployment", "Healthy", timeout=60)
+        rs = get(cluster, namespace, "replicaset", f"rollout-ref-deployment-{first['stableRS']}")
+        image = rs["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image == "argoproj/rollouts-demo:blue"
+        assert rs["status"].get("availableReplicas") == 5
+        patch = json.dumps([{"op": "replace", "path": "/spec/template/spec/containers/0/image",
+                             "value": "argoproj/rollouts-demo:green"}])
+        cluster.kubectl_run("patch", "deployment", "rollout-ref-deployment", "-n", namespace,
+                            "--type=json", "-p", patch)
+        paused = wait_phase(cluster, namespace, "rollout-ref-deployment", "Paused", step=1)
+        assert paused["currentPodHash"] != first["stableRS"]
+        wait_phase(cluster, namespace, "rollout-ref-deployment", "Healthy", timeout=60)
+
+
+def test_restart_replaces_every_pod_and_records_it(
+    cluster: TestCluster, namespace: str, tmp_path: Path
+) -> None:
+    with running_controller(cluster, namespace, tmp_path):
+        _apply(cluster, namespace, _rollout("rs", [{"setWeight": 50}], replicas=3))
+        wait_phase(cluster, namespace, "rs", "Healthy")
+
+        def pod_names() -> set[str]:
+            out = cluster.kubectl_run("get", "pods", "-n", namespace, "-l", "app=rs", "-o",
+                                      "json").stdout
+            return {p["metadata"]["name"] for p in json.loads(out)["items"]
+                    if not p["metadata"].get("deletionTimestamp")}
+
+        before = pod_names()
+        assert len(before) == 3
+        result = rollouts_cli(cluster, "restart", "rs", "-n", namespace)
+        assert result.returncode == 0, result.stderr
+        wait_for(lambda: bool(rollout_status(cluster, namespace, "rs").get("restartedAt")), 90,
+                 "restartedAt to be recorded", lambda: pod_names())
+        after = pod_names()
+        assert len(after) == 3 and not (after & before)
+        assert rollout_status(cluster, namespace, "rs")["phase"] == "Healthy"
