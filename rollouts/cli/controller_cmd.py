@@ -10,10 +10,12 @@ import threading
 from types import FrameType
 
 import click
+from prometheus_client import REGISTRY
 
 from rollouts.cli.errors import UsageProblem
 from rollouts.controller import RolloutController
 from rollouts.kube import KubeClient, KubeError, LeaderElector
+from rollouts.metrics.kube_requests import KubeRequestsCollector
 from rollouts.runtime import CacheSyncTimeout, Controller, Manager, logging_setup
 
 AVAILABLE = ("rollouts",)
@@ -79,6 +81,7 @@ def controller(
         identity = f"{socket.gethostname()}_{os.getpid()}"
         elector = LeaderElector(client, lease_namespace or namespace or "default",
                                 "rollouts-controller", identity)
+    REGISTRY.register(KubeRequestsCollector(client.requests_by_verb))
     try:
         manager = Manager(controllers, workers=workers, leader_elector=elector, host=bind,
                           port=port)

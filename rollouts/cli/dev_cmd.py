@@ -10,7 +10,7 @@ import click
 from rollouts.cli.errors import UsageProblem
 from rollouts.devcluster import Cluster, DevClusterError, down, up
 from rollouts.devcluster.build import ensure_built
-from rollouts.devcluster.versions import ALL_TOOLS, KUBERNETES
+from rollouts.devcluster.versions import ALL_TOOLS, CONTROL_PLANE_TOOLS, KUBERNETES
 
 
 def _say(line: str) -> None:
@@ -40,10 +40,11 @@ def dev_down() -> None:
 
 
 @dev.command("build")
-def dev_build() -> None:
-    """Build (or find cached) all Go-built tools, helm included."""
+@click.option("--all", "everything", is_flag=True, help="Also build helm (for Helm sources).")
+def dev_build(everything: bool) -> None:
+    """Build (or find cached) the control plane's tools from Go modules."""
     try:
-        ensure_built(_say, ALL_TOOLS)
+        ensure_built(_say, ALL_TOOLS if everything else CONTROL_PLANE_TOOLS)
     except DevClusterError as problem:
         raise UsageProblem(f"dev build: {problem}") from None
 

@@ -1,0 +1,1 @@
+"""Prometheus collectors of the controller process (served on /metrics by the manager)."""
