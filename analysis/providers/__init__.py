@@ -1,0 +1,53 @@
+"""Metric providers: where an AnalysisRun's measurements come from.
+
+- `base`: the seam (`MeasureContext` in, `Outcome` out, the `MetricProvider` protocol,
+  `provider_for`); a failed measurement is an `Outcome` with `error`, never an exception.
+- `prometheus`: an instant PromQL query (vector/matrix -> list of floats, scalar -> float).
+- `web`: an HTTP request whose JSON answer, narrowed by `jsonPath` (`jsonpath`), is the value.
+- `job`: a Kubernetes Job per measurement; True when it completes, False when it fails.
+
+`default_providers(client)` gives the state machine one provider per kind.
+"""
+
+from __future__ import annotations
+
+from analysis.providers.base import (
+    PROVIDER_KINDS,
+    REDACTED,
+    MeasureContext,
+    MetricProvider,
+    Outcome,
+    provider_for,
+)
+from analysis.providers.job import JobProvider
+from analysis.providers.prometheus import PrometheusProvider
+from analysis.providers.web import WebProvider
+from rollouts.kube import KubeClient
+
+__all__ = [
+    "PROVIDER_KINDS",
+    "REDACTED",
+    "JobProvider",
+    "MeasureContext",
+    "MetricProvider",
+    "Outcome",
+    "PrometheusProvider",
+    "WebProvider",
+    "default_providers",
+    "provider_for",
+]
+
+
+def default_providers(
+    client: KubeClient, *, prometheus_address: str | None = None
+) -> dict[str, MetricProvider]:
+    """One provider per kind we implement, keyed as in `metric.provider` (`prometheus`, ...).
+
+    `prometheus_address` is the address for metrics that give none (default: the
+    `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS` environment variable).
+    """
+    return {
+        "prometheus": PrometheusProvider(default_address=prometheus_address),
+        "web": WebProvider(),
+        "job": JobProvider(client),
+    }

@@ -1,0 +1,297 @@
+"""The `prometheus` metric provider: one instant PromQL query per measurement.
+
+```yaml
+provider:
+  prometheus:
+    address: http://prometheus.monitoring:9090   # else $ARGO_ROLLOUTS_PROMETHEUS_ADDRESS
+    query: sum(rate(http_requests_total{code!~"5.."}[1m])) / sum(rate(http_requests_total[1m]))
+    timeout: 30            # seconds (Argo's integer) or a duration such as 30s; default 30
+    insecure: false        # skip TLS certificate verification
+    headers: [{key: X-Scope-OrgID, value: team-a}]
+    authentication:
+      basicAuth: {username: "{{args.user}}", password: "{{args.password}}"}
+      # or bearer: {token: "{{args.token}}"}
+```
+
+The answer becomes the measurement's value as DESIGN.md (section 3) says, which is what
+Argo's conditions expect (`result[0] >= 0.95`, `len(result) == 0`):
+
+| resultType | value                                                      |
+| ---------- | ---------------------------------------------------------- |
+| vector     | `list[float]`, one per sample, in Prometheus' order        |
+| matrix     | `list[float]`, the last value of each series               |
+| scalar     | `float`                                                    |
+| string     | error: a string is not a measurement                       |
+| empty      | `[]` (so `result[0]` fails and `len(result) == 0` holds)   |
+
+`NaN`, `+Inf`, `-Inf` become `float("nan")`, `inf`, `-inf` (`isNaN(result[0])`).
+
+The HTTP exchange goes through `prometheus_api_client.PrometheusConnect.custom_query` on a
+session that keeps the raw response, because `custom_query` returns only `data.result` and
+we also need `resultType` (a scalar and a string look alike otherwise) and `warnings`. It
+never retries: the measurement interval and `consecutiveErrorLimit` are the retry policy.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from urllib3.util.retry import Retry
+
+from analysis.providers.base import (
+    MeasureContext,
+    Outcome,
+    describe_transport_error,
+    display_url,
+    headers_dict,
+    scrub,
+    seconds_setting,
+    sensitive_header_values,
+)
+
+__all__ = [
+    "ADDRESS_ENV",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "PrometheusProvider",
+    "PrometheusRequest",
+    "QueryError",
+    "value_from_answer",
+]
+
+ADDRESS_ENV = "ARGO_ROLLOUTS_PROMETHEUS_ADDRESS"
+"""Argo's fallback for a metric without `address`; we honour the same variable."""
+
+DEFAULT_TIMEOUT_SECONDS = 30.0  # Argo's default
+_UNSUPPORTED_AUTH = ("sigv4", "oauth2")
+
+
+class QueryError(ValueError):
+    """The answer holds no usable measurement; the message says why, on one line."""
+
+
+@dataclass(frozen=True)
+class PrometheusRequest:
+    """One query, ready to send; credentials stay out of its repr."""
+
+    address: str
+    query: str
+    timeout: float
+    insecure: bool
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    basic_auth: tuple[str, str] | None = field(default=None, repr=False)
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], default_address: str | None) -> PrometheusRequest:
+        """Read `metric.provider.prometheus`; raises `ValueError` naming a bad field."""
+        address = str(spec.get("address") or default_address or "").strip()
+        if not address:
+            raise ValueError(
+                "provider.prometheus.address is not set: give the Prometheus URL "
+                f"(http://prometheus:9090) or set {ADDRESS_ENV} on the controller"
+            )
+        shown = display_url(address)
+        if not address.startswith(("http://", "https://")) or shown in ("http://", "https://"):
+            raise ValueError(
+                f"provider.prometheus.address {shown!r} is not an http(s) URL "
+                "(write it as http://host:port)"
+            )
+        query = str(spec.get("query") or "").strip()
+        if not query:
+            raise ValueError("provider.prometheus.query is empty: give a PromQL query")
+        headers = headers_dict(spec.get("headers"), "provider.prometheus.headers")
+        secrets = sensitive_header_values(spec.get("headers"))
+        basic_auth = None
+        auth = spec.get("authentication") or {}
+        if not isinstance(auth, dict):
+            raise ValueError("provider.prometheus.authentication must be an object")
+        for name in _UNSUPPORTED_AUTH:
+            if auth.get(name):
+                raise ValueError(
+                    f"provider.prometheus.authentication.{name} is not implemented; "
+                    "use basicAuth, bearer or headers"
+                )
+        basic = auth.get("basicAuth")
+        if isinstance(basic, dict):
+            basic_auth = (str(basic.get("username") or ""), str(basic.get("password") or ""))
+            secrets.append(basic_auth[1])
+        bearer = auth.get("bearer")
+        if isinstance(bearer, dict) and bearer.get("token"):
+            token = str(bearer["token"])
+            headers["Authorization"] = f"Bearer {token}"
+            secrets.append(token)
+        timeout = seconds_setting(spec.get("timeout"), DEFAULT_TIMEOUT_SECONDS,
+                                  "provider.prometheus.timeout")
+        return cls(address=address.rstrip("/"), query=query, timeout=timeout,
+                   insecure=spec.get("insecure") is True, headers=headers,
+                   basic_auth=basic_auth, secrets=tuple(s for s in secrets if s))
+
+
+class _RecordingSession(requests.Session):
+    """A session that remembers the last response, so we can read all of the answer."""
+
+    last_response: Any = None
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        self.last_response = super().request(*args, **kwargs)
+        return self.last_response
+
+
+class PrometheusProvider:
+    """Instant queries against the metric's Prometheus; one HTTP request per measurement."""
+
+    kind = "prometheus"
+
+    def __init__(self, *, default_address: str | None = None) -> None:
+        self.default_address = (default_address if default_address is not None
+                                else os.environ.get(ADDRESS_ENV))
+
+    def measure(self, context: MeasureContext) -> Outcome:
+        spec = context.provider_spec("prometheus")
+        try:
+            request = PrometheusRequest.from_spec(spec, self.default_address)
+        except ValueError as exc:
+            return Outcome(error=scrub(str(exc), _spec_secrets(spec)))
+        return query(request)
+
+    def terminate(self, context: MeasureContext) -> None:
+        """Nothing to stop: a query finishes within `measure`."""
+
+
+def query(request: PrometheusRequest) -> Outcome:
+    """Send `request`; the measurement, or an error saying why there is none."""
+    where = f"prometheus at {display_url(request.address)}"
+    session = _RecordingSession()
+    session.verify = not request.insecure
+    client = PrometheusConnect(
+        url=request.address, headers=request.headers or None, auth=request.basic_auth,
+        session=session, timeout=request.timeout, retry=Retry(total=0, read=False),
+    )
+    try:
+        client.custom_query(request.query)
+    except requests.exceptions.Timeout:
+        return Outcome(error=f"{where} did not answer within {request.timeout:g}s")
+    except requests.exceptions.JSONDecodeError:
+        return Outcome(error=f"{where} answered with something that is not JSON; "
+                             "is the address a Prometheus server?")
+    except requests.exceptions.RequestException as exc:
+        return Outcome(error=scrub(f"cannot query {where}: {describe_transport_error(exc)}",
+                                   request.secrets))
+    except Exception:  # PrometheusApiClientException (non-200), KeyError (odd JSON)
+        pass  # the recorded response says what went wrong
+    finally:
+        client.close()
+    response = session.last_response
+    if response is None:
+        return Outcome(error=f"{where} gave no answer")
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if response.status_code != 200:
+        return Outcome(error=scrub(_refusal(where, response.status_code, answer, response.text),
+                                   request.secrets))
+    try:
+        value, warnings = value_from_answer(answer)
+    except QueryError as exc:
+        return Outcome(error=scrub(f"{where}: {exc}", request.secrets))
+    metadata = {"warnings": ", ".join(f'"{w}"' for w in warnings)} if warnings else {}
+    return Outcome(value=value, metadata=metadata)
+
+
+def value_from_answer(answer: Any) -> tuple[list[float] | float, list[str]]:
+    """The measurement in a `/api/v1/query` answer, and Prometheus' warnings.
+
+    >>> value_from_answer({"status": "success", "data": {"resultType": "vector", "result": [
+    ...     {"metric": {}, "value": [1700000000, "0.95"]}]}})
+    ([0.95], [])
+    >>> value_from_answer({"status": "success",
+    ...                    "data": {"resultType": "scalar", "result": [1700000000, "NaN"]}})
+    (nan, [])
+
+    Raises `QueryError` for an error answer, a string result, or anything malformed.
+    """
+    if not isinstance(answer, dict):
+        raise QueryError("the answer is not a Prometheus API object")
+    if answer.get("status") != "success":
+        kind = answer.get("errorType") or "error"
+        raise QueryError(f"query failed ({kind}): {answer.get('error') or 'no reason given'}")
+    data = answer.get("data")
+    if not isinstance(data, dict):
+        raise QueryError("the answer has no data")
+    warnings = [str(w) for w in answer.get("warnings") or [] if w]
+    result_type, result = data.get("resultType"), data.get("result")
+    if result_type == "vector":
+        return [_sample_value(sample.get("value"), sample) for sample in _series(result)], warnings
+    if result_type == "matrix":
+        values = [_last_value(series) for series in _series(result)]
+        return [v for v in values if v is not None], warnings
+    if result_type == "scalar":
+        return _sample_value(result, {}), warnings
+    if result_type == "string":
+        shown = result[1] if isinstance(result, list) and len(result) == 2 else result
+        raise QueryError(f"the query returned the string {shown!r}, not a number; "
+                         "query a metric or a number instead")
+    raise QueryError(f"unexpected result type {result_type!r}")
+
+
+def _series(result: Any) -> list[dict[str, Any]]:
+    if result is None:
+        return []
+    if not isinstance(result, list) or not all(isinstance(s, dict) for s in result):
+        raise QueryError("the result is not a list of series")
+    return result
+
+
+def _last_value(series: dict[str, Any]) -> float | None:
+    values = series.get("values")
+    if not values:
+        if series.get("histograms"):
+            raise QueryError(_HISTOGRAM)
+        return None
+    if not isinstance(values, list):
+        raise QueryError("a matrix series has no list of values")
+    return _sample_value(values[-1], series)
+
+
+_HISTOGRAM = ("the query returned native histogram samples, which are not numbers; "
+              "wrap it in histogram_quantile(), histogram_count() or histogram_sum()")
+
+
+def _sample_value(pair: Any, sample: dict[str, Any]) -> float:
+    """`[timestamp, "1.5"]` -> 1.5 (`"NaN"`, `"+Inf"` and `"-Inf"` included)."""
+    if pair is None and (sample.get("histogram") or sample.get("histograms")):
+        raise QueryError(_HISTOGRAM)
+    if not isinstance(pair, list) or len(pair) != 2:
+        raise QueryError(f"a sample is not [time, value]: {str(pair)[:80]}")
+    try:
+        value = float(pair[1])
+    except (TypeError, ValueError):
+        raise QueryError(f"a sample value is not a number: {str(pair[1])[:80]!r}") from None
+    return value
+
+
+def _refusal(where: str, status: int, answer: Any, text: str) -> str:
+    """A one-line reason for a non-200 answer, from Prometheus' error object if there is one."""
+    if isinstance(answer, dict) and answer.get("error"):
+        kind = answer.get("errorType") or "error"
+        return f"{where} refused the query (HTTP {status}, {kind}): {answer['error']}"
+    detail = " ".join(str(text or "").split())[:200]
+    return f"{where} answered HTTP {status}" + (f": {detail}" if detail else "")
+
+
+def _spec_secrets(spec: dict[str, Any]) -> list[str]:
+    """Every credential in a spec that may be too malformed to parse."""
+    secrets = sensitive_header_values(spec.get("headers"))
+    auth = spec.get("authentication")
+    if isinstance(auth, dict):
+        basic, bearer = auth.get("basicAuth"), auth.get("bearer")
+        if isinstance(basic, dict):
+            secrets.append(str(basic.get("password") or ""))
+        if isinstance(bearer, dict):
+            secrets.append(str(bearer.get("token") or ""))
+    return secrets

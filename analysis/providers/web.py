@@ -1,0 +1,188 @@
+"""The `web` metric provider: one HTTP request whose JSON answer is the measurement.
+
+```yaml
+provider:
+  web:
+    url: "http://checks.default/api/v1/health?service={{args.service}}"
+    method: GET            # GET (default), POST or PUT
+    headers: [{key: Authorization, value: "Bearer {{args.token}}"}]
+    body: '{"service": "{{args.service}}"}'   # POST/PUT only; or jsonBody: {service: ...}
+    jsonPath: "{$.data.ok}"                   # default: the whole answer
+    timeoutSeconds: 10     # default 10 (Argo's)
+    insecure: false        # skip TLS certificate verification
+```
+
+As in Argo: a non-2xx status is an Error measurement naming the status; a `body` (or
+`jsonBody`) with GET, or both at once, is an error; `jsonBody` is sent with
+`Content-Type: application/json`; an answer that is not JSON becomes the value as a string
+when there is no `jsonPath` (an endpoint answering `OK`). Beyond Argo: with a `jsonPath`, a
+non-JSON answer is an error (Argo would hand the raw text to the condition); a `body`
+without a `Content-Type` header goes out as `application/json` when it is JSON, else as
+`text/plain` (urllib would otherwise label it a form). Answers over 4 MiB are refused.
+
+The standard library's `urllib` does the exchange, so the provider adds no dependency.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from analysis.providers.base import (
+    MeasureContext,
+    Outcome,
+    describe_transport_error,
+    display_url,
+    headers_dict,
+    scrub,
+    seconds_setting,
+    sensitive_header_values,
+)
+from analysis.providers.jsonpath import JsonPathError, Step, find, parse_json_path
+
+__all__ = ["DEFAULT_TIMEOUT_SECONDS", "MAX_ANSWER_BYTES", "WebProvider", "WebRequest", "fetch"]
+
+DEFAULT_TIMEOUT_SECONDS = 10.0  # Argo's default
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+_METHODS = ("GET", "POST", "PUT")
+
+
+@dataclass(frozen=True)
+class WebRequest:
+    """One request, ready to send; credentials stay out of its repr."""
+
+    url: str
+    method: str
+    timeout: float
+    insecure: bool
+    json_path: str
+    steps: tuple[Step, ...]
+    body: bytes | None = field(default=None, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> WebRequest:
+        """Read `metric.provider.web`; raises `ValueError` naming a bad field."""
+        url = str(spec.get("url") or "").strip()
+        shown = display_url(url)
+        if not url.startswith(("http://", "https://")) or shown in ("http://", "https://"):
+            raise ValueError(f"provider.web.url {shown!r} is not an http(s) URL")
+        method = str(spec.get("method") or "GET").upper()
+        if method not in _METHODS:
+            raise ValueError(f"provider.web.method {method!r} is not one of GET, POST, PUT")
+        headers = headers_dict(spec.get("headers"), "provider.web.headers")
+        body = _body(spec, method, headers)
+        json_path = str(spec.get("jsonPath") or "")
+        steps = parse_json_path(json_path) if json_path else ()
+        timeout = seconds_setting(spec.get("timeoutSeconds"), DEFAULT_TIMEOUT_SECONDS,
+                                  "provider.web.timeoutSeconds")
+        secrets = tuple(s for s in sensitive_header_values(spec.get("headers")) if s)
+        return cls(url=url, method=method, timeout=timeout, insecure=spec.get("insecure") is True,
+                   json_path=json_path, steps=steps, body=body, headers=headers,
+                   secrets=secrets)
+
+
+def _body(spec: dict[str, Any], method: str, headers: dict[str, str]) -> bytes | None:
+    text, structured = spec.get("body"), spec.get("jsonBody")
+    if text and structured is not None:
+        raise ValueError("provider.web has both body and jsonBody; use one of them")
+    if (text or structured is not None) and method == "GET":
+        raise ValueError("provider.web.body and jsonBody need method POST or PUT")
+    has_type = any(key.lower() == "content-type" for key in headers)
+    if structured is not None:
+        for key in [k for k in headers if k.lower() == "content-type"]:
+            del headers[key]
+        headers["Content-Type"] = "application/json"
+        return json.dumps(structured).encode()
+    if not text:
+        return None
+    encoded = str(text).encode()
+    if not has_type:
+        try:
+            json.loads(encoded)
+            headers["Content-Type"] = "application/json"
+        except ValueError:
+            headers["Content-Type"] = "text/plain; charset=utf-8"
+    return encoded
+
+
+class WebProvider:
+    """HTTP checks: the JSON answer (or the part `jsonPath` picks) is the value."""
+
+    kind = "web"
+
+    def measure(self, context: MeasureContext) -> Outcome:
+        spec = context.provider_spec("web")
+        try:
+            request = WebRequest.from_spec(spec)
+        except ValueError as exc:
+            return Outcome(error=scrub(str(exc), sensitive_header_values(spec.get("headers"))))
+        return fetch(request)
+
+    def terminate(self, context: MeasureContext) -> None:
+        """Nothing to stop: a request finishes within `measure`."""
+
+
+def fetch(request: WebRequest) -> Outcome:
+    """Send `request`; the measurement, or an error saying why there is none."""
+    where = f"{request.method} {display_url(request.url)}"
+    prepared = urllib.request.Request(request.url, data=request.body, method=request.method,
+                                      headers={"Accept": "application/json", **request.headers})
+    context = None
+    if request.insecure and request.url.startswith("https://"):
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(prepared, timeout=request.timeout,
+                                    context=context) as response:
+            raw = response.read(MAX_ANSWER_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        return Outcome(error=scrub(_refusal(where, exc), request.secrets))
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        reason = describe_transport_error(exc)
+        if reason == "timed out":
+            return Outcome(error=f"{where} did not answer within {request.timeout:g}s")
+        return Outcome(error=scrub(f"{where} failed: {reason}", request.secrets))
+    if len(raw) > MAX_ANSWER_BYTES:
+        return Outcome(error=f"{where} answered more than {MAX_ANSWER_BYTES} bytes; "
+                             "point jsonPath-able metrics at a smaller endpoint")
+    try:
+        return Outcome(value=value_from_answer(raw, request.steps, request.json_path))
+    except JsonPathError as exc:
+        return Outcome(error=scrub(f"{where}: {exc}", request.secrets))
+
+
+def value_from_answer(raw: bytes, steps: tuple[Step, ...], json_path: str = "") -> Any:
+    """The value in an answer body: the JSON (narrowed by `steps`), or the text if not JSON.
+
+    Raises `JsonPathError` when the path leads nowhere, or when there is a path and the
+    answer is not JSON.
+    """
+    text = raw.decode("utf-8", "replace")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        if json_path:
+            snippet = " ".join(text.split())[:120]
+            raise JsonPathError(f"the answer is not JSON, so jsonPath {json_path} cannot be "
+                                f"applied: {snippet!r}") from None
+        return text
+    return find(document, steps, json_path)
+
+
+def _refusal(where: str, exc: urllib.error.HTTPError) -> str:
+    try:
+        detail = " ".join(exc.read(400).decode("utf-8", "replace").split())[:200]
+    except OSError:
+        detail = ""
+    finally:
+        exc.close()
+    reason = f" ({exc.reason})" if exc.reason else ""
+    return f"{where} answered HTTP {exc.code}{reason}" + (f": {detail}" if detail else "")
