@@ -59,7 +59,6 @@ demo: tools
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check . || true
 	$(BIN)/mypy --strict
 	$(BIN)/lint-imports
 
