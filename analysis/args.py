@@ -120,7 +120,10 @@ class ResolvedArgs:
 
 
 def _forms(secret: str) -> list[str]:
-    forms = [secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]]
+    # surrogatepass: a lone surrogate (not valid UTF-8, so never from a Secret) must not
+    # make redaction itself fail.
+    forms = [secret, quote(secret, safe="", errors="surrogatepass"),
+             quote_plus(secret, errors="surrogatepass"), json.dumps(secret)[1:-1]]
     return sorted({form for form in forms if form}, key=len, reverse=True)
 
 

@@ -121,7 +121,6 @@ class WebMetric(ApiModel):
     """An HTTP request whose JSON answer (optionally narrowed by `jsonPath`) is the result."""
 
     unsupported_fields: ClassVar[dict[str, str]] = {
-        "jsonBody": "use body with a JSON string",
         "authentication": "OAuth2/SigV4 for web metrics is not implemented; use headers",
     }
 
@@ -129,6 +128,8 @@ class WebMetric(ApiModel):
     method: WebMethod | None = None
     headers: list[KeyValue] | None = None
     body: str | None = None
+    json_body: Any | None = None
+    """A JSON value sent as the body (`application/json`); not with `body`."""
     json_path: str | None = None
     timeout_seconds: Int | None = None
     insecure: Bool | None = None

@@ -6,7 +6,7 @@ The status record lives in `rollouts.api.application_status`.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -99,12 +99,10 @@ class ApplicationSourceKustomize(ApiModel):
 class HelmParameter(ApiModel):
     """A `--set name=value` for `helm template`."""
 
-    unsupported_fields: ClassVar[dict[str, str]] = {
-        "forceString": "parameters are passed with --set; --set-string is not implemented",
-    }
-
     name: str
     value: str | None = None
+    force_string: Bool | None = None
+    """Pass the value with `--set-string` (never read as a number or bool)."""
 
 
 class ApplicationSourceHelm(ApiModel):
@@ -113,7 +111,6 @@ class ApplicationSourceHelm(ApiModel):
     unsupported_fields: ClassVar[dict[str, str]] = {
         name: "this Helm option is not implemented"
         for name in (
-            "valuesObject",
             "fileParameters",
             "passCredentials",
             "ignoreMissingValueFiles",
@@ -130,6 +127,8 @@ class ApplicationSourceHelm(ApiModel):
     value_files: list[str] | None = None
     values: str | None = None
     """A YAML document of values, applied after `valueFiles`."""
+    values_object: dict[str, Any] | None = None
+    """Values as an object, applied after `values` (Argo CD's precedence)."""
     parameters: list[HelmParameter] | None = None
     release_name: str | None = None
 

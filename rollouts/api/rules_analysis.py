@@ -103,8 +103,10 @@ def _metric_problems(metric: Metric, path: str) -> Iterator[Problem]:
     if count is not None and count < 0:
         yield Problem(child_path(path, "count"), f"must be 0 or more, not {count}")
     for field, limit in limits.items():
-        if limit is not None and limit < 0:
-            yield Problem(child_path(path, field), f"must be 0 or more, not {limit}")
+        # -1 means "no limit" (Argo 1.8); anything lower is a mistake.
+        if limit is not None and limit < -1:
+            yield Problem(child_path(path, field),
+                          f"must be 0 or more (or -1 for no limit), not {limit}")
     if count is not None and count > 0:
         for field in ("failureLimit", "inconclusiveLimit"):
             limit = limits[field]

@@ -18,8 +18,8 @@ from rollouts.kube import KubeClient, KubeError, LeaderElector
 from rollouts.metrics.kube_requests import KubeRequestsCollector
 from rollouts.runtime import CacheSyncTimeout, Controller, Manager, logging_setup
 
-AVAILABLE = ("rollouts",)
-PLANNED = ("analysis", "reconciler")
+AVAILABLE = ("rollouts", "analysis")
+PLANNED = ("reconciler",)
 
 
 def _client(kubeconfig: str | None, context: str | None, in_cluster: bool) -> KubeClient:
@@ -31,12 +31,20 @@ def _client(kubeconfig: str | None, context: str | None, in_cluster: bool) -> Ku
         raise UsageProblem(str(problem)) from None
 
 
-def _controllers(names: str, client: KubeClient, namespace: str | None) -> list[Controller]:
+def _controllers(names: str, client: KubeClient, namespace: str | None,
+                 prometheus: str | None) -> list[Controller]:
     chosen = [name.strip() for name in names.split(",") if name.strip()]
     controllers: list[Controller] = []
     for name in chosen:
         if name == "rollouts":
             controllers.append(RolloutController(client, namespace=namespace))
+        elif name == "analysis":
+            # Imported here: `analysis` is optional, and only this command wires it in.
+            from analysis.controller import AnalysisRunController
+            from analysis.providers import default_providers
+
+            providers = default_providers(client, prometheus_address=prometheus)
+            controllers.append(AnalysisRunController(client, providers, namespace=namespace))
         elif name in PLANNED:
             raise UsageProblem(f"--controllers: '{name}' is not implemented yet; "
                                f"available: {', '.join(AVAILABLE)}")
@@ -54,8 +62,10 @@ def _controllers(names: str, client: KubeClient, namespace: str | None) -> list[
 @click.option("--in-cluster", is_flag=True, help="Use the pod's service account.")
 @click.option("-n", "--namespace", default=None,
               help="Watch only this namespace (default: all namespaces).")
-@click.option("--controllers", "names", default="rollouts", show_default=True,
-              help="Comma-separated controllers to run.")
+@click.option("--controllers", "names", default="rollouts,analysis", show_default=True,
+              help="Comma-separated controllers to run (rollouts, analysis).")
+@click.option("--prometheus", envvar="ARGO_ROLLOUTS_PROMETHEUS_ADDRESS", default=None,
+              help="Prometheus address for metrics that name none.")
 @click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
               help="Take a Lease so only one replica acts at a time.")
 @click.option("--lease-namespace", default=None,
@@ -69,13 +79,13 @@ def _controllers(names: str, client: KubeClient, namespace: str | None) -> list[
 @click.option("--log-level", default="INFO", show_default=True)
 def controller(
     kubeconfig: str | None, context: str | None, in_cluster: bool, namespace: str | None,
-    names: str, leader_elect: bool, lease_namespace: str | None, port: int, bind: str,
-    workers: int, log_format: str, log_level: str,
+    names: str, prometheus: str | None, leader_elect: bool, lease_namespace: str | None,
+    port: int, bind: str, workers: int, log_format: str, log_level: str,
 ) -> None:
     """Run the controllers until interrupted (SIGINT/SIGTERM)."""
     logging_setup("json" if log_format == "json" else "text", log_level.upper())
     client = _client(kubeconfig, context, in_cluster)
-    controllers = _controllers(names, client, namespace)
+    controllers = _controllers(names, client, namespace, prometheus)
     elector = None
     if leader_elect:
         identity = f"{socket.gethostname()}_{os.getpid()}"

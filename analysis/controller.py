@@ -1,0 +1,231 @@
+"""The AnalysisRun controller: measures runs on schedule and writes their status.
+
+One reconcile of a run: resolve its arguments (Secrets read now, never stored),
+substitute them into the metrics, ask the pure state machine (`decide.plan_run`) what
+is due, take those measurements through the providers (the only slow part: a
+Prometheus query, an HTTP call, a Job poll), fold each outcome in (`decide.record`),
+write the status once, and set a timer for the next due time. Everything is derived
+from the stored status, so a restarted controller measures next when it would have.
+
+It talks to the Rollout controller only through AnalysisRun objects.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from analysis.args import ArgsError, MissingSecret, kube_secret_reader, resolve_args, substitute
+from analysis.decide import plan_run, record
+from analysis.providers import MeasureContext, MetricProvider, Outcome, provider_for
+from rollouts.api import AnalysisPhase
+from rollouts.api.common import format_time
+from rollouts.kube import ANALYSIS_RUN, Conflict, Informer, KubeClient, NotFound
+from rollouts.runtime import Clock, ReconcileResult, SystemClock, Timers, WorkQueue
+from rollouts.runtime.queue import object_key, split_key
+
+log = logging.getLogger(__name__)
+
+
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The smallest JSON merge patch (RFC 7386) from `old` to `new`."""
+    patch: dict[str, Any] = {}
+    for key in old.keys() - new.keys():
+        patch[key] = None
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            nested = merge_patch(before, value)
+            if nested:
+                patch[key] = nested
+        elif key not in old or before != value:
+            patch[key] = value
+    return patch
+
+
+def _phase(status: dict[str, Any]) -> AnalysisPhase | None:
+    try:
+        return AnalysisPhase(status["phase"]) if status.get("phase") else None
+    except ValueError:
+        return None
+
+
+class AnalysisRunController:
+    """Reconciles AnalysisRuns: measure what is due, write status, sleep until next."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        providers: dict[str, MetricProvider],
+        *,
+        namespace: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.client = client
+        self.providers = providers
+        self.clock: Clock = clock or SystemClock()
+        self.runs = Informer(client, ANALYSIS_RUN, namespace)
+        self._queue: WorkQueue | None = None
+        self._timers: Timers | None = None
+        self._written: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._read_secret = kube_secret_reader(client)
+
+    @property
+    def name(self) -> str:
+        return "analysis"
+
+    def informers(self) -> Sequence[Informer]:
+        return (self.runs,)
+
+    def bind(self, queue: WorkQueue, timers: Timers, /) -> None:
+        self._queue, self._timers = queue, timers
+        self.runs.add_handler(lambda _t, obj, _old: self._enqueue(obj))
+
+    def _enqueue(self, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        if self._queue is not None:
+            self._queue.add(object_key(meta.get("namespace"), str(meta.get("name"))))
+
+    def reconcile(self, key: str, /) -> ReconcileResult:
+        namespace, name = split_key(key)
+        run = self.runs.get(namespace, name)
+        if run is None:
+            if self._timers is not None:
+                self._timers.cancel(key)
+            with self._lock:
+                self._written.pop(key, None)
+            return ReconcileResult()
+        with self._lock:
+            written = self._written.get(key)
+        if written is not None:
+            if _resource_version(run) < written:
+                return ReconcileResult(requeue_after=0.1)
+            with self._lock:
+                self._written.pop(key, None)
+        old_status = dict(run.get("status") or {})
+        phase = _phase(old_status)
+        if phase is not None and phase.completed:
+            return ReconcileResult()
+        return self._measure(key, run, old_status)
+
+    def _measure(self, key: str, run: dict[str, Any], old_status: dict[str, Any]
+                 ) -> ReconcileResult:
+        now = self.clock.now()
+        try:
+            args = resolve_args(run, self._read_secret)
+            metrics = [substitute(dict(m), args) for m in (run.get("spec") or {}).get(
+                "metrics") or []]
+        except (ArgsError, MissingSecret) as problem:
+            status = dict(old_status, phase=AnalysisPhase.ERROR.value,
+                          message=f"Analysis spec invalid: {problem}",
+                          startedAt=old_status.get("startedAt") or format_time(now))
+            self._write(key, run, old_status, status)
+            return ReconcileResult()
+        view = copy.deepcopy(run)
+        view.setdefault("spec", {})["metrics"] = metrics
+        plan = plan_run(view, now)
+        status = plan.status
+        by_name = {str(m.get("name")): m for m in metrics}
+        for metric_name in plan.cancelled:
+            self._cancel(run, by_name.get(metric_name), status, now)
+        for metric_name in plan.due:
+            metric = by_name[metric_name]
+            outcome = self._take(run, metric, status, now)
+            error = args.redact(outcome.error) if outcome.error else None
+            outcome = replace(outcome, error=error,
+                              metadata=args.redact_all(dict(outcome.metadata)))
+            status = record(view, status, metric_name, outcome, self.clock.now())
+        settled = plan_run({**view, "status": status}, self.clock.now())
+        for metric_name in settled.cancelled:
+            self._cancel(run, by_name.get(metric_name), settled.status, now)
+        self._write(key, run, old_status, settled.status)
+        if not settled.done and settled.next_wake is not None and self._timers is not None:
+            self._timers.at(key, settled.next_wake, "measure")
+        return ReconcileResult()
+
+    def _take(self, run: dict[str, Any], metric: dict[str, Any], status: dict[str, Any],
+              now: Any) -> Outcome:
+        kind = provider_for(metric)
+        provider = self.providers.get(kind or "")
+        if provider is None:
+            return Outcome(error=f"metric provider {kind or '(none)'} is not supported; "
+                                 "use prometheus, web or job")
+        context = self._context(run, metric, status, now)
+        try:
+            return provider.measure(context)
+        except Exception as unexpected:  # a provider bug must not stop the run's clock
+            log.exception("provider %s failed on %s", kind, context.run_name)
+            return Outcome(error=f"{kind} provider failed: {type(unexpected).__name__}")
+
+    def _context(self, run: dict[str, Any], metric: dict[str, Any], status: dict[str, Any],
+                 now: Any) -> MeasureContext:
+        meta = run["metadata"]
+        result: dict[str, Any] = next((r for r in status.get("metricResults") or []
+                       if r.get("name") == metric.get("name")), {})
+        measurements = result.get("measurements") or []
+        number = int(result.get("count") or 0) + int(result.get("error") or 0) + 1
+        return MeasureContext(
+            namespace=str(meta.get("namespace")), run_name=str(meta["name"]),
+            run_uid=str(meta.get("uid")), metric=metric,
+            previous=measurements[-1] if measurements else None, now=now,
+            measurement_number=number)
+
+    def _cancel(self, run: dict[str, Any], metric: dict[str, Any] | None,
+                status: dict[str, Any], now: Any) -> None:
+        if metric is None:
+            return
+        provider = self.providers.get(provider_for(metric) or "")
+        if provider is None:
+            return
+        try:
+            provider.terminate(self._context(run, metric, status, now))
+        except NotFound:
+            pass
+        except Exception:  # cleanup is best effort; the run's ownerReference GCs the rest
+            log.warning("could not stop the in-flight measurement of %s", metric.get("name"))
+
+    def _write(self, key: str, run: dict[str, Any], old: dict[str, Any], new: dict[str, Any]
+               ) -> None:
+        diff = merge_patch(old, new)
+        if not diff:
+            return
+        meta = run["metadata"]
+        body = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": diff}
+        try:
+            written = self.client.patch_status(ANALYSIS_RUN, meta.get("namespace"),
+                                               meta["name"], body)
+        except Conflict:
+            if self._queue is not None:
+                self._queue.add_after(key, 0.2)
+            return
+        with self._lock:
+            self._written[key] = _resource_version(written)
+        self._events(run, old, new)
+
+    def _events(self, run: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> None:
+        before, after = _phase(old), _phase(new)
+        if after is None or after == before or not after.completed:
+            return
+        warning = after != AnalysisPhase.SUCCESSFUL
+        message = f"AnalysisRun {after.value}" + (f": {new['message']}" if new.get(
+            "message") else "")
+        self.client.emit_event(run, "Warning" if warning else "Normal",
+                               f"AnalysisRun{after.value}", message[:1000])
+        for result in new.get("metricResults") or []:
+            name, phase = result.get("name"), result.get("phase")
+            last = (result.get("measurements") or [{}])[-1]
+            self.client.emit_event(
+                run, "Normal" if phase == "Successful" else "Warning", f"Metric{phase}",
+                f"metric {name} {phase}: last value {last.get('value', '-')}")
+
+
+def _resource_version(obj: dict[str, Any]) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
