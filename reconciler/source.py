@@ -1,0 +1,341 @@
+"""The Git source: resolve a revision, fetch only what changed, check out one commit.
+
+`GitSource.fetch(repo_url, revision, credentials) -> Checkout` is the seam the
+Application controller uses (tests swap in a fake with the same method). On disk, under
+`cache_dir` (default `~/.cache/rollouts/git`, outside any work tree):
+
+    repos/<sha256(url)[:16]>/   one bare clone per repository URL (remote `origin`, the
+                                URL without credentials; heads and tags mirrored)
+    checkouts/<commit sha>/     a read-only tree per commit (files are not writable),
+                                shared by every Application at that commit and reused
+    askpass.sh, known_hosts     the credential helper (holds no secret) and ssh host keys
+
+One poll is `git ls-remote` (cheap: refs only) and, only when the commit it names is not
+in the clone yet, one `git fetch`; `fetch_count` and `ls_remote_count` count them for
+the "Git fetches per poll" benchmark. A full commit sha already present locally needs no
+network at all. Operations on one repository are serialized by a lock per URL.
+
+Checkouts are immutable, so the last `keep_checkouts` used ones stay; older ones are
+removed once unused for `min_checkout_age` seconds (a renderer still reading one is not
+pulled from under it). A repository holding a symlink that points outside itself is
+refused (as Argo CD does): rendering must never read files outside the checkout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import stat
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.source_git import GitCommand, SourceError, init_bare_clone, local_commit
+from reconciler.source_refs import (
+    RemoteRefs,
+    is_full_sha,
+    looks_like_sha,
+    match_revision,
+    parse_ls_remote,
+)
+from reconciler.source_secrets import (
+    Credentials,
+    Redactor,
+    git_auth,
+    redact_url,
+    split_url_credentials,
+)
+from rollouts.devcluster.versions import cache_dir as rollouts_cache_dir
+
+__all__ = [
+    "Checkout",
+    "Credentials",
+    "GitSource",
+    "SourceError",
+    "default_cache_dir",
+    "redact_url",
+]
+
+log = logging.getLogger(__name__)
+
+_FETCH_REFSPECS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
+_STALE_TEMP_SECONDS = 3600.0
+
+
+def default_cache_dir() -> Path:
+    """`~/.cache/rollouts/git` (or `$ROLLOUTS_CACHE/git`)."""
+    return rollouts_cache_dir() / "git"
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """One commit's files on disk (read-only), and how it was asked for."""
+
+    path: Path
+    revision: str
+    """The full commit sha."""
+    resolved: str
+    """What the user asked for (`main`, `v1.2`, `HEAD`, `a1b2c3d`)."""
+
+
+class GitSource:
+    """Bare clones per repository, checkouts per commit; thread-safe per repository."""
+
+    def __init__(
+        self,
+        cache_dir: Path | None = None,
+        *,
+        timeout: float = 60.0,
+        keep_checkouts: int = 16,
+        min_checkout_age: float = 300.0,
+    ) -> None:
+        self.cache_dir = (cache_dir or default_cache_dir()).expanduser().resolve()
+        self.timeout = timeout
+        self.keep_checkouts = keep_checkouts
+        self.min_checkout_age = min_checkout_age
+        self.fetch_count = 0
+        self.ls_remote_count = 0
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    # -- public API ---------------------------------------------------------------
+
+    def fetch(
+        self, repo_url: str, revision: str, credentials: Credentials | None = None
+    ) -> Checkout:
+        """The files of `revision` (branch, tag, sha, `HEAD`) in `repo_url`, fetching if needed."""
+        url, creds, redactor = self._prepare(repo_url, credentials)
+        revision = (revision or "HEAD").strip() or "HEAD"
+        with self._lock_for(url):
+            bare = self._ensure_clone(url, redactor)
+            sha = self._resolve_and_fetch(bare, url, revision, creds, redactor)
+            path = self._checkout(bare, sha, redactor)
+        self._prune_checkouts(keep=path)
+        return Checkout(path=path, revision=sha, resolved=revision)
+
+    def resolve(
+        self, repo_url: str, revision: str, credentials: Credentials | None = None
+    ) -> str:
+        """The commit sha `revision` names now, asking the remote for refs only.
+
+        A full sha is returned as it is; an abbreviated one is looked up in the local clone
+        (fetching if it is not there yet).
+        """
+        url, creds, redactor = self._prepare(repo_url, credentials)
+        revision = (revision or "HEAD").strip() or "HEAD"
+        if is_full_sha(revision):
+            return revision.lower()
+        if not looks_like_sha(revision):
+            matched = match_revision(self._ls_remote(url, creds, redactor), revision)
+            if matched is None:
+                raise self._not_found(url, revision, "no branch or tag of that name")
+            return matched[1]
+        with self._lock_for(url):
+            bare = self._ensure_clone(url, redactor)
+            return self._resolve_and_fetch(bare, url, revision, creds, redactor)
+
+    # -- resolution -----------------------------------------------------------------
+
+    def _resolve_and_fetch(
+        self, bare: Path, url: str, revision: str, creds: Credentials | None, redactor: Redactor
+    ) -> str:
+        if is_full_sha(revision) and self._has_commit(bare, revision):
+            return revision.lower()
+        if looks_like_sha(revision):
+            local = local_commit(bare, revision, self.timeout)
+            # Only a sha prefix counts here: a ref named like hex must be asked for anew.
+            if local is not None and local.startswith(revision.lower()):
+                return local
+        matched = match_revision(self._ls_remote(url, creds, redactor), revision)
+        if matched is not None:
+            ref, sha = matched
+            if not self._has_commit(bare, sha):
+                extra = [] if ref.startswith(("refs/heads/", "refs/tags/")) else [f"+{ref}:{ref}"]
+                self._fetch(bare, url, creds, redactor, extra)
+            if not self._has_commit(bare, sha):
+                raise SourceError(
+                    redactor(f"fetching {redact_url(url)} did not bring commit {sha} of "
+                             f"'{revision}'; will retry"),
+                    temporary=True,
+                )
+            return sha
+        if not looks_like_sha(revision):
+            raise self._not_found(url, revision, "no branch or tag of that name")
+        self._fetch(bare, url, creds, redactor, [])
+        local = local_commit(bare, revision, self.timeout)
+        if local is None and is_full_sha(revision):
+            # Servers that allow fetching any reachable commit (GitHub, GitLab) find
+            # commits no branch or tag points at any more.
+            try:
+                self._fetch(bare, url, creds, redactor, [revision.lower()])
+            except SourceError as error:
+                if error.temporary:
+                    raise
+            local = local_commit(bare, revision, self.timeout)
+        if local is None:
+            raise self._not_found(url, revision, "no branch, tag or commit of that name")
+        return local
+
+    def _not_found(self, url: str, revision: str, why: str) -> SourceError:
+        return SourceError(
+            f"revision '{revision}' not found in {redact_url(url)}: {why}; "
+            "check spec.source.targetRevision",
+            temporary=False,
+        )
+
+    def _has_commit(self, bare: Path, sha: str) -> bool:
+        return local_commit(bare, sha, self.timeout) == sha.lower()
+
+    # -- network ----------------------------------------------------------------------
+
+    def _ls_remote(self, url: str, creds: Credentials | None, redactor: Redactor) -> RemoteRefs:
+        self._count("ls_remote_count")
+        with git_auth(creds, self.cache_dir) as env:
+            out = GitCommand(self.cache_dir, redactor).run(
+                ["ls-remote", "--symref", url], env=env, timeout=self.timeout,
+                failure=f"cannot list refs of {redact_url(url)}",
+            )
+        return parse_ls_remote(out)
+
+    def _fetch(
+        self, bare: Path, url: str, creds: Credentials | None, redactor: Redactor,
+        extra_refspecs: list[str],
+    ) -> None:
+        self._count("fetch_count")
+        started = time.monotonic()
+        with git_auth(creds, self.cache_dir) as env:
+            GitCommand(bare, redactor).run(
+                ["fetch", "--prune", "--no-write-fetch-head", "--quiet", "origin",
+                 *_FETCH_REFSPECS, *extra_refspecs],
+                env=env, timeout=self.timeout, failure=f"cannot fetch {redact_url(url)}",
+            )
+        log.info("fetched %s in %.2f s", redact_url(url), time.monotonic() - started)
+
+    # -- local clone and checkouts -------------------------------------------------------
+
+    def _ensure_clone(self, url: str, redactor: Redactor) -> Path:
+        key = hashlib.sha256(url.encode()).hexdigest()[:16]
+        bare = self.cache_dir / "repos" / key
+        if (bare / "HEAD").is_file():
+            return bare
+        staging = bare.with_name(f".tmp-{key}-{uuid.uuid4().hex[:8]}")
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        init_bare_clone(staging, url, _FETCH_REFSPECS)
+        try:
+            staging.rename(bare)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not (bare / "HEAD").is_file():
+                raise SourceError(redactor(f"cannot create a clone in {bare}"),
+                                  temporary=True) from None
+        return bare
+
+    def _checkout(self, bare: Path, sha: str, redactor: Redactor) -> Path:
+        checkouts = self.cache_dir / "checkouts"
+        final = checkouts / sha
+        if final.is_dir():
+            os.utime(final)
+            return final
+        checkouts.mkdir(parents=True, exist_ok=True)
+        staging = checkouts / f".tmp-{sha}-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+        index = checkouts / f"{staging.name}.index"
+        env = {"GIT_INDEX_FILE": str(index)}
+        try:
+            command = GitCommand(bare, redactor)
+            tree_args = ["--git-dir", str(bare), "--work-tree", str(staging)]
+            failure = f"cannot check out {sha}"
+            command.run([*tree_args, "read-tree", sha], env=env, timeout=self.timeout,
+                        failure=failure)
+            command.run([*tree_args, "checkout-index", "--all", "--force"], env=env,
+                        timeout=self.timeout, failure=failure)
+            _refuse_outside_symlinks(staging)
+            _make_read_only(staging)
+            staging.rename(final)
+        except OSError as error:
+            if not final.is_dir():
+                raise SourceError(f"cannot check out {sha}: {error}", temporary=True) from error
+        finally:
+            index.unlink(missing_ok=True)
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        return final
+
+    def _prune_checkouts(self, keep: Path) -> None:
+        checkouts = self.cache_dir / "checkouts"
+        now = time.time()
+        entries: list[tuple[float, Path]] = []
+        for entry in checkouts.iterdir():
+            try:
+                modified = entry.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if entry.name.startswith(".tmp-"):
+                if now - modified > _STALE_TEMP_SECONDS:
+                    _remove(entry)
+                continue
+            if is_full_sha(entry.name):  # anything else is not ours to delete
+                entries.append((modified, entry))
+        entries.sort(reverse=True)
+        for modified, entry in entries[self.keep_checkouts:]:
+            if entry != keep and now - modified > self.min_checkout_age:
+                _remove(entry)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _prepare(
+        self, repo_url: str, credentials: Credentials | None
+    ) -> tuple[str, Credentials | None, Redactor]:
+        url, from_url = split_url_credentials(repo_url)
+        creds = credentials or from_url
+        secrets = [*(creds.secrets() if creds else []), *(from_url.secrets() if from_url else [])]
+        if from_url is not None and from_url.username:
+            secrets.append(from_url.username)  # a token passed as the username
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        return url.rstrip("/"), creds, Redactor(secrets)
+
+    def _lock_for(self, url: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(url, threading.Lock())
+
+    def _count(self, counter: str) -> None:
+        with self._guard:
+            setattr(self, counter, getattr(self, counter) + 1)
+
+
+def _refuse_outside_symlinks(root: Path) -> None:
+    resolved_root = root.resolve()
+    for directory, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = Path(directory) / name
+            if not path.is_symlink():
+                continue
+            target = os.readlink(path)
+            if not (path.parent / target).resolve().is_relative_to(resolved_root):
+                relative = path.relative_to(root)
+                raise SourceError(
+                    f"the repository holds a symlink that points outside it: {relative} -> "
+                    f"{target}; remove or fix it (rendering never reads outside the checkout)",
+                    temporary=False,
+                )
+
+
+def _make_read_only(root: Path) -> None:
+    # Directories stay writable by us so that pruning can delete the tree.
+    writable = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+    for directory, _, filenames in os.walk(root):
+        for name in filenames:
+            path = Path(directory) / name
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode & ~writable)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

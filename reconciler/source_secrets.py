@@ -1,0 +1,193 @@
+"""Git credentials, and keeping them out of everything we write or say.
+
+`Credentials` is what a repository needs: an https username + password (or token), or an
+ssh private key. Credentials never travel in a URL that git stores: `git_auth` hands them
+to one git process through its environment (a `GIT_ASKPASS` helper that echoes two
+environment variables, or `GIT_SSH_COMMAND` with a 0600 key file that is deleted after
+the command), and disables credential helpers so a user's `credential.helper=store`
+cannot save our token to disk.
+
+`Redactor` scrubs text (error messages, log lines) of URL userinfo (`redact_url`) and of
+every secret it was given. `reconciler.source` runs every message through it.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shlex
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote
+
+__all__ = [
+    "Credentials",
+    "Redactor",
+    "git_auth",
+    "redact_url",
+    "split_url_credentials",
+]
+
+REDACTED = "<redacted>"
+
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@]+)@")
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL
+)
+_AUTH_HEADER = re.compile(r"(?i)\b(authorization:\s*(?:basic|bearer|token))\s+\S+")
+_MIN_SECRET_LENGTH = 4  # shorter "secrets" would redact ordinary words; none are that short
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to authenticate to one repository; secrets are left out of `repr`.
+
+    https: `Credentials("user", "token")` (GitHub and GitLab accept any username with a
+    token as password). ssh: `Credentials(ssh_private_key=PEM)`, optionally with
+    `ssh_known_hosts` lines; without them a host key is trusted on first use and
+    remembered in the cache directory.
+    """
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ssh_private_key: str | None = field(default=None, repr=False)
+    ssh_known_hosts: str | None = None
+
+    def secrets(self) -> list[str]:
+        """Every string that must never appear in output."""
+        found = [value for value in (self.password, self.ssh_private_key) if value]
+        if self.password and self.username is not None:
+            pair = f"{self.username}:{self.password}".encode()
+            found.append(base64.b64encode(pair).decode())
+        return found
+
+
+def redact_url(url: str) -> str:
+    """`url` without its secrets: http(s) userinfo dropped, other schemes keep the user.
+
+    `https://user:token@host/repo` -> `https://host/repo`; `https://token@host/repo` ->
+    `https://host/repo`; `ssh://git:pw@host/repo` -> `ssh://git@host/repo`. Also applied to
+    every URL inside a longer text.
+    """
+    return _URL_USERINFO.sub(_strip_userinfo, url)
+
+
+def _strip_userinfo(match: re.Match[str]) -> str:
+    scheme, userinfo = match.group("scheme"), match.group("userinfo")
+    if scheme.lower().startswith(("http", "ftp")):
+        return scheme
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{user}@"
+
+
+def split_url_credentials(url: str) -> tuple[str, Credentials | None]:
+    """Split `https://user:token@host/repo` into the clean URL and its credentials.
+
+    Only http(s) URLs carry credentials this way; for ssh the user is part of the address.
+    """
+    match = _URL_USERINFO.match(url.strip())
+    if match is None or not match.group("scheme").lower().startswith("http"):
+        return url.strip(), None
+    user, _, password = match.group("userinfo").partition(":")
+    clean = redact_url(url.strip())
+    return clean, Credentials(username=unquote(user), password=unquote(password) or "")
+
+
+class Redactor:
+    """Scrubs URL userinfo, private keys, auth headers and known secret values from text."""
+
+    def __init__(self, secrets: list[str] | None = None) -> None:
+        self._secrets = sorted(
+            {s for s in secrets or [] if len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True
+        )
+
+    def with_secrets(self, more: list[str]) -> Redactor:
+        return Redactor([*self._secrets, *more])
+
+    def __call__(self, text: str) -> str:
+        text = _PRIVATE_KEY.sub(REDACTED, text)
+        text = _AUTH_HEADER.sub(rf"\1 {REDACTED}", text)
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return redact_url(text)
+
+
+# The askpass helper holds no secret: it echoes variables that exist only in the
+# environment of the one git process that needs them.
+_ASKPASS_SCRIPT = """#!/bin/sh
+case "$1" in
+  Username*|username*) printf '%s\\n' "${ROLLOUTS_GIT_USERNAME:-}" ;;
+  *) printf '%s\\n' "${ROLLOUTS_GIT_PASSWORD:-}" ;;
+esac
+[ -n "${ROLLOUTS_GIT_USERNAME:-}${ROLLOUTS_GIT_PASSWORD:-}" ]
+"""
+
+
+def _askpass_helper(directory: Path) -> Path:
+    helper = directory / "askpass.sh"
+    if not helper.is_file() or helper.read_text() != _ASKPASS_SCRIPT:
+        directory.mkdir(parents=True, exist_ok=True)
+        descriptor, staged = tempfile.mkstemp(prefix=".askpass-", dir=directory)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(_ASKPASS_SCRIPT)
+        os.chmod(staged, 0o700)
+        os.replace(staged, helper)
+    return helper
+
+
+def _base_env(helper: Path) -> dict[str, str]:
+    return {
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": str(helper),
+        "SSH_ASKPASS": str(helper),
+        # credential.helper= (empty) clears the helper list: nothing stores our token.
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "credential.helper",
+        "GIT_CONFIG_VALUE_0": "",
+        # Abort a transfer that stalls below 1 KB/s for 30 s instead of hanging.
+        "GIT_HTTP_LOW_SPEED_LIMIT": "1000",
+        "GIT_HTTP_LOW_SPEED_TIME": "30",
+        "ROLLOUTS_GIT_USERNAME": "",
+        "ROLLOUTS_GIT_PASSWORD": "",
+    }
+
+
+@contextmanager
+def git_auth(credentials: Credentials | None, state_dir: Path) -> Iterator[dict[str, str]]:
+    """Environment for one git command run with `credentials`; temp files removed after."""
+    env = _base_env(_askpass_helper(state_dir))
+    ssh_options = [
+        "ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15",
+        "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=2",
+    ]
+    if credentials is not None and (credentials.username or credentials.password):
+        env["ROLLOUTS_GIT_USERNAME"] = credentials.username or ""
+        env["ROLLOUTS_GIT_PASSWORD"] = credentials.password or ""
+    tofu_hosts = ["-o", f"UserKnownHostsFile={state_dir / 'known_hosts'}",
+                  "-o", "StrictHostKeyChecking=accept-new"]
+    if credentials is None or not credentials.ssh_private_key:
+        env["GIT_SSH_COMMAND"] = shlex.join([*ssh_options, *tofu_hosts])
+        yield env
+        return
+    with tempfile.TemporaryDirectory(prefix="rollouts-ssh-") as secret_dir:
+        key_file = Path(secret_dir) / "id"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        descriptor = os.open(key_file, flags, stat.S_IRUSR | stat.S_IWUSR)
+        with os.fdopen(descriptor, "w") as out:
+            key = credentials.ssh_private_key
+            out.write(key if key.endswith("\n") else key + "\n")
+        ssh_options += ["-i", str(key_file), "-o", "IdentitiesOnly=yes", "-F", "/dev/null"]
+        if credentials.ssh_known_hosts:
+            known_hosts = Path(secret_dir) / "known_hosts"
+            known_hosts.write_text(credentials.ssh_known_hosts)
+            ssh_options += ["-o", f"UserKnownHostsFile={known_hosts}",
+                            "-o", "StrictHostKeyChecking=yes"]
+        else:
+            ssh_options += tofu_hosts
+        env["GIT_SSH_COMMAND"] = shlex.join(ssh_options)
+        yield env
