@@ -43,7 +43,7 @@ deps:
 # The control plane's binaries, built from Go modules once per pinned version into
 # ~/.cache/rollouts (outside the repo).
 tools: venv deps
-	$(BIN)/rollouts dev build
+	$(BIN)/rollouts dev build --all
 
 test: tools
 	$(BIN)/pytest -q -p no:cacheprovider tests
