@@ -1,9 +1,18 @@
 """`make demo`: the main job end to end on the local control plane.
 
 Brings up the dev cluster (building it the first time), installs our CRDs, starts the
-controller, deploys the demo Rollout from `manifests/demo/`, then changes its image and
-walks the canary (setWeight 20 -> pause 10s -> setWeight 50 -> pause {} -> promote),
-printing the rollout tree at each stage. Any failure prints one line and exits 1.
+controller (rollouts and analysis), deploys the demo Rollout and its AnalysisTemplate
+from `manifests/demo/`, then:
+
+1. a good version (`:green`) walks the canary: setWeight 20 -> pause 10s ->
+   setWeight 50 -> analysis (success rate from the real Prometheus) passes ->
+   pause {} -> `rollouts promote` -> Healthy;
+2. a bad version (`:red`) fails the same analysis and the rollout aborts back to the
+   stable version by itself.
+
+The demo process plays the app's pods (`demo_app.py`): it serves their success rate to
+Prometheus. The rollout tree is printed at each stage; any failure prints one line and
+exits 1.
 """
 
 from __future__ import annotations
@@ -18,7 +27,9 @@ from typing import Any
 
 import click
 
+from rollouts.demo_app import DemoApp
 from rollouts.devcluster import Cluster, DevClusterError, up
+from rollouts.kube import KubeClient
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "manifests"
@@ -98,29 +109,37 @@ def run() -> None:
     _kubectl(cluster, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")
     _kubectl(cluster, "create", "namespace", NAMESPACE)
 
-    _heading("3. start the controller")
+    _heading("3. start the controller (rollouts + analysis) and the demo app's metrics")
     log = cluster.directory / "logs" / "demo-controller.log"
     controller = subprocess.Popen(
         [sys.executable, "-m", "rollouts.cli.main", "controller", "-n", NAMESPACE,
-         f"--kubeconfig={cluster.kubeconfig}", "--no-leader-elect", "--port", "0"],
+         f"--kubeconfig={cluster.kubeconfig}", "--no-leader-elect", "--port", "0",
+         "--controllers", "rollouts,analysis", "--prometheus", cluster.prometheus_url],
         stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )
     click.echo(f"   rollouts controller -n {NAMESPACE} (pid {controller.pid}, log {log})")
+    app = DemoApp(KubeClient.from_kubeconfig(str(cluster.kubeconfig)), NAMESPACE,
+                  cluster.prometheus_targets)
+    click.echo(f"   demo app metrics on 127.0.0.1:{app.port}, scraped by {cluster.prometheus_url}")
     try:
         _walk_the_canary(cluster)
+        _bad_version_aborts(cluster)
     finally:
+        app.close()
         controller.terminate()
         controller.wait(15)
 
-    _heading("done: the canary went 20% -> pause 10s -> 50% -> promote -> Healthy")
+    _heading("done: green passed its analysis and was promoted; red failed it and was "
+             "rolled back")
     click.echo("the cluster keeps running (the demo's controller has stopped); explore with:")
     click.echo('  eval "$(.venv/bin/rollouts dev env)"; kubectl get rollouts -n rollouts-demo')
     click.echo("stop it with: make dev-down")
 
 
 def _walk_the_canary(cluster: Cluster) -> None:
-    _heading("4. deploy the demo Rollout (first version: straight to stable)")
-    _kubectl(cluster, "apply", "-n", NAMESPACE, "-f", str(MANIFESTS / "demo" / "rollout.yaml"))
+    _heading("4. deploy the demo Rollout and its AnalysisTemplate (first version: straight "
+             "to stable)")
+    _kubectl(cluster, "apply", "-n", NAMESPACE, "-f", str(MANIFESTS / "demo"))
     _wait(cluster, "Healthy", _at("Healthy"))
     _kubectl(cluster, "get", "rollouts", "-n", NAMESPACE)
     _rollouts(cluster, "get", "rollout", "demo")
@@ -130,9 +149,12 @@ def _walk_the_canary(cluster: Cluster) -> None:
     _wait(cluster, "step 2 (pause 10s)", _at("Paused", 1))
     _rollouts(cluster, "get", "rollout", "demo")
 
-    _heading("6. the pause expires by itself: setWeight 50, then pause until promoted")
-    _wait(cluster, "step 4 (pause until promoted)", _at("Paused", 3), timeout=60)
-    _kubectl(cluster, "get", "rollouts", "-n", NAMESPACE)
+    _heading("6. the pause expires by itself: setWeight 50, then the analysis")
+    _wait(cluster, "step 4 (analysis) to start", _at("Progressing", 3), timeout=60)
+    _rollouts(cluster, "get", "rollout", "demo")
+    _wait(cluster, "the analysis to pass: step 5 (pause until promoted)", _at("Paused", 4),
+          timeout=90)
+    _kubectl(cluster, "get", "analysisruns", "-n", NAMESPACE)
     _rollouts(cluster, "get", "rollout", "demo")
 
     _heading("7. promote")
@@ -143,6 +165,27 @@ def _walk_the_canary(cluster: Cluster) -> None:
     _kubectl(cluster, "get", "rollouts", "-n", NAMESPACE)
     _rollouts(cluster, "get", "rollout", "demo")
     _rollouts(cluster, "status", "demo")
+
+
+def _bad_version_aborts(cluster: Cluster) -> None:
+    _heading("8. a bad version (:red): its success rate is 42%")
+    stable = _status(cluster)["stableRS"]
+    _rollouts(cluster, "set", "image", "demo", "demo=argoproj/rollouts-demo:red")
+    status = _wait(cluster, "the analysis to fail and the rollout to abort",
+                   lambda s: s.get("phase") == "Degraded" and bool(s.get("abort")), timeout=120)
+    click.echo(f"   message: {status.get('message')}")
+    _wait(cluster, "all replicas back on the stable version",
+          lambda s: s.get("stableRS") == stable and s.get("availableReplicas") == 5
+          and s.get("updatedReplicas") == 0, timeout=60)
+    _kubectl(cluster, "get", "analysisruns", "-n", NAMESPACE)
+    _rollouts(cluster, "get", "rollout", "demo")
+    click.secho("$ rollouts status demo   # exits 1: what a CI pipeline would see", fg="cyan")
+    result = subprocess.run(
+        [sys.executable, "-m", "rollouts.cli.main", "status", "demo", "-n", NAMESPACE,
+         f"--kubeconfig={cluster.kubeconfig}"], capture_output=True, text=True, check=False)
+    click.echo((result.stdout + result.stderr).rstrip() + f"\n   (exit {result.returncode})")
+    if result.returncode != 1:
+        raise DemoFailed("rollouts status should exit 1 for an aborted rollout")
 
 
 def main() -> None:

@@ -21,12 +21,13 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from rollouts.cli import controller_cmd, dev_cmd, lint_cmd, rollout_cmds
+    from rollouts.cli import analysis_cmds, controller_cmd, dev_cmd, lint_cmd, rollout_cmds
 
     cli.add_command(controller_cmd.controller)
     cli.add_command(dev_cmd.dev)
     cli.add_command(lint_cmd.lint)
     rollout_cmds.register(cli)
+    analysis_cmds.register(cli)
 
 
 _register()
