@@ -8,11 +8,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from tests.bench import build, canary, devcluster
+from tests.bench import analysis, build, canary, devcluster
 
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "devcluster": devcluster.run,
     "canary": canary.run,
+    "analysis": analysis.run,
 }
 
 
