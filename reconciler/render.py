@@ -89,6 +89,7 @@ def source_type(source: ApplicationSource, app_dir: Path) -> SourceType:
 def app_directory(root: Path, path: str | None) -> Path:
     """`spec.source.path` inside the checkout `root` (resolved), refusing escapes."""
     relative = (path or ".").strip() or "."
+    root = root.resolve()  # the checkout itself may sit behind a symlink
     candidate = (root / relative.lstrip("/")).resolve()
     if not candidate.is_relative_to(root):
         raise RenderError(

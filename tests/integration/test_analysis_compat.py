@@ -72,12 +72,19 @@ def test_namespaced_and_cluster_templates_merge_into_one_run(
     cluster_template = _docs("examples-cluster-analysis-templates.yaml")[0]
     rollout = _docs("examples-rollout-analysis-step.yaml")[0]
     cluster.kubectl_run("apply", "-f", "-", input=json.dumps(cluster_template))
-    with running_controller(cluster, namespace, tmp_path):
-        _apply(cluster, namespace, *templates, rollout)
-        first = wait_phase(cluster, namespace, "rollout-analysis-step", "Healthy", timeout=60)
-        set_image(cluster, namespace, "rollout-analysis-step", "argoproj/rollouts-demo:green")
-        wait_for(lambda: rollout_status(cluster, namespace, "rollout-analysis-step").get(
-            "stableRS") != first["stableRS"], 120, "the analysed canary to become stable")
+    try:
+        with running_controller(cluster, namespace, tmp_path):
+            _apply(cluster, namespace, *templates, rollout)
+            first = wait_phase(cluster, namespace, "rollout-analysis-step", "Healthy",
+                               timeout=60)
+            set_image(cluster, namespace, "rollout-analysis-step",
+                      "argoproj/rollouts-demo:green")
+            wait_for(lambda: rollout_status(cluster, namespace, "rollout-analysis-step").get(
+                "stableRS") != first["stableRS"], 120, "the analysed canary to become stable")
+    finally:
+        # Cluster-scoped: it outlives the namespace, and other tests create it too.
+        cluster.kubectl_run("delete", "clusteranalysistemplate", "always-pass",
+                            "--ignore-not-found", check=False)
     runs = _runs(cluster, namespace)
     assert len(runs) == 1
     assert sorted(m["name"] for m in runs[0]["spec"]["metrics"]) == ["pass", "random-fail"]

@@ -125,11 +125,11 @@ class TestAppPath:
             app_directory(tmp_path / "repo", "app")
 
     def test_a_leading_slash_means_the_repository_root(self) -> None:
-        assert app_directory(GITOPS_APPS, "/guestbook") == GITOPS_APPS / "guestbook"
+        assert app_directory(GITOPS_APPS, "/guestbook") == (GITOPS_APPS / "guestbook").resolve()
 
     def test_empty_path_is_the_repository_root(self) -> None:
-        assert app_directory(GITOPS_APPS, None) == GITOPS_APPS
-        assert app_directory(GITOPS_APPS, "") == GITOPS_APPS
+        assert app_directory(GITOPS_APPS, None) == GITOPS_APPS.resolve()
+        assert app_directory(GITOPS_APPS, "") == GITOPS_APPS.resolve()
 
     def test_a_missing_path_or_a_file_is_reported(self) -> None:
         with pytest.raises(RenderError, match="'nope' does not exist"):
