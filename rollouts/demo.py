@@ -1,8 +1,9 @@
 """`make demo`: the main job end to end on the local control plane.
 
 Brings up the dev cluster (building it the first time), installs our CRDs, starts the
-controller (rollouts and analysis), deploys the demo Rollout and its AnalysisTemplate
-from `manifests/demo/`, then:
+controller (rollouts, analysis and the Git reconciler), puts `manifests/demo/` (the
+demo Rollout and its AnalysisTemplate) in a local Git repository and deploys it with an
+Application that syncs automatically. Every change is then a Git commit:
 
 1. a good version (`:green`) walks the canary: setWeight 20 -> pause 10s ->
    setWeight 50 -> analysis (success rate from the real Prometheus) passes ->
@@ -21,6 +22,8 @@ import json
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,9 @@ from typing import Any
 import click
 
 from rollouts.demo_app import DemoApp
+from rollouts.demo_git import DemoRepo
 from rollouts.devcluster import Cluster, DevClusterError, up
+from rollouts.devcluster.process import free_port
 from rollouts.kube import KubeClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,22 +114,35 @@ def run() -> None:
     _kubectl(cluster, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")
     _kubectl(cluster, "create", "namespace", NAMESPACE)
 
-    _heading("3. start the controller (rollouts + analysis) and the demo app's metrics")
+    _heading("3. start the controller (rollouts + analysis + reconciler) and the demo app's "
+             "metrics")
     log = cluster.directory / "logs" / "demo-controller.log"
+    metrics_port = free_port()
     controller = subprocess.Popen(
         [sys.executable, "-m", "rollouts.cli.main", "controller", "-n", NAMESPACE,
-         f"--kubeconfig={cluster.kubeconfig}", "--no-leader-elect", "--port", "0",
-         "--controllers", "rollouts,analysis", "--prometheus", cluster.prometheus_url],
+         f"--kubeconfig={cluster.kubeconfig}", "--no-leader-elect",
+         "--port", str(metrics_port),
+         "--controllers", "rollouts,analysis,reconciler", "--app-resync", "2",
+         "--prometheus", cluster.prometheus_url],
         stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )
     click.echo(f"   rollouts controller -n {NAMESPACE} (pid {controller.pid}, log {log})")
+    target = cluster.prometheus_targets / "rollouts-demo-controller.json"
+    target.write_text(json.dumps([{"targets": [f"127.0.0.1:{metrics_port}"],
+                                   "labels": {"job": "rollouts-controller"}}]))
+    click.echo(f"   metrics: http://127.0.0.1:{metrics_port}/metrics, scraped by Prometheus "
+               f"({cluster.prometheus_url})")
     app = DemoApp(KubeClient.from_kubeconfig(str(cluster.kubeconfig)), NAMESPACE,
                   cluster.prometheus_targets)
     click.echo(f"   demo app metrics on 127.0.0.1:{app.port}, scraped by {cluster.prometheus_url}")
+    repo = DemoRepo(cluster.directory / "demo-repo", MANIFESTS / "demo")
     try:
-        _walk_the_canary(cluster)
-        _bad_version_aborts(cluster)
+        _deploy_from_git(cluster, repo)
+        _walk_the_canary(cluster, repo)
+        _bad_version_aborts(cluster, repo)
+        _show_metrics(cluster, metrics_port)
     finally:
+        target.unlink(missing_ok=True)
         app.close()
         controller.terminate()
         controller.wait(15)
@@ -136,16 +154,57 @@ def run() -> None:
     click.echo("stop it with: make dev-down")
 
 
-def _walk_the_canary(cluster: Cluster) -> None:
-    _heading("4. deploy the demo Rollout and its AnalysisTemplate (first version: straight "
-             "to stable)")
-    _kubectl(cluster, "apply", "-n", NAMESPACE, "-f", str(MANIFESTS / "demo"))
-    _wait(cluster, "Healthy", _at("Healthy"))
-    _kubectl(cluster, "get", "rollouts", "-n", NAMESPACE)
-    _rollouts(cluster, "get", "rollout", "demo")
+def _application(repo: DemoRepo) -> str:
+    return json.dumps({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "demo", "namespace": NAMESPACE},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": repo.url, "targetRevision": "main", "path": "."},
+            "destination": {"server": "https://kubernetes.default.svc",
+                            "namespace": NAMESPACE},
+            "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
+        },
+    })
 
-    _heading("5. new image: setWeight 20, then a 10s pause")
-    _rollouts(cluster, "set", "image", "demo", "demo=argoproj/rollouts-demo:green")
+
+def _app_status(cluster: Cluster) -> dict[str, Any]:
+    out = _kubectl(cluster, "get", "application", "demo", "-n", NAMESPACE, "-o", "json",
+                   show=False)
+    return dict(json.loads(out).get("status") or {})
+
+
+def _deploy_from_git(cluster: Cluster, repo: DemoRepo) -> None:
+    _heading("4. the demo lives in Git: an Application syncs it (first version: straight "
+             "to stable)")
+    click.echo(f"   repository {repo.url} (branch main):")
+    click.echo("   " + repo.log().replace("\n", "\n   "))
+    click.secho("$ kubectl apply -f application.yaml   # repoURL above, automated sync",
+                fg="cyan")
+    subprocess.run([str(cluster.kubectl), f"--kubeconfig={cluster.kubeconfig}", "apply", "-f",
+                    "-"], input=_application(repo), text=True, check=True,
+                   capture_output=True)
+    started = time.monotonic()
+    while time.monotonic() - started < 120:
+        app = _app_status(cluster)
+        if (app.get("sync") or {}).get("status") == "Synced" and (
+                app.get("health") or {}).get("status") == "Healthy":
+            break
+        time.sleep(0.5)
+    else:
+        raise DemoFailed("the Application did not become Synced and Healthy in 120s: "
+                         f"{_app_status(cluster).get('conditions')}")
+    click.echo(f"   Application Synced and Healthy after {time.monotonic() - started:.1f}s")
+    _wait(cluster, "the Rollout to be Healthy", _at("Healthy"))
+    _rollouts(cluster, "app", "get", "demo")
+    _kubectl(cluster, "get", "rollouts", "-n", NAMESPACE)
+
+
+def _walk_the_canary(cluster: Cluster, repo: DemoRepo) -> None:
+    _heading("5. a commit changes the image: setWeight 20, then a 10s pause")
+    sha = repo.commit_image("argoproj/rollouts-demo:green")
+    click.secho(f"$ git commit -am 'demo: deploy argoproj/rollouts-demo:green'   # {sha}",
+                fg="cyan")
     _wait(cluster, "step 2 (pause 10s)", _at("Paused", 1))
     _rollouts(cluster, "get", "rollout", "demo")
 
@@ -167,10 +226,12 @@ def _walk_the_canary(cluster: Cluster) -> None:
     _rollouts(cluster, "status", "demo")
 
 
-def _bad_version_aborts(cluster: Cluster) -> None:
-    _heading("8. a bad version (:red): its success rate is 42%")
+def _bad_version_aborts(cluster: Cluster, repo: DemoRepo) -> None:
+    _heading("8. a bad version (:red) is committed: its success rate is 42%")
     stable = _status(cluster)["stableRS"]
-    _rollouts(cluster, "set", "image", "demo", "demo=argoproj/rollouts-demo:red")
+    sha = repo.commit_image("argoproj/rollouts-demo:red")
+    click.secho(f"$ git commit -am 'demo: deploy argoproj/rollouts-demo:red'   # {sha}",
+                fg="cyan")
     status = _wait(cluster, "the analysis to fail and the rollout to abort",
                    lambda s: s.get("phase") == "Degraded" and bool(s.get("abort")), timeout=120)
     click.echo(f"   message: {status.get('message')}")
@@ -186,6 +247,42 @@ def _bad_version_aborts(cluster: Cluster) -> None:
     click.echo((result.stdout + result.stderr).rstrip() + f"\n   (exit {result.returncode})")
     if result.returncode != 1:
         raise DemoFailed("rollouts status should exit 1 for an aborted rollout")
+    _rollouts(cluster, "app", "get", "demo")
+
+
+QUERIES = (
+    ("rollouts by phase", 'sum by (phase) (rollout_info{namespace="rollouts-demo"})'),
+    ("canary weight now", 'rollout_canary_weight{namespace="rollouts-demo"}'),
+    ("current step", 'rollout_step{namespace="rollouts-demo"}'),
+    ("last analysis values", 'analysis_run_measurement_value{namespace="rollouts-demo"}'),
+    ("analysis runs by phase", 'sum by (phase) (analysis_run_info{namespace="rollouts-demo"})'),
+    ("events by reason",
+     'sum by (reason) (rollout_events_total{namespace="rollouts-demo"})'),
+)
+
+
+def _show_metrics(cluster: Cluster, metrics_port: int) -> None:
+    _heading("9. what Grafana would show: PromQL answered by the local Prometheus")
+    click.echo(f"   controller metrics: http://127.0.0.1:{metrics_port}/metrics")
+    click.echo("   dashboards: manifests/grafana/{rollouts,analysis,applications}.json")
+    time.sleep(3)  # one more scrape after the last change
+    for title, query in QUERIES:
+        url = f"{cluster.prometheus_url}/api/v1/query?" + urllib.parse.urlencode(
+            {"query": query})
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                result = json.load(response)["data"]["result"]
+        except OSError as problem:
+            raise DemoFailed(f"Prometheus did not answer {query}: {problem}") from None
+        click.secho(f"$ {query}", fg="cyan")
+        click.echo(f"   # {title}")
+        if not result:
+            raise DemoFailed(f"Prometheus has no data for {query}")
+        for series in result:
+            labels = {k: v for k, v in series["metric"].items()
+                      if k not in ("job", "instance", "__name__", "namespace")}
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+            click.echo(f"   {{{shown}}} {series['value'][1]}")
 
 
 def main() -> None:

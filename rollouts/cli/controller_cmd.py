@@ -7,6 +7,8 @@ import os
 import signal
 import socket
 import threading
+from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 import click
@@ -16,10 +18,22 @@ from rollouts.cli.errors import UsageProblem
 from rollouts.controller import RolloutController
 from rollouts.kube import KubeClient, KubeError, LeaderElector
 from rollouts.metrics.kube_requests import KubeRequestsCollector
+from rollouts.metrics.wiring import instrument
 from rollouts.runtime import CacheSyncTimeout, Controller, Manager, logging_setup
 
-AVAILABLE = ("rollouts", "analysis")
-PLANNED = ("reconciler",)
+AVAILABLE = ("rollouts", "analysis", "reconciler")
+PLANNED: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReconcilerOptions:
+    """Options of the Application controller (`reconciler`)."""
+
+    resync: float = 120.0
+    webhook_port: int = 0
+    webhook_secret: str | None = None
+    webhook_host: str = "127.0.0.1"
+    repo_cache: Path | None = None
 
 
 def _client(kubeconfig: str | None, context: str | None, in_cluster: bool) -> KubeClient:
@@ -32,7 +46,8 @@ def _client(kubeconfig: str | None, context: str | None, in_cluster: bool) -> Ku
 
 
 def _controllers(names: str, client: KubeClient, namespace: str | None,
-                 prometheus: str | None) -> list[Controller]:
+                 prometheus: str | None,
+                 reconciler: ReconcilerOptions | None = None) -> list[Controller]:
     chosen = [name.strip() for name in names.split(",") if name.strip()]
     controllers: list[Controller] = []
     for name in chosen:
@@ -45,6 +60,14 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
 
             providers = default_providers(client, prometheus_address=prometheus)
             controllers.append(AnalysisRunController(client, providers, namespace=namespace))
+        elif name == "reconciler":
+            from reconciler.controller import ApplicationController
+
+            options = reconciler or ReconcilerOptions()
+            controllers.append(ApplicationController(
+                client, namespace=namespace, repo_cache=options.repo_cache,
+                resync=options.resync, webhook_port=options.webhook_port,
+                webhook_secret=options.webhook_secret, webhook_host=options.webhook_host))
         elif name in PLANNED:
             raise UsageProblem(f"--controllers: '{name}' is not implemented yet; "
                                f"available: {', '.join(AVAILABLE)}")
@@ -63,7 +86,7 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
 @click.option("-n", "--namespace", default=None,
               help="Watch only this namespace (default: all namespaces).")
 @click.option("--controllers", "names", default="rollouts,analysis", show_default=True,
-              help="Comma-separated controllers to run (rollouts, analysis).")
+              help="Comma-separated controllers to run (rollouts, analysis, reconciler).")
 @click.option("--prometheus", envvar="ARGO_ROLLOUTS_PROMETHEUS_ADDRESS", default=None,
               help="Prometheus address for metrics that name none.")
 @click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
@@ -74,24 +97,46 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
               help="Port of /metrics, /healthz and /readyz (0 picks a free one).")
 @click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--workers", default=4, show_default=True, help="Workers per controller.")
+@click.option("--app-resync", default=120.0, show_default=True, type=click.FloatRange(min=0.5),
+              help="reconciler: seconds between Git polls of each Application (+ up to 10% "
+                   "jitter).")
+@click.option("--webhook-port", default=0, show_default=True, type=click.IntRange(0, 65535),
+              help="reconciler: port of the Git webhook (POST /api/webhook) on --bind; "
+                   "0 picks a free one (logged).")
+@click.option("--webhook-secret", envvar="ROLLOUTS_WEBHOOK_SECRET", default=None,
+              show_envvar=True,
+              help="reconciler: shared secret of GitHub/GitLab webhooks (unsigned pushes are "
+                   "refused with 401 when set).")
+@click.option("--repo-cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="reconciler: directory of Git clones and checkouts "
+                   "(default ~/.cache/rollouts/git).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--log-level", default="INFO", show_default=True)
 def controller(
     kubeconfig: str | None, context: str | None, in_cluster: bool, namespace: str | None,
     names: str, prometheus: str | None, leader_elect: bool, lease_namespace: str | None,
-    port: int, bind: str, workers: int, log_format: str, log_level: str,
+    port: int, bind: str, workers: int, app_resync: float, webhook_port: int,
+    webhook_secret: str | None, repo_cache: Path | None, log_format: str, log_level: str,
 ) -> None:
     """Run the controllers until interrupted (SIGINT/SIGTERM)."""
     logging_setup("json" if log_format == "json" else "text", log_level.upper())
     client = _client(kubeconfig, context, in_cluster)
-    controllers = _controllers(names, client, namespace, prometheus)
+    reconciler = ReconcilerOptions(resync=app_resync, webhook_port=webhook_port,
+                                   webhook_secret=webhook_secret or None, webhook_host=bind,
+                                   repo_cache=repo_cache)
+    try:
+        controllers = _controllers(names, client, namespace, prometheus, reconciler)
+    except OSError as problem:
+        raise UsageProblem(f"cannot listen on {bind}:{webhook_port} for the Git webhook "
+                           f"({problem.strerror}); choose another --webhook-port") from None
     elector = None
     if leader_elect:
         identity = f"{socket.gethostname()}_{os.getpid()}"
         elector = LeaderElector(client, lease_namespace or namespace or "default",
                                 "rollouts-controller", identity)
     REGISTRY.register(KubeRequestsCollector(client.requests_by_verb))
+    controllers = instrument(controllers, REGISTRY)  # collectors, hooks, reconcile timing
     try:
         manager = Manager(controllers, workers=workers, leader_elector=elector, host=bind,
                           port=port)

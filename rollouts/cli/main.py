@@ -22,12 +22,14 @@ def cli() -> None:
 
 def _register() -> None:
     from rollouts.cli import analysis_cmds, controller_cmd, dev_cmd, lint_cmd, rollout_cmds
+    from rollouts.cli.app_cmds import register as register_app_commands
 
     cli.add_command(controller_cmd.controller)
     cli.add_command(dev_cmd.dev)
     cli.add_command(lint_cmd.lint)
     rollout_cmds.register(cli)
     analysis_cmds.register(cli)
+    register_app_commands(cli)
 
 
 _register()

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 from rollouts.canary.observed import HASH_LABEL
 from rollouts.canary.plan import Plan
@@ -27,25 +28,31 @@ from rollouts.kube import (
     KubeClient,
     NotFound,
 )
+from rollouts.runtime import log_fields
 
 log = logging.getLogger(__name__)
 
+EventHook = Callable[[dict[str, Any], str, str], None]
+"""`on_event(rollout, type, reason)`, called after each Event emitted (metrics count them)."""
 
-def execute(client: KubeClient, raw: dict[str, Any], plan: Plan) -> dict[str, Any] | None:
+
+def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
+            on_event: EventHook | None = None) -> dict[str, Any] | None:
     """Apply `plan` for the Rollout `raw`; returns the Rollout as written, if status changed."""
     meta = raw["metadata"]
     namespace, name = meta.get("namespace"), meta["name"]
+    context = log_fields(kind="Rollout", namespace=namespace, name=name)
     if plan.create_replica_set is not None:
         try:
             client.create(REPLICA_SET, namespace, plan.create_replica_set)
         except AlreadyExists:
             log.info("ReplicaSet %s already exists",
-                     plan.create_replica_set["metadata"]["name"])
+                     plan.create_replica_set["metadata"]["name"], extra=context)
     for rs_name, replicas in plan.scale.items():
         try:
             client.patch(REPLICA_SET, namespace, rs_name, {"spec": {"replicas": replicas}})
         except NotFound:
-            log.info("ReplicaSet %s is gone; not scaling it", rs_name)
+            log.info("ReplicaSet %s is gone; not scaling it", rs_name, extra=context)
     for manifest in plan.create_analysis_runs:
         with contextlib.suppress(AlreadyExists):
             client.create(ANALYSIS_RUN, namespace, manifest)
@@ -71,6 +78,9 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan) -> dict[str, An
         body = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": diff}
         written = client.patch_status(ROLLOUT, namespace, name, body)
     for event in plan.events:
-        client.emit_event(raw, "Warning" if event.type == "Warning" else "Normal",
-                          event.reason, event.message)
+        type_: Literal["Normal", "Warning"] = (
+            "Warning" if event.type == "Warning" else "Normal")
+        client.emit_event(raw, type_, event.reason, event.message)
+        if on_event is not None:
+            on_event(raw, type_, event.reason)
     return written

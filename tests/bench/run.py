@@ -8,12 +8,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from tests.bench import analysis, build, canary, devcluster
+from tests.bench import analysis, build, canary, devcluster, metrics
 
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "devcluster": devcluster.run,
     "canary": canary.run,
     "analysis": analysis.run,
+    "metrics": metrics.run,
 }
 
 

@@ -1,0 +1,154 @@
+"""Compare rendered objects with the cluster: the "observe" half of an Application reconcile.
+
+- `prepare_desired` turns rendered objects into what a sync applies: the destination
+  namespace set on namespaced kinds (asking the API server's discovery, or a CRD in the
+  same render, which kinds are namespaced), cluster-scoped kinds without one, and the
+  tracking annotation (`reconciler.tracking.with_tracking`). Problems (a kind nobody
+  serves, no namespace to put an object in, the same object twice) become conditions.
+- `DiffCache.diff` is `reconciler.diff.diff_object` remembered per object: the server's
+  dry run is asked again only when the desired object or the live one (outside `status`,
+  `resourceVersion` and managed-field timestamps) changed. Status updates of a
+  Deployment rolling out therefore cost no request at all.
+
+Neighbours: `reconciler.controller` (drives it), `reconciler.watches` (live objects).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.diff import IgnoreRule, ObjectDiff, diff_object
+from reconciler.tracking import ResourceKey, resource_key, with_tracking
+from rollouts.kube import Kind, KubeClient, NotFound
+
+__all__ = ["DiffCache", "Prepared", "prepare_desired"]
+
+Obj = dict[str, Any]
+_CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
+
+
+@dataclass
+class Prepared:
+    """Desired objects ready to diff and apply, with the kind of each."""
+
+    objects: list[Obj]
+    kinds: dict[ResourceKey, Kind] = field(default_factory=dict)
+    conditions: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _crd_scopes(objects: Sequence[Obj]) -> dict[tuple[str, str], bool]:
+    """`(group, kind) -> namespaced` for CRDs in the render (not served yet, maybe)."""
+    scopes: dict[tuple[str, str], bool] = {}
+    for obj in objects:
+        if (str(obj.get("apiVersion") or "").split("/")[0], obj.get("kind")) != _CRD:
+            continue
+        spec = obj.get("spec") or {}
+        kind = (spec.get("names") or {}).get("kind")
+        if spec.get("group") and kind:
+            scopes[(str(spec["group"]), str(kind))] = spec.get("scope", "Namespaced") == \
+                "Namespaced"
+    return scopes
+
+
+def prepare_desired(client: KubeClient, rendered: Sequence[Obj], *, app_name: str,
+                    destination_namespace: str | None) -> Prepared:
+    """Rendered objects with namespaces and tracking set (see the module docstring)."""
+    scopes = _crd_scopes(rendered)
+    prepared = Prepared([])
+    seen: dict[ResourceKey, int] = {}
+    for original in rendered:
+        obj = copy.deepcopy(original)
+        api_version, kind_name = str(obj.get("apiVersion") or ""), str(obj.get("kind") or "")
+        metadata = obj.setdefault("metadata", {})
+        kind: Kind | None
+        try:
+            kind = client.discover_kind(api_version, kind_name)
+            namespaced = kind.namespaced
+        except NotFound:
+            kind = None
+            group = api_version.rpartition("/")[0]
+            namespaced = scopes.get((group, kind_name), True)
+            if (group, kind_name) not in scopes:
+                prepared.conditions.append((
+                    "ComparisonError",
+                    f"{kind_name} {metadata.get('name') or metadata.get('generateName')}: the "
+                    f"API server serves no kind {kind_name} in {api_version}; install its CRD"))
+        if namespaced:
+            if not metadata.get("namespace"):
+                if not destination_namespace:
+                    prepared.conditions.append((
+                        "ComparisonError",
+                        f"{kind_name} {metadata.get('name')}: names no namespace and "
+                        "spec.destination.namespace is empty; set one of them"))
+                    continue
+                metadata["namespace"] = destination_namespace
+        else:
+            metadata.pop("namespace", None)
+        tracked = with_tracking(obj, app_name)
+        key = resource_key(tracked)
+        if key in seen:
+            prepared.conditions.append(("RepeatedResourceWarning",
+                                        f"{key} is rendered more than once; the last one wins"))
+            prepared.objects[seen[key]] = tracked
+        else:
+            seen[key] = len(prepared.objects)
+            prepared.objects.append(tracked)
+        if kind is not None:
+            prepared.kinds[key] = kind
+    return prepared
+
+
+def _fingerprint(desired: Obj, live: Obj, rules: Sequence[IgnoreRule]) -> str:
+    """What the dry run depends on: desired, and live without status and bookkeeping."""
+    view = {k: v for k, v in live.items() if k != "status"}
+    metadata = dict(view.get("metadata") or {})
+    metadata.pop("resourceVersion", None)
+    managed = []
+    for entry in metadata.pop("managedFields", None) or []:
+        if isinstance(entry, dict) and entry.get("subresource") != "status":
+            managed.append({k: v for k, v in entry.items() if k != "time"})
+    view["metadata"] = {**metadata, "managedFields": managed}
+    data = json.dumps([desired, view, [repr(rule) for rule in rules]], sort_keys=True,
+                      default=str)
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+class DiffCache:
+    """`diff_object`, asked again only when its inputs changed (see the module docstring)."""
+
+    def __init__(self, client: KubeClient, field_manager: str) -> None:
+        self.client = client
+        self.field_manager = field_manager
+        self._entries: dict[tuple[str, ResourceKey], tuple[str, ObjectDiff]] = {}
+        self._lock = threading.Lock()
+
+    def diff(self, app_key: str, desired: Obj, live: Obj | None,
+             rules: Sequence[IgnoreRule]) -> ObjectDiff:
+        if live is None:
+            return diff_object(self.client, desired, None, field_manager=self.field_manager,
+                               ignore=rules)
+        entry_key = (app_key, resource_key(desired))
+        fingerprint = _fingerprint(desired, live, rules)
+        with self._lock:
+            cached = self._entries.get(entry_key)
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        result = diff_object(self.client, desired, live, field_manager=self.field_manager,
+                             ignore=rules)
+        if result.error is None:
+            with self._lock:
+                self._entries[entry_key] = (fingerprint, result)
+        return result
+
+    def forget(self, app_key: str, keep: set[ResourceKey] | None = None) -> None:
+        """Drop the app's entries (all, or those not in `keep`)."""
+        with self._lock:
+            for entry_key in [k for k in self._entries if k[0] == app_key
+                              and (keep is None or k[1] not in keep)]:
+                del self._entries[entry_key]

@@ -1,0 +1,373 @@
+"""The Application controller (Argo CD's job): keep the cluster as Git says, and say how it is.
+
+One reconcile of an Application, top to bottom, returning early where a step cannot go on:
+
+1. read it from the cache (a copy older than our own last write waits a moment);
+2. check the spec (`InvalidSpecError` condition; nothing else happens);
+3. find the target commit (`AppSources.target`: `ls-remote` only when a poll is due);
+   a Git error is a `ComparisonError`: sync `Unknown`, nothing applied or pruned;
+4. render it and compare (`reconciler.compare`): desired objects vs live objects read
+   from watches on the kinds the app manages (`reconciler.watches`), diffs by dry run;
+   a render error is a `ComparisonError` too;
+5. start an operation: a requested `.operation`, an automated sync, or a self-heal
+   (`reconciler.operation.decide_auto_sync`), and move a running one on by one pass
+   (`reconciler.sync`);
+6. write the status once, as a merge patch with the object's resourceVersion as a
+   precondition, only when it changed (`reconciler.app_status`); then the events.
+
+Timers: the next Git poll, a self-heal delay, a retry backoff. Waits inside a sync (hooks,
+health of a wave) are requeues of the key, not blocked workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.app_source import AppSources, MeasuredGitSource
+from reconciler.app_status import (
+    Observation,
+    build_status,
+    images_of,
+    merge_patch,
+    transition_events,
+)
+from reconciler.compare import DiffCache
+from reconciler.operation import Decision, decide_auto_sync, parse_time, requested_operation
+from reconciler.operation_runner import Compared, OperationRunner
+from reconciler.render import RenderError
+from reconciler.repo_creds import REPO_SECRET_SELECTOR
+from reconciler.source import GitSource, SourceError, redact_url
+from reconciler.sync import AppliedVersions
+from reconciler.syncplan import SyncOptions, plan_sync
+from reconciler.tracking import TRACKING_ANNOTATION, parse_tracking_id
+from reconciler.watches import Background, WatchRegistry
+from reconciler.webhook import PushEvent, WebhookServer, source_matches
+from rollouts.api import Application, check_object
+from rollouts.api.phases import SyncStatusCode
+from rollouts.kube import APPLICATION, SECRET, Conflict, Informer, KubeClient
+from rollouts.runtime import Clock, ReconcileResult, SystemClock, Timers, WorkQueue
+from rollouts.runtime.queue import object_key, split_key
+
+__all__ = ["COMPONENT", "FIELD_MANAGER", "REFRESH_ANNOTATION", "ApplicationController"]
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+FIELD_MANAGER = "rollouts-reconciler"
+COMPONENT = "rollouts-reconciler"
+REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
+
+
+AFTER_OPERATION = 0.5
+"""Seconds after an operation ended before comparing again (its writes reach the cache)."""
+
+
+def _compared_before_finish(status: Obj) -> bool:
+    """Whether the last operation finished after the last comparison was recorded."""
+    finished = parse_time((status.get("operationState") or {}).get("finishedAt"))
+    reconciled = parse_time(status.get("reconciledAt"))
+    phase = (status.get("operationState") or {}).get("phase")
+    return finished is not None and phase != "Running" and (
+        reconciled is None or reconciled < finished)
+
+
+def _resource_version(obj: Obj) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+class ApplicationController:
+    """Reconciles Applications (see the module docstring)."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        namespace: str | None = None,
+        source: GitSource | None = None,
+        repo_cache: Path | None = None,
+        resync: float = 120.0,
+        webhook_port: int | None = 0,
+        webhook_secret: str | None = None,
+        webhook_host: str = "127.0.0.1",
+        clock: Clock | None = None,
+        field_manager: str = FIELD_MANAGER,
+    ) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.clock: Clock = clock or SystemClock()
+        self.apps = Informer(client, APPLICATION, namespace)
+        self.secrets = Informer(client, SECRET, namespace, label_selector=REPO_SECRET_SELECTOR)
+        self.watches = WatchRegistry(client, self._on_tracked_change)
+        self.webhook = None
+        if webhook_port is not None:
+            self.webhook = WebhookServer(self._on_push, secret=webhook_secret,
+                                         host=webhook_host, port=webhook_port)
+            self.webhook.listen()  # a port in use is an error now, not in the manager
+        self.background = Background(self.watches, self.webhook)
+        self.git_metrics: Any = None
+        """Set by `rollouts.metrics.wiring`: times every `git ls-remote` and `git fetch`."""
+        if source is None:
+            source = MeasuredGitSource(repo_cache, observer=lambda: self.git_metrics)
+        self.sources = AppSources(source, self._repo_secrets, resync=resync)
+        self.diffs = DiffCache(client, field_manager)
+        self.applied = AppliedVersions()
+        self.runner = OperationRunner(client, self.watches, self.sources, self.diffs,
+                                      self.applied, field_manager=field_manager)
+        self._queue: WorkQueue | None = None
+        self._timers: Timers | None = None
+        self._written: dict[str, int] = {}
+        self._warned: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return "reconciler"
+
+    def informers(self) -> Sequence[Any]:
+        return (self.apps, self.secrets, self.background)
+
+    def bind(self, queue: WorkQueue, timers: Timers, /) -> None:
+        self._queue, self._timers = queue, timers
+        self.apps.add_handler(lambda _t, obj, _old: self._enqueue(obj))
+        self.secrets.add_handler(lambda _t, _obj, _old: self._enqueue_all())
+
+    # -- events -> keys ----------------------------------------------------------------
+
+    def _enqueue(self, app: Obj) -> None:
+        metadata = app.get("metadata") or {}
+        if self._queue is not None:
+            self._queue.add(object_key(metadata.get("namespace"), str(metadata.get("name"))))
+
+    def _enqueue_all(self) -> None:
+        for app in self.apps.list():
+            self._enqueue(app)
+
+    def _on_tracked_change(self, _type: str, obj: Obj, old: Obj | None) -> None:
+        names = set()
+        for version in (obj, old):
+            annotations = ((version or {}).get("metadata") or {}).get("annotations") or {}
+            parsed = parse_tracking_id(str(annotations.get(TRACKING_ANNOTATION) or ""))
+            if parsed is not None:
+                names.add(parsed.app)
+        for app in self.apps.list():
+            if (app.get("metadata") or {}).get("name") in names:
+                self._enqueue(app)
+
+    def _on_push(self, event: PushEvent) -> list[str]:
+        refreshed = []
+        for app in self.apps.list():
+            source = (app.get("spec") or {}).get("source") or {}
+            if not isinstance(source.get("repoURL"), str):
+                continue
+            if source_matches(source["repoURL"], source.get("targetRevision"), event):
+                metadata = app.get("metadata") or {}
+                key = object_key(metadata.get("namespace"), str(metadata.get("name")))
+                self.sources.request_refresh(key)
+                if self._queue is not None:
+                    self._queue.add(key)
+                refreshed.append(key)
+        return refreshed
+
+    def _repo_secrets(self, app_namespace: str) -> list[Obj]:
+        return self.secrets.list(self.namespace or app_namespace)
+
+    # -- reconcile ----------------------------------------------------------------------
+
+    def reconcile(self, key: str, /) -> ReconcileResult:
+        namespace, name = split_key(key)
+        raw = self.apps.get(namespace, name)
+        if raw is None:
+            self._forget(key)
+            return ReconcileResult()
+        with self._lock:
+            written = self._written.get(key)
+        if written is not None:
+            if _resource_version(raw) < written:
+                return ReconcileResult(requeue_after=0.1)
+            with self._lock:
+                self._written.pop(key, None)
+        if (raw.get("metadata") or {}).get("deletionTimestamp"):
+            return ReconcileResult()
+        try:
+            return self._reconcile(key, raw)
+        except Conflict:
+            log.info("%s changed while we reconciled it; looking again", key)
+            return ReconcileResult(requeue_after=0.2)
+
+    def _forget(self, key: str) -> None:
+        if self._timers is not None:
+            self._timers.cancel(key)
+        self.sources.forget(key)
+        self.diffs.forget(key)
+        with self._lock:
+            self._written.pop(key, None)
+
+    def _reconcile(self, key: str, raw: Obj) -> ReconcileResult:
+        now = self.clock.now()
+        metadata = raw["metadata"]
+        app_namespace = str(metadata.get("namespace") or "")
+        app, problems = self._parse(raw)
+        if app is None or problems:
+            observation = self._observation(raw, None, None, None,
+                                            [("InvalidSpecError", p) for p in problems])
+            status = raw.get("status") or {}
+            self._finish(key, raw, observation, now, refresh=False,
+                         state=status.get("operationState"), history=status.get("history"))
+            return ReconcileResult()
+        annotations = metadata.get("annotations") or {}
+        target = self.sources.target(key, app, app_namespace, now,
+                                     refresh=REFRESH_ANNOTATION in annotations)
+        if self._timers is not None and (target.polled or "poll" not in
+                                         self._timers.pending(key)):
+            self._timers.at(key, target.next_poll, "poll")
+        compared: Compared | None = None
+        conditions: list[tuple[str, str]] = []
+        if target.error is not None:
+            conditions.append(("ComparisonError", target.error))
+        else:
+            assert target.revision is not None
+            try:
+                compared = self.runner.compare(key, app, raw, target.revision)
+                conditions += compared.conditions
+            except (SourceError, RenderError) as error:
+                conditions.append(("ComparisonError", redact_url(str(error))))
+        observation = self._observation(raw, app, target.revision, compared, conditions)
+        status = raw.get("status") or {}
+        state = status.get("operationState")
+        events: list[tuple[str, str, str]] = []
+        requested = requested_operation(raw)
+        running = state if (state or {}).get("phase") == "Running" else None
+        outcome = None
+        if running is None and requested is not None:
+            outcome = self.runner.start_requested(key, app, raw, requested, target, compared, now)
+        elif running is None and compared is not None:
+            decision = self._decide(app, raw, compared, observation, state, now)
+            if decision.condition is not None:
+                observation.conditions.append(decision.condition)
+            if decision.wake_at is not None and self._timers is not None:
+                self._timers.at(key, decision.wake_at, "self-heal")
+            if decision.start is not None:
+                outcome = self.runner.start(key, app, raw, decision.start, target, compared,
+                                            now, self_heal=decision.self_heal)
+        elif running is not None:
+            outcome = self.runner.advance(key, app, raw, running, target, compared, now)
+        requeue = None
+        history = status.get("history")
+        remove_operation = False
+        finished = False
+        if outcome is not None:
+            state, history = outcome.state, outcome.history
+            events += outcome.events
+            remove_operation = outcome.finished and requested is not None and \
+                requested == (state or {}).get("operation")
+            requeue = outcome.requeue_after
+            finished = outcome.finished
+            if finished:
+                requeue = AFTER_OPERATION  # compare again once the cache has the sync
+            if outcome.wake_at is not None and self._timers is not None:
+                self._timers.at(key, outcome.wake_at, "operation")
+        self._finish(key, raw, observation, now,
+                     refresh=target.polled or _compared_before_finish(status), state=state,
+                     history=history, events=events, remove_operation=remove_operation,
+                     remove_refresh=REFRESH_ANNOTATION in annotations, hold=finished)
+        return ReconcileResult(requeue_after=requeue)
+
+    def _decide(self, app: Application, raw: Obj, compared: Compared,
+                observation: Observation, state: Obj | None, now: datetime) -> Decision:
+        rows = compared.rows
+        out_of_sync = [row for row in rows if row.status is SyncStatusCode.OUT_OF_SYNC]
+        refused = None
+        if observation.sync_status is SyncStatusCode.OUT_OF_SYNC and \
+                app.spec.sync_policy_or_default.automated is not None:
+            options = SyncOptions.for_application(app)
+            plan = plan_sync(str(raw["metadata"]["name"]), compared.desired, compared.tracked,
+                             compared.diffs, options,
+                             destination_namespace=app.spec.destination.namespace)
+            refused = plan.refused
+        return decide_auto_sync(
+            app, sync_status=observation.sync_status, revision=compared.revision,
+            source=observation.source, operation_state=state,
+            only_pruning=bool(out_of_sync) and all(r.requires_pruning for r in out_of_sync),
+            refused=refused, now=now)
+
+    def _parse(self, raw: Obj) -> tuple[Application | None, list[str]]:
+        # The status is ours and not a spec: its problems are no reason to stop.
+        result = check_object({k: v for k, v in raw.items() if k != "status"})
+        warnings = [str(p) for p in result.warnings]
+        if warnings:
+            metadata = raw["metadata"]
+            marker = (str(metadata.get("uid")), str(metadata.get("generation")))
+            with self._lock:
+                fresh = marker not in self._warned
+                self._warned.add(marker)
+            if fresh:
+                self.client.emit_event(raw, "Warning", "UnsupportedField",
+                                       "; ".join(warnings)[:1000], component=COMPONENT)
+        problems = [str(p) for p in result.errors]
+        model = result.obj if isinstance(result.obj, Application) else None
+        if model is not None and model.spec.source is None:
+            problems.append("spec.source: required (multiple sources are not implemented)")
+        return model, problems
+
+    def _observation(self, raw: Obj, app: Application | None, revision: str | None,
+                     compared: Compared | None, conditions: list[tuple[str, str]]) -> Observation:
+        spec = raw.get("spec") or {}
+        source = dict(spec.get("source") or {}) or None
+        if source is not None and isinstance(source.get("repoURL"), str):
+            source["repoURL"] = redact_url(source["repoURL"])
+        old_revision = ((raw.get("status") or {}).get("sync") or {}).get("revision")
+        rows = compared.rows if compared is not None else None
+        images = None
+        if compared is not None:
+            images = images_of([*compared.live.values(), *compared.tracked])
+        ignore = spec.get("ignoreDifferences") if app is not None else None
+        return Observation(
+            revision=revision or old_revision, source=source,
+            destination=dict(spec.get("destination") or {}),
+            source_type=compared.source_type if compared is not None else None,
+            rows=rows, conditions=list(conditions), images=images,
+            ignore_differences=ignore or None,
+        )
+
+    def _finish(self, key: str, raw: Obj, observation: Observation, now: datetime, *,
+                refresh: bool, state: Obj | None, history: list[Obj] | None,
+                events: list[tuple[str, str, str]] | None = None,
+                remove_operation: bool = False, remove_refresh: bool = False,
+                hold: bool = False) -> None:
+        old = raw.get("status") or {}
+        new = build_status(old, observation, operation_state=state, history=history, now=now,
+                           refresh=refresh, hold=hold)
+        metadata = raw["metadata"]
+        namespace, name = metadata.get("namespace"), metadata["name"]
+        resource_version = metadata.get("resourceVersion")
+        main: Obj = {}
+        if remove_operation:
+            main["operation"] = None
+        if remove_refresh:
+            main["metadata"] = {"annotations": {REFRESH_ANNOTATION: None}}
+        if main:
+            main.setdefault("metadata", {})["resourceVersion"] = resource_version
+            written = self.client.patch(APPLICATION, namespace, name, main)
+            resource_version = written["metadata"]["resourceVersion"]
+            self._remember(key, written)
+        patch = merge_patch(old, new)
+        if patch:
+            body = {"metadata": {"resourceVersion": resource_version}, "status": patch}
+            written = self.client.patch_status(APPLICATION, namespace, name, body)
+            self._remember(key, written)
+            log.debug("%s: wrote status (%s)", key, ", ".join(sorted(patch)))
+        for type_, reason, message in [*(events or []), *transition_events(old, new)]:
+            self.client.emit_event(raw, "Warning" if type_ == "Warning" else "Normal", reason,
+                                   redact_url(message), component=COMPONENT)
+
+    def _remember(self, key: str, written: Obj) -> None:
+        with self._lock:
+            self._written[key] = _resource_version(written)

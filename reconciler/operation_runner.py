@@ -1,0 +1,311 @@
+"""Comparing an Application at a commit, and running its sync operations pass by pass.
+
+`OperationRunner.compare` renders a commit, prepares the desired objects, makes sure the
+kinds involved are watched, reads the live and tracked objects from those watches and
+diffs them (`reconciler.compare`). `start_requested` / `start` / `advance` begin or move
+on an operation (`reconciler.operation` for the records, `reconciler.sync` for the work)
+and return an `OpOutcome`: the new `operationState`, `history`, events, and when to look
+again. The controller writes the outcome with the rest of the status, in one patch.
+
+A sync always runs against the commit recorded when it started (`syncResult.revision`):
+a rollback or a `--revision` sync renders that commit, not the target one.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from reconciler.app_source import AppSources, Target
+from reconciler.app_status import ResourceRow, build_rows
+from reconciler.compare import DiffCache, prepare_desired
+from reconciler.diff import IgnoreRule, ObjectDiff
+from reconciler.operation import (
+    append_history,
+    finish_operation,
+    operation_id,
+    retry_at,
+    start_operation,
+)
+from reconciler.render import RenderError
+from reconciler.source import SourceError, redact_url
+from reconciler.sync import AppliedVersions, SyncExecutor
+from reconciler.syncplan import SyncOptions, plan_sync
+from reconciler.syncplan_annotations import hook_info
+from reconciler.tracking import ResourceKey, is_tracked_by, resource_key
+from reconciler.watches import WatchRegistry
+from rollouts.api.application import Application
+from rollouts.api.application_status import Operation
+from rollouts.api.phases import OperationPhase
+from rollouts.kube import Informer, Kind, KubeClient, KubeError
+
+__all__ = ["Compared", "OpOutcome", "OperationRunner", "WatchNotReady", "compare"]
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+Event = tuple[str, str, str]
+
+
+class WatchNotReady(Exception):
+    """A watch on a kind the app manages has not synced yet: try again shortly."""
+
+    temporary = True
+
+
+@dataclass
+class Compared:
+    """An Application's desired objects at `revision`, compared with the cluster."""
+
+    revision: str
+    desired: list[Obj]
+    kinds: dict[ResourceKey, Kind]
+    live: dict[ResourceKey, Obj]
+    tracked: list[Obj]
+    diffs: dict[ResourceKey, ObjectDiff]
+    rows: list[ResourceRow]
+    source_type: str
+    conditions: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class OpOutcome:
+    """What one pass did to an operation."""
+
+    state: Obj
+    history: list[Obj] | None
+    events: list[Event] = field(default_factory=list)
+    finished: bool = False
+    requeue_after: float | None = None
+    wake_at: datetime | None = None
+
+
+def compare(runner: OperationRunner, key: str, app: Application, raw: Obj,
+            revision: str) -> Compared:
+    return runner.compare(key, app, raw, revision)
+
+
+def _selected(objects: list[Obj], resources: list[Any]) -> list[Obj]:
+    """The objects a selective sync names (`operation.sync.resources`)."""
+    wanted = [r for r in resources if isinstance(r, dict)]
+
+    def named(key: ResourceKey) -> bool:
+        return any((r.get("group") or "") == key.group and r.get("kind") == key.kind
+                   and r.get("name") == key.name
+                   and (not r.get("namespace") or r.get("namespace") == key.namespace)
+                   for r in wanted)
+
+    return [obj for obj in objects if named(resource_key(obj))]
+
+
+class OperationRunner:
+    """Compares apps and runs their operations; shared by all workers (keeps no state)."""
+
+    def __init__(self, client: KubeClient, watches: WatchRegistry, sources: AppSources,
+                 diffs: DiffCache, applied: AppliedVersions, *, field_manager: str) -> None:
+        self.client = client
+        self.watches = watches
+        self.sources = sources
+        self.diffs = diffs
+        self.applied = applied
+        self.field_manager = field_manager
+
+    # -- comparing -------------------------------------------------------------------------
+
+    def _informer(self, kind: Kind, namespace: str | None) -> Informer:
+        informer = self.watches.informer(kind, namespace)
+        if informer is None:
+            raise WatchNotReady(f"the watch on {kind.plural} in {namespace or 'the cluster'} "
+                                "has not synced yet")
+        return informer
+
+    def live(self, obj: Obj) -> Obj | None:
+        """The cached live object with the identity of `obj` (watching its kind if needed)."""
+        key = resource_key(obj)
+        try:
+            kind = self.client.discover_kind(str(obj.get("apiVersion") or ""), key.kind)
+        except KubeError:
+            return None
+        informer = self.watches.informer(kind, key.namespace)
+        if informer is None:
+            return None
+        return informer.get(key.namespace if kind.namespaced else None, key.name)
+
+    def _previous_kinds(self, raw: Obj) -> set[tuple[Kind, str | None]]:
+        found: set[tuple[Kind, str | None]] = set()
+        for entry in (raw.get("status") or {}).get("resources") or []:
+            if not isinstance(entry, dict) or not entry.get("kind"):
+                continue
+            group, version = entry.get("group") or "", entry.get("version") or "v1"
+            try:
+                kind = self.client.discover_kind(f"{group}/{version}" if group else version,
+                                                 str(entry["kind"]))
+            except KubeError:
+                continue
+            found.add(WatchRegistry.key(kind, entry.get("namespace")))
+        return found
+
+    def compare(self, key: str, app: Application, raw: Obj, revision: str) -> Compared:
+        """`app` at `revision` against the cluster; `SourceError` / `RenderError` on failure."""
+        metadata = raw["metadata"]
+        name, namespace = str(metadata["name"]), str(metadata.get("namespace") or "")
+        rendered = self.sources.render(app, app_name=name, app_namespace=namespace,
+                                       revision=revision)
+        prepared = prepare_desired(self.client, rendered.objects, app_name=name,
+                                   destination_namespace=app.spec.destination.namespace)
+        conditions = list(prepared.conditions)
+        try:
+            rules = [IgnoreRule.from_api(r) for r in app.spec.ignore_differences or []]
+        except ValueError as error:
+            rules = []
+            conditions.append(("InvalidSpecError", f"spec.ignoreDifferences: {error}"))
+        watched = {WatchRegistry.key(kind, k.namespace) for k, kind in prepared.kinds.items()}
+        watched |= self._previous_kinds(raw)
+        informers = {watch: self._informer(*watch) for watch in watched}
+        live: dict[ResourceKey, Obj] = {}
+        for obj in prepared.objects:
+            obj_key = resource_key(obj)
+            kind = prepared.kinds.get(obj_key)
+            if kind is None:
+                continue
+            informer = informers[WatchRegistry.key(kind, obj_key.namespace)]
+            found = informer.get(obj_key.namespace if kind.namespaced else None, obj_key.name)
+            if found is not None:
+                live[obj_key] = found
+        tracked = [obj for informer in informers.values() for obj in informer.list()
+                   if is_tracked_by(obj, name)]
+        diffs: dict[ResourceKey, ObjectDiff] = {}
+        for obj in prepared.objects:
+            info = hook_info(obj)
+            if info.is_hook or info.skip or info.unknown:
+                continue
+            obj_key = resource_key(obj)
+            diffs[obj_key] = self.diffs.diff(key, obj, live.get(obj_key), rules)
+        rows = build_rows(prepared.objects, live, tracked,
+                          {k: d.changed for k, d in diffs.items()})
+        return Compared(revision, prepared.objects, prepared.kinds, live, tracked, diffs, rows,
+                        rendered.source_type, conditions)
+
+    # -- operations ------------------------------------------------------------------------
+
+    def start_requested(self, key: str, app: Application, raw: Obj, requested: Obj,
+                        target: Target, compared: Compared | None, now: datetime
+                        ) -> OpOutcome:
+        """Start the `.operation` a user asked for."""
+        namespace = str(raw["metadata"].get("namespace") or "")
+        wanted = str((requested.get("sync") or {}).get("revision") or "")
+        user = (requested.get("initiatedBy") or {}).get("username") or "Unknown user"
+        source = _source(raw)
+        try:
+            if wanted:
+                revision = self.sources.resolve(app, namespace, wanted)
+            elif target.revision is not None:
+                revision = target.revision
+            else:
+                raise SourceError(target.error or "the target revision is unknown",
+                                  temporary=True)
+        except SourceError as error:
+            state = start_operation(requested, revision=wanted or "", source=source, now=now)
+            return self._end(app, raw, state, OperationPhase.ERROR, str(error), now,
+                             [("Normal", "OperationStarted",
+                               f"{user} initiated sync to {wanted or 'the target revision'}")])
+        state = start_operation(requested, revision=revision, source=source, now=now)
+        events = [("Normal", "OperationStarted", f"{user} initiated sync to {revision}")]
+        return self._run(key, app, raw, state, compared, now, events)
+
+    def start(self, key: str, app: Application, raw: Obj, operation: Obj, target: Target,
+              compared: Compared, now: datetime, *, self_heal: bool) -> OpOutcome:
+        """Start an automated sync (or a self-heal) to the compared revision."""
+        state = start_operation(operation, revision=compared.revision, source=_source(raw),
+                                now=now)
+        how = "automated sync (self-heal)" if self_heal else "automated sync"
+        events = [("Normal", "OperationStarted", f"Initiated {how} to '{compared.revision}'")]
+        return self._run(key, app, raw, state, compared, now, events)
+
+    def advance(self, key: str, app: Application, raw: Obj, state: Obj, target: Target,
+                compared: Compared | None, now: datetime) -> OpOutcome:
+        """Move a Running operation on (or start its next attempt when its backoff ended)."""
+        at = retry_at(app, state)
+        if at is not None:
+            if now < at:
+                return OpOutcome(state, _history(raw), wake_at=at)
+            state = copy.deepcopy(state)
+            state.pop("finishedAt", None)
+            state["syncResult"] = {**(state.get("syncResult") or {}), "resources": []}
+            state["message"] = f"retry attempt #{state.get('retryCount')} started"
+        return self._run(key, app, raw, state, compared, now, [])
+
+    def _run(self, key: str, app: Application, raw: Obj, state: Obj,
+             compared: Compared | None, now: datetime, events: list[Event]) -> OpOutcome:
+        result = state.get("syncResult") or {}
+        revision = str(result.get("revision") or "")
+        operation = state.get("operation") or {}
+        sync = operation.get("sync") or {}
+        if compared is None or compared.revision != revision:
+            try:
+                compared = self.compare(key, app, raw, revision)
+            except (SourceError, RenderError) as error:
+                message = f"cannot render revision {revision}: {redact_url(str(error))}"
+                return self._end(app, raw, state, OperationPhase.ERROR, message, now, events)
+        options = SyncOptions.for_application(
+            app, Operation.model_validate(operation, by_alias=True, by_name=False))
+        desired, tracked = compared.desired, compared.tracked
+        selective = sync.get("resources") or []
+        if selective:
+            desired, tracked = _selected(desired, selective), _selected(tracked, selective)
+        name = str(raw["metadata"]["name"])
+        plan = plan_sync(name, desired, tracked, compared.diffs, options,
+                         destination_namespace=app.spec.destination.namespace)
+        for warning in plan.warnings:
+            log.info("%s: %s", key, warning)
+        executor = SyncExecutor(self.client, app_name=name, field_manager=self.field_manager,
+                                live=self.live, applied=self.applied)
+        sync_pass = executor.run(plan, compared.diffs, op_id=operation_id(state),
+                                 revision=revision, results=list(result.get("resources") or []),
+                                 run_hooks=not selective)
+        state = {**state, "message": sync_pass.message,
+                 "syncResult": {**result, "resources": sync_pass.results}}
+        events = [*events, *sync_pass.events]
+        if sync_pass.phase is OperationPhase.RUNNING:
+            return OpOutcome(state, _history(raw), events,
+                             requeue_after=sync_pass.requeue_after)
+        return self._end(app, raw, state, sync_pass.phase, sync_pass.message, now, events,
+                         dry_run=options.dry_run)
+
+    def _end(self, app: Application, raw: Obj, state: Obj, phase: OperationPhase,
+             message: str, now: datetime, events: list[Event], *, dry_run: bool = False
+             ) -> OpOutcome:
+        ended = finish_operation(app, state, phase, message, now)
+        history = _history(raw)
+        revision = (state.get("syncResult") or {}).get("revision") or ""
+        if ended.get("phase") == OperationPhase.RUNNING.value:
+            events = [*events, ("Warning", "OperationFailed",
+                                f"Sync operation to {revision} failed, {ended['message']}")]
+            return OpOutcome(ended, history, events, wake_at=retry_at(app, ended))
+        if phase.successful:
+            if not dry_run:
+                history = append_history(history, ended, source=_source(raw), now=now,
+                                         limit=app.spec.revision_history_limit_or_default)
+            events = [*events, ("Normal", "OperationCompleted",
+                                f"Sync operation to {revision} succeeded")]
+        else:
+            events = [*events, ("Warning", "OperationFailed",
+                                f"Sync operation to {revision} failed: {message}")]
+        return OpOutcome(ended, history, events, finished=True)
+
+
+def _history(raw: Obj) -> list[Obj] | None:
+    history = (raw.get("status") or {}).get("history")
+    return list(history) if isinstance(history, list) else None
+
+
+def _source(raw: Obj) -> Obj | None:
+    source = dict((raw.get("spec") or {}).get("source") or {})
+    if not source:
+        return None
+    if isinstance(source.get("repoURL"), str):
+        source["repoURL"] = redact_url(source["repoURL"])
+    return source

@@ -1,0 +1,121 @@
+"""Watches on the kinds Applications manage, created on demand; and their lifecycle.
+
+The Application controller cannot know up front which kinds it will apply (any CRD may
+appear in Git), so `WatchRegistry.informer(kind, namespace)` starts an `Informer` the
+first time a kind is needed: one per namespace for namespaced kinds (the namespaces the
+apps deploy into, not the whole cluster), one cluster-wide for cluster-scoped kinds.
+Every informer feeds the same handler, which maps a changed object to its Application
+through the tracking annotation: drift is noticed from watch events within moments, and
+reconciles read the caches (no LIST in a loop). Informers stay until the controller stops
+(a kind an app stopped using keeps its watch; restarting the process drops it).
+
+`Background` is how these (and the webhook server) start and stop with the `Manager`:
+the manager starts, polls and stops whatever a controller returns from `informers()`, so
+the controller returns one `Background` among its informers. `start` starts the webhook
+server, `has_synced` is always true (dynamic informers are waited for where they are
+created), `stop` stops the webhook and every dynamic informer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Protocol
+
+from rollouts.kube import Handler, Informer, Kind, KubeClient
+
+__all__ = ["Background", "WatchRegistry"]
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+WatchKey = tuple[Kind, str | None]
+
+
+class _Server(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class WatchRegistry:
+    """Informers per (kind, namespace), created when first asked for."""
+
+    def __init__(self, client: KubeClient, handler: Handler, *, sync_timeout: float = 10.0
+                 ) -> None:
+        self.client = client
+        self.handler = handler
+        self.sync_timeout = sync_timeout
+        self._informers: dict[WatchKey, Informer] = {}
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    @staticmethod
+    def key(kind: Kind, namespace: str | None) -> WatchKey:
+        return (kind, (namespace or None) if kind.namespaced else None)
+
+    def informer(self, kind: Kind, namespace: str | None) -> Informer | None:
+        """The synced informer of `kind` in `namespace`; None if it has not synced in time."""
+        key = self.key(kind, namespace)
+        with self._lock:
+            if self._stopped:
+                return None
+            informer = self._informers.get(key)
+            created = informer is None
+            if informer is None:
+                informer = Informer(self.client, kind, key[1])
+                informer.add_handler(self.handler)
+                self._informers[key] = informer
+                informer.start()
+                log.info("watching %s in %s", kind.plural, key[1] or "all namespaces")
+        # A new watch gets time for its first list; one that failed to list before (RBAC,
+        # a kind being removed) is not waited for again at length by every reconcile.
+        if informer.wait_for_sync(self.sync_timeout if created else 0.5):
+            return informer
+        return None
+
+    def cached(self, kind: Kind, namespace: str | None) -> Informer | None:
+        """The informer if it exists and has synced (never creates one)."""
+        with self._lock:
+            informer = self._informers.get(self.key(kind, namespace))
+        return informer if informer is not None and informer.has_synced() else None
+
+    def get(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
+        informer = self.cached(kind, namespace)
+        if informer is None:
+            return None
+        return informer.get(namespace if kind.namespaced else None, name)
+
+    def watched(self) -> list[WatchKey]:
+        with self._lock:
+            return list(self._informers)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            informers = list(self._informers.values())
+        for informer in informers:
+            informer.stop()
+
+
+class Background:
+    """Runs the dynamic watches and the webhook server for as long as the manager runs."""
+
+    def __init__(self, registry: WatchRegistry, server: _Server | None = None) -> None:
+        self.registry = registry
+        self.server = server
+
+    def start(self) -> None:
+        if self.server is not None:
+            self.server.start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        self.registry.stop()
+
+    def has_synced(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return f"Background(watches={len(self.registry.watched())})"

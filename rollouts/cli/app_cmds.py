@@ -1,0 +1,486 @@
+"""`rollouts app ...`: list, show, sync, diff, roll back and wait for Applications.
+
+The CLI and the Application controller speak Argo CD's contract: a sync is requested by
+merge-patching the Application's top-level `operation` (`app_view.sync_operation`, sent
+with the resourceVersion as a precondition by `app_view.operation_patch`, so two
+requests cannot both win); the controller runs it, records `status.operationState` and
+removes `operation`. `sync` and `rollback` then poll (GET every second) until *that*
+operation is final (`app_view.ours`): exit 0 Succeeded, 1 Failed/Error/timeout.
+
+`diff` needs no controller: it fetches and renders the source itself (`GitSource` with
+the default cache, `reconciler.render`) and compares each object with the live one by
+server-side apply dry-run (`diff_object`, field manager `rollouts-reconciler`, the
+Application's ignoreDifferences), then lists tracked live objects that left Git. It uses
+the controller's own steps: credentials from repository Secrets (`reconciler.repo_creds`,
+read in the Application's namespace) and `reconciler.compare.prepare_desired`
+(namespaces, tracking). Exit 0 no diff, 1 diff, 2 error.
+
+Neighbours: `app_view` (pure text and status reading), `kubeopts` (cluster options and
+error mapping), `reconciler.*` (the library the controller uses too).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import yaml
+
+from reconciler.compare import prepare_desired
+from reconciler.diff import IgnoreRule, diff_object
+from reconciler.render import RenderError, render
+from reconciler.repo_creds import REPO_SECRET_SELECTOR, credentials_for
+from reconciler.source_secrets import Credentials, redact_url
+from reconciler.syncplan_annotations import hook_info
+from reconciler.tracking import is_tracked_by, resource_key
+from rollouts.api import Application, parse_object
+from rollouts.api.duration import Duration
+from rollouts.api.errors import SpecError
+from rollouts.api.phases import OperationPhase
+from rollouts.cli import app_view as view
+from rollouts.cli.errors import UsageProblem
+from rollouts.cli.kubeopts import KubeOptions, Session, kube_options
+from rollouts.kube import APPLICATION, SECRET, Conflict, Forbidden, Kind, KubeError, NotFound
+
+__all__ = ["FIELD_MANAGER", "register"]
+
+FIELD_MANAGER = "rollouts-reconciler"
+POLL_SECONDS = 1.0
+DIFF_ERROR = 2
+Obj = dict[str, Any]
+
+
+# --- talking to the API server -----------------------------------------------------------
+
+def _fetch(session: Session, name: str) -> Obj:
+    try:
+        with session.calling("get", "application", name):
+            return session.client.get(APPLICATION, session.namespace, name)
+    except UsageProblem as problem:
+        if isinstance(problem.__cause__, NotFound) and f'"{name}" not found' in str(
+                problem.__cause__.message):
+            raise UsageProblem(
+                f"application '{name}' not found in namespace '{session.namespace}'; list "
+                f"them with `rollouts app list -n {session.namespace}`") from None
+        raise
+
+
+def _poll(session: Session, name: str, last: Obj) -> Obj:
+    """A fresh GET; a passing API server outage keeps the last object (and says so)."""
+    try:
+        return _fetch(session, name)
+    except UsageProblem as problem:
+        if not (isinstance(problem.__cause__, KubeError) and problem.__cause__.temporary):
+            raise
+        click.echo(f"({problem}; retrying)", err=True)
+        return last
+
+
+def _parse_timeout(text: str) -> float:
+    try:
+        seconds = Duration.parse(text.strip()).seconds
+    except SpecError as problem:
+        raise UsageProblem(f"bad --timeout '{text}': {problem}") from None
+    if seconds < 0:
+        raise UsageProblem(f"bad --timeout '{text}': it cannot be negative (0 waits forever)")
+    return seconds
+
+
+def _dump(obj: Any, output: str) -> None:
+    if output == "json":
+        click.echo(json.dumps(obj, indent=2))
+    else:
+        click.echo(yaml.safe_dump(obj, sort_keys=False), nl=False)
+
+
+def _request(session: Session, name: str,
+             build: Callable[[Obj], Obj]) -> tuple[Obj, datetime, view.OperationMark]:
+    """Set `operation` (built from the current object); refuse if one is in progress."""
+    for _ in range(3):
+        app = _fetch(session, name)
+        busy = view.in_progress(app)
+        if busy:
+            drop = (f"; to drop a request no controller picks up: `kubectl patch application "
+                    f"{name} -n {session.namespace} --type=json -p "
+                    """'[{"op":"remove","path":"/operation"}]'`"""
+                    if app.get("operation") and view.operation_phase(app) is not
+                    OperationPhase.RUNNING else "")
+            raise UsageProblem(
+                f"another operation is already in progress on application '{name}': {busy}; "
+                f"wait for it with `rollouts app wait {name} --operation`{drop}")
+        operation = build(app)
+        before, requested_at = view.OperationMark.of(app), datetime.now(UTC)
+        patch = view.operation_patch(operation, str(app["metadata"].get("resourceVersion")))
+        try:
+            with session.calling("patch", "application", name):
+                session.client.patch(APPLICATION, session.namespace, name, patch, "merge")
+        except UsageProblem as problem:
+            if isinstance(problem.__cause__, Conflict):
+                continue  # changed since we read it: look again (maybe an operation started)
+            raise
+        return operation, requested_at, before
+    raise UsageProblem(f"application '{name}' kept changing while the operation was "
+                       "requested; try again")
+
+
+def _await(session: Session, name: str, requested_at: datetime, before: view.OperationMark,
+           limit: float, timeout: str) -> None:
+    """Poll until our operation is final; print its result; exit 1 unless Succeeded."""
+    started = time.monotonic()
+    app: Obj = {}
+    shown = ""
+    while True:
+        app = _poll(session, name, app)
+        state = view.ours(app, requested_at=requested_at, before=before) or {}
+        phase = view.operation_phase(app) if state else None
+        message = state.get("message") or "no message"
+        if phase is not None and phase.completed:
+            click.echo(view.render_operation(app, state))
+            if phase is OperationPhase.SUCCEEDED:
+                return
+            raise UsageProblem(f"sync of application '{name}' {phase}: {message}")
+        if phase is not None and f"{phase}: {message}" != shown:
+            shown = f"{phase}: {message}"
+            click.echo(shown)
+        if limit and time.monotonic() - started >= limit:
+            last = (shown if phase
+                    else "not picked up by a controller yet, the request stays in .operation;"
+                         " is `rollouts controller` running?")
+            raise UsageProblem(f"timed out after {timeout} waiting for the sync of application "
+                               f"'{name}' (last: {last})")
+        time.sleep(POLL_SECONDS)
+
+
+def _requested(name: str, operation: Obj, what: str = "sync") -> str:
+    revision = operation["sync"].get("revision")
+    return f"{what} of application '{name}' requested" + (f" (revision {revision})"
+                                                           if revision else "")
+
+
+# --- diff --------------------------------------------------------------------------------
+
+def _parse(app: Obj) -> Application:
+    """The typed Application (spec only: status and operation are not ours to judge)."""
+    name = app["metadata"]["name"]
+    try:
+        parsed = parse_object({k: app[k] for k in ("apiVersion", "kind", "metadata", "spec")
+                               if k in app})
+    except SpecError as error:
+        raise UsageProblem(f"application '{name}' is invalid: {error}") from None
+    if not isinstance(parsed, Application) or parsed.spec.source is None:
+        raise UsageProblem(f"application '{name}' has no spec.source (multiple sources are "
+                           "not supported)")
+    return parsed
+
+
+def _credentials(session: Session, repo_url: str) -> tuple[Credentials | None, str]:
+    """The credentials of the repository Secret matching `repo_url` in the Application's
+    namespace (where the controller looks when run without -n), and a note when the
+    Secrets could not be read."""
+    try:
+        with session.calling("list", "repository secrets"):
+            secrets = session.client.list(SECRET, session.namespace, REPO_SECRET_SELECTOR).items
+    except UsageProblem as problem:
+        if isinstance(problem.__cause__, Forbidden):
+            return None, f"; repository Secrets were not readable ({problem})"
+        raise
+    return credentials_for(repo_url, secrets), ""
+
+
+def _checkout_objects(session: Session, app: Application, revision: str
+                      ) -> tuple[list[Obj], str]:
+    """Fetch and render the source at `revision`: the objects and the commit sha."""
+    assert app.spec.source is not None
+    from reconciler.source import GitSource, SourceError  # GitPython loads only for diff
+
+    source, name = app.spec.source, str(app.metadata.name)
+    credentials, note = _credentials(session, source.repo_url)
+    try:
+        checkout = GitSource().fetch(source.repo_url, revision, credentials)
+    except SourceError as error:
+        raise UsageProblem(f"cannot fetch the source of application '{name}': {error}{note}"
+                           ) from None
+    try:
+        objects = render(checkout.path, source, app_name=name,
+                         namespace=app.spec.destination.namespace or "")
+    except RenderError as error:
+        raise UsageProblem(f"cannot render application '{name}' at {checkout.revision[:7]}: "
+                           f"{error}") from None
+    return objects, checkout.revision
+
+
+def _live(session: Session, kind: Kind, obj: Obj) -> Obj | None:
+    key = resource_key(obj)
+    try:
+        return session.client.get(kind, key.namespace or None, key.name)
+    except NotFound:
+        return None
+
+
+def _tracked_live(session: Session, app: Obj, name: str, desired: list[Obj],
+                  namespace: str) -> list[Obj]:
+    """Live objects this app tracks that left Git (within `view.search_scope`)."""
+    kinds, namespaces = view.search_scope(app, desired, namespace)
+    in_git = {resource_key(obj) for obj in desired}
+    found: list[Obj] = []
+    for api_version, kind_name in kinds:
+        try:
+            kind = session.client.discover_kind(api_version, kind_name)
+            for where in namespaces if kind.namespaced else [None]:
+                found += session.client.list(kind, where).items
+        except KubeError as error:
+            if error.temporary:
+                raise
+            continue  # a kind no longer served, or not ours to list: nothing to prune there
+    return [obj for obj in found if is_tracked_by(obj, name)
+            and resource_key(obj) not in in_git and not hook_info(obj).is_hook]
+
+
+def _diff(session: Session, app_obj: Obj, revision: str | None) -> tuple[list[str], str]:
+    """The per-object diff blocks (none when in sync) and a one-line summary; problems the
+    controller would report as conditions are printed as warnings."""
+    app = _parse(app_obj)
+    assert app.spec.source is not None
+    name = str(app.metadata.name)
+    if not app.spec.destination.is_in_cluster:
+        raise UsageProblem(f"application '{name}' targets {app.spec.destination.server}; "
+                           "only this cluster is supported")
+    wanted = revision or app.spec.source.target_revision_or_default
+    try:
+        rules = [IgnoreRule.from_api(rule) for rule in app.spec.ignore_differences or []]
+    except ValueError as error:
+        raise UsageProblem(f"application '{name}' has a bad spec.ignoreDifferences: {error}"
+                           ) from None
+    objects, sha = _checkout_objects(session, app, wanted)
+    blocks: list[str] = []
+    new = changed = 0
+    with session.calling("compare", "the objects of application", name):
+        prepared = prepare_desired(session.client, objects, app_name=name,
+                                   destination_namespace=app.spec.destination.namespace)
+        for kind_of_problem, message in prepared.conditions:
+            click.echo(f"warning: {kind_of_problem}: {message}", err=True)
+        for obj in prepared.objects:
+            info = hook_info(obj)
+            if info.is_hook or info.skip or info.unknown:
+                continue  # hooks are run, not kept in sync (as the controller compares)
+            kind = prepared.kinds.get(resource_key(obj))
+            if kind is None:
+                changed += 1
+                blocks.append(f"{view.diff_header(resource_key(obj))}\nerror: the API server "
+                              f"serves no kind {obj['kind']} in {obj.get('apiVersion')}")
+                continue
+            result = diff_object(session.client, obj, _live(session, kind, obj),
+                                 field_manager=FIELD_MANAGER, ignore=rules)
+            if result.changed:
+                new, changed = (new, changed + 1) if result.live_exists else (new + 1, changed)
+                blocks.append(view.diff_block(result))
+        pruned = _tracked_live(session, app_obj, name, prepared.objects,
+                               app.spec.destination.namespace or "")
+    blocks += [f"{view.diff_header(resource_key(obj))}\n{view.render_pruned(obj)}"
+               for obj in pruned]
+    where = f"{redact_url(app.spec.source.repo_url)} at {wanted} ({sha[:7]})"
+    return blocks, view.diff_summary(name, where, new=new, changed=changed, pruned=len(pruned))
+
+
+# --- commands ----------------------------------------------------------------------------
+
+@click.group("app")
+def app_group() -> None:
+    """Argo CD Applications: list, get, sync, diff, history, rollback, wait."""
+
+
+@app_group.command("list")
+@click.option("-A", "--all-namespaces", is_flag=True, help="List applications in every namespace.")
+@click.option("-o", "--output", type=click.Choice(["json", "yaml", "wide"]),
+              help="json/yaml: the objects as a List; wide: more columns.")
+@kube_options
+def list_apps(all_namespaces: bool, output: str | None, kube: KubeOptions) -> None:
+    """List applications: sync and health status, revision, repository, path, target."""
+    session = kube.session()
+    namespace = None if all_namespaces else session.namespace
+    with session.calling("list", "applications", namespace=namespace):
+        items = session.client.list(APPLICATION, namespace).items
+    if output in ("json", "yaml"):
+        _dump({"apiVersion": "v1", "kind": "List", "items": items}, output)
+        return
+    if not items:
+        where = "any namespace" if all_namespaces else f"namespace '{namespace}'"
+        click.echo(f"No applications found in {where}.", err=True)
+        return
+    click.echo(view.render_list(items, all_namespaces=all_namespaces, wide=output == "wide",
+                                now=datetime.now(UTC)))
+
+
+@app_group.command("get")
+@click.argument("name")
+@click.option("-o", "--output", type=click.Choice(["json", "yaml"]),
+              help="Print the Application object instead of the view.")
+@kube_options
+def get_app(name: str, output: str | None, kube: KubeOptions) -> None:
+    """Show an application: source, destination, sync and health state, last operation,
+    conditions, then its resources."""
+    app = _fetch(kube.session(), name)
+    if output:
+        _dump(app, output)
+    else:
+        click.echo(view.render_app(app, datetime.now(UTC)))
+
+
+_TIMEOUT_HELP = "Give up after this long (5m, 90s, 1h; 0 waits forever)."
+
+
+@app_group.command("sync")
+@click.argument("name")
+@click.option("--prune", is_flag=True, help="Delete tracked objects that left Git.")
+@click.option("--dry-run", is_flag=True, help="Ask the controller to sync without changing "
+              "anything.")
+@click.option("--revision", metavar="REV", help="Sync this branch, tag or commit instead of "
+              "the target revision.")
+@click.option("--sync-option", "sync_options", multiple=True, metavar="KEY=VALUE",
+              help="Sync option for this sync (default: the application's own).")
+@click.option("--async", "no_wait", is_flag=True, help="Request the sync and exit at once.")
+@click.option("--timeout", default="5m", show_default=True, metavar="DURATION",
+              help=_TIMEOUT_HELP)
+@kube_options
+def sync_app(name: str, prune: bool, dry_run: bool, revision: str | None,
+             sync_options: tuple[str, ...], no_wait: bool, timeout: str,
+             kube: KubeOptions) -> None:
+    """Sync an application (sets its `operation`) and wait for the result.
+
+    \b
+    Exit status: 0 Succeeded (or requested, with --async); 1 Failed, Error or timed out.
+    """
+    limit = _parse_timeout(timeout)
+    session = kube.session()
+
+    def build(app: Obj) -> Obj:
+        options = list(sync_options) or (((app.get("spec") or {}).get("syncPolicy") or {})
+                                          .get("syncOptions") or [])
+        return view.sync_operation(revision=revision, prune=prune, dry_run=dry_run,
+                                   sync_options=options)
+
+    operation, requested_at, before = _request(session, name, build)
+    click.echo(_requested(name, operation))
+    if not no_wait:
+        _await(session, name, requested_at, before, limit, timeout)
+
+
+@app_group.command("rollback")
+@click.argument("name")
+@click.argument("history_id", metavar="[ID]", type=int, required=False)
+@click.option("--prune", is_flag=True, help="Delete tracked objects not in that revision.")
+@click.option("--async", "no_wait", is_flag=True, help="Request the rollback and exit at once.")
+@click.option("--timeout", default="5m", show_default=True, metavar="DURATION",
+              help=_TIMEOUT_HELP)
+@kube_options
+def rollback_app(name: str, history_id: int | None, prune: bool, no_wait: bool, timeout: str,
+                 kube: KubeOptions) -> None:
+    """Sync an application to the revision of a history entry (default: the previous one).
+
+    Refused while automated sync is on. Exit status as for `app sync`.
+    """
+    limit = _parse_timeout(timeout)
+    session = kube.session()
+
+    def build(app: Obj) -> Obj:
+        entry = view.rollback_entry(app, history_id)
+        return view.sync_operation(revision=str(entry.get("revision") or "") or None,
+                                   prune=prune, dry_run=False, sync_options=None,
+                                   source=entry.get("source"))
+
+    operation, requested_at, before = _request(session, name, build)
+    click.echo(_requested(name, operation, "rollback"))
+    if not no_wait:
+        _await(session, name, requested_at, before, limit, timeout)
+
+
+@app_group.command("history")
+@click.argument("name")
+@click.option("-o", "--output", type=click.Choice(["json", "yaml"]),
+              help="Print status.history as it is.")
+@kube_options
+def history_app(name: str, output: str | None, kube: KubeOptions) -> None:
+    """List the deployments recorded in the application's history: ID, DATE, REVISION."""
+    app = _fetch(kube.session(), name)
+    history = (app.get("status") or {}).get("history") or []
+    if output:
+        _dump(history, output)
+    elif not history:
+        click.echo(f"Application '{name}' has not been synced yet: no history.", err=True)
+    else:
+        click.echo(view.render_history(app))
+
+
+@app_group.command("wait")
+@click.argument("name")
+@click.option("--sync", "want_sync", is_flag=True, help="Wait until Synced.")
+@click.option("--health", "want_health", is_flag=True, help="Wait until Healthy.")
+@click.option("--operation", "want_operation", is_flag=True,
+              help="Wait until no operation is pending or running.")
+@click.option("--timeout", default="5m", show_default=True, metavar="DURATION",
+              help=_TIMEOUT_HELP)
+@kube_options
+def wait_app(name: str, want_sync: bool, want_health: bool, want_operation: bool,
+             timeout: str, kube: KubeOptions) -> None:
+    """Wait until an application is Synced and Healthy (and no operation is running);
+    the flags choose a subset. Exit 0 when reached, 1 on timeout."""
+    if not (want_sync or want_health or want_operation):
+        want_sync = want_health = want_operation = True
+    limit = _parse_timeout(timeout)
+    session = kube.session()
+    started = time.monotonic()
+    app = _fetch(session, name)
+    shown = ""
+    while True:
+        line = view.status_line(app)
+        if line != shown:
+            click.echo(line)
+            shown = line
+        if view.wait_reached(app, sync=want_sync, health=want_health,
+                             operation=want_operation):
+            return
+        if limit and time.monotonic() - started >= limit:
+            goal = " and ".join(what for what, wanted in (
+                ("Synced", want_sync), ("Healthy", want_health),
+                ("done with its operation", want_operation)) if wanted)
+            raise UsageProblem(f"timed out after {timeout} waiting for application '{name}' "
+                               f"to be {goal} (last: {shown})")
+        time.sleep(POLL_SECONDS)
+        app = _poll(session, name, app)
+
+
+@app_group.command("diff")
+@click.argument("name")
+@click.option("--revision", metavar="REV", help="Compare this branch, tag or commit instead "
+              "of the target revision.")
+@kube_options
+def diff_app(name: str, revision: str | None, kube: KubeOptions) -> None:
+    """Show how the live objects differ from Git, computed here (no controller needed).
+
+    \b
+    Exit status: 0 no difference; 1 differences; 2 error (application, Git or render).
+    """
+    try:
+        session = kube.session()
+        blocks, summary = _diff(session, _fetch(session, name), revision)
+    except UsageProblem as problem:
+        raise UsageProblem(str(problem), exit_code=DIFF_ERROR) from problem.__cause__
+    for block in blocks:
+        click.echo(block)
+    click.echo(summary, err=True)
+    sys.exit(1 if blocks else 0)
+
+
+def register(cli: click.Group) -> None:
+    """Add the `app` group to `cli`, merging into an `app` group registered first."""
+    existing = cli.commands.get(str(app_group.name))
+    if isinstance(existing, click.Group) and existing is not app_group:
+        for sub_name, sub in app_group.commands.items():
+            existing.add_command(sub, sub_name)
+    else:
+        cli.add_command(app_group)

@@ -1,0 +1,118 @@
+"""AnalysisRun gauges computed at scrape time from the AnalysisRun informer cache.
+
+Argo Rollouts' names and labels:
+
+    analysis_run_info{namespace,name,phase} 1
+    analysis_run_metric_type{namespace,name,metric,type} 1
+    analysis_run_metric_phase{namespace,name,metric,type,dry_run,phase}
+        one series per phase (Pending, Running, Successful, Failed, Error,
+        Inconclusive): 1 for the metric's current phase, 0 for the others
+
+`type` is the provider (`Prometheus`, `Web`, `Job`); `dry_run` is `true`/`false`. Ours,
+beyond Argo, so a dashboard can plot what was measured against what was required:
+
+    analysis_run_measurement_value{namespace,name,rollout,metric}
+        the metric's last measured value as a float (`[0.99]` -> 0.99); a metric
+        whose last value is not a number (`[]`, a JSON object) has no series
+    analysis_run_metric_threshold{namespace,name,rollout,metric,condition}
+        the constant of a `successCondition`/`failureCondition` (`condition` is
+        `success`/`failure`) that compares the result with one number
+
+`rollout` is the run's `rollouts.argoproj.io/rollout` label (or its owner), `""` for a
+run made by hand. A deleted run's series are gone at the next scrape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from rollouts.metrics.values import (
+    condition_threshold,
+    measurement_value,
+    metric_dry_run,
+    owner_rollout,
+    provider_type,
+)
+
+__all__ = ["PHASES", "AnalysisRunCollector"]
+
+PHASES = ("Pending", "Running", "Successful", "Failed", "Error", "Inconclusive")
+NAMESPACE_NAME = ["namespace", "name"]
+
+
+def _last_value(result: dict[str, Any]) -> float | None:
+    """The value of the newest measurement that has one (an Error has none)."""
+    for measurement in reversed(result.get("measurements") or []):
+        if measurement.get("value") is not None:
+            return measurement_value(measurement["value"])
+    return None
+
+
+def _args(run: dict[str, Any]) -> dict[str, str]:
+    return {str(arg.get("name")): str(arg["value"])
+            for arg in (run.get("spec") or {}).get("args") or []
+            if isinstance(arg, dict) and arg.get("value") is not None}
+
+
+class AnalysisRunCollector(Collector):
+    """Gauges over `list_runs()` (the informer's cached dicts), computed per scrape."""
+
+    def __init__(self, list_runs: Callable[[], list[dict[str, Any]]]) -> None:
+        self._list = list_runs
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield from self._families()
+
+    def _families(self) -> tuple[GaugeMetricFamily, ...]:
+        return (
+            GaugeMetricFamily("analysis_run_info", "Information about analysis run.",
+                              labels=[*NAMESPACE_NAME, "phase"]),
+            GaugeMetricFamily("analysis_run_metric_type",
+                              "Information on the type of a specific metric in the "
+                              "Analysis Runs", labels=[*NAMESPACE_NAME, "metric", "type"]),
+            GaugeMetricFamily("analysis_run_metric_phase",
+                              "Information on the phase of a specific metric in the "
+                              "Analysis Run (1 for its current phase)",
+                              labels=[*NAMESPACE_NAME, "metric", "type", "dry_run", "phase"]),
+            GaugeMetricFamily("analysis_run_measurement_value",
+                              "Last measured value of a metric of an analysis run.",
+                              labels=[*NAMESPACE_NAME, "rollout", "metric"]),
+            GaugeMetricFamily("analysis_run_metric_threshold",
+                              "Constant of a metric's success or failure condition, when "
+                              "it compares the result with one number.",
+                              labels=[*NAMESPACE_NAME, "rollout", "metric", "condition"]),
+        )
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        info, types, phases, values, thresholds = self._families()
+        for run in self._list():
+            meta = run.get("metadata") or {}
+            key = [str(meta.get("namespace") or ""), str(meta.get("name") or "")]
+            status = run.get("status") or {}
+            info.add_metric([*key, str(status.get("phase") or "")], 1)
+            rollout = owner_rollout(run)
+            results = {str(r.get("name")): r for r in status.get("metricResults") or []
+                       if isinstance(r, dict)}
+            args = _args(run)
+            for metric in (run.get("spec") or {}).get("metrics") or []:
+                name = str(metric.get("name") or "")
+                kind = provider_type(metric)
+                result = results.get(name)
+                current = str((result or {}).get("phase") or "Pending")
+                dry_run = "true" if metric_dry_run(run, name, result) else "false"
+                types.add_metric([*key, name, kind], 1)
+                for phase in PHASES:
+                    phases.add_metric([*key, name, kind, dry_run, phase],
+                                      1 if phase == current else 0)
+                value = _last_value(result) if result is not None else None
+                if value is not None:
+                    values.add_metric([*key, rollout, name], value)
+                for condition in ("success", "failure"):
+                    found = condition_threshold(metric.get(f"{condition}Condition"), args)
+                    if found is not None:
+                        thresholds.add_metric([*key, rollout, name, condition], found[1])
+        yield from (info, types, phases, values, thresholds)

@@ -1,0 +1,116 @@
+"""Counters and histograms the Rollout and AnalysisRun controllers update as they work.
+
+    rollout_reconcile{namespace,name}                 histogram, seconds (Argo's buckets)
+    rollout_reconcile_error{namespace,name}           counter
+    rollout_events_total{namespace,name,type,reason}  counter: every Event on a Rollout
+    rollout_step_duration_seconds{namespace,name}     histogram: one per finished step
+    rollout_duration_seconds{namespace,name}          histogram: update start -> stable
+    analysis_run_reconcile{namespace,name}            histogram, seconds
+    analysis_run_reconcile_error{namespace,name}      counter
+
+Every series is keyed by its object and removed when the object is deleted (see
+`object_series`). Hooks: `reconciled(namespace, name, seconds, failed)` from the
+reconcile wrapper (`wiring.MeasuredController`), `event(obj, type, reason)` from the
+controller after each `emit_event`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+from rollouts.metrics.durations import StepClock
+from rollouts.metrics.object_series import Alive, ObjectMetrics
+
+__all__ = ["AnalysisRunMetrics", "RolloutMetrics"]
+
+RECONCILE_BUCKETS = (0.01, 0.15, 0.25, 0.5, 1.0)  # Argo Rollouts' reconcile buckets
+# One histogram per Rollout (not per step: with a `step` label, step histograms were a
+# third of /metrics at 1,000 Rollouts, see BENCHMARKS.md), with few buckets.
+STEP_BUCKETS = (10.0, 60.0, 300.0, 1800.0)
+ROLLOUT_BUCKETS = (60.0, 300.0, 900.0, 3600.0, 14400.0)
+_KEY = ("namespace", "name")
+
+
+def _key(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+class RolloutMetrics(ObjectMetrics):
+    """The Rollout controller's counters and histograms (register once per process)."""
+
+    def __init__(self, alive: Alive | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__(alive)
+        self.reconcile = Histogram("rollout_reconcile", "Rollout reconciliation performance.",
+                                   _KEY, buckets=RECONCILE_BUCKETS, registry=None)
+        self.reconcile_error = Counter("rollout_reconcile_error",
+                                       "Error occurring during the rollout", _KEY,
+                                       registry=None)
+        self.events = Counter("rollout_events_total", "Count of rollout events",
+                              (*_KEY, "type", "reason"), registry=None)
+        self.step_duration = Histogram(
+            "rollout_step_duration_seconds", "Time a canary step took, from its start to "
+            "the Event that completed it.", _KEY, buckets=STEP_BUCKETS,
+            registry=None)
+        self.duration = Histogram(
+            "rollout_duration_seconds", "Time an update took, from the new revision to "
+            "it being stable.", _KEY, buckets=ROLLOUT_BUCKETS, registry=None)
+        self.steps = StepClock(clock)
+
+    def metrics(self) -> Iterable[MetricWrapperBase]:
+        return (self.reconcile, self.reconcile_error, self.events, self.step_duration,
+                self.duration)
+
+    def reconciled(self, namespace: str, name: str, seconds: float, failed: bool) -> None:
+        if not self.exists(namespace, name):
+            return  # deleted meanwhile: a new series would outlive it
+        self.series.child(self.reconcile, namespace, name).observe(seconds)
+        if failed:
+            self.series.child(self.reconcile_error, namespace, name).inc()
+
+    def event(self, obj: dict[str, Any], type_: str, reason: str) -> None:
+        """Count an Event emitted about the Rollout `obj`, and time steps and updates."""
+        namespace, name = _key(obj)
+        if not self.exists(namespace, name):
+            return
+        self.series.child(self.events, namespace, name, type_, reason).inc()
+        seen = self.steps.on_event(obj, reason)
+        if seen.step_seconds is not None:
+            self.series.child(self.step_duration, namespace, name).observe(
+                max(0.0, seen.step_seconds))
+        if seen.rollout_seconds is not None:
+            self.series.child(self.duration, namespace, name).observe(
+                max(0.0, seen.rollout_seconds))
+
+    def forget(self, namespace: str, name: str) -> None:
+        super().forget(namespace, name)
+        self.steps.forget(namespace, name)
+
+
+class AnalysisRunMetrics(ObjectMetrics):
+    """The AnalysisRun controller's reconcile histogram and error counter."""
+
+    def __init__(self, alive: Alive | None = None) -> None:
+        super().__init__(alive)
+        self.reconcile = Histogram("analysis_run_reconcile",
+                                   "Analysis Run reconciliation performance.", _KEY,
+                                   buckets=RECONCILE_BUCKETS, registry=None)
+        self.reconcile_error = Counter("analysis_run_reconcile_error",
+                                       "Error occurring during the analysis run", _KEY,
+                                       registry=None)
+
+    def metrics(self) -> Iterable[MetricWrapperBase]:
+        return (self.reconcile, self.reconcile_error)
+
+    def reconciled(self, namespace: str, name: str, seconds: float, failed: bool) -> None:
+        if not self.exists(namespace, name):
+            return
+        self.series.child(self.reconcile, namespace, name).observe(seconds)
+        if failed:
+            self.series.child(self.reconcile_error, namespace, name).inc()

@@ -1,0 +1,141 @@
+"""Rollout gauges computed at scrape time from the Rollout informer cache.
+
+Argo Rollouts' names, labels and phases, so its public Grafana dashboard works as is:
+
+    rollout_info{namespace,name,strategy,traffic_router,phase} 1
+    rollout_info_replicas_available{namespace,name}    status.availableReplicas
+    rollout_info_replicas_unavailable{namespace,name}  status.replicas - availableReplicas
+    rollout_info_replicas_desired{namespace,name}      spec.replicas (default 1)
+    rollout_info_replicas_updated{namespace,name}      status.updatedReplicas
+
+and ours: `rollout_canary_weight{namespace,name}` (`status.canary.weights.canary.weight`)
+and `rollout_step{namespace,name}` (`status.currentStepIndex`, 0-based; equal to the
+number of steps once complete). Nothing is stored between scrapes, so a deleted
+Rollout's series are gone at the next scrape.
+
+`phase` is Argo's metric phase, not `status.phase`: Completed, Progressing, Paused,
+Timeout, Error, Abort or InvalidSpec (see `metric_phase`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+__all__ = ["RolloutCollector", "metric_phase", "strategy_and_router"]
+
+NAMESPACE_NAME = ["namespace", "name"]
+INFO_LABELS = [*NAMESPACE_NAME, "strategy", "traffic_router", "phase"]
+
+# Argo's spelling of the traffic routers it labels.
+_ROUTERS = {"alb": "ALB", "ambassador": "Ambassador", "istio": "Istio", "nginx": "Nginx",
+            "smi": "SMI", "appMesh": "AppMesh", "traefik": "Traefik", "apisix": "Apisix",
+            "plugins": "Plugins"}
+
+
+def _condition(status: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == type_), None)
+
+
+def metric_phase(rollout: dict[str, Any]) -> str:
+    """Argo's `calculatePhase`, read from our status (worst first).
+
+    InvalidSpec (the condition, or our `InvalidSpec:` message) > Abort > Timeout
+    (progress deadline exceeded) > Paused > Completed (`phase: Healthy`) > Error (any
+    other Degraded) > Progressing.
+    """
+    status = rollout.get("status") or {}
+    progressing = (_condition(status, "Progressing") or {}).get("reason")
+    if _condition(status, "InvalidSpec") or str(status.get("message") or "").startswith(
+            "InvalidSpec"):
+        return "InvalidSpec"
+    if status.get("abort") or progressing == "RolloutAborted":
+        return "Abort"
+    if progressing == "ProgressDeadlineExceeded":
+        return "Timeout"
+    phase = status.get("phase")
+    if phase == "Paused":
+        return "Paused"
+    if phase == "Healthy":
+        return "Completed"
+    if phase == "Degraded":
+        return "Error"
+    return "Progressing"
+
+
+def strategy_and_router(rollout: dict[str, Any]) -> tuple[str, str]:
+    """`("canary", "Istio")`, `("blueGreen", "")`, `("none", "")` as Argo labels them."""
+    strategy = (rollout.get("spec") or {}).get("strategy") or {}
+    if strategy.get("blueGreen") is not None:
+        return "blueGreen", ""
+    canary = strategy.get("canary")
+    if canary is None:
+        return "none", ""
+    routing = (canary or {}).get("trafficRouting") or {}
+    # As in Argo, the last router set in this order wins (a spec sets only one anyway).
+    routers = [label for key, label in _ROUTERS.items() if routing.get(key) is not None]
+    return "canary", routers[-1] if routers else ""
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+class RolloutCollector(Collector):
+    """Gauges over `list_rollouts()` (the informer's cached dicts), computed per scrape."""
+
+    def __init__(self, list_rollouts: Callable[[], list[dict[str, Any]]]) -> None:
+        self._list = list_rollouts
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield from self._families()
+
+    def _families(self) -> tuple[GaugeMetricFamily, ...]:
+        return (
+            GaugeMetricFamily("rollout_info", "Information about rollout.", labels=INFO_LABELS),
+            GaugeMetricFamily("rollout_info_replicas_available",
+                              "The number of available replicas per rollout.",
+                              labels=NAMESPACE_NAME),
+            GaugeMetricFamily("rollout_info_replicas_unavailable",
+                              "The number of unavailable replicas per rollout.",
+                              labels=NAMESPACE_NAME),
+            GaugeMetricFamily("rollout_info_replicas_desired",
+                              "The number of desired replicas per rollout.",
+                              labels=NAMESPACE_NAME),
+            GaugeMetricFamily("rollout_info_replicas_updated",
+                              "The number of updated replicas per rollout.",
+                              labels=NAMESPACE_NAME),
+            GaugeMetricFamily("rollout_canary_weight",
+                              "Current canary weight of the rollout (percent of traffic).",
+                              labels=NAMESPACE_NAME),
+            GaugeMetricFamily("rollout_step",
+                              "Index of the rollout's current canary step (0-based; the "
+                              "number of steps once complete).", labels=NAMESPACE_NAME),
+        )
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        info, available, unavailable, desired, updated, weight, step = self._families()
+        for rollout in self._list():
+            meta = rollout.get("metadata") or {}
+            spec = rollout.get("spec") or {}
+            status = rollout.get("status") or {}
+            key = [str(meta.get("namespace") or ""), str(meta.get("name") or "")]
+            strategy, router = strategy_and_router(rollout)
+            info.add_metric([*key, strategy, router, metric_phase(rollout)], 1)
+            ready = _int(status.get("availableReplicas"))
+            available.add_metric(key, ready)
+            unavailable.add_metric(key, _int(status.get("replicas")) - ready)
+            desired.add_metric(key, _int(spec.get("replicas"), 1))
+            updated.add_metric(key, _int(status.get("updatedReplicas")))
+            canary = ((status.get("canary") or {}).get("weights") or {}).get("canary") or {}
+            if canary.get("weight") is not None:
+                weight.add_metric(key, _int(canary["weight"]))
+            if status.get("currentStepIndex") is not None:
+                step.add_metric(key, _int(status["currentStepIndex"]))
+        yield from (info, available, unavailable, desired, updated, weight, step)
