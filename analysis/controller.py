@@ -25,7 +25,14 @@ from analysis.providers import MeasureContext, MetricProvider, Outcome, provider
 from rollouts.api import AnalysisPhase
 from rollouts.api.common import format_time
 from rollouts.kube import ANALYSIS_RUN, Conflict, Informer, KubeClient, NotFound
-from rollouts.runtime import Clock, ReconcileResult, SystemClock, Timers, WorkQueue
+from rollouts.runtime import (
+    Clock,
+    ReconcileResult,
+    SystemClock,
+    Timers,
+    WorkQueue,
+    log_fields,
+)
 from rollouts.runtime.queue import object_key, split_key
 
 log = logging.getLogger(__name__)
@@ -159,7 +166,8 @@ class AnalysisRunController:
         try:
             return provider.measure(context)
         except Exception as unexpected:  # a provider bug must not stop the run's clock
-            log.exception("provider %s failed on %s", kind, context.run_name)
+            log.exception("provider %s failed on %s", kind, context.run_name,
+                          extra=_fields(run))
             return Outcome(error=f"{kind} provider failed: {type(unexpected).__name__}")
 
     def _context(self, run: dict[str, Any], metric: dict[str, Any], status: dict[str, Any],
@@ -187,7 +195,8 @@ class AnalysisRunController:
         except NotFound:
             pass
         except Exception:  # cleanup is best effort; the run's ownerReference GCs the rest
-            log.warning("could not stop the in-flight measurement of %s", metric.get("name"))
+            log.warning("could not stop the in-flight measurement of %s", metric.get("name"),
+                        extra=_fields(run))
 
     def _write(self, key: str, run: dict[str, Any], old: dict[str, Any], new: dict[str, Any]
                ) -> None:
@@ -222,6 +231,13 @@ class AnalysisRunController:
             self.client.emit_event(
                 run, "Normal" if phase == "Successful" else "Warning", f"Metric{phase}",
                 f"metric {name} {phase}: last value {last.get('value', '-')}")
+
+
+def _fields(run: dict[str, Any]) -> dict[str, Any]:
+    """`extra=` naming the run, so JSON log lines carry kind/namespace/name."""
+    meta = run.get("metadata") or {}
+    return log_fields(kind="AnalysisRun", namespace=meta.get("namespace"),
+                      name=meta.get("name"))
 
 
 def _resource_version(obj: dict[str, Any]) -> int:
