@@ -68,12 +68,10 @@ def cluster() -> Iterator[TestCluster]:
     state = up(_say, directory=directory)
     test_cluster = TestCluster(state)
     test_cluster.kubectl_run("apply", "--server-side", "-f", str(REPO / "manifests" / "crds"))
-    test_cluster.kubectl_run(
-        "wait", "--for=condition=Established", "--timeout=60s",
-        "crd/rollouts.argoproj.io", "crd/analysisruns.argoproj.io",
-        "crd/analysistemplates.argoproj.io", "crd/clusteranalysistemplates.argoproj.io",
-        "crd/applications.argoproj.io",
-    )
+    state.wait_for_crds([
+        "rollouts.argoproj.io", "analysisruns.argoproj.io", "analysistemplates.argoproj.io",
+        "clusteranalysistemplates.argoproj.io", "applications.argoproj.io",
+    ])
     yield test_cluster
     if os.environ.get("ROLLOUTS_TEST_KEEP_CLUSTER") != "1":
         down(_say, directory=directory)

@@ -116,6 +116,29 @@ class Cluster:
             raise DevClusterError(f"kubectl {' '.join(args[:2])} failed: {last}")
         return result.stdout
 
+    def wait_for_crds(self, names: list[str], timeout: float = 60.0) -> None:
+        """Wait until each named CRD is Established (`kubectl wait` fails instead of
+        waiting while a new CRD has no conditions yet, so this polls)."""
+        deadline = time.monotonic() + timeout
+        pending = list(names)
+        while pending:
+            try:
+                items = json.loads(self.kubectl_run("get", "crd", "-o", "json"))["items"]
+            except (DevClusterError, ValueError):
+                items = []
+            established = {
+                crd["metadata"]["name"] for crd in items
+                for condition in (crd.get("status") or {}).get("conditions") or []
+                if condition.get("type") == "Established" and condition.get("status") == "True"
+            }
+            pending = [name for name in names if name not in established]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise DevClusterError(f"CRDs not established after {timeout:.0f}s: "
+                                      f"{', '.join(pending)}")
+            time.sleep(0.25)
+
     def healthy(self) -> dict[str, bool]:
         """Each component's health, probed now."""
         ca = self.pki.ca_cert

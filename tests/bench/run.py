@@ -8,13 +8,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from tests.bench import analysis, build, canary, devcluster, metrics
+from tests.bench import analysis, build, canary, devcluster, metrics, reconciler
 
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "devcluster": devcluster.run,
     "canary": canary.run,
     "analysis": analysis.run,
     "metrics": metrics.run,
+    "reconciler": reconciler.run,
 }
 
 

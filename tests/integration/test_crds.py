@@ -78,9 +78,7 @@ def router_crds(cluster: TestCluster) -> list[str]:
         args += ["-f", str(f)]
     cluster.kubectl_run(*args)
     names = [n for f in files for n in _crd_names(f)]
-    cluster.kubectl_run(
-        "wait", "--for=condition=Established", "--timeout=120s", *(f"crd/{n}" for n in names)
-    )
+    cluster.state.wait_for_crds(names, timeout=120)
     return names
 
 
