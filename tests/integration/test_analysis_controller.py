@@ -4,12 +4,14 @@ analysis controllers), the dev cluster's real Prometheus scraping a test exporte
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from rollouts.devcluster.process import free_port
 from tests.conftest import TestCluster
 from tests.integration.exporter import Exporter, closed_port, wait_until_scraped
 from tests.integration.support import (
@@ -207,3 +209,86 @@ def test_secret_valued_headers_never_appear_in_status_events_or_logs(
         events(cluster, namespace, "web")) + log
     assert token not in everything
     assert _finished_run(cluster, namespace)["status"]["phase"] == "Successful"
+
+
+def test_background_analysis_from_its_starting_step_aborts_on_failure(
+    cluster: TestCluster, namespace: str, tmp_path: Path, exporter: Exporter
+) -> None:
+    exporter.set("demo_success_ratio", 0.99)
+    wait_until_scraped(cluster.prometheus_url, f'demo_success_ratio{{job="{exporter.job}"}}')
+    rollout = json.loads(_rollout("rate", exporter.job))
+    rollout["spec"]["strategy"]["canary"] = {
+        "analysis": {"templates": [{"templateName": "rate"}], "startingStep": 1,
+                     "args": [{"name": "job", "value": exporter.job}]},
+        "steps": [{"setWeight": 25}, {"pause": {}}, {"setWeight": 75}],
+    }
+    with running_controller(cluster, namespace, tmp_path):
+        stable = _deploy(cluster, namespace,
+                         _template("rate", cluster.prometheus_url,
+                                   {"successCondition": "result[0] >= 0.95", "count": 100}),
+                         json.dumps(rollout))
+        wait_phase(cluster, namespace, "web", "Paused", step=1)
+
+        def background() -> dict[str, Any]:
+            canary = rollout_status(cluster, namespace, "web").get("canary") or {}
+            return dict(canary.get("currentBackgroundAnalysisRunStatus") or {})
+
+        wait_for(lambda: background().get("status") == "Running", 60,
+                 "the background run to be measuring", background)
+        exporter.set("demo_success_ratio", 0.3)
+        status = wait_phase(cluster, namespace, "web", "Degraded", timeout=60)
+        assert status["abort"] is True and "background" in status["message"]
+        wait_for(lambda: replica_counts(cluster, namespace).get(stable) == 4, 60,
+                 "all replicas back on stable", lambda: replica_counts(cluster, namespace))
+    run = _finished_run(cluster, namespace)
+    assert run["metadata"]["labels"]["rollout-type"] == "Background"
+    assert run["status"]["phase"] == "Failed"
+
+
+def test_prometheus_stopped_mid_analysis_errors_and_aborts(
+    cluster: TestCluster, namespace: str, tmp_path: Path, exporter: Exporter
+) -> None:
+    """A Prometheus of the test's own (Debian's binary) is stopped while the run measures:
+    the measurements become Errors, the run ends in Error and the rollout aborts."""
+    exporter.set("demo_success_ratio", 0.99)
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(json.dumps({
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [{"job_name": exporter.job, "static_configs": [
+            {"targets": [f"127.0.0.1:{exporter.port}"]}]}]}))
+    prometheus = subprocess.Popen(
+        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    address = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_scraped(address, f'demo_success_ratio{{job="{exporter.job}"}}')
+        with running_controller(cluster, namespace, tmp_path):
+            _deploy(cluster, namespace,
+                    _template("rate", address, {"successCondition": "result[0] >= 0.95",
+                                                "count": 100, "consecutiveErrorLimit": 2}),
+                    _rollout("rate", exporter.job))
+
+            def successful() -> int:
+                canary = rollout_status(cluster, namespace, "web").get("canary") or {}
+                name = (canary.get("currentStepAnalysisRunStatus") or {}).get("name")
+                if not name:
+                    return 0
+                results = (get(cluster, namespace, "analysisrun", name).get("status")
+                           or {}).get("metricResults") or [{}]
+                return int(results[0].get("successful") or 0)
+
+            wait_for(lambda: successful() >= 2, 60, "two good measurements")
+            prometheus.terminate()
+            prometheus.wait(20)
+            status = wait_phase(cluster, namespace, "web", "Degraded", timeout=90)
+            assert status["abort"] is True
+    finally:
+        if prometheus.poll() is None:
+            prometheus.kill()
+            prometheus.wait(10)
+    run = _finished_run(cluster, namespace)
+    assert run["status"]["phase"] == "Error"
+    phases = [m["phase"] for m in run["status"]["metricResults"][0]["measurements"]]
+    assert phases[:2] == ["Successful", "Successful"] and phases[-3:] == ["Error"] * 3
