@@ -25,9 +25,11 @@ the patch is empty. What goes where (Argo CD's fields):
 - When the comparison failed (Git or render error, `Observation.rows is None`), the
   resources and health of the last good comparison are kept (they still describe the
   cluster, which was not touched), sync is `Unknown` and a condition says why.
-- `reconciledAt` moves only when something else in the status changed or the caller
-  says a resync tick happened (`refresh`): a status write wakes the controller up again,
-  so refreshing it on every pass would be a hot loop.
+- `reconciledAt` moves only when something else in the status changed, or when the
+  caller asks (`refresh`: after an operation, or the refresh annotation): a status write
+  wakes the controller up again, so refreshing it on every pass would be a hot loop, and
+  a Git poll that finds nothing new must write nothing (DESIGN.md: a no-op reconcile
+  does zero writes). Unlike Argo CD, it is not moved by every resync.
   The pass that ends an operation leaves it alone (`hold`); the next one sets it, so
   `reconciledAt >= operationState.finishedAt` means "compared after the sync" (which is
   what Argo CD's CLI waits for).

@@ -275,7 +275,7 @@ class ApplicationController:
             if outcome.wake_at is not None and self._timers is not None:
                 self._timers.at(key, outcome.wake_at, "operation")
         self._finish(key, raw, observation, now,
-                     refresh=target.polled or _compared_before_finish(status), state=state,
+                     refresh=_compared_before_finish(status), state=state,
                      history=history, events=events, remove_operation=remove_operation,
                      remove_refresh=REFRESH_ANNOTATION in annotations, hold=finished)
         return ReconcileResult(requeue_after=requeue)
