@@ -25,6 +25,7 @@ from analysis.providers import MeasureContext, MetricProvider, Outcome, provider
 from rollouts.api import AnalysisPhase
 from rollouts.api.common import format_time
 from rollouts.kube import ANALYSIS_RUN, Conflict, Informer, KubeClient, NotFound
+from rollouts.merge_patch import merge_patch
 from rollouts.runtime import (
     Clock,
     ReconcileResult,
@@ -36,22 +37,6 @@ from rollouts.runtime import (
 from rollouts.runtime.queue import object_key, split_key
 
 log = logging.getLogger(__name__)
-
-
-def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """The smallest JSON merge patch (RFC 7386) from `old` to `new`."""
-    patch: dict[str, Any] = {}
-    for key in old.keys() - new.keys():
-        patch[key] = None
-    for key, value in new.items():
-        before = old.get(key)
-        if isinstance(value, dict) and isinstance(before, dict):
-            nested = merge_patch(before, value)
-            if nested:
-                patch[key] = nested
-        elif key not in old or before != value:
-            patch[key] = value
-    return patch
 
 
 def _phase(status: dict[str, Any]) -> AnalysisPhase | None:

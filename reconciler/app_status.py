@@ -52,6 +52,7 @@ from reconciler.syncplan_annotations import hook_info, sync_wave
 from reconciler.tracking import ResourceKey, resource_key
 from rollouts.api.common import format_time
 from rollouts.api.phases import HealthStatusCode, SyncStatusCode
+from rollouts.merge_patch import merge_patch
 
 __all__ = [
     "Observation",
@@ -311,17 +312,3 @@ def transition_events(old: Obj, new: Obj) -> list[Event]:
     return events
 
 
-def merge_patch(old: Obj, new: Obj) -> Obj:
-    """The smallest RFC 7386 merge patch turning `old` into `new` (lists replaced whole)."""
-    patch: Obj = {}
-    for key in old.keys() - new.keys():
-        patch[key] = None
-    for key, value in new.items():
-        before = old.get(key)
-        if isinstance(value, dict) and isinstance(before, dict):
-            nested = merge_patch(before, value)
-            if nested:
-                patch[key] = nested
-        elif key not in old or before != value:
-            patch[key] = value
-    return patch

@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 from rollouts.canary.observed import HASH_LABEL
 from rollouts.canary.plan import Plan
-from rollouts.controller.patch import merge_patch
 from rollouts.kube import (
     ANALYSIS_RUN,
     DEPLOYMENT,
@@ -28,6 +27,7 @@ from rollouts.kube import (
     KubeClient,
     NotFound,
 )
+from rollouts.merge_patch import merge_patch
 from rollouts.runtime import log_fields
 
 log = logging.getLogger(__name__)

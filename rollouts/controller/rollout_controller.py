@@ -27,7 +27,6 @@ from rollouts.canary.observed import (
 from rollouts.canary.plan import plan_canary, selector_string
 from rollouts.canary.restart import PodView
 from rollouts.controller.executor import EventHook, execute
-from rollouts.controller.patch import merge_patch
 from rollouts.kube import (
     ANALYSIS_RUN,
     ANALYSIS_TEMPLATE,
@@ -41,6 +40,7 @@ from rollouts.kube import (
     Informer,
     KubeClient,
 )
+from rollouts.merge_patch import merge_patch
 from rollouts.runtime import (
     Clock,
     ReconcileResult,

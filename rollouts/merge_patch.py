@@ -1,4 +1,8 @@
-"""JSON merge patches (RFC 7386) computed from an old and a new document: pure."""
+"""JSON merge patches (RFC 7386) computed from an old and a new document: pure.
+
+The one status-diff helper of every controller (rollouts, analysis, reconciler): each
+writes only what changed, and nothing when nothing did.
+"""
 
 from __future__ import annotations
 
