@@ -22,7 +22,6 @@ import yaml
 
 from rollouts.api.duration import Duration
 from rollouts.api.errors import SpecError
-from rollouts.canary.observed import HASH_LABEL
 from rollouts.cli import rollout_controls as controls
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, Session, kube_options
@@ -32,6 +31,7 @@ from rollouts.cli.rollout_view import (
     render_tree,
     status_line,
 )
+from rollouts.core.observed import HASH_LABEL
 from rollouts.kube import ANALYSIS_RUN, POD, REPLICA_SET, ROLLOUT, KubeError
 
 __all__ = ["register"]
@@ -112,13 +112,17 @@ def promote(name: str, full: bool, kube: KubeOptions) -> None:
     """Promote a paused rollout, or skip its current step.
 
     Resumes a rollout paused with `rollouts pause` (spec.paused); clears the controller's
-    pause (status.pauseConditions) so it moves on one step; otherwise skips the current
-    step (a setWeight still converging, an analysis still running).
+    pause (status.pauseConditions: a canary pause step, or a blue-green rollout waiting
+    for promotion) so it moves on; otherwise skips a canary's current step (a setWeight
+    still converging, an analysis still running). With --full, a blue-green rollout
+    also skips its pause and pre-promotion analysis.
     """
     session = kube.session()
     patches = controls.promote_patches(_fetch(session, name), full=full)
     if not patches:
-        click.echo(f"rollout '{name}' is not paused and waits on no step: nothing to promote")
+        click.echo(f"rollout '{name}' is already fully promoted: nothing to promote" if full
+                   else f"rollout '{name}' is not paused and waits on no step: "
+                   "nothing to promote")
         return
     _send(session, name, patches)
     click.echo(f"rollout '{name}' {'fully promoted' if full else 'promoted'}")
@@ -128,7 +132,8 @@ def promote(name: str, full: bool, kube: KubeOptions) -> None:
 @click.argument("name")
 @kube_options
 def abort(name: str, kube: KubeOptions) -> None:
-    """Abort a rollout: all traffic and replicas back to stable, phase Degraded."""
+    """Abort a rollout: traffic back to stable (blue-green: the active and preview
+    Services select the stable ReplicaSet again), phase Degraded."""
     session = kube.session()
     _fetch(session, name)  # a missing rollout gets its own clear message
     _send(session, name, [controls.abort_patch()])
@@ -139,7 +144,8 @@ def abort(name: str, kube: KubeOptions) -> None:
 @click.argument("words", nargs=-1, required=True, metavar="[rollout] NAME")
 @kube_options
 def retry(words: tuple[str, ...], kube: KubeOptions) -> None:
-    """Retry an aborted rollout from its first step (`retry NAME` or `retry rollout NAME`)."""
+    """Retry an aborted rollout from the start: a canary's first step, a blue-green
+    preview (`retry NAME` or `retry rollout NAME`)."""
     if len(words) == 2 and words[0] in ("rollout", "rollouts", "ro"):
         name = words[1]
     elif len(words) == 1:
@@ -200,7 +206,8 @@ def set_group() -> None:
 @kube_options
 def set_image(name: str, assignments: tuple[str, ...], kube: KubeOptions) -> None:
     """Set container images: `rollouts set image demo app=nginx:1.27`; `*=IMAGE` sets
-    every container, init containers included. This starts a new canary."""
+    every container, init containers included. This starts a new update (canary steps,
+    or a blue-green preview)."""
     pairs = controls.parse_image_assignments(assignments)
     session = kube.session()
     patch = controls.set_image_patch(_fetch(session, name), pairs)

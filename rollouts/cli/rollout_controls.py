@@ -6,16 +6,21 @@ As in Argo's kubectl plugin, every control is a patch the controller reacts to
 | control          | patch                                                           |
 | ---------------- | --------------------------------------------------------------- |
 | promote          | spec `{paused: false}` when `spec.paused`; status               |
-|                  | `{pauseConditions: null}` when paused by the controller; else   |
+|                  | `{pauseConditions: null}` when paused by the controller (a      |
+|                  | canary pause step, a BlueGreenPause); else, for a canary only,  |
 |                  | status `{currentStepIndex: i + 1}` (skips a setWeight/analysis) |
-| promote --full   | status `{promoteFull: true}` (and spec `{paused: false}`)       |
+| promote --full   | status `{promoteFull: true}` unless the current pod hash is     |
+|                  | already stable (and spec `{paused: false}`)                     |
 | abort / retry    | status `{abort: true}` / `{abort: false}`                       |
 | pause            | spec `{paused: true}`                                           |
 | restart          | spec `{restartAt: <now>}`                                       |
 | set image        | JSON patch of `spec.template...containers[i].image`             |
 | undo             | JSON patch replacing `spec.template` with an older ReplicaSet's |
 
-Status patches go to the status subresource (`Patch.subresource == "status"`).
+Status patches go to the status subresource (`Patch.subresource == "status"`). Blue-green
+Rollouts take the same patches (Argo's plugin sends the same ones): a BlueGreenPause is a
+pause condition like a canary's (`status.controllerPause` stays true, so the controller
+knows the pause happened and was lifted); blue-green has no step index to raise.
 Neighbours: `rollout_cmds` sends these; `rollout_view` renders.
 """
 
@@ -27,8 +32,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from rollouts.api.common import format_time
-from rollouts.canary.observed import HASH_LABEL, REVISION_ANNOTATION, pod_template_hash
 from rollouts.cli.errors import UsageProblem
+from rollouts.core.observed import HASH_LABEL, REVISION_ANNOTATION, pod_template_hash
 
 __all__ = [
     "Patch",
@@ -64,20 +69,36 @@ def _spec(**fields: Any) -> Patch:
     return Patch({"spec": fields}, "merge")
 
 
+def _is_canary(rollout: dict[str, Any]) -> bool:
+    return ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") is not None
+
+
 def _steps(rollout: dict[str, Any]) -> list[Any]:
     canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
     return list(canary.get("steps") or [])
+
+
+def _fully_promoted(rollout: dict[str, Any]) -> bool:
+    """Whether the controller has seen the latest spec and its pod hash is the stable one."""
+    metadata = rollout.get("metadata") or {}
+    status = rollout.get("status") or {}
+    observed = str(status.get("observedGeneration")) == str(metadata.get("generation"))
+    current = status.get("currentPodHash")
+    return observed and bool(current) and current == status.get("stableRS")
 
 
 def promote_patches(rollout: dict[str, Any], *, full: bool = False) -> list[Patch]:
     """The patches `promote` sends; empty when there is nothing to promote.
 
     A rollout paused by the user (`spec.paused`) is resumed and nothing is skipped; a
-    pause of the controller's (`status.pauseConditions`) is cleared, and the controller
-    moves on one step; otherwise the current step (a setWeight still converging, an
-    analysis still running) is skipped by raising `currentStepIndex`. A rollout with no
-    step index yet (the controller has not seen it) or past its last step has nothing
-    to promote.
+    pause of the controller's (`status.pauseConditions`: a canary pause step, a
+    BlueGreenPause) is cleared, and the controller moves on; otherwise a canary's
+    current step (a setWeight still converging, an analysis still running) is skipped
+    by raising `currentStepIndex`. A canary with no step index yet (the controller has
+    not seen it) or past its last step, or a blue-green rollout not paused, has nothing
+    to promote. `full` asks for `promoteFull` (all steps, pauses and analyses skipped)
+    unless the controller already reports the current pod hash as stable, as Argo's
+    plugin does: a flag left on a finished rollout would skip the next update's pauses.
     """
     spec = rollout.get("spec") or {}
     status = rollout.get("status") or {}
@@ -85,10 +106,11 @@ def promote_patches(rollout: dict[str, Any], *, full: bool = False) -> list[Patc
     if spec.get("paused"):
         patches.append(_spec(paused=False))
     if full:
-        return [*patches, _status(promoteFull=True)]
+        return patches if _fully_promoted(rollout) else [*patches, _status(promoteFull=True)]
     if status.get("pauseConditions"):
         patches.append(_status(pauseConditions=None))
-    elif not spec.get("paused") and status.get("currentStepIndex") is not None:
+    elif (not spec.get("paused") and _is_canary(rollout)
+          and status.get("currentStepIndex") is not None):
         index = int(status["currentStepIndex"])
         if index < len(_steps(rollout)):
             patches.append(_status(currentStepIndex=index + 1))

@@ -3,7 +3,9 @@
 - `effective_phase` / `status_line`: the phase a user should believe (a spec change the
   controller has not observed yet is still Progressing, whatever the old status says);
 - `set_weight`, `actual_weight`: the weight asked for by the steps, and the weight the
-  pods (or the traffic router) actually carry;
+  pods (or the traffic router) actually carry (None for blue-green);
+- `replica_set_tags`: Argo's INFO tags of a ReplicaSet: `stable`, `canary` (canary);
+  `stable`, `active`, `preview` (blue-green, from `status.blueGreen.*Selector`);
 - `waiting_for`: what the rollout waits on, computed from spec + status + now;
 - `render_tree`: the `get rollout` view (header, then revisions -> ReplicaSets -> pods
   and AnalysisRuns), in the shape of Argo's kubectl plugin;
@@ -19,16 +21,20 @@ from typing import Any
 
 from rollouts.api.duration import Duration
 from rollouts.api.errors import SpecError
-from rollouts.canary.observed import HASH_LABEL, REVISION_ANNOTATION
+from rollouts.core.observed import HASH_LABEL, REVISION_ANNOTATION
 
 __all__ = [
     "actual_weight",
     "age",
     "effective_phase",
+    "human_duration",
     "render_list",
     "render_tree",
+    "replica_set_tags",
+    "scale_down_delay",
     "set_weight",
     "status_line",
+    "strategy_name",
     "waiting_for",
 ]
 
@@ -37,6 +43,7 @@ ICONS = {"Healthy": "✔", "Successful": "✔", "Running": "◌", "Progressing":
          "Inconclusive": "⚠", "ScaledDown": "•", "Terminating": "◌", "Completed": "✔"}
 KIND_ICONS = {"Rollout": "⟳", "Revision": "#", "ReplicaSet": "⧉", "Pod": "□",
               "AnalysisRun": "\u03b1"}  # Greek alpha, as Argo draws it
+SCALE_DOWN_DEADLINE = "scale-down-deadline"  # Argo's annotation on an old ReplicaSet
 _LABEL_WIDTH = 17
 _MAX_VALUE = 40
 
@@ -81,7 +88,12 @@ def age(created: Any, now: datetime) -> str:
     start = _time(created)
     if start is None:
         return "-"
-    seconds = max(0, int((now - start).total_seconds()))
+    return human_duration(int((now - start).total_seconds()))
+
+
+def human_duration(seconds: int) -> str:
+    """kubectl's (and Argo's plugin's) short duration: 42s, 3m10s, 95m, 5h12m, 30h, 3d4h."""
+    seconds = max(0, seconds)
     minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
     if seconds < 120:
         return f"{seconds}s"
@@ -103,6 +115,18 @@ def age(created: Any, now: datetime) -> str:
 def _canary(rollout: dict[str, Any]) -> dict[str, Any] | None:
     canary = _get(rollout, "spec", "strategy", "canary")
     return canary if isinstance(canary, dict) else None
+
+
+def _blue_green(rollout: dict[str, Any]) -> dict[str, Any] | None:
+    blue_green = _get(rollout, "spec", "strategy", "blueGreen")
+    return blue_green if isinstance(blue_green, dict) else None
+
+
+def strategy_name(rollout: dict[str, Any]) -> str:
+    """`Canary`, `BlueGreen`, or `""` without a strategy (Argo's plugin leaves it empty)."""
+    if _canary(rollout) is not None:
+        return "Canary"
+    return "BlueGreen" if _blue_green(rollout) is not None else ""
 
 
 def _steps(rollout: dict[str, Any]) -> list[dict[str, Any]]:
@@ -193,6 +217,24 @@ def _pause_seconds(step: dict[str, Any]) -> float | None:
         return None
 
 
+def _auto_promotion_seconds(rollout: dict[str, Any]) -> float | None:
+    """Seconds a BlueGreenPause lasts before the controller promotes by itself; None when
+    it waits for `promote` (autoPromotionEnabled false, or no autoPromotionSeconds)."""
+    blue_green = _blue_green(rollout) or {}
+    seconds = _int(blue_green.get("autoPromotionSeconds"))
+    if blue_green.get("autoPromotionEnabled") is False or seconds <= 0:
+        return None
+    return float(seconds)
+
+
+_RUN_STATUSES = (
+    ("canary", "currentStepAnalysisRunStatus", "analysis run"),
+    ("canary", "currentBackgroundAnalysisRunStatus", "background analysis run"),
+    ("blueGreen", "prePromotionAnalysisRunStatus", "pre-promotion analysis run"),
+    ("blueGreen", "postPromotionAnalysisRunStatus", "post-promotion analysis run"),
+)
+
+
 def waiting_for(rollout: dict[str, Any], now: datetime) -> list[str]:
     """What has to happen before the rollout moves on; empty when it waits on nothing."""
     name = _name(rollout)
@@ -212,18 +254,20 @@ def waiting_for(rollout: dict[str, Any], now: datetime) -> list[str]:
     step = steps[index] if index < len(steps) else {}
     for condition in status.get("pauseConditions") or []:
         reason = str(condition.get("reason") or "")
-        seconds = _pause_seconds(step) if reason == "CanaryPauseStep" else None
+        seconds = (_pause_seconds(step) if reason == "CanaryPauseStep"
+                   else _auto_promotion_seconds(rollout) if reason == "BlueGreenPause"
+                   else None)
         started = _time(condition.get("startTime"))
         if seconds is not None and started is not None:
-            left = started.timestamp() + seconds - now.timestamp()
-            items.append(f"pause ends in {max(0, round(left))}s")
+            left = max(0, round(started.timestamp() + seconds - now.timestamp()))
+            items.append(f"auto-promotion in {left}s, or {promote}"
+                         if reason == "BlueGreenPause" else f"pause ends in {left}s")
         elif reason == "InconclusiveAnalysisRun":
             items.append(f"inconclusive analysis: {promote} or `rollouts abort {name}`")
         else:
             items.append(promote)
-    for key, what in (("currentStepAnalysisRunStatus", "analysis run"),
-                      ("currentBackgroundAnalysisRunStatus", "background analysis run")):
-        run = _get(status, "canary", key)
+    for section, key, what in _RUN_STATUSES:
+        run = _get(status, section, key)
         if isinstance(run, dict) and run.get("status") not in ("Successful", None):
             items.append(f"{what} {run.get('name')} ({run.get('status')})")
     if not items and phase == "Progressing":
@@ -242,14 +286,38 @@ def _images(template: dict[str, Any]) -> list[str]:
             for c in spec.get(field) or [] if c.get("image")]
 
 
-def _role(rollout: dict[str, Any], rs: dict[str, Any]) -> str:
+def replica_set_tags(rollout: dict[str, Any], rs: dict[str, Any]) -> list[str]:
+    """Argo's tags of a ReplicaSet, by its pod template hash.
+
+    Canary: `stable` (status.stableRS), else `canary` (status.currentPodHash).
+    Blue-green: `stable` (status.stableRS), and `active` or `preview` for the hash the
+    active or preview Service selects (status.blueGreen.activeSelector/previewSelector);
+    the RS serving production before a promotion is `stable`, `active`.
+    """
     status = rollout.get("status") or {}
     pod_hash = _hash(rs)
-    if pod_hash and pod_hash == status.get("stableRS"):
-        return "stable"
-    if pod_hash and pod_hash == status.get("currentPodHash"):
-        return "canary"
-    return ""
+    if not pod_hash:
+        return []
+    tags = ["stable"] if pod_hash == status.get("stableRS") else []
+    if _blue_green(rollout) is not None:
+        blue_green = status.get("blueGreen") or {}
+        if pod_hash == blue_green.get("activeSelector"):
+            tags.append("active")
+        elif pod_hash == blue_green.get("previewSelector"):
+            tags.append("preview")
+    elif not tags and pod_hash == status.get("currentPodHash"):
+        tags.append("canary")
+    return tags
+
+
+def scale_down_delay(rs: dict[str, Any], now: datetime) -> str:
+    """`delay:25s` for a ReplicaSet waiting out its scale-down delay (Argo's
+    `scale-down-deadline` annotation), `delay:passed` once due, `""` without one."""
+    deadline = _time(_get(rs, "metadata", "annotations", SCALE_DOWN_DEADLINE) or "")
+    if deadline is None:
+        return ""
+    left = int((deadline - now).total_seconds())
+    return "delay:passed" if left <= 0 else f"delay:{human_duration(left)}"
 
 
 def _header(rollout: dict[str, Any], replica_sets: list[dict[str, Any]], now: datetime,
@@ -261,21 +329,21 @@ def _header(rollout: dict[str, Any], replica_sets: list[dict[str, Any]], now: da
              ("Namespace:", str(_get(rollout, "metadata", "namespace") or "")),
              ("Status:", _icon(phase) + (f"   ({message})" if message else ""))]
     if _canary(rollout) is not None:
-        lines.append(("Strategy:", "Canary"))
+        lines.append(("Strategy:", strategy_name(rollout)))
         steps = _steps(rollout)
         if steps:
             lines.append(("  Step:", f"{min(_step_index(rollout), len(steps))}/{len(steps)}"))
         lines.append(("  SetWeight:", str(set_weight(rollout))))
         actual = actual_weight(rollout, replica_sets)
         lines.append(("  ActualWeight:", "-" if actual is None else str(actual)))
-    elif _get(spec, "strategy", "blueGreen") is not None:
-        lines.append(("Strategy:", "BlueGreen"))
+    elif _blue_green(rollout) is not None:
+        lines.append(("Strategy:", strategy_name(rollout)))
     images: list[str] = []
-    for rs in sorted(replica_sets, key=lambda r: _role(rollout, r) != "stable"):
-        role = _role(rollout, rs)
-        if role:
-            images += [f"{image} ({role})" for image in _images(_get(rs, "spec", "template")
-                                                                 or {})]
+    for rs in sorted(replica_sets, key=lambda r: "stable" not in replica_set_tags(rollout, r)):
+        tags = replica_set_tags(rollout, rs)
+        if tags:
+            images += [f"{image} ({', '.join(tags)})"
+                       for image in _images(_get(rs, "spec", "template") or {})]
     if not images:
         images = _images(spec.get("template") or {})
     lines += [("Images:" if i == 0 else "", image)
@@ -291,7 +359,7 @@ def _header(rollout: dict[str, Any], replica_sets: list[dict[str, Any]], now: da
     return [f"{label:<{_LABEL_WIDTH}}{value}".rstrip() for label, value in lines]
 
 
-def _rs_row(rollout: dict[str, Any], rs: dict[str, Any]) -> tuple[str, str]:
+def _rs_row(rollout: dict[str, Any], rs: dict[str, Any], now: datetime) -> tuple[str, str]:
     desired = _int(_get(rs, "spec", "replicas"))
     ready = _int(_get(rs, "status", "readyReplicas"))
     available = _int(_get(rs, "status", "availableReplicas"))
@@ -299,7 +367,8 @@ def _rs_row(rollout: dict[str, Any], rs: dict[str, Any]) -> tuple[str, str]:
         phase = "ScaledDown"
     else:
         phase = "Healthy" if available >= desired else "Progressing"
-    info = "  ".join(p for p in (_role(rollout, rs), f"{ready}/{desired} ready") if p)
+    tags = ",".join(t for t in (*replica_set_tags(rollout, rs), scale_down_delay(rs, now)) if t)
+    info = "  ".join(p for p in (tags, f"{ready}/{desired} ready") if p)
     return _icon(phase), info
 
 
@@ -378,7 +447,8 @@ def render_tree(
         for member_index, (kind, obj) in enumerate(members):
             last_member = member_index == len(members) - 1
             twig = indent + ("└──" if last_member else "├──")
-            shown, info = _rs_row(rollout, obj) if kind == "ReplicaSet" else _run_row(obj)
+            shown, info = (_rs_row(rollout, obj, now) if kind == "ReplicaSet"
+                           else _run_row(obj))
             created = age(_get(obj, "metadata", "creationTimestamp"), now)
             rows.append((f"{twig}{KIND_ICONS[kind]} {_name(obj)}", kind, shown, created, info))
             if kind != "ReplicaSet":
@@ -420,8 +490,7 @@ def render_list(rollouts: list[dict[str, Any]], *, all_namespaces: bool, wide: b
         phase, message = effective_phase(rollout)
         steps = _steps(rollout)
         weight = set_weight(rollout)
-        canary = _canary(rollout) is not None
-        cells = [_name(rollout), "Canary" if canary else "BlueGreen", phase,
+        cells = [_name(rollout), strategy_name(rollout) or "-", phase,
                  f"{min(_step_index(rollout), len(steps))}/{len(steps)}" if steps else "-",
                  "-" if weight is None else str(weight),
                  f"{_int(status.get('readyReplicas'))}/{_int(status.get('replicas'))}",

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from rollouts.canary.observed import HASH_LABEL, pod_template_hash
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.rollout_controls import (
     Patch,
@@ -22,6 +21,7 @@ from rollouts.cli.rollout_controls import (
     set_image_patch,
     undo_patch,
 )
+from rollouts.core.observed import HASH_LABEL, pod_template_hash
 
 STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "30s"}}]
 
