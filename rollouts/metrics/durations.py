@@ -9,6 +9,10 @@ The Events that matter, for one Rollout:
     RolloutAborted        no step is running until a retry
     RolloutCompleted      the new revision is stable -> one rollout duration
 
+A blue-green update has no steps and emits no RolloutStepCompleted: it gets one rollout
+duration (RolloutUpdated -> RolloutCompleted, i.e. until the new revision is stable after
+promotion and post-promotion analysis) and no step durations.
+
 `StepClock.on_event(rollout, reason)` returns what to observe. After a restart the
 current step's start is unknown, so that one step is not observed; the rollout's start
 falls back to the `Completed` condition's `lastTransitionTime` (it turned False when the

@@ -14,7 +14,15 @@ number of steps once complete). Nothing is stored between scrapes, so a deleted
 Rollout's series are gone at the next scrape.
 
 `phase` is Argo's metric phase, not `status.phase`: Completed, Progressing, Paused,
-Timeout, Error, Abort or InvalidSpec (see `metric_phase`).
+Timeout, Error, Abort or InvalidSpec (see `metric_phase`); a blue-green Rollout waiting
+for promotion (BlueGreenPause) is Paused, an aborted one Abort, as for a canary.
+
+Blue-green Rollouts (`strategy="blueGreen"`, `traffic_router=""`, Argo's label values)
+have the `rollout_info*` series only: they have no weight and no steps, so
+`rollout_canary_weight` and `rollout_step` have no series for them (not 0, which would
+read as "all traffic on stable" or "at the first step"), whatever an old canary status
+may still hold. Which ReplicaSet serves is in `status.blueGreen`, not a metric (Argo
+exports none either).
 """
 
 from __future__ import annotations
@@ -133,6 +141,8 @@ class RolloutCollector(Collector):
             unavailable.add_metric(key, _int(status.get("replicas")) - ready)
             desired.add_metric(key, _int(spec.get("replicas"), 1))
             updated.add_metric(key, _int(status.get("updatedReplicas")))
+            if strategy != "canary":
+                continue  # no weight, no steps (see the module docstring)
             canary = ((status.get("canary") or {}).get("weights") or {}).get("canary") or {}
             if canary.get("weight") is not None:
                 weight.add_metric(key, _int(canary["weight"]))
