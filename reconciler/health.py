@@ -23,9 +23,11 @@ the app worse than a Progressing one, a Degraded one worse than a Missing one).
   container waiting in `*BackOff` / `Err*` / `*Error` (CrashLoopBackOff,
   ImagePullBackOff) Degraded when restartPolicy is Always; a Running pod that runs to
   completion (Never / OnFailure, a hook) is Progressing until it ends.
-- Rollout: Progressing until `status.observedGeneration` equals `metadata.generation`,
-  then by `status.phase`: Paused Suspended, Degraded Degraded, Progressing Progressing,
-  Healthy Healthy.
+- Rollout (canary and blue-green): Progressing until `status.observedGeneration` equals
+  `metadata.generation`, then by `status.phase`: Paused Suspended (a canary pause, a
+  blue-green rollout waiting for promotion), Degraded Degraded, Progressing Progressing,
+  Healthy Healthy; without a phase, Argo CD's older rules (see `_rollout`), where a
+  blue-green rollout is Progressing until its active Service selects the new hash.
 - Application: its own `status.health` (Progressing until it has one).
 
 Any object being deleted is Progressing ("Pending deletion"); a kind without a check is
@@ -55,6 +57,7 @@ PROGRESSING = HealthStatusCode.PROGRESSING
 DEGRADED = HealthStatusCode.DEGRADED
 SUSPENDED = HealthStatusCode.SUSPENDED
 IGNORE_RESTART_POLICY = "argocd.argoproj.io/ignore-restart-policy"
+ROLLOUT_WORKLOAD_GENERATION = "rollout.argoproj.io/workload-generation"
 
 
 class Health(NamedTuple):
@@ -310,18 +313,104 @@ def _pod_failure(status: Obj) -> str:
     return ""
 
 
+def _number(value: Any) -> float | None:
+    """Lua's `tonumber`: a number, or a string holding one; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _rollout_observed(metadata: Obj, spec: Obj, status: Obj) -> bool:
+    """Argo CD's isGenerationObserved and isWorkloadGenerationObserved.
+
+    A non-numeric observedGeneration (a pre-v0.10 hash) or one above the generation
+    counts as observed, as in Argo CD; a missing one does not (Argo CD's script fails on
+    such a status). With a workloadRef, the annotation `rollout.argoproj.io/workload-
+    generation` must equal `status.workloadObservedGeneration` (both absent is equal).
+    """
+    if status.get("observedGeneration") is None:
+        return False
+    observed = _number(status.get("observedGeneration"))
+    generation = _number(metadata.get("generation"))
+    if observed is not None and generation is not None and observed <= generation and (
+            observed != generation):
+        return False
+    annotations = metadata.get("annotations") or {}
+    if spec.get("workloadRef") is None or not annotations:
+        return True
+    return (_number(annotations.get(ROLLOUT_WORKLOAD_GENERATION))
+            == _number(status.get("workloadObservedGeneration")))
+
+
 def _rollout(obj: Obj) -> Health:
-    metadata, _, status = _parts(obj)
-    observed = status.get("observedGeneration")
-    if observed is None or str(observed) != str(metadata.get("generation")):
+    """Argo CD's Lua health check for argoproj.io/Rollout.
+
+    Once the spec is observed, a `status.phase` is surfaced as is (Paused -> Suspended):
+    Argo Rollouts since v1.0, and our controller, always write one; for a blue-green
+    Rollout that is Paused while it waits for promotion (BlueGreenPause), Progressing
+    until the active Service selects the new hash and post-promotion analysis passed,
+    Degraded when aborted. Without a phase (an older controller, or ours before its
+    first pass), Argo CD's older rules apply: conditions (InvalidSpec, RolloutAborted,
+    ProgressDeadlineExceeded -> Degraded), pauses (Suspended), replica counts, then per
+    strategy: blue-green is Progressing until `status.blueGreen.activeSelector` equals
+    `status.currentPodHash` ("active service cutover pending") and until stableRS is
+    the current hash ("waiting for analysis to complete"); a canary until old replicas
+    are gone and stableRS is the current hash.
+    """
+    metadata, spec, status = _parts(obj)
+    if not _rollout_observed(metadata, spec, status):
         return Health(PROGRESSING, "Waiting for rollout spec update to be observed")
     phase = status.get("phase")
     message = str(status.get("message") or "")
     by_phase = {"Healthy": HEALTHY, "Progressing": PROGRESSING, "Paused": SUSPENDED,
                 "Degraded": DEGRADED}
-    if phase not in by_phase:
-        return Health(PROGRESSING, message or "Waiting for the Rollout controller")
-    return Health(by_phase[phase], message)
+    if phase in by_phase:
+        return Health(by_phase[phase], message)
+    if phase:
+        return Health(PROGRESSING, message or f"Unknown rollout phase {phase!r}")
+    return _rollout_without_phase(spec, status)
+
+
+def _rollout_without_phase(spec: Obj, status: Obj) -> Health:
+    for condition in status.get("conditions") or []:
+        if not isinstance(condition, dict):
+            continue
+        degraded = condition.get("type") == "InvalidSpec" or (
+            condition.get("type") == "Progressing"
+            and condition.get("reason") in ("RolloutAborted", "ProgressDeadlineExceeded"))
+        if degraded:
+            return Health(DEGRADED, str(condition.get("message") or ""))
+    if status.get("pauseConditions") or spec.get("paused"):
+        return Health(SUSPENDED, "Rollout is paused")
+    current = status.get("currentPodHash")
+    if current is None:
+        return Health(PROGRESSING, "Waiting for rollout to finish: status has not been "
+                      "reconciled.")
+    desired = 1 if spec.get("replicas") is None else _int(spec.get("replicas"))
+    replicas, updated = _int(status.get("replicas")), _int(status.get("updatedReplicas"))
+    if updated < desired:
+        return Health(PROGRESSING, "Waiting for roll out to finish: More replicas need to "
+                      "be updated")
+    if _int(status.get("availableReplicas")) < updated:
+        return Health(PROGRESSING, "Waiting for roll out to finish: updated replicas are "
+                      "still becoming available")
+    stable = status.get("stableRS") or (status.get("canary") or {}).get("stableRS") or ""
+    strategy = spec.get("strategy") or {}
+    if strategy.get("blueGreen") is not None:
+        if (status.get("blueGreen") or {}).get("activeSelector") != current:
+            return Health(PROGRESSING, "active service cutover pending")
+        if stable and stable != current:
+            return Health(PROGRESSING, "waiting for analysis to complete")
+    elif strategy.get("canary") is not None:
+        if replicas > updated:
+            return Health(PROGRESSING, "Waiting for roll out to finish: old replicas are "
+                          "pending termination")
+        if stable != current:
+            return Health(PROGRESSING, "Waiting for rollout to finish steps")
+    return Health(HEALTHY)
 
 
 def _application(obj: Obj) -> Health:
