@@ -8,11 +8,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from tests.bench import analysis, build, canary, devcluster, metrics, reconciler
+from tests.bench import analysis, bluegreen, build, canary, devcluster, metrics, reconciler
 
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "devcluster": devcluster.run,
     "canary": canary.run,
+    "bluegreen": bluegreen.run,
     "analysis": analysis.run,
     "metrics": metrics.run,
     "reconciler": reconciler.run,
