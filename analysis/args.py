@@ -18,16 +18,22 @@ spec:
 
 `resolve_args(run, read_secret)` gives a `ResolvedArgs`; `substitute(metric, args)`
 replaces `{{args.NAME}}` (spaces inside the braces allowed) in every string of a metric,
-keys included: queries, URLs, headers, bodies, Job specs, conditions. Values from
+keys included: queries, URLs, headers, bodies, Job specs, conditions, and the scalar
+settings Argo lets take an argument (`count: "{{args.count}}"`, `interval`,
+`initialDelay`, the limits, `provider.prometheus.timeout`, `provider.web.timeoutSeconds`).
+A setting that is still not a valid value once substituted is an `ArgsError` naming the
+metric, the setting and the value: `metric "success-rate": count "abc" (from
+{{args.count}}) is not an integer`. Values from
 `secretKeyRef` are read on every resolution and never stored; `ResolvedArgs.redact(text)`
 masks them in anything bound for a message, an event or a log. `valueFrom.fieldRef` and
 `podTemplateHashValue` are the Rollout's to resolve when it creates the run (see
-`rollouts.canary.analysis_runs`); one still present here is an error.
+`rollouts.core.analysis_runs`); one still present here is an error.
 
 Errors are `ArgsError` (permanent until the run or template changes): a declared argument
 without a value, a Secret or key that does not exist, a placeholder naming an undeclared
-argument. A failure to reach the API server while reading a Secret is not an `ArgsError`:
-it propagates (a temporary `KubeError`) so the reconcile is retried.
+argument, a setting whose substituted value is not valid. A failure to reach the API
+server while reading a Secret is not an `ArgsError`: it propagates (a temporary
+`KubeError`) so the reconcile is retried.
 Neighbours: the state machine (`analysis.decide`) calls these before each measurement and
 hands the substituted metric to a provider (`analysis.providers`).
 """
@@ -43,6 +49,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from rollouts.api import Duration, IntOrArg, SpecError
+from rollouts.api.placeholder import ARG_PLACEHOLDER
 from rollouts.kube import SECRET, KubeClient, NotFound
 
 __all__ = [
@@ -58,7 +66,7 @@ __all__ = [
 ]
 
 REDACTED = "*****"
-PLACEHOLDER = re.compile(r"\{\{\s*args\.([^{}\s]+)\s*\}\}")
+PLACEHOLDER = ARG_PLACEHOLDER
 
 SecretReader = Callable[[str, str, str], str]
 """`read_secret(namespace, name, key) -> value`; raises `LookupError` when there is none."""
@@ -183,13 +191,71 @@ def substitute(metric: dict[str, Any], args: ResolvedArgs) -> dict[str, Any]:
     """
     unknown: list[tuple[str, str]] = []
     result = _walk(metric, "", args, unknown)
+    metric_name = metric.get("name") or "?"
     if unknown:
-        metric_name = metric.get("name") or "?"
         uses = ", ".join(f"{{{{args.{name}}}}} in {path}" for name, path in unknown)
         names = ", ".join(sorted({name for name, _ in unknown}))
         raise ArgsError(f'metric "{metric_name}" uses undeclared arguments ({uses}); '
                         f"declare {names} in the template's spec.args")
+    problems = setting_problems(metric, result, args)
+    if problems:
+        raise ArgsError("; ".join(f'metric "{metric_name}": {problem}' for problem in problems))
     return dict(result)
+
+
+SETTINGS: tuple[tuple[str, str], ...] = (
+    ("interval", "duration"),
+    ("initialDelay", "duration"),
+    ("count", "integer"),
+    ("failureLimit", "integer"),
+    ("inconclusiveLimit", "integer"),
+    ("consecutiveErrorLimit", "integer"),
+    ("provider.prometheus.timeout", "integer"),
+    ("provider.web.timeoutSeconds", "integer"),
+)
+"""The scalar settings of a metric that may be `{{args.NAME}}`, and what they must become."""
+
+
+def setting_problems(original: dict[str, Any], substituted: dict[str, Any],
+                     args: ResolvedArgs) -> list[str]:
+    """Each setting written as a placeholder in `original` that is not valid in `substituted`.
+
+    `count "abc" (from {{args.count}}) is not an integer`; secret values are redacted.
+    """
+    problems: list[str] = []
+    for path, kind in SETTINGS:
+        written, value = _lookup(original, path), _lookup(substituted, path)
+        if not isinstance(written, str) or not PLACEHOLDER.search(written):
+            continue
+        reason = _invalid(value, kind)
+        if reason is not None:
+            shown = json.dumps(args.redact(str(value)), ensure_ascii=False)
+            problems.append(f"{path} {shown} (from {written}) {reason}")
+    return problems
+
+
+def _lookup(metric: dict[str, Any], path: str) -> Any:
+    value: Any = metric
+    for key in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _invalid(value: Any, kind: str) -> str | None:
+    """Why `value` is not a valid setting of `kind`, or None when it is."""
+    if kind == "integer":
+        try:
+            valid = IntOrArg.parse(value).value is not None
+        except SpecError:
+            valid = False
+        return None if valid else "is not an integer"
+    try:
+        Duration.parse(value)
+    except SpecError:
+        return "is not a duration (write e.g. 30s, 5m or 1h)"
+    return None
 
 
 def _walk(value: Any, path: str, args: ResolvedArgs, unknown: list[tuple[str, str]]) -> Any:

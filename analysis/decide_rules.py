@@ -179,23 +179,17 @@ def _metric_rules(metric: Metric, path: str, *, dry_run: bool, retention: int) -
         except ConditionError as error:
             raise InvalidRun(f"{path}.{field_name}: {error}") from None
 
-    for field_name, setting in (
-        ("count", metric.count),
-        ("failureLimit", metric.failure_limit),
-        ("inconclusiveLimit", metric.inconclusive_limit),
-        ("consecutiveErrorLimit", metric.consecutive_error_limit),
-    ):
-        if setting is not None and setting.is_placeholder:
-            raise InvalidRun(
-                f"{path}.{field_name}: {setting.raw!r} was never substituted; give the "
-                "argument a value where the run is created"
-            )
+    for field_name, raw in metric.placeholders.items():
+        raise InvalidRun(
+            f"{path}.{field_name}: {raw!r} was never substituted; give the "
+            "argument a value where the run is created"
+        )
     return MetricRules(
         name=metric.name,
         count=metric.effective_count,
-        interval=metric.interval.timedelta if metric.interval is not None else None,
+        interval=None if metric.interval is None else metric.interval.resolved().timedelta,
         initial_delay=(
-            metric.initial_delay.timedelta if metric.initial_delay is not None else None
+            None if metric.initial_delay is None else metric.initial_delay.resolved().timedelta
         ),
         failure_limit=metric.failure_limit_or_default,
         inconclusive_limit=metric.inconclusive_limit_or_default,

@@ -84,6 +84,7 @@ from rollouts.api.rollout import (
     TrafficRouting,
 )
 from rollouts.api.rollout_status import PauseCondition, RolloutCondition, RolloutStatus
+from rollouts.api.rules_analysis import unsupported_metric_providers
 from rollouts.api.validation import semantic_problems
 
 __all__ = [
@@ -163,4 +164,5 @@ __all__ = [
     "parse_quantity",
     "semantic_problems",
     "unsupported_field_catalog",
+    "unsupported_metric_providers",
 ]

@@ -4,7 +4,12 @@ A template lists metrics (what to measure, how often, which results pass) and th
 arguments its queries take (`{{args.NAME}}`). An AnalysisRun is a template made concrete:
 the Rollout controller creates it with the arguments filled in or referenced, the analysis
 controller (`analysis/`) measures and records the results in its status
-(`rollouts.api.analysis_status`). Providers: `prometheus`, `web`, `job`.
+(`rollouts.api.analysis_status`). Providers: `prometheus`, `web`, `job`; Argo's others
+(`UNSUPPORTED_PROVIDERS`) are declared only so that a metric using one can be refused.
+
+A metric's scalar settings (`count`, `interval`, the limits, provider timeouts) may be
+`{{args.NAME}}` placeholders (`IntOrArg`, `DurationOrArg`): they are checked once the
+run has substituted its arguments (`analysis.args`).
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ from rollouts.api.common import (
     KeyValue,
     ObjectMeta,
 )
-from rollouts.api.duration import Duration
 from rollouts.api.intstr import IntOrArg
+from rollouts.api.placeholder import DurationOrArg
 
 __all__ = [
+    "UNSUPPORTED_PROVIDERS",
     "AnalysisRun",
     "AnalysisRunSpec",
     "AnalysisTemplate",
@@ -104,8 +110,8 @@ class PrometheusMetric(ApiModel):
 
     address: str | None = None
     query: str | None = None
-    timeout: Int | None = None
-    """Seconds to wait for an answer."""
+    timeout: IntOrArg | None = None
+    """Seconds to wait for an answer (or `{{args.NAME}}`)."""
     insecure: Bool | None = None
     headers: list[KeyValue] | None = None
     authentication: PrometheusAuthentication | None = None
@@ -131,7 +137,7 @@ class WebMetric(ApiModel):
     json_body: Any | None = None
     """A JSON value sent as the body (`application/json`); not with `body`."""
     json_path: str | None = None
-    timeout_seconds: Int | None = None
+    timeout_seconds: IntOrArg | None = None
     insecure: Bool | None = None
 
 
@@ -143,27 +149,40 @@ class JobMetric(ApiModel):
     spec: dict[str, Any]
 
 
-class MetricProvider(ApiModel):
-    """Where a metric's value comes from: exactly one provider."""
+UNSUPPORTED_PROVIDERS: tuple[str, ...] = (
+    "kayenta",
+    "datadog",
+    "wavefront",
+    "newRelic",
+    "cloudWatch",
+    "graphite",
+    "influxdb",
+    "skywalking",
+    "plugin",
+)
+"""Argo's metric providers that we do not implement: a metric using one is an error."""
 
-    unsupported_fields: ClassVar[dict[str, str]] = {
-        name: "this metric provider is not implemented; use prometheus, web or job"
-        for name in (
-            "kayenta",
-            "datadog",
-            "wavefront",
-            "newRelic",
-            "cloudWatch",
-            "graphite",
-            "influxdb",
-            "skywalking",
-            "plugin",
-        )
-    }
+
+class MetricProvider(ApiModel):
+    """Where a metric's value comes from: exactly one provider.
+
+    Argo's other providers are declared (kept as written, so they dump back), but a metric
+    using one is refused by the rules (`rollouts.api.rules_analysis`): it could never be
+    measured, and finding that out mid-rollout would abort the rollout.
+    """
 
     prometheus: PrometheusMetric | None = None
     web: WebMetric | None = None
     job: JobMetric | None = None
+    kayenta: dict[str, Any] | None = None
+    datadog: dict[str, Any] | None = None
+    wavefront: dict[str, Any] | None = None
+    new_relic: dict[str, Any] | None = None
+    cloud_watch: dict[str, Any] | None = None
+    graphite: dict[str, Any] | None = None
+    influxdb: dict[str, Any] | None = None
+    skywalking: dict[str, Any] | None = None
+    plugin: dict[str, Any] | None = None
 
     @property
     def kinds(self) -> list[str]:
@@ -177,9 +196,24 @@ class MetricProvider(ApiModel):
             )
             if value is not None
         ]
-        extras = self.model_extra or {}
-        found.extend(key for key in self.unsupported_fields if key in extras)
+        found.extend(self.unsupported)
         return found
+
+    @property
+    def unsupported(self) -> list[str]:
+        """The keys of Argo providers we do not implement that are present (`datadog`)."""
+        present = {
+            "kayenta": self.kayenta,
+            "datadog": self.datadog,
+            "wavefront": self.wavefront,
+            "newRelic": self.new_relic,
+            "cloudWatch": self.cloud_watch,
+            "graphite": self.graphite,
+            "influxdb": self.influxdb,
+            "skywalking": self.skywalking,
+            "plugin": self.plugin,
+        }
+        return [name for name in UNSUPPORTED_PROVIDERS if present[name] is not None]
 
     @property
     def kind(self) -> Literal["prometheus", "web", "job"] | None:
@@ -199,8 +233,8 @@ class Metric(ApiModel):
     """One metric: measured `count` times every `interval`, judged by the conditions."""
 
     name: str
-    interval: Duration | None = None
-    initial_delay: Duration | None = None
+    interval: DurationOrArg | None = None
+    initial_delay: DurationOrArg | None = None
     count: IntOrArg | None = None
     success_condition: str | None = None
     failure_condition: str | None = None
@@ -208,6 +242,28 @@ class Metric(ApiModel):
     inconclusive_limit: IntOrArg | None = None
     consecutive_error_limit: IntOrArg | None = None
     provider: MetricProvider
+
+    @property
+    def placeholders(self) -> dict[str, int | str]:
+        """The settings (camelCase, provider ones as `provider.web.timeoutSeconds`) still
+        holding an `{{args.NAME}}` placeholder, with what is written."""
+        settings: dict[str, IntOrArg | DurationOrArg | None] = {
+            "interval": self.interval,
+            "initialDelay": self.initial_delay,
+            "count": self.count,
+            "failureLimit": self.failure_limit,
+            "inconclusiveLimit": self.inconclusive_limit,
+            "consecutiveErrorLimit": self.consecutive_error_limit,
+        }
+        if self.provider.prometheus is not None:
+            settings["provider.prometheus.timeout"] = self.provider.prometheus.timeout
+        if self.provider.web is not None:
+            settings["provider.web.timeoutSeconds"] = self.provider.web.timeout_seconds
+        return {
+            name: setting.raw
+            for name, setting in settings.items()
+            if setting is not None and setting.is_placeholder
+        }
 
     @property
     def effective_count(self) -> int | None:

@@ -6,7 +6,7 @@ up, maxUnavailable rounds down (`resolve(total, round_up=...)`).
 
 `IntOrArg` is Argo's int-or-string for analysis counters (`count`, `failureLimit`, ...):
 an integer, a string of digits, or a `{{args.NAME}}` placeholder that is filled in when the
-AnalysisRun is created.
+AnalysisRun is created (`rollouts.api.placeholder`).
 
 Both dump back exactly what the user wrote.
 """
@@ -21,6 +21,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from rollouts.api.errors import SpecError
+from rollouts.api.placeholder import has_placeholder
 
 __all__ = ["IntOrArg", "IntOrPercent"]
 
@@ -148,7 +149,7 @@ class IntOrArg:
             self._value = raw
         elif _DIGITS.fullmatch(raw.strip()):
             self._value = int(raw.strip())
-        elif "{{" in raw and "}}" in raw:
+        elif has_placeholder(raw):
             self._value = None
         else:
             raise SpecError(

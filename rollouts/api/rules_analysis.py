@@ -3,14 +3,22 @@
 The metric rules are Argo's (count >= failureLimit, interval needed when count > 1, one
 provider per metric, ...). Values still holding an `{{args.NAME}}` placeholder are checked
 once the run substitutes them, not here.
+
+A metric using one of Argo's providers that we do not implement (`datadog`, `newRelic`,
+...) is an error, not a warning: such a run could only end in Error, aborting the rollout
+mid-way. `unsupported_metric_providers(template)` gives the same messages for a template
+as the API server sends it (a dict), for the Rollout controller to refuse a Rollout that
+references one before it starts.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from rollouts.api.analysis import (
+    UNSUPPORTED_PROVIDERS,
     AnalysisRun,
     AnalysisRunSpec,
     AnalysisTemplate,
@@ -23,15 +31,43 @@ from rollouts.api.errors import Problem, Severity, child_path
 from rollouts.api.intstr import IntOrArg
 from rollouts.api.podtemplate import job_spec_problems
 
-__all__ = ["analysis_problems"]
+__all__ = ["analysis_problems", "unsupported_metric_providers"]
 
-_PLACEHOLDER = re.compile(r"\{\{\s*args\.([^}\s]+)\s*\}\}")
+_SUPPORTED = "use prometheus, web or job"
 
 
 def analysis_problems(
     obj: AnalysisTemplate | ClusterAnalysisTemplate | AnalysisRun,
 ) -> list[Problem]:
     return list(_spec_problems(obj.spec, "spec", is_run=isinstance(obj, AnalysisRun)))
+
+
+def unsupported_metric_providers(template: Mapping[str, Any]) -> list[str]:
+    """Why `template` (an AnalysisTemplate or ClusterAnalysisTemplate as a dict) cannot run.
+
+    One message per metric whose provider is one of Argo's that we do not implement,
+    `spec.metrics[0].provider.datadog: the datadog provider is not supported; use
+    prometheus, web or job`; empty when every provider is ours. Looks at nothing else
+    and never raises, whatever the shape of `template`.
+    """
+    spec = template.get("spec") if isinstance(template, Mapping) else None
+    metrics = spec.get("metrics") if isinstance(spec, Mapping) else None
+    if not isinstance(metrics, list):
+        return []
+    messages: list[str] = []
+    for index, metric in enumerate(metrics):
+        provider = metric.get("provider") if isinstance(metric, Mapping) else None
+        if not isinstance(provider, Mapping):
+            continue
+        for name in UNSUPPORTED_PROVIDERS:
+            if provider.get(name) is not None:
+                path = child_path(child_path(child_path("spec.metrics", index), "provider"), name)
+                messages.append(f"{path}: {_unsupported_provider(name)}")
+    return messages
+
+
+def _unsupported_provider(name: str) -> str:
+    return f"the {name} provider is not supported; {_SUPPORTED}"
 
 
 def _spec_problems(
@@ -88,12 +124,14 @@ def _metric_problems(metric: Metric, path: str) -> Iterator[Problem]:
             f"a metric has exactly one provider, this one has {', '.join(kinds)}: "
             "split it into one metric each",
         )
-    if metric.interval is not None and metric.interval.nanoseconds <= 0:
-        yield Problem(child_path(path, "interval"), f"must be positive, not {metric.interval}")
-    if metric.initial_delay is not None and metric.initial_delay.is_negative:
-        yield Problem(
-            child_path(path, "initialDelay"), f"must not be negative ({metric.initial_delay})"
-        )
+    for name in metric.provider.unsupported:
+        yield Problem(child_path(provider_path, name), _unsupported_provider(name))
+    interval = None if metric.interval is None else metric.interval.value
+    if interval is not None and interval.nanoseconds <= 0:
+        yield Problem(child_path(path, "interval"), f"must be positive, not {interval}")
+    initial_delay = None if metric.initial_delay is None else metric.initial_delay.value
+    if initial_delay is not None and initial_delay.is_negative:
+        yield Problem(child_path(path, "initialDelay"), f"must not be negative ({initial_delay})")
     count = _literal(metric.count)
     limits = {
         "failureLimit": _literal(metric.failure_limit),
@@ -126,7 +164,8 @@ def _metric_problems(metric: Metric, path: str) -> Iterator[Problem]:
         prometheus_path = child_path(provider_path, "prometheus")
         if not provider.prometheus.query:
             yield Problem(child_path(prometheus_path, "query"), "required: the PromQL query to run")
-        if provider.prometheus.timeout is not None and provider.prometheus.timeout <= 0:
+        timeout = _literal(provider.prometheus.timeout)
+        if timeout is not None and timeout <= 0:
             yield Problem(
                 child_path(prometheus_path, "timeout"), "must be a positive number of seconds"
             )
@@ -142,7 +181,8 @@ def _metric_problems(metric: Metric, path: str) -> Iterator[Problem]:
             yield Problem(child_path(web_path, "url"), "required: the URL to request")
         if web.body is not None and web.method not in (WebMethod.POST, WebMethod.PUT):
             yield Problem(child_path(web_path, "body"), "is only sent with method POST or PUT")
-        if web.timeout_seconds is not None and web.timeout_seconds <= 0:
+        timeout = _literal(web.timeout_seconds)
+        if timeout is not None and timeout <= 0:
             yield Problem(
                 child_path(web_path, "timeoutSeconds"), "must be a positive number of seconds"
             )

@@ -302,7 +302,10 @@ class TestInvalidSpecs:
              "spec.metrics[0].failureLimit: '{{args.limit}}' was never substituted"),
             ({"count": 3}, "spec.metrics[0].interval: required when count > 1"),
             ({"provider": {"datadog": {"query": "avg:errors"}}},
-             "spec.metrics[0].provider: datadog cannot be measured here"),
+             "spec.metrics[0].provider.datadog: the datadog provider is not supported; "
+             "use prometheus, web or job"),
+            ({"interval": "{{args.interval}}"},
+             "spec.metrics[0].interval: '{{args.interval}}' was never substituted"),
         ],
     )  # fmt: skip
     def test_the_run_ends_in_error_naming_the_field(

@@ -269,6 +269,7 @@ def test_the_public_surface_is_pinned() -> None:
         "dump_object",
         "field_problems",
         "unsupported_field_catalog",
+        "unsupported_metric_providers",
         "AnalysisPhase",
         "RolloutPhase",
     ):
