@@ -179,7 +179,9 @@ def _metric_rules(metric: Metric, path: str, *, dry_run: bool, retention: int) -
         except ConditionError as error:
             raise InvalidRun(f"{path}.{field_name}: {error}") from None
 
-    for field_name, raw in metric.placeholders.items():
+    unresolved = metric.placeholders
+    if unresolved:
+        field_name, raw = next(iter(unresolved.items()))
         raise InvalidRun(
             f"{path}.{field_name}: {raw!r} was never substituted; give the "
             "argument a value where the run is created"

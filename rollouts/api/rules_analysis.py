@@ -7,8 +7,8 @@ once the run substitutes them, not here.
 A metric using one of Argo's providers that we do not implement (`datadog`, `newRelic`,
 ...) is an error, not a warning: such a run could only end in Error, aborting the rollout
 mid-way. `unsupported_metric_providers(template)` gives the same messages for a template
-as the API server sends it (a dict), for the Rollout controller to refuse a Rollout that
-references one before it starts.
+as the API server sends it (a dict); it is meant for the Rollout controller, to refuse a
+Rollout that references such a template before it starts.
 """
 
 from __future__ import annotations
