@@ -9,6 +9,7 @@ from typing import Final
 
 __all__ = [
     "ABORT_SCALE_DOWN_DELAY_SECONDS",
+    "ANALYSIS_RUN_HISTORY_LIMIT",
     "APPLICATION_HISTORY_LIMIT",
     "AUTO_PROMOTION_ENABLED",
     "CONSECUTIVE_ERROR_LIMIT",
@@ -37,6 +38,8 @@ SCALE_DOWN_DELAY_SECONDS: Final = 30
 """Blue-green always; canary only with traffic routing (there is nothing to drain otherwise)."""
 ABORT_SCALE_DOWN_DELAY_SECONDS: Final = 30
 AUTO_PROMOTION_ENABLED: Final = True
+# Finished AnalysisRuns a Rollout keeps, per outcome (spec.analysis.*RunHistoryLimit).
+ANALYSIS_RUN_HISTORY_LIMIT: Final = 5
 
 FAILURE_LIMIT: Final = 0
 INCONCLUSIVE_LIMIT: Final = 0

@@ -31,6 +31,8 @@ from rollouts.api.phases import PodTemplateHashValue, ScaleDownPolicy, StepActio
 from rollouts.api.rollout_status import RolloutStatus
 
 __all__ = [
+    "AnalysisRunHistory",
+    "AntiAffinity",
     "BlueGreenStrategy",
     "CanaryStep",
     "CanaryStrategy",
@@ -40,6 +42,7 @@ __all__ = [
     "NginxTrafficRouting",
     "ObjectRef",
     "Pause",
+    "PreferredAntiAffinity",
     "Rollout",
     "RolloutAnalysis",
     "RolloutAnalysisBackground",
@@ -287,11 +290,21 @@ class TrafficRouting(ApiModel):
 _OTHER_ROUTERS = ("alb", "ambassador", "appMesh", "traefik", "apisix")
 
 
+class PreferredAntiAffinity(ApiModel):
+    weight: Int | None = None
+
+
+class AntiAffinity(ApiModel):
+    """`antiAffinity`: keep the new pods off the nodes of the previous version's pods."""
+
+    preferred_during_scheduling_ignored_during_execution: PreferredAntiAffinity | None = None
+    required_during_scheduling_ignored_during_execution: dict[str, Any] | None = None
+
+
 class CanaryStrategy(ApiModel):
     """`spec.strategy.canary`: steps, services, surge limits, router and background analysis."""
 
     unsupported_fields: ClassVar[dict[str, str]] = {
-        "antiAffinity": "anti-affinity injection is not implemented",
         "scaleDownDelayRevisionLimit": "every old ReplicaSet is scaled down after its delay",
         "pingPong": "ping-pong services (ALB) are not implemented",
         "minPodsPerReplicaSet": "a minimum of pods per ReplicaSet is not implemented",
@@ -310,6 +323,7 @@ class CanaryStrategy(ApiModel):
     scale_down_delay_seconds: Int | None = None
     abort_scale_down_delay_seconds: Int | None = None
     dynamic_stable_scale: Bool | None = None
+    anti_affinity: AntiAffinity | None = None
 
     @property
     def step_list(self) -> list[CanaryStep]:
@@ -340,13 +354,7 @@ class CanaryStrategy(ApiModel):
 class BlueGreenStrategy(ApiModel):
     """`spec.strategy.blueGreen`: active/preview services, promotion and its analyses."""
 
-    unsupported_fields: ClassVar[dict[str, str]] = {
-        "antiAffinity": "anti-affinity injection is not implemented",
-        "activeMetadata": "role labels on active pods are not implemented",
-        "previewMetadata": "role labels on preview pods are not implemented",
-        "maxUnavailable": "the new ReplicaSet is scaled up in full",
-        "scaleDownDelayRevisionLimit": "every old ReplicaSet is scaled down after its delay",
-    }
+    unsupported_fields: ClassVar[dict[str, str]] = {}
 
     active_service: str | None = None
     preview_service: str | None = None
@@ -354,7 +362,12 @@ class BlueGreenStrategy(ApiModel):
     auto_promotion_enabled: Bool | None = None
     auto_promotion_seconds: Int | None = None
     scale_down_delay_seconds: Int | None = None
+    scale_down_delay_revision_limit: Int | None = None
     abort_scale_down_delay_seconds: Int | None = None
+    active_metadata: PodTemplateMetadata | None = None
+    preview_metadata: PodTemplateMetadata | None = None
+    anti_affinity: AntiAffinity | None = None
+    max_unavailable: IntOrPercent | None = None
     pre_promotion_analysis: RolloutAnalysis | None = None
     post_promotion_analysis: RolloutAnalysis | None = None
 
@@ -367,6 +380,10 @@ class BlueGreenStrategy(ApiModel):
     @property
     def auto_promotion_seconds_or_default(self) -> int:
         return self.auto_promotion_seconds or 0
+
+    @property
+    def max_unavailable_or_default(self) -> IntOrPercent:
+        return self.max_unavailable or IntOrPercent(defaults.MAX_UNAVAILABLE)
 
     @property
     def scale_down_delay_seconds_or_default(self) -> int:
@@ -402,9 +419,27 @@ class ObjectRef(ApiModel):
     scale_down: ScaleDownPolicy | None = None
 
 
+class AnalysisRunHistory(ApiModel):
+    """`spec.analysis`: how many finished AnalysisRuns a Rollout keeps (5 and 5)."""
+
+    successful_run_history_limit: Int | None = None
+    unsuccessful_run_history_limit: Int | None = None
+
+    @property
+    def successful_or_default(self) -> int:
+        if self.successful_run_history_limit is None:
+            return defaults.ANALYSIS_RUN_HISTORY_LIMIT
+        return self.successful_run_history_limit
+
+    @property
+    def unsuccessful_or_default(self) -> int:
+        if self.unsuccessful_run_history_limit is None:
+            return defaults.ANALYSIS_RUN_HISTORY_LIMIT
+        return self.unsuccessful_run_history_limit
+
+
 class RolloutSpec(ApiModel):
     unsupported_fields: ClassVar[dict[str, str]] = {
-        "analysis": "limits on kept AnalysisRuns are not implemented",
         "rollbackWindow": "rollback windows are not implemented",
     }
 
@@ -419,6 +454,11 @@ class RolloutSpec(ApiModel):
     paused: Bool | None = None
     restart_at: Time | None = None
     strategy: RolloutStrategy | None = None
+    analysis: AnalysisRunHistory | None = None
+
+    @property
+    def run_history(self) -> AnalysisRunHistory:
+        return self.analysis or AnalysisRunHistory()
 
     @property
     def replicas_or_default(self) -> int:

@@ -22,22 +22,27 @@ requeued at once; the next pass plans the next step's replica counts. Decisions:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from rollouts.api.phases import AnalysisPhase
 from rollouts.api.rollout import CanaryStep, RolloutAnalysis
-from rollouts.canary import conditions
-from rollouts.canary.analysis_runs import MissingTemplate, RunRequest, build_analysis_run
-from rollouts.canary.plan import Pass, drain_older, now_text, scale_to
-from rollouts.canary.replicas import SetCounts, basic_canary_counts, surge_and_unavailable
+from rollouts.canary.replicas import SetCounts, basic_canary_counts
+from rollouts.canary.scaling import drain_older
+from rollouts.core import conditions
+from rollouts.core.control import (
+    abort,
+    aborted_message,
+    clear_pause,
+    handle_retry,
+    pause_conditions,
+    set_pause,
+    terminate_runs,
+)
+from rollouts.core.replica_sets import scale_to
+from rollouts.core.runs import PAUSE_INCONCLUSIVE, ensure_run, record_run, run_name, verdict
+from rollouts.core.work import Pass, parse_time
 
 PAUSE_STEP = "CanaryPauseStep"
-PAUSE_INCONCLUSIVE = "InconclusiveAnalysisRun"
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def current_weight(work: Pass) -> int:
@@ -59,17 +64,14 @@ def _counts(rs: Any) -> SetCounts | None:
 
 def plan_progress(work: Pass) -> None:
     status = work.status
-    _handle_retry(work)
+    handle_retry(work, run_name(work, None), first_step="step 1")
     weight = current_weight(work)
-    surge, unavailable = surge_and_unavailable(
-        work.canary.max_surge_or_default.raw, work.canary.max_unavailable_or_default.raw,
-        work.replicas)
     target_canary, target_stable = basic_canary_counts(
-        spec_replicas=work.replicas, weight=weight, max_surge=surge,
-        max_unavailable=unavailable,
+        spec_replicas=work.replicas, weight=weight, max_surge=work.surge,
+        max_unavailable=work.unavailable,
         canary=_counts(work.new_rs) or SetCounts(0, 0), stable=_counts(work.stable_rs),
         older_replicas=sum(rs.replicas for rs in work.older))
-    scale_to(work, work.new_rs, target_canary)
+    scale_to(work, work.new_rs, target_canary, work.canary.canary_metadata)
     if work.stable_rs is not None:
         scale_to(work, work.stable_rs, target_stable)
     drain_older(work, (work.new_rs.available if work.new_rs else 0)
@@ -77,8 +79,7 @@ def plan_progress(work: Pass) -> None:
     _record_weights(work, weight)
 
     if status.get("abort"):
-        _abort(work, status.get("message") if str(status.get("message", "")).startswith(
-            "RolloutAborted") else None)
+        abort(work, aborted_message(work))
         return
     if work.rollout.spec.paused:
         return
@@ -147,35 +148,15 @@ def _evaluate_step(work: Pass, step: CanaryStep) -> None:
         _advance(work, f"skipped unsupported step: {names}")
 
 
-def _pause_conditions(work: Pass) -> list[dict[str, Any]]:
-    return list(work.status.get("pauseConditions") or [])
-
-
-def _set_pause(work: Pass, reason: str) -> None:
-    conditions_list = _pause_conditions(work)
-    conditions_list.append({"reason": reason, "startTime": now_text(work)})
-    work.status["pauseConditions"] = conditions_list
-    work.status["controllerPause"] = True
-    work.plan.event("RolloutPaused", f"Rollout paused at step {work.step_index + 1} ({reason})")
-
-
-def _clear_pause(work: Pass, reason: str) -> None:
-    remaining = [c for c in _pause_conditions(work) if c.get("reason") != reason]
-    if remaining:
-        work.status["pauseConditions"] = remaining
-    else:
-        work.status.pop("pauseConditions", None)
-
-
 def _pause_step(work: Pass, duration: float | None) -> None:
     status = work.status
-    mine = next((c for c in _pause_conditions(work) if c.get("reason") == PAUSE_STEP), None)
+    mine = next((c for c in pause_conditions(work) if c.get("reason") == PAUSE_STEP), None)
     if mine is not None:
         if duration is None:
             return  # until promoted
         expiry = parse_time(str(mine["startTime"])) + timedelta(seconds=duration)
         if work.now >= expiry:
-            _clear_pause(work, PAUSE_STEP)
+            clear_pause(work, PAUSE_STEP)
             work.plan.event("RolloutResumed", f"Pause of {duration:g}s ended")
             _advance(work, f"pause: {duration:g}s")
         else:
@@ -189,85 +170,20 @@ def _pause_step(work: Pass, duration: float | None) -> None:
     if duration is not None and duration <= 0:
         _advance(work, "pause: 0s")
         return
-    _set_pause(work, PAUSE_STEP)
+    set_pause(work, PAUSE_STEP)
     if duration is not None:
         work.plan.wake_at["pause"] = work.now + timedelta(seconds=duration)
 
 
-def _run_name(work: Pass, suffix: str | None) -> str:
-    base = f"{work.name}-{work.new_hash}-{work.revision}"
-    return base if suffix is None else f"{base}-{suffix}"
-
-
-def _ensure_run(work: Pass, analysis: RolloutAnalysis, name: str, run_type: str,
-                step_index: int | None) -> AnalysisPhase | None:
-    """The run's phase, creating it first if needed; None while it cannot be made."""
-    if name in work.plan.delete_analysis_runs:
-        work.plan.requeue = True  # an old run of that name is being deleted (retry)
-        return None
-    run = work.observed.run(name)
-    if run is not None:
-        return run.phase
-    request = RunRequest(name=name, run_type=run_type, step_index=step_index,
-                         latest_hash=work.new_hash, stable_hash=work.stable_hash)
-    try:
-        manifest = build_analysis_run(
-            rollout=work.raw, analysis=analysis, request=request,
-            templates=work.observed.templates,
-            cluster_templates=work.observed.cluster_templates)
-    except MissingTemplate as missing:
-        message = f"waiting for {missing}: create it, or fix the Rollout's analysis"
-        if work.status.get("message") != message:
-            work.plan.event("AnalysisTemplateMissing", str(missing), warning=True)
-        work.status["message"] = message
-        conditions.set_condition(work.status, "Progressing", True, "AnalysisTemplateMissing",
-                                 message, work.now)
-        return None
-    work.plan.create_analysis_runs.append(manifest)
-    work.plan.event("AnalysisRunCreated", f"Created {run_type.lower()} AnalysisRun {name}")
-    return AnalysisPhase.PENDING
-
-
-def _record_run(work: Pass, key: str, name: str, phase: AnalysisPhase) -> None:
-    canary_status = dict(work.status.get("canary") or {})
-    run = work.observed.run(name)
-    entry: dict[str, Any] = {"name": name, "status": phase.value}
-    if run is not None and run.message:
-        entry["message"] = run.message
-    canary_status[key] = entry
-    work.status["canary"] = canary_status
-
-
-def _verdict(work: Pass, name: str, phase: AnalysisPhase, what: str) -> bool:
-    """Act on a finished run's phase; True when the step may go on."""
-    if phase == AnalysisPhase.SUCCESSFUL:
-        return True
-    if phase in (AnalysisPhase.FAILED, AnalysisPhase.ERROR):
-        run = work.observed.run(name)
-        detail = f": {run.message}" if run is not None and run.message else ""
-        work.status["abort"] = True
-        _abort(work, f"RolloutAborted: {what} AnalysisRun {name} {phase.value}{detail}")
-        return False
-    if phase == AnalysisPhase.INCONCLUSIVE:
-        mine = any(c.get("reason") == PAUSE_INCONCLUSIVE for c in _pause_conditions(work))
-        if mine:
-            return False
-        if work.status.get("controllerPause"):
-            work.plan.event("RolloutResumed", f"Inconclusive AnalysisRun {name} promoted")
-            return True
-        _set_pause(work, PAUSE_INCONCLUSIVE)
-    return False
-
-
 def _analysis_step(work: Pass, analysis: RolloutAnalysis) -> None:
     index = work.step_index
-    name = _run_name(work, str(index))
-    phase = _ensure_run(work, analysis, name, "Step", index)
+    name = run_name(work, str(index))
+    phase = ensure_run(work, analysis, name, "Step", index)
     if phase is None:
         return
-    _record_run(work, "currentStepAnalysisRunStatus", name, phase)
-    if phase.completed and _verdict(work, name, phase, "step"):
-        _clear_pause(work, PAUSE_INCONCLUSIVE)
+    record_run(work, "canary", "currentStepAnalysisRunStatus", name, phase)
+    if phase.completed and verdict(work, name, phase, "step"):
+        clear_pause(work, PAUSE_INCONCLUSIVE)
         _advance(work, f"analysis {name}: {phase.value}")
 
 
@@ -278,13 +194,13 @@ def _background_analysis(work: Pass) -> None:
     if work.step_index < background.starting_step_or_default and not work.status.get(
             "promoteFull"):
         return
-    name = _run_name(work, None)
-    phase = _ensure_run(work, background, name, "Background", None)
+    name = run_name(work, None)
+    phase = ensure_run(work, background, name, "Background", None)
     if phase is None:
         return
-    _record_run(work, "currentBackgroundAnalysisRunStatus", name, phase)
-    if phase.completed and _verdict(work, name, phase, "background"):
-        _clear_pause(work, PAUSE_INCONCLUSIVE)
+    record_run(work, "canary", "currentBackgroundAnalysisRunStatus", name, phase)
+    if phase.completed and verdict(work, name, phase, "background"):
+        clear_pause(work, PAUSE_INCONCLUSIVE)
 
 
 def _maybe_complete(work: Pass) -> None:
@@ -296,7 +212,7 @@ def _maybe_complete(work: Pass) -> None:
     status["promoteFull"] = False
     status.pop("pauseConditions", None)
     status["controllerPause"] = False
-    _terminate_runs(work)
+    terminate_runs(work)
     work.plan.event("RolloutCompleted",
                     f"Rollout completed: revision {work.revision} ({work.new_hash}) is stable")
     conditions.set_condition(status, "Completed", True, "RolloutCompleted",
@@ -306,45 +222,6 @@ def _maybe_complete(work: Pass) -> None:
                              f"ReplicaSet {work.name}-{work.new_hash} is stable", work.now,
                              touch=True)
     work.plan.requeue = True
-
-
-def _terminate_runs(work: Pass) -> None:
-    for run in work.observed.analysis_runs:
-        if not run.phase.completed and not run.terminated and (
-                run.name not in work.plan.terminate_analysis_runs):
-            work.plan.terminate_analysis_runs.append(run.name)
-
-
-def _abort(work: Pass, message: str | None) -> None:
-    status = work.status
-    first = not status.get("abortedAt")
-    if first:
-        status["abortedAt"] = now_text(work)
-        status["currentStepIndex"] = 0
-        text = message or f"RolloutAborted: Rollout aborted update to revision {work.revision}"
-        status["message"] = text
-        work.plan.event("RolloutAborted", text.removeprefix("RolloutAborted: "), warning=True)
-        work.plan.requeue = True
-    elif message:
-        status["message"] = message
-    status.pop("pauseConditions", None)
-    status["controllerPause"] = False
-    _terminate_runs(work)
-
-
-def _handle_retry(work: Pass) -> None:
-    """`retry` clears `abort`: start the canary over, with fresh AnalysisRuns."""
-    status = work.status
-    if status.get("abort") or not status.get("abortedAt"):
-        return
-    status.pop("abortedAt", None)
-    status["currentStepIndex"] = 0
-    for run in work.observed.analysis_runs:
-        if run.name.startswith(_run_name(work, None)):
-            work.plan.delete_analysis_runs.append(run.name)
-    work.plan.event("RolloutRetried", "Rollout retried from step 1")
-    conditions.set_condition(status, "Progressing", True, "RolloutRetried",
-                             "Rollout retried", work.now, touch=True)
 
 
 def _record_weights(work: Pass, weight: int) -> None:

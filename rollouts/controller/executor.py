@@ -1,4 +1,5 @@
-"""Carries out a canary `Plan` against the API server: the thin, impure half.
+"""Carries out a Rollout `Plan` (either strategy) against the API server: the thin,
+impure half.
 
 Order matters: the canary ReplicaSet exists before anything points at it (the
 arithmetic keeps each pass's scaling within the surge and availability budgets), runs
@@ -14,8 +15,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, Literal
 
-from rollouts.canary.observed import HASH_LABEL
-from rollouts.canary.plan import Plan
+from rollouts.core import HASH_LABEL, MANAGED_BY_ANNOTATION, MetadataChange, Plan, selector_string
+from rollouts.core.observed import EPHEMERAL_ANNOTATION
 from rollouts.kube import (
     ANALYSIS_RUN,
     DEPLOYMENT,
@@ -53,6 +54,11 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
             client.patch(REPLICA_SET, namespace, rs_name, {"spec": {"replicas": replicas}})
         except NotFound:
             log.info("ReplicaSet %s is gone; not scaling it", rs_name, extra=context)
+    for rs_name, changes in plan.annotate_replica_sets.items():
+        with contextlib.suppress(NotFound):
+            client.patch(REPLICA_SET, namespace, rs_name, {"metadata": {"annotations": changes}})
+    for rs_name, change in plan.metadata_changes.items():
+        _move_metadata(client, namespace, rs_name, change, selector_string(raw))
     for manifest in plan.create_analysis_runs:
         with contextlib.suppress(AlreadyExists):
             client.create(ANALYSIS_RUN, namespace, manifest)
@@ -62,7 +68,9 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
     for run in plan.delete_analysis_runs:
         client.delete(ANALYSIS_RUN, namespace, run)
     for service, pod_hash in plan.service_selectors.items():
-        client.patch(SERVICE, namespace, service, {"spec": {"selector": {HASH_LABEL: pod_hash}}})
+        client.patch(SERVICE, namespace, service, {
+            "metadata": {"annotations": {MANAGED_BY_ANNOTATION: name}},
+            "spec": {"selector": {HASH_LABEL: pod_hash}}})
     for rs_name in plan.delete_replica_sets:
         client.delete(REPLICA_SET, namespace, rs_name)
     for pod in plan.delete_pods:
@@ -84,3 +92,29 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
         if on_event is not None:
             on_event(raw, type_, event.reason)
     return written
+
+
+def _move_metadata(client: KubeClient, namespace: str | None, rs_name: str,
+                   change: MetadataChange, selector: str) -> None:
+    """Ephemeral labels/annotations onto a ReplicaSet's template, then its running pods."""
+    pod_meta: dict[str, Any] = {}
+    if change.labels:
+        pod_meta["labels"] = change.labels
+    if change.annotations:
+        pod_meta["annotations"] = change.annotations
+    body: dict[str, Any] = {
+        "metadata": {"annotations": {EPHEMERAL_ANNOTATION: change.record}},
+        "spec": {"template": {"metadata": pod_meta}}}
+    try:
+        client.patch(REPLICA_SET, namespace, rs_name, body)
+    except NotFound:
+        return
+    if not pod_meta:
+        return
+    label_selector = ",".join(filter(None, [selector, f"{HASH_LABEL}={change.pod_hash}"]))
+    pods = client.list(POD, namespace, label_selector=label_selector).items
+    for pod in pods:
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            continue
+        with contextlib.suppress(NotFound):
+            client.patch(POD, namespace, str(pod["metadata"]["name"]), {"metadata": pod_meta})

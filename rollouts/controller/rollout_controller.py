@@ -4,12 +4,18 @@ Informer events map to Rollout keys (`namespace/name`): a Rollout's own events, 
 ReplicaSets and AnalysisRuns through their controller owner reference; Services,
 AnalysisTemplates and Deployments (workloadRef) through the Rollouts in their
 namespace that name them. A reconcile reads only caches, plans with
-`rollouts.canary.plan_canary` (pure), executes the plan, and turns the plan's wake-up
-times into timers, which only enqueue the key again.
+`rollouts.planner.plan_rollout` (pure; canary or blue-green), executes the plan, and
+turns the plan's wake-up times into timers, which only enqueue the key again.
+
+One impure helper feeds the planner: when no ReplicaSet carries the template's hash,
+the template is defaulted by the API server (a dry-run create of the ReplicaSet we
+would make) so a ReplicaSet made by Argo Rollouts for the same template is found and
+kept. The answer is cached per Rollout and template hash.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import threading
@@ -17,16 +23,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from rollouts.api import Rollout, check_object
-from rollouts.canary.observed import (
+from rollouts.api import Rollout, check_object, unsupported_metric_providers
+from rollouts.controller.executor import EventHook, execute
+from rollouts.core import (
     HASH_LABEL,
     AnalysisRunView,
     Observed,
+    PodView,
     ReplicaSetView,
+    match_labels,
+    pod_template_hash,
+    selector_string,
 )
-from rollouts.canary.plan import plan_canary, selector_string
-from rollouts.canary.restart import PodView
-from rollouts.controller.executor import EventHook, execute
 from rollouts.kube import (
     ANALYSIS_RUN,
     ANALYSIS_TEMPLATE,
@@ -39,8 +47,10 @@ from rollouts.kube import (
     Conflict,
     Informer,
     KubeClient,
+    KubeError,
 )
 from rollouts.merge_patch import merge_patch
+from rollouts.planner import plan_rollout
 from rollouts.runtime import (
     Clock,
     ReconcileResult,
@@ -69,7 +79,7 @@ def _resource_version(obj: dict[str, Any]) -> int:
 
 
 class RolloutController:
-    """Reconciles canary Rollouts (blue-green is reported as not supported yet)."""
+    """Reconciles Rollouts of both strategies."""
 
     def __init__(
         self, client: KubeClient, *, namespace: str | None = None, clock: Clock | None = None
@@ -89,6 +99,8 @@ class RolloutController:
         # up with it, a reconcile would plan from a stale view, so it waits instead.
         self._written: dict[str, int] = {}
         self._warned: set[tuple[str, str]] = set()
+        # (rollout uid, our template hash) -> the template as the API server defaults it.
+        self._defaulted: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
         # Called after each Event emitted about a Rollout (`rollouts.metrics` counts them).
         self.on_event: EventHook | None = None
@@ -161,16 +173,17 @@ class RolloutController:
             self._write_invalid(raw, [str(p) for p in result.errors])
             return ReconcileResult()
         problems = [str(p) for p in result.errors]
-        strategy = model.spec.strategy
-        if strategy is not None and strategy.blue_green is not None:
-            problems.append("spec.strategy.blueGreen: the blue-green strategy is not "
-                            "implemented yet; use canary")
         observed = self._observe(raw, model)
-        plan = plan_canary(raw, model, observed, problems)
+        problems += _template_problems(raw, observed)
+        if observed.pod_template is not None and not problems:
+            defaulted = self._defaulted_template(raw, observed)
+            if defaulted is not None:
+                observed = dataclasses.replace(observed, defaulted_template=defaulted)
+        plan = plan_rollout(raw, model, observed, problems)
         if plan.needs_pods:
             # A restart is in progress: only then are the Rollout's pods listed.
             observed = dataclasses.replace(observed, pods=self._pods(raw, observed))
-            plan = plan_canary(raw, model, observed, problems)
+            plan = plan_rollout(raw, model, observed, problems)
         try:
             written = execute(self.client, raw, plan, on_event=self.on_event)
         except Conflict:
@@ -223,6 +236,44 @@ class RolloutController:
             workload_replicas=workload_replicas,
             match_labels=borrowed,
         )
+
+    def _defaulted_template(self, raw: dict[str, Any], observed: Observed
+                            ) -> dict[str, Any] | None:
+        """The pod template as the API server defaults it, when no ReplicaSet carries our
+        hash but some ReplicaSet exists (it may be Argo's, for the same template)."""
+        template = observed.pod_template or {}
+        our_hash = pod_template_hash(template)
+        if observed.by_hash(our_hash) is not None or not observed.replica_sets:
+            return None
+        key = (str(raw["metadata"].get("uid")), our_hash)
+        with self._lock:
+            cached = self._defaulted.get(key)
+        if cached is not None:
+            return cached
+        meta = raw["metadata"]
+        labels = match_labels(raw, observed.match_labels)
+        labels[HASH_LABEL] = our_hash
+        body_template = copy.deepcopy(template)
+        body_template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = our_hash
+        body = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"generateName": f"{meta['name']}-",
+                             "namespace": meta.get("namespace")},
+                "spec": {"replicas": 0, "selector": {"matchLabels": labels},
+                         "template": body_template}}
+        try:
+            answer = self.client.create(REPLICA_SET, meta.get("namespace"), body, dry_run=True)
+        except KubeError as error:
+            log.info("could not default the pod template (%s); ReplicaSets made by another "
+                     "controller will not be recognised", error,
+                     extra=log_fields(kind="Rollout", namespace=meta.get("namespace"),
+                                      name=meta.get("name")))
+            return None
+        defaulted = dict((answer.get("spec") or {}).get("template") or {})
+        with self._lock:
+            if len(self._defaulted) > 1000:
+                self._defaulted.clear()
+            self._defaulted[key] = defaulted
+        return defaulted
 
     def _pods(self, raw: dict[str, Any], observed: Observed) -> list[PodView]:
         namespace = raw["metadata"].get("namespace")
@@ -280,11 +331,15 @@ def _referenced_names(rollout: dict[str, Any]) -> set[str]:
     workload = spec.get("workloadRef") or {}
     if workload.get("name"):
         names.add(str(workload["name"]))
-    canary = (spec.get("strategy") or {}).get("canary") or {}
-    for field_name in ("canaryService", "stableService"):
-        if canary.get(field_name):
-            names.add(str(canary[field_name]))
-    analyses = [canary.get("analysis") or {}]
+    strategy = spec.get("strategy") or {}
+    canary = strategy.get("canary") or {}
+    blue_green = strategy.get("blueGreen") or {}
+    for section, field_name in ((canary, "canaryService"), (canary, "stableService"),
+                                (blue_green, "activeService"), (blue_green, "previewService")):
+        if section.get(field_name):
+            names.add(str(section[field_name]))
+    analyses = [canary.get("analysis") or {}, blue_green.get("prePromotionAnalysis") or {},
+                blue_green.get("postPromotionAnalysis") or {}]
     analyses.extend(step.get("analysis") or {} for step in canary.get("steps") or [])
     for analysis in analyses:
         for template in analysis.get("templates") or []:
@@ -301,3 +356,18 @@ def _not_implemented_yet(raw: dict[str, Any]) -> list[str]:
     return [f"spec.strategy.canary.trafficRouting.{router}: not implemented yet; the canary "
             "weight is approximated by replica counts, as without a router"
             for router in sorted(routing) if router in ("nginx", "istio", "smi", "plugins")]
+
+
+def _template_problems(raw: dict[str, Any], observed: Observed) -> list[str]:
+    """A referenced AnalysisTemplate with a metric provider we do not implement makes the
+    Rollout invalid before anything starts (not an aborted run mid-rollout)."""
+    problems: list[str] = []
+    for name in sorted(_referenced_names(raw)):
+        for kind, source in (("AnalysisTemplate", observed.templates),
+                             ("ClusterAnalysisTemplate", observed.cluster_templates)):
+            template = source.get(name)
+            if template is None:
+                continue
+            problems.extend(f"{kind} '{name}': {message}"
+                            for message in unsupported_metric_providers(template))
+    return problems

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from rollouts.canary.observed import pod_template_hash
+from rollouts.core.observed import pod_template_hash
 
 if TYPE_CHECKING:
     from tests.conftest import TestCluster

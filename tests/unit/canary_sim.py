@@ -14,13 +14,14 @@ from typing import Any
 
 from rollouts.api import check_object
 from rollouts.api.rollout import Rollout
-from rollouts.canary.observed import (
+from rollouts.canary.plan import plan_canary
+from rollouts.core import Plan
+from rollouts.core.observed import (
     HASH_LABEL,
     AnalysisRunView,
     Observed,
     ReplicaSetView,
 )
-from rollouts.canary.plan import Plan, plan_canary
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rollouts.canary.observed import pod_template_hash
+from rollouts.core.observed import pod_template_hash
 from tests.unit.canary_sim import Sim, rollout
 
 DEMO_STEPS = [{"setWeight": 20}, {"pause": {"duration": "10s"}}, {"setWeight": 50},

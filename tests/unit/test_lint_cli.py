@@ -21,7 +21,7 @@ spec:
     spec: {containers: [{name: web, image: nginx}]}
   strategy: {canary: {steps: [{setWeight: 20}, {pause: {}}]}}
 """
-WARNED = GOOD.replace("{canary: {", "{canary: {antiAffinity: {}, ")
+WARNED = GOOD.replace("{canary: {", "{canary: {minPodsPerReplicaSet: 2, ")
 BROKEN = GOOD.replace("setWeight: 20", "setWeight: 200")
 CORPUS = Path(__file__).parents[2].parent / "shared" / "compat" / "argo-rollouts"
 
@@ -46,8 +46,9 @@ class TestGivenManifestFiles:
         path.write_text(WARNED)
         code, out, _ = run(str(path))
         assert code == 0
-        assert out == f"{path}:1:spec.strategy.canary.antiAffinity: warning: " + (
-            "not supported yet, so it has no effect: anti-affinity injection is not implemented\n"
+        assert out == f"{path}:1:spec.strategy.canary.minPodsPerReplicaSet: warning: " + (
+            "not supported yet, so it has no effect: a minimum of pods per ReplicaSet is not "
+            "implemented\n"
         )
         assert run("--strict", str(path))[0] == 1
 

@@ -16,10 +16,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from rollouts.canary import conditions
-from rollouts.canary.plan import Pass
-from rollouts.canary.replicas import surge_and_unavailable
-from rollouts.canary.steps import parse_time
+from rollouts.core import conditions
+from rollouts.core.work import Pass, parse_time
 
 _PROGRESS_FIELDS = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas",
                     "currentStepIndex", "currentPodHash", "stableRS")
@@ -32,9 +30,7 @@ def _progressed(old: dict[str, Any], new: dict[str, Any]) -> bool:
 def settle_phase(work: Pass) -> None:
     status = work.status
     replicas = work.replicas
-    _, unavailable = surge_and_unavailable(
-        work.canary.max_surge_or_default.raw, work.canary.max_unavailable_or_default.raw,
-        replicas)
+    unavailable = work.unavailable
     available = int(status.get("availableReplicas") or 0)
     conditions.set_condition(
         status, "Available", available >= replicas - unavailable,
@@ -45,7 +41,8 @@ def settle_phase(work: Pass) -> None:
     new = work.new_rs
     everything_settled = (
         complete and new is not None and new.available >= replicas and new.replicas == replicas
-        and all(rs.replicas == 0 and rs.status_replicas == 0 for rs in work.older)
+        and all(rs.replicas == 0 and rs.status_replicas == 0 for rs in work.older
+                if rs.name not in work.delayed)
         and not work.plan.scale and work.plan.create_replica_set is None)
     paused = bool(work.rollout.spec.paused) or bool(status.get("pauseConditions"))
 
@@ -118,7 +115,12 @@ def _progress_message(work: Pass, complete: bool) -> str:
         return "more replicas need to be updated"
     if new.available < new.replicas:
         return "updated replicas are still becoming available"
-    if any(rs.replicas or rs.status_replicas for rs in work.older) or (
+    if not work.is_canary and not complete:
+        active = (work.status.get("blueGreen") or {}).get("activeSelector")
+        return ("active service cutover pending" if active != work.new_hash
+                else "waiting for post-promotion analysis to complete")
+    if any(rs.replicas or rs.status_replicas for rs in work.older
+           if rs.name not in work.delayed) or (
             work.stable_rs is not None and work.stable_rs.replicas and complete):
         return "old replicas are pending termination"
     if not complete:

@@ -11,19 +11,10 @@ Rollout's pods become available (Deployment = spec.replicas - available, floored
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from rollouts.canary.plan import Pass
-from rollouts.canary.replicas import surge_and_unavailable
-
-
-@dataclass(frozen=True)
-class PodView:
-    name: str
-    created: datetime
-    ready: bool
-    deleting: bool
+from rollouts.api.common import format_time
+from rollouts.core.work import Pass
 
 
 def plan_restart(work: Pass) -> None:
@@ -50,10 +41,7 @@ def plan_restart(work: Pass) -> None:
     if not settled:
         work.plan.requeue = True
         return
-    _, unavailable = surge_and_unavailable(
-        work.canary.max_surge_or_default.raw, work.canary.max_unavailable_or_default.raw,
-        work.replicas)
-    for pod in stale[: max(1, unavailable)]:
+    for pod in stale[: max(1, work.unavailable)]:
         work.plan.delete_pods.append(pod.name)
     work.plan.event("RestartingPods", f"Restarting {len(work.plan.delete_pods)} pod(s): "
                     + ", ".join(work.plan.delete_pods))
@@ -61,8 +49,6 @@ def plan_restart(work: Pass) -> None:
 
 
 def _text(moment: datetime) -> str:
-    from rollouts.api.common import format_time
-
     return format_time(moment)
 
 

@@ -1,7 +1,12 @@
-"""What the Rollout planner sees of the cluster: ReplicaSets and AnalysisRuns, parsed.
+"""What the Rollout planners see of the cluster: ReplicaSets, AnalysisRuns, pods, parsed.
 
-Plain views of API objects (dicts as the API server sends them), so the planner stays
-pure and its tests build them from literals.
+Plain views of API objects (dicts as the API server sends them), so the planners stay
+pure and their tests build them from literals.
+
+ReplicaSets are found by the `rollouts-pod-template-hash` label. A template we have not
+hashed before may still have a ReplicaSet made by Argo Rollouts (whose hash function is
+not ours): `same_template` finds it by comparing templates, as Argo itself does, so a
+migrated Rollout keeps its ReplicaSets and pods.
 """
 
 from __future__ import annotations
@@ -11,15 +16,16 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rollouts.api.phases import AnalysisPhase
 
-if TYPE_CHECKING:
-    from rollouts.canary.restart import PodView
-
 HASH_LABEL = "rollouts-pod-template-hash"
 REVISION_ANNOTATION = "rollout.argoproj.io/revision"
+# Argo's keys: the applied ephemeral metadata (JSON) and an old ReplicaSet's scale-down time.
+EPHEMERAL_ANNOTATION = "rollout.argoproj.io/ephemeral-metadata"
+SCALE_DOWN_DEADLINE_ANNOTATION = "scale-down-deadline"
+MANAGED_BY_ANNOTATION = "argo-rollouts.argoproj.io/managed-by-rollouts"
 # Letters and digits that never spell words, as Kubernetes' own hashes use.
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -50,6 +56,26 @@ class ReplicaSetView:
     created: str
     deleting: bool
     template: dict[str, Any] = field(compare=False, repr=False)
+    annotations: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def scale_down_deadline(self) -> datetime | None:
+        text = self.annotations.get(SCALE_DOWN_DEADLINE_ANNOTATION)
+        if not text:
+            return None
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+
+    @property
+    def ephemeral(self) -> dict[str, dict[str, str]]:
+        """The ephemeral metadata last applied to this set: {labels, annotations}."""
+        try:
+            value = json.loads(self.annotations.get(EPHEMERAL_ANNOTATION) or "{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
 
     @staticmethod
     def parse(obj: dict[str, Any]) -> ReplicaSetView:
@@ -73,6 +99,7 @@ class ReplicaSetView:
             created=str(meta.get("creationTimestamp", "")),
             deleting=bool(meta.get("deletionTimestamp")),
             template=spec.get("template") or {},
+            annotations={str(k): str(v) for k, v in annotations.items()},
         )
 
 
@@ -85,6 +112,7 @@ class AnalysisRunView:
     message: str
     terminated: bool
     labels: dict[str, str]
+    created: str = ""
 
     @staticmethod
     def parse(obj: dict[str, Any]) -> AnalysisRunView:
@@ -100,7 +128,16 @@ class AnalysisRunView:
             message=str(status.get("message") or ""),
             terminated=bool((obj.get("spec") or {}).get("terminate")),
             labels=dict(meta.get("labels") or {}),
+            created=str(meta.get("creationTimestamp") or ""),
         )
+
+
+@dataclass(frozen=True)
+class PodView:
+    name: str
+    created: datetime
+    ready: bool
+    deleting: bool
 
 
 @dataclass(frozen=True)
@@ -124,6 +161,9 @@ class Observed:
     workload_replicas: int | None = None
     # The Rollout's pods: listed only while a restart is in progress (`Plan.needs_pods`).
     pods: list[PodView] | None = None
+    # The pod template as the API server defaults it (a dry-run create), asked for only
+    # when no ReplicaSet carries our hash: it finds a ReplicaSet made by Argo Rollouts.
+    defaulted_template: dict[str, Any] | None = None
 
     def by_hash(self, pod_hash: str | None) -> ReplicaSetView | None:
         if not pod_hash:
@@ -135,3 +175,51 @@ class Observed:
 
     def run(self, name: str) -> AnalysisRunView | None:
         return next((run for run in self.analysis_runs if run.name == name), None)
+
+
+def comparable_template(template: dict[str, Any], ignore_keys: set[str]) -> dict[str, Any]:
+    """A pod template without what a controller adds: our hash label, ephemeral keys,
+    an injected anti-affinity, `creationTimestamp: null`."""
+    clean = copy.deepcopy(template)
+    meta = clean.setdefault("metadata", {})
+    meta.pop("creationTimestamp", None)
+    for section in ("labels", "annotations"):
+        values = meta.get(section)
+        if isinstance(values, dict):
+            for key in [HASH_LABEL, *ignore_keys]:
+                values.pop(key, None)
+            if not values:
+                meta.pop(section)
+    if not meta:
+        clean.pop("metadata")
+    spec = clean.get("spec")
+    if isinstance(spec, dict):
+        affinity = spec.get("affinity")
+        if isinstance(affinity, dict) and "podAntiAffinity" in affinity:
+            anti = affinity["podAntiAffinity"]
+            if isinstance(anti, dict) and _injected_only(anti):
+                affinity.pop("podAntiAffinity")
+                if not affinity:
+                    spec.pop("affinity")
+    return clean
+
+
+def _injected_only(anti: dict[str, Any]) -> bool:
+    """True when every anti-affinity term selects pods by our hash label (ours or Argo's)."""
+    terms: list[Any] = []
+    for key, value in anti.items():
+        if not isinstance(value, list):
+            return False
+        for item in value:
+            terms.append(item.get("podAffinityTerm", item) if isinstance(item, dict) else None)
+        del key
+    for term in terms:
+        expressions = ((term or {}).get("labelSelector") or {}).get("matchExpressions") or []
+        if not expressions or any(e.get("key") != HASH_LABEL for e in expressions):
+            return False
+    return bool(terms)
+
+
+def same_template(desired: dict[str, Any], live: dict[str, Any], ignore_keys: set[str]) -> bool:
+    """Whether a ReplicaSet's (defaulted) template runs the same pods as `desired`."""
+    return comparable_template(desired, ignore_keys) == comparable_template(live, ignore_keys)
