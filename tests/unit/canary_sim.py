@@ -1,4 +1,4 @@
-"""A tiny stand-in for the cluster around the pure canary planner (unit tests only).
+"""A tiny stand-in for the cluster around the pure Rollout planners (unit tests only).
 
 ReplicaSets become fully available as soon as they are scaled; AnalysisRuns take the
 phase the test gives them. Only the planner's decisions are under test here; the
@@ -14,14 +14,15 @@ from typing import Any
 
 from rollouts.api import check_object
 from rollouts.api.rollout import Rollout
-from rollouts.canary.plan import plan_canary
 from rollouts.core import Plan
 from rollouts.core.observed import (
+    EPHEMERAL_ANNOTATION,
     HASH_LABEL,
     AnalysisRunView,
     Observed,
     ReplicaSetView,
 )
+from rollouts.planner import plan_rollout
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -42,6 +43,14 @@ def rollout(steps: list[dict[str, Any]], replicas: int = 5, image: str = "app:1"
     }
 
 
+def blue_green_rollout(replicas: int = 3, image: str = "app:1",
+                       **blue_green: Any) -> dict[str, Any]:
+    raw = rollout([], replicas=replicas, image=image)
+    raw["spec"]["strategy"] = {"blueGreen": {"activeService": "active",
+                                             "previewService": "preview", **blue_green}}
+    return raw
+
+
 @dataclass
 class Sim:
     raw: dict[str, Any]
@@ -53,6 +62,8 @@ class Sim:
     services: dict[str, str | None] = field(default_factory=dict)
     events: list[tuple[str, str]] = field(default_factory=list)
     last: Plan | None = None
+    # What the API server's defaulting would make of the template (adoption tests).
+    defaulted: dict[str, Any] | None = None
 
     def set_image(self, image: str) -> None:
         self.raw["spec"]["template"]["spec"]["containers"][0]["image"] = image
@@ -66,12 +77,13 @@ class Sim:
             replica_sets=[ReplicaSetView.parse(rs) for rs in self.replica_sets.values()],
             analysis_runs=[AnalysisRunView.parse(r) for r in self.runs.values()],
             templates=self.templates, cluster_templates={}, now=self.now,
-            pod_template=self.raw["spec"]["template"], services=dict(self.services))
+            pod_template=self.raw["spec"]["template"], services=dict(self.services),
+            defaulted_template=self.defaulted)
 
     def reconcile(self) -> Plan:
         result = check_object(self.raw)
         assert result.obj is not None and isinstance(result.obj, Rollout), result.problems
-        plan = plan_canary(self.raw, result.obj, self.observed(),
+        plan = plan_rollout(self.raw, result.obj, self.observed(),
                            [str(p) for p in result.errors])
         self._apply(plan)
         self.last = plan
@@ -87,12 +99,35 @@ class Sim:
             rs = self.replica_sets[name]
             rs["spec"]["replicas"] = n
             rs["status"] = {"replicas": n, "readyReplicas": n, "availableReplicas": n}
+        for name, changes in plan.annotate_replica_sets.items():
+            annotations = self.replica_sets[name]["metadata"].setdefault("annotations", {})
+            for key, value in changes.items():
+                if value is None:
+                    annotations.pop(key, None)
+                else:
+                    annotations[key] = value
+        for name, change in plan.metadata_changes.items():
+            rs = self.replica_sets[name]
+            rs["metadata"].setdefault("annotations", {})[EPHEMERAL_ANNOTATION] = change.record
+            if change.record is None:
+                rs["metadata"]["annotations"].pop(EPHEMERAL_ANNOTATION)
+            template_meta = rs["spec"]["template"].setdefault("metadata", {})
+            for section, delta in (("labels", change.labels),
+                                   ("annotations", change.annotations)):
+                values = template_meta.setdefault(section, {})
+                for key, value in delta.items():
+                    if value is None:
+                        values.pop(key, None)
+                    else:
+                        values[key] = value
         for name in plan.delete_replica_sets:
             del self.replica_sets[name]
         for service, pod_hash in plan.service_selectors.items():
             self.services[service] = pod_hash
         for run in plan.create_analysis_runs:
-            self.runs[run["metadata"]["name"]] = copy.deepcopy(run)
+            created = copy.deepcopy(run)
+            created["metadata"]["creationTimestamp"] = self.now.isoformat()
+            self.runs[run["metadata"]["name"]] = created
         for name in plan.terminate_analysis_runs:
             self.runs[name]["spec"]["terminate"] = True
         for name in plan.delete_analysis_runs:
