@@ -345,12 +345,16 @@ def _blue_green_problems(blue_green: BlueGreenStrategy, path: str) -> Iterator[P
         ("autoPromotionSeconds", blue_green.auto_promotion_seconds),
         ("scaleDownDelaySeconds", blue_green.scale_down_delay_seconds),
         ("abortScaleDownDelaySeconds", blue_green.abort_scale_down_delay_seconds),
+        ("scaleDownDelayRevisionLimit", blue_green.scale_down_delay_revision_limit),
     ):
         yield from _non_negative(value, child_path(path, field))
-    if blue_green.auto_promotion_seconds and blue_green.auto_promotion_enabled is False:
+    if blue_green.auto_promotion_seconds and blue_green.auto_promotion_enabled is not False:
+        # Argo's controller pauses (and so counts autoPromotionSeconds) only when
+        # autoPromotionEnabled is false; with the default it promotes at once.
         yield Problem(
             child_path(path, "autoPromotionSeconds"),
-            "has no effect with autoPromotionEnabled: false",
+            "has no effect unless autoPromotionEnabled is false (the rollout promotes at "
+            "once); set autoPromotionEnabled: false to pause this long before promoting",
             Severity.WARNING,
         )
     for field, analysis in (

@@ -353,9 +353,17 @@ def _not_implemented_yet(raw: dict[str, Any]) -> list[str]:
     silently ignored: traffic routers (the weight is approximated by replica counts)."""
     canary = ((raw.get("spec") or {}).get("strategy") or {}).get("canary") or {}
     routing = canary.get("trafficRouting") or {}
-    return [f"spec.strategy.canary.trafficRouting.{router}: not implemented yet; the canary "
-            "weight is approximated by replica counts, as without a router"
-            for router in sorted(routing) if router in ("nginx", "istio", "smi", "plugins")]
+    routers = [router for router in sorted(routing)
+               if router in ("nginx", "istio", "smi", "plugins")]
+    found = [f"spec.strategy.canary.trafficRouting.{router}: not implemented yet; the canary "
+             "weight is approximated by replica counts, as without a router"
+             for router in routers]
+    if routers:
+        found.extend(f"spec.strategy.canary.{name}: no effect without a traffic router"
+                     for name in ("dynamicStableScale", "scaleDownDelaySeconds",
+                                  "abortScaleDownDelaySeconds")
+                     if canary.get(name) not in (None, False))
+    return found
 
 
 def _template_problems(raw: dict[str, Any], observed: Observed) -> list[str]:

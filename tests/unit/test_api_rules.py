@@ -305,12 +305,21 @@ class TestGivenBlueGreen:
         doc = self.rollout(activeService="web", previewService="web")
         error_at(doc, "spec.strategy.blueGreen.previewService")
 
-    def test_when_auto_promotion_seconds_is_set_with_auto_promotion_off_then_a_warning(
+    def test_when_auto_promotion_seconds_is_set_with_auto_promotion_on_then_a_warning(
+        self,
+    ) -> None:
+        # Argo's controller counts autoPromotionSeconds only while paused, and it pauses
+        # only with autoPromotionEnabled: false.
+        doc = self.rollout(activeService="web", autoPromotionSeconds=30)
+        found = problems(doc)["spec.strategy.blueGreen.autoPromotionSeconds"]
+        assert found.severity is Severity.WARNING
+        assert "autoPromotionEnabled is false" in found.message
+
+    def test_when_auto_promotion_seconds_is_set_with_auto_promotion_off_then_fine(
         self,
     ) -> None:
         doc = self.rollout(activeService="web", autoPromotionEnabled=False, autoPromotionSeconds=30)
-        found = problems(doc)["spec.strategy.blueGreen.autoPromotionSeconds"]
-        assert found.severity is Severity.WARNING
+        assert "spec.strategy.blueGreen.autoPromotionSeconds" not in problems(doc)
 
 
 class TestGivenMetrics:
