@@ -9,7 +9,10 @@ Application that syncs automatically. Every change is then a Git commit:
    setWeight 50 -> analysis (success rate from the real Prometheus) passes ->
    pause {} -> `rollouts promote` -> Healthy;
 2. a bad version (`:red`) fails the same analysis and the rollout aborts back to the
-   stable version by itself.
+   stable version by itself;
+3. a blue-green Rollout (`demo-bg`) gets the good version: it comes up behind the
+   preview Service, passes its pre-promotion analysis, pauses (`BlueGreenPause`), and
+   `rollouts promote` switches the active Service to it.
 
 The demo process plays the app's pods (`demo_app.py`): it serves their success rate to
 Prometheus. The rollout tree is printed at each stage; any failure prints one line and
@@ -76,24 +79,25 @@ def _rollouts(cluster: Cluster, *args: str) -> None:
         raise DemoFailed(f"rollouts {' '.join(args)} exited {result.returncode}")
 
 
-def _status(cluster: Cluster) -> dict[str, Any]:
-    out = _kubectl(cluster, "get", "rollout", "demo", "-n", NAMESPACE, "-o", "json",
+def _status(cluster: Cluster, name: str = "demo") -> dict[str, Any]:
+    out = _kubectl(cluster, "get", "rollout", name, "-n", NAMESPACE, "-o", "json",
                    show=False)
     return dict(json.loads(out).get("status") or {})
 
 
 def _wait(cluster: Cluster, what: str, done: Callable[[dict[str, Any]], bool],
-          timeout: float = 120) -> dict[str, Any]:
+          timeout: float = 120, name: str = "demo") -> dict[str, Any]:
     click.echo(f"   waiting for {what} ...")
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        status = _status(cluster)
+        status = _status(cluster, name)
         if done(status):
             click.echo(f"   {what}: after {time.monotonic() - started:.1f}s")
             return status
         time.sleep(0.5)
     raise DemoFailed(f"timed out after {timeout:.0f}s waiting for {what}; "
-                     f"last status: phase={_status(cluster).get('phase')}")
+                     f"last status: phase={_status(cluster, name).get('phase')}, "
+                     f"message={_status(cluster, name).get('message')}")
 
 
 def _at(phase: str, step: int | None = None) -> Callable[[dict[str, Any]], bool]:
@@ -140,6 +144,7 @@ def run() -> None:
         _deploy_from_git(cluster, repo)
         _walk_the_canary(cluster, repo)
         _bad_version_aborts(cluster, repo)
+        _blue_green(cluster, repo)
         _show_metrics(cluster, metrics_port)
     finally:
         target.unlink(missing_ok=True)
@@ -148,7 +153,7 @@ def run() -> None:
         controller.wait(15)
 
     _heading("done: green passed its analysis and was promoted; red failed it and was "
-             "rolled back")
+             "rolled back; the blue-green rollout switched after its analysis and a promote")
     click.echo("the cluster keeps running (the demo's controller has stopped); explore with:")
     click.echo('  eval "$(.venv/bin/rollouts dev env)"; kubectl get rollouts -n rollouts-demo')
     click.echo("stop it with: make dev-down")
@@ -250,6 +255,45 @@ def _bad_version_aborts(cluster: Cluster, repo: DemoRepo) -> None:
     _rollouts(cluster, "app", "get", "demo")
 
 
+def _selector(cluster: Cluster, service: str) -> str:
+    out = _kubectl(cluster, "get", "service", service, "-n", NAMESPACE, "-o", "json",
+                   show=False)
+    return str(json.loads(out)["spec"]["selector"].get("rollouts-pod-template-hash", ""))
+
+
+def _blue_green(cluster: Cluster, repo: DemoRepo) -> None:
+    _heading("9. blue-green: a commit gives demo-bg the green version")
+    _wait(cluster, "demo-bg to be Healthy (first version, active at once)", _at("Healthy"),
+          name="demo-bg")
+    blue = _status(cluster, "demo-bg")["stableRS"]
+    sha = repo.commit_image("argoproj/rollouts-demo:green", "bluegreen.yaml")
+    click.secho(f"$ git commit -am 'demo: deploy argoproj/rollouts-demo:green to demo-bg'"
+                f"   # {sha}", fg="cyan")
+    status = _wait(cluster, "the preview, its pre-promotion analysis, then BlueGreenPause",
+                   lambda s: s.get("phase") == "Paused" and s.get("currentPodHash") != blue,
+                   timeout=120, name="demo-bg")
+    green = str(status["currentPodHash"])
+    click.echo(f"   active service -> {_selector(cluster, 'demo-bg-active')} (blue), "
+               f"preview service -> {_selector(cluster, 'demo-bg-preview')} (green)")
+    pre = (status.get("blueGreen") or {}).get("prePromotionAnalysisRunStatus") or {}
+    click.echo(f"   pre-promotion analysis {pre.get('name')}: {pre.get('status')}")
+    if _selector(cluster, "demo-bg-active") != blue or pre.get("status") != "Successful":
+        raise DemoFailed("before promotion the active Service must stay on blue, after a "
+                         "successful pre-promotion analysis")
+    _rollouts(cluster, "get", "rollout", "demo-bg")
+
+    _heading("10. promote: the active Service switches to green")
+    _rollouts(cluster, "promote", "demo-bg")
+    _wait(cluster, "green to be active and stable",
+          lambda s: s.get("phase") == "Healthy" and s.get("stableRS") == green,
+          name="demo-bg")
+    active = _selector(cluster, "demo-bg-active")
+    click.echo(f"   active service -> {active}")
+    if active != green:
+        raise DemoFailed(f"the active Service selects {active}, not the promoted {green}")
+    _rollouts(cluster, "get", "rollout", "demo-bg")
+
+
 QUERIES = (
     ("rollouts by phase", 'sum by (phase) (rollout_info{namespace="rollouts-demo"})'),
     ("canary weight now", 'rollout_canary_weight{namespace="rollouts-demo"}'),
@@ -262,7 +306,7 @@ QUERIES = (
 
 
 def _show_metrics(cluster: Cluster, metrics_port: int) -> None:
-    _heading("9. what Grafana would show: PromQL answered by the local Prometheus")
+    _heading("11. what Grafana would show: PromQL answered by the local Prometheus")
     click.echo(f"   controller metrics: http://127.0.0.1:{metrics_port}/metrics")
     click.echo("   dashboards: manifests/grafana/{rollouts,analysis,applications}.json")
     time.sleep(3)  # one more scrape after the last change

@@ -38,13 +38,14 @@ class DemoRepo:
             raise RuntimeError(f"git {args[0]} failed: {result.stderr.strip()}")
         return result.stdout.strip()
 
-    def commit_image(self, image: str) -> str:
-        """Point the demo container at `image` and commit; returns the short sha."""
-        rollout = self.directory / "rollout.yaml"
+    def commit_image(self, image: str, manifest: str = "rollout.yaml") -> str:
+        """Point the demo container of `manifest` at `image` and commit; returns the
+        short sha."""
+        rollout = self.directory / manifest
         text = rollout.read_text()
         changed = re.sub(r"(?m)^(\s+image:\s*)\S+$", rf"\g<1>{image}", text, count=1)
         rollout.write_text(changed)
-        self._git("add", "rollout.yaml")
+        self._git("add", manifest)
         self._git(*_AUTHOR, "commit", "-q", "-m", f"demo: deploy {image}")
         return self._git("rev-parse", "--short", "HEAD")
 
