@@ -56,6 +56,11 @@ def _wait_run(cluster: TestCluster, namespace: str, run: str,
     return analysis_runs(cluster, namespace)[run]
 
 
+def _pre_failed_for(status: dict[str, Any], pod_hash: str) -> bool:
+    run = blue_green(status).get("prePromotionAnalysisRunStatus") or {}
+    return f"-{pod_hash}-" in str(run.get("name")) and run.get("status") == "Failed"
+
+
 def test_pre_and_post_promotion_analyses_gate_the_switch_and_stability(
     cluster: TestCluster, namespace: str, tmp_path: Path
 ) -> None:
@@ -241,7 +246,8 @@ def test_finished_analysis_runs_beyond_the_history_limits_are_deleted(
                 cluster, namespace, name,
                 lambda s: s.get("currentPodHash") not in (None, before)
                 and s.get("phase") == outcome
-                and (outcome != "Healthy" or s.get("stableRS") == s.get("currentPodHash")),
+                and (s.get("stableRS") == s.get("currentPodHash") if outcome == "Healthy"
+                     else _pre_failed_for(s, str(s.get("currentPodHash")))),
                 f"{image} to end {outcome}", 60)
             pod_hash = str(status["currentPodHash"])
             revision = int(str(image.split(":")[1]))

@@ -125,8 +125,10 @@ def test_auto_promotion_waits_autopromotionseconds_across_a_controller_kill(
     wait_seconds = 8
     with running_controller(cluster, namespace, tmp_path) as controller:
         apply(cluster, namespace, *services_for("auto"),
-              bluegreen_rollout("auto", autoPromotionSeconds=wait_seconds,
-                                scaleDownDelaySeconds=2))
+              # Argo pauses (and so counts autoPromotionSeconds) only with
+              # autoPromotionEnabled: false.
+              bluegreen_rollout("auto", autoPromotionEnabled=False,
+                                autoPromotionSeconds=wait_seconds, scaleDownDelaySeconds=2))
         old = wait_phase(cluster, namespace, "auto", "Healthy")["stableRS"]
         new = new_revision(cluster, namespace, "auto", "app:2")
         paused = wait_status(cluster, namespace, "auto", _paused_for_promotion,
@@ -222,6 +224,8 @@ def test_preview_replica_count_then_full_scale_before_the_switch(
         assert replicas(cluster, namespace) == {old: 4, new: 1}
         wait_for(lambda: selectors(cluster, namespace, "prc") == (old, new), 30,
                  "preview on the single green pod", lambda: selectors(cluster, namespace, "prc"))
+        # Argo: the checkpoint ("ready to be scaled up after the rollout is unpaused") is
+        # set only once the pause is over.
         paused = rollout_status(cluster, namespace, "prc")
         assert blue_green(paused).get("scaleUpPreviewCheckPoint") is not True
 
@@ -240,7 +244,6 @@ def test_preview_replica_count_then_full_scale_before_the_switch(
             raise AssertionError("the active service never switched")
         final = wait_phase(cluster, namespace, "prc", "Healthy", timeout=60)
         assert promoted(final, new)
-        assert blue_green(final).get("scaleUpPreviewCheckPoint") is not True
         wait_for(lambda: replicas(cluster, namespace) == {old: 0, new: 4}, 40,
                  "blue scaled down", lambda: replicas(cluster, namespace))
 
@@ -280,9 +283,11 @@ def test_active_and_preview_metadata_move_on_promotion(
         wait_status(cluster, namespace, "meta", lambda s: promoted(s, new), "promoted")
         wait_for(lambda: roles(new) == ("active", ["active", "active"]), 30,
                  "green relabelled active in place", lambda: roles(new))
-        # The old RS is no longer active: its injected label is gone while it waits.
-        wait_for(lambda: roles(old)[0] is None and "active" not in roles(old)[1], 30,
-                 "blue no longer labelled active", lambda: roles(old))
+        # Argo strips the injected metadata from the template of every RS that is neither
+        # new nor stable (recent versions leave its pods alone), so blue's template loses
+        # role=active once green is stable.
+        wait_for(lambda: roles(old)[0] is None, 30,
+                 "blue's template no longer labelled active", lambda: roles(old))
         assert replicas(cluster, namespace).get(old, 0) in (0, 2)
         # The pods were relabelled, not replaced.
         assert {p["metadata"]["name"] for p in pods_of(cluster, namespace, new)} == green_pods
