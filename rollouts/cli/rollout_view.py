@@ -21,7 +21,11 @@ from typing import Any
 
 from rollouts.api.duration import Duration
 from rollouts.api.errors import SpecError
-from rollouts.core.observed import HASH_LABEL, REVISION_ANNOTATION
+from rollouts.core.observed import (
+    HASH_LABEL,
+    REVISION_ANNOTATION,
+    SCALE_DOWN_DEADLINE_ANNOTATION,
+)
 
 __all__ = [
     "actual_weight",
@@ -43,7 +47,6 @@ ICONS = {"Healthy": "✔", "Successful": "✔", "Running": "◌", "Progressing":
          "Inconclusive": "⚠", "ScaledDown": "•", "Terminating": "◌", "Completed": "✔"}
 KIND_ICONS = {"Rollout": "⟳", "Revision": "#", "ReplicaSet": "⧉", "Pod": "□",
               "AnalysisRun": "\u03b1"}  # Greek alpha, as Argo draws it
-SCALE_DOWN_DEADLINE = "scale-down-deadline"  # Argo's annotation on an old ReplicaSet
 _LABEL_WIDTH = 17
 _MAX_VALUE = 40
 
@@ -219,10 +222,12 @@ def _pause_seconds(step: dict[str, Any]) -> float | None:
 
 def _auto_promotion_seconds(rollout: dict[str, Any]) -> float | None:
     """Seconds a BlueGreenPause lasts before the controller promotes by itself; None when
-    it waits for `promote` (autoPromotionEnabled false, or no autoPromotionSeconds)."""
+    it waits for `promote`. As in Argo's controller, only a rollout with
+    `autoPromotionEnabled: false` pauses at all, and `autoPromotionSeconds` then ends the
+    pause that long after its `startTime`."""
     blue_green = _blue_green(rollout) or {}
     seconds = _int(blue_green.get("autoPromotionSeconds"))
-    if blue_green.get("autoPromotionEnabled") is False or seconds <= 0:
+    if blue_green.get("autoPromotionEnabled") is not False or seconds <= 0:
         return None
     return float(seconds)
 
@@ -313,7 +318,7 @@ def replica_set_tags(rollout: dict[str, Any], rs: dict[str, Any]) -> list[str]:
 def scale_down_delay(rs: dict[str, Any], now: datetime) -> str:
     """`delay:25s` for a ReplicaSet waiting out its scale-down delay (Argo's
     `scale-down-deadline` annotation), `delay:passed` once due, `""` without one."""
-    deadline = _time(_get(rs, "metadata", "annotations", SCALE_DOWN_DEADLINE) or "")
+    deadline = _time(_get(rs, "metadata", "annotations", SCALE_DOWN_DEADLINE_ANNOTATION) or "")
     if deadline is None:
         return ""
     left = int((deadline - now).total_seconds())

@@ -155,11 +155,13 @@ def test_abort_retry_full_promotion_and_undo(cli: Cli) -> None:
     cli.status(healthy_on(second), "Healthy after promote --full")
 
     # undo: back to the first revision's template, which the controller recognises
-    # (same pod hash); blue-green still previews it and waits for promotion.
+    # (same pod hash). Within the old set's scale-down delay that is a fast rollback (no
+    # pause, as in Argo); after it, the set is previewed and waits for promotion.
     assert cli.ok("undo", NAME) == "rollout 'demo' rolled back to revision 1\n"
-    back = cli.status(lambda s: s.get("currentPodHash") == first, "the first hash again")
-    if back.get("phase") != "Healthy":
-        cli.status(paused_for_promotion(first), "BlueGreenPause for the undone revision")
+    paused_first, healthy_first = paused_for_promotion(first), healthy_on(first)
+    back = cli.status(lambda s: paused_first(s) or healthy_first(s),
+                      "the first revision paused for promotion or Healthy again")
+    if back.get("phase") == "Paused":
         cli.ok("promote", NAME)
     wait_active(cli.cluster, cli.namespace, f"{NAME}-active", first)
     cli.status(healthy_on(first), "Healthy on the first revision again")

@@ -213,14 +213,18 @@ class TestStatusAndList:
 
 
 class TestWaitingFor:
-    def test_auto_promotion_counts_down_and_promote_still_works(self) -> None:
-        timed = rollout(PAUSED, autoPromotionEnabled=None, autoPromotionSeconds=60)
+    def test_auto_promotion_seconds_count_down_and_promote_still_works(self) -> None:
+        # Argo's controller: only autoPromotionEnabled false pauses, and then
+        # autoPromotionSeconds ends the pause that long after its startTime.
+        timed = rollout(PAUSED, autoPromotionSeconds=60)
         assert waiting_for(timed, NOW) == [
             "auto-promotion in 40s, or promote (`rollouts promote demo`)"]
 
-    def test_auto_promotion_disabled_waits_for_promote_whatever_the_seconds(self) -> None:
-        manual = rollout(PAUSED, autoPromotionSeconds=60)
-        assert waiting_for(manual, NOW) == ["promote (`rollouts promote demo`)"]
+    def test_without_auto_promotion_seconds_it_waits_for_promote(self) -> None:
+        assert waiting_for(rollout(PAUSED), NOW) == ["promote (`rollouts promote demo`)"]
+        # With auto-promotion on, the seconds count nothing (no pause is expected).
+        on = rollout(PAUSED, autoPromotionEnabled=None, autoPromotionSeconds=60)
+        assert waiting_for(on, NOW) == ["promote (`rollouts promote demo`)"]
 
     def test_pre_and_post_promotion_runs_are_named(self) -> None:
         running = rollout({"phase": "Progressing", "blueGreen": {
