@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := prometheus openssl git
 
-.PHONY: help deps venv tools test unit integration demo lint bench dev-up dev-down clean
+.PHONY: help deps venv tools argo-rollouts test unit integration demo lint bench dev-up dev-down clean
 
 help:
 	@echo "make demo        bring up the local cluster and run the demo rollout"
@@ -45,13 +45,18 @@ deps:
 tools: venv deps
 	$(BIN)/rollouts dev build --all
 
-test: tools
+# The real Argo Rollouts controller, for the hand-over test only (never used at run
+# time): built from its Go module once per version into ~/.cache/rollouts/bin.
+argo-rollouts: deps
+	tests/tooling/build_argo_rollouts.sh
+
+test: tools argo-rollouts
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 unit: venv
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit
 
-integration: tools
+integration: tools argo-rollouts
 	$(BIN)/pytest -q -p no:cacheprovider -m integration tests
 
 demo: tools
