@@ -280,14 +280,22 @@ def test_active_and_preview_metadata_move_on_promotion(
         green_pods = {p["metadata"]["name"] for p in pods_of(cluster, namespace, new)}
 
         assert rollouts_cli(cluster, "promote", "meta", "-n", namespace).returncode == 0
-        wait_status(cluster, namespace, "meta", lambda s: promoted(s, new), "promoted")
-        wait_for(lambda: roles(new) == ("active", ["active", "active"]), 30,
-                 "green relabelled active in place", lambda: roles(new))
-        # Argo strips the injected metadata from the template of every RS that is neither
-        # new nor stable (recent versions leave its pods alone), so blue's template loses
-        # role=active once green is stable.
-        wait_for(lambda: roles(old)[0] is None, 30,
-                 "blue's template no longer labelled active", lambda: roles(old))
+        # Argo gives blue activeMetadata while it is stable, then strips the injected
+        # metadata from the template of every RS that is neither new nor stable (recent
+        # versions leave its pods alone): blue is never labelled preview.
+        history: list[object] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            blue, green = roles(old), roles(new)
+            history.append((blue, green))
+            assert blue[0] != "preview" and "preview" not in blue[1], (
+                "the previous active RS got previewMetadata", history[-3:])
+            if green == ("active", ["active", "active"]) and blue[0] is None:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"labels never settled: {history[-3:]}")
+        assert promoted(rollout_status(cluster, namespace, "meta"), new)
         assert replicas(cluster, namespace).get(old, 0) in (0, 2)
         # The pods were relabelled, not replaced.
         assert {p["metadata"]["name"] for p in pods_of(cluster, namespace, new)} == green_pods
