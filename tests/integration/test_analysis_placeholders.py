@@ -1,7 +1,8 @@
 """`{{args.NAME}}` in a metric's count and interval, end to end: the API server stores the
 template and the run (the CRDs take placeholders and refuse garbage), the real controller
 substitutes the run's arguments and measures exactly `count` times, and an argument value
-that is not a number fails the run at once with a message naming metric, field and value.
+that is not a number fails the run at once with a message naming metric, field and value
+(also when a Rollout's analysis step passes the arguments: the rollout aborts).
 A run using a metric provider we do not implement ends in Error before measuring.
 """
 
@@ -14,7 +15,14 @@ from typing import Any
 
 from tests.conftest import TestCluster
 from tests.integration.exporter import Reply, ScriptedServer
-from tests.integration.support import get, running_controller, wait_for
+from tests.integration.support import (
+    get,
+    rollout_status,
+    running_controller,
+    set_image,
+    wait_for,
+    wait_phase,
+)
 
 TEMPLATE_SPEC: dict[str, Any] = {
     "args": [{"name": "url"}, {"name": "count"}, {"name": "interval"}],
@@ -75,6 +83,72 @@ def test_count_and_interval_from_args_are_measured_exactly(
     assert elapsed >= 2, elapsed  # three measurements, 1 s apart
     stored = get(cluster, namespace, "analysisrun", "from-args")["spec"]["metrics"][0]
     assert (stored["count"], stored["interval"]) == ("{{args.count}}", "{{args.interval}}")
+
+
+def _rollout(**values: str) -> dict[str, Any]:
+    """A canary whose analysis step runs the template with the given argument values."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "app", "image": "app:1"}]}},
+            "strategy": {"canary": {"steps": [
+                {"setWeight": 50},
+                {"analysis": {"templates": [{"templateName": "success-rate"}],
+                              "args": [{"name": k, "value": v} for k, v in values.items()]}},
+            ]}},
+        },
+    }  # fmt: skip
+
+
+def _only_run(cluster: TestCluster, namespace: str) -> dict[str, Any]:
+    out = cluster.kubectl_run("get", "analysisruns", "-n", namespace, "-o", "json").stdout
+    [run] = json.loads(out)["items"]
+    return dict(run)
+
+
+def test_a_rollout_passes_count_and_interval_to_its_analysis_step(
+    cluster: TestCluster, namespace: str, tmp_path: Path
+) -> None:
+    with ScriptedServer() as server:
+        url = server.reply("/health", Reply(body={"ok": 1}))
+        with running_controller(cluster, namespace, tmp_path):
+            _apply(cluster, namespace, _template())
+            _apply(cluster, namespace, _rollout(url=url, count="2", interval="1s"))
+            first = wait_phase(cluster, namespace, "web", "Healthy", timeout=60)
+            set_image(cluster, namespace, "web", "app:2")
+            wait_for(lambda: rollout_status(cluster, namespace, "web").get("stableRS")
+                     != first["stableRS"], 90, "the analysed canary to become stable",
+                     lambda: rollout_status(cluster, namespace, "web"))
+        hits = [r for r in server.received if r.path == "/health"]
+    run = _only_run(cluster, namespace)
+    assert run["status"]["phase"] == "Successful", run["status"]
+    [result] = run["status"]["metricResults"]
+    assert (result["count"], result["successful"]) == (2, 2)
+    assert len(hits) == 2
+
+
+def test_a_bad_count_from_the_rollout_errors_the_run_and_aborts_the_rollout(
+    cluster: TestCluster, namespace: str, tmp_path: Path
+) -> None:
+    with ScriptedServer() as server:
+        url = server.reply("/health", Reply(body={"ok": 1}))
+        with running_controller(cluster, namespace, tmp_path):
+            _apply(cluster, namespace, _template())
+            _apply(cluster, namespace, _rollout(url=url, count="abc", interval="1s"))
+            wait_phase(cluster, namespace, "web", "Healthy", timeout=60)
+            set_image(cluster, namespace, "web", "app:2")
+            status = wait_phase(cluster, namespace, "web", "Degraded", timeout=60)
+        received = list(server.received)
+    assert status["abort"] is True
+    run = _only_run(cluster, namespace)
+    assert run["status"]["phase"] == "Error"
+    assert 'metric "success-rate": count "abc" (from {{args.count}}) is not an integer' in (
+        run["status"]["message"])
+    assert received == []
 
 
 def test_an_arg_that_is_not_a_number_fails_the_run_at_once(
