@@ -49,7 +49,7 @@ from rollouts.core.control import (
 )
 from rollouts.core.observed import SCALE_DOWN_DEADLINE_ANNOTATION, Observed, ReplicaSetView
 from rollouts.core.pipeline import begin, finish
-from rollouts.core.replica_sets import scale_to, sync_role_metadata
+from rollouts.core.replica_sets import retire_role_metadata, scale_to, sync_role_metadata
 from rollouts.core.runs import PAUSE_INCONCLUSIVE, ensure_run, record_run, run_name, verdict
 from rollouts.core.services import point_service, selected_hash
 from rollouts.core.work import Pass, Plan, parse_time
@@ -316,13 +316,17 @@ def _retire_older(work: Pass) -> None:
 
 
 def _sync_metadata(work: Pass) -> None:
+    """Argo's roles: the stable set and an active new set carry `activeMetadata`, a new set
+    still in preview `previewMetadata`; older sets lose theirs (template only)."""
     bg = work.blue_green
     active = selected_hash(work, bg.active_service)
-    for rs in (work.new_rs, work.stable_rs):
-        if rs is None:
-            continue
-        role = bg.active_metadata if rs.pod_hash == active else bg.preview_metadata
-        sync_role_metadata(work, rs, role)
+    if work.new_rs is not None:
+        promoted = work.new_hash == work.stable_hash or active == work.new_hash
+        sync_role_metadata(work, work.new_rs,
+                           bg.active_metadata if promoted else bg.preview_metadata)
+    if work.stable_rs is not None and work.stable_rs is not work.new_rs:
+        sync_role_metadata(work, work.stable_rs, bg.active_metadata)
+    retire_role_metadata(work)
 
 
 def _record_selectors(work: Pass) -> None:

@@ -23,7 +23,7 @@ from rollouts.canary.scaling import drain_older
 from rollouts.canary.steps import plan_progress
 from rollouts.core.observed import Observed
 from rollouts.core.pipeline import begin, finish
-from rollouts.core.replica_sets import scale_to, sync_role_metadata
+from rollouts.core.replica_sets import retire_role_metadata, scale_to, sync_role_metadata
 from rollouts.core.services import point_service
 from rollouts.core.work import Pass, Plan
 
@@ -81,8 +81,11 @@ def _point_services(work: Pass) -> None:
 
 
 def _sync_metadata(work: Pass) -> None:
+    """Argo's roles: the stable set `stableMetadata`, the canary `canaryMetadata`; older
+    sets lose theirs (template only)."""
     if work.new_hash == work.stable_hash:
         sync_role_metadata(work, work.new_rs, work.canary.stable_metadata)
-        return
-    sync_role_metadata(work, work.new_rs, work.canary.canary_metadata)
-    sync_role_metadata(work, work.stable_rs, work.canary.stable_metadata)
+    else:
+        sync_role_metadata(work, work.new_rs, work.canary.canary_metadata)
+        sync_role_metadata(work, work.stable_rs, work.canary.stable_metadata)
+    retire_role_metadata(work)

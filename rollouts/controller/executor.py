@@ -109,7 +109,7 @@ def _move_metadata(client: KubeClient, namespace: str | None, rs_name: str,
         client.patch(REPLICA_SET, namespace, rs_name, body)
     except NotFound:
         return
-    if not pod_meta:
+    if not pod_meta or not change.pods:
         return
     label_selector = ",".join(filter(None, [selector, f"{HASH_LABEL}={change.pod_hash}"]))
     pods = client.list(POD, namespace, label_selector=label_selector).items

@@ -221,8 +221,9 @@ def _record(meta: PodTemplateMetadata | None) -> str:
 
 
 def sync_role_metadata(work: Pass, rs: ReplicaSetView | None,
-                       role: PodTemplateMetadata | None) -> None:
-    """Give `rs` (template and pods) exactly `role`'s ephemeral metadata."""
+                       role: PodTemplateMetadata | None, *, pods: bool = True) -> None:
+    """Give `rs` (its template, and its pods unless `pods` is False) exactly `role`'s
+    ephemeral metadata."""
     if rs is None or rs.deleting:
         return
     applied = rs.ephemeral
@@ -239,4 +240,11 @@ def sync_role_metadata(work: Pass, rs: ReplicaSetView | None,
         changes[section] = delta
     work.plan.metadata_changes[rs.name] = MetadataChange(
         pod_hash=rs.pod_hash, labels=changes["labels"], annotations=changes["annotations"],
-        record=wanted_record or None)
+        record=wanted_record or None, pods=pods)
+
+
+def retire_role_metadata(work: Pass) -> None:
+    """Older sets keep no role: their template loses it; their pods are left as they are
+    (they are going away), as Argo does."""
+    for rs in work.older:
+        sync_role_metadata(work, rs, None, pods=False)

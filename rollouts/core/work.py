@@ -28,13 +28,15 @@ class MetadataChange:
     """Ephemeral labels/annotations to move on one ReplicaSet and its pods.
 
     `labels`/`annotations` map a key to its new value, or None to remove it;
-    `record` is the new value of the ReplicaSet's ephemeral-metadata annotation.
+    `record` is the new value of the ReplicaSet's ephemeral-metadata annotation;
+    `pods`: whether running pods change too (a retired set changes its template only).
     """
 
     pod_hash: str
     labels: dict[str, str | None]
     annotations: dict[str, str | None]
     record: str | None
+    pods: bool = True
 
 
 @dataclass
