@@ -1,0 +1,9 @@
+"""Traffic routers: one module per router behind the interface in `base.py`. Pure.
+
+Not wired into the canary controller yet (issue 10): the canary's weight still follows
+replica counts and a Rollout with a router gets a Warning event saying so.
+"""
+
+from rollouts.traffic.base import Live, ObjectKey, RouterError, TrafficRouter, Weights, Write
+
+__all__ = ["Live", "ObjectKey", "RouterError", "TrafficRouter", "Weights", "Write"]

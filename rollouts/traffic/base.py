@@ -1,0 +1,103 @@
+"""The one interface every traffic router implements. Pure: no client, no I/O.
+
+A router turns "the canary should get W% of the traffic" into writes of the router's
+own objects (an SMI TrafficSplit, a canary Ingress, a VirtualService, an HTTPRoute).
+It never reads the cluster itself: the controller fetches the objects the router
+`reads()` and passes them in as `live` (None for one that does not exist); the router
+answers with the `Write`s that bring them to the wanted state (none when they are
+already there), so a write is idempotent and safe to repeat after a crash.
+
+    router = make_router(rollout)                  # rollouts.traffic.make_router
+    live = {key: cluster_get(key) for key in router.reads()}
+    writes = router.set_weight(live, Weights(canary_weight=20, ...))
+    ... the executor creates / patches ...
+    router.verify_weight(live_again, weights)      # True once the object says so
+
+The canary planner decides weights and never knows which router applies them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["Live", "ObjectKey", "RouterError", "TrafficRouter", "Weights", "Write"]
+
+
+@dataclass(frozen=True)
+class ObjectKey:
+    """Which object: API group/version/plural/kind, namespace and name."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+@dataclass(frozen=True)
+class Weights:
+    """What the traffic should look like: the canary's share, and where each share goes."""
+
+    canary_weight: int  # 0..100; the stable gets the rest
+    canary_service: str
+    stable_service: str
+    canary_hash: str | None = None
+    stable_hash: str | None = None
+
+    @property
+    def stable_weight(self) -> int:
+        return 100 - self.canary_weight
+
+
+@dataclass(frozen=True)
+class Write:
+    """One object to create (`create`, a whole manifest) or to patch (`patch`, a JSON
+    merge patch; it carries `metadata.resourceVersion` when it replaces a list, so a
+    concurrent change makes it fail with a conflict instead of being lost)."""
+
+    key: ObjectKey
+    create: dict[str, Any] | None = None
+    patch: dict[str, Any] | None = None
+    reason: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Live = Mapping[ObjectKey, dict[str, Any] | None]
+
+
+class TrafficRouter(Protocol):
+    """A traffic router for one Rollout, built from its `trafficRouting` settings."""
+
+    @property
+    def name(self) -> str:
+        """Argo's name of the router (`nginx`, `istio`, `smi`, `gatewayAPI`)."""
+        ...
+
+    def reads(self) -> list[ObjectKey]:
+        """The objects the router needs to see before it can decide its writes."""
+        ...
+
+    def set_weight(self, live: Live, weights: Weights) -> list[Write]:
+        """Writes that give the canary `weights.canary_weight` percent (none if so already).
+        Raises `RouterError` when the live objects cannot carry the weight (a missing
+        VirtualService, a route that names neither Service), with a one-line reason."""
+        ...
+
+    def verify_weight(self, live: Live, weights: Weights) -> bool:
+        """Whether the live objects already carry `weights`."""
+        ...
+
+    def remove_managed_routes(self, live: Live) -> list[Write]:
+        """Writes that undo what the router added besides weights (header/mirror routes)."""
+        ...
+
+
+class RouterError(Exception):
+    """The router's objects cannot carry the weight; the message says why and what to do."""
