@@ -2,9 +2,9 @@
 
     plan = begin(raw, rollout, observed, problems, strategy, services)
       1. a spec we cannot run -> `InvalidSpec`, nothing touched (a finished Plan);
-      2. the ReplicaSets are identified (new / stable / older, adopting Argo's);
+      2. a steered Service that does not exist -> `InvalidSpec`;
+      3. the ReplicaSets are identified (new / stable / older, adopting Argo's);
          a new pod template starts a new revision;
-      3. a steered Service that does not exist -> `InvalidSpec`;
     ... the strategy plans its part (scaling, gates, services) ...
     finish(work)
       4. history pruning, restart, AnalysisRun garbage collection;
@@ -47,13 +47,15 @@ def begin(raw: dict[str, Any], rollout: Rollout, observed: Observed, problems: l
         return plan
     conditions.remove_condition(plan.status, "InvalidSpec")
     work = Pass(raw, rollout, strategy, observed, observed.now, old, plan)
+    missing = missing_service(work, strategy_path, services)
+    if missing:
+        # Before the revision is recorded: once the Service exists, the pass that sees
+        # the new template starts its revision (step 0, fresh runs) as usual.
+        invalid(plan, observed.now, [missing])
+        return plan
     identify_replica_sets(work)
     if work.template_changed:
         start_new_revision(work)
-    missing = missing_service(work, strategy_path, services)
-    if missing:
-        invalid(plan, observed.now, [missing])
-        return plan
     return work
 
 

@@ -215,3 +215,21 @@ def test_template_hash_ignores_our_own_label() -> None:
     labelled = {"metadata": {"labels": {"app": "a", "rollouts-pod-template-hash": "x"}},
                 "spec": {"containers": []}}
     assert pod_template_hash(template) == pod_template_hash(labelled)
+
+
+def test_a_template_change_while_a_service_is_missing_still_walks_the_steps_later() -> None:
+    sim = Sim(rollout(DEMO_STEPS, canaryService="canary", stableService="stable"),
+              services={"canary": None, "stable": None})
+    sim.settle()
+    stable = sim.status["stableRS"]
+    del sim.services["canary"]
+    sim.set_image("app:2")
+    sim.settle()
+    assert sim.status["phase"] == "Degraded"
+    assert "Service 'canary' not found" in sim.status["message"]
+    assert sim.status["currentPodHash"] == stable, "nothing recorded while invalid"
+
+    sim.services["canary"] = None
+    sim.settle()
+    assert sim.status["phase"] == "Paused" and sim.status["currentStepIndex"] == 1, (
+        "the new revision starts at step 0 once the Service exists")
