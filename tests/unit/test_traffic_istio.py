@@ -21,7 +21,9 @@ def rollout(istio: dict[str, Any], **canary: Any) -> dict[str, Any]:
     }
 
 
-def vs_key(name: str = "shop-vsvc", namespace: str = "apps", version: str = "v1alpha3") -> ObjectKey:
+def vs_key(
+    name: str = "shop-vsvc", namespace: str = "apps", version: str = "v1alpha3"
+) -> ObjectKey:
     return ObjectKey("networking.istio.io", version, "virtualservices", "VirtualService",
                      namespace, name)
 
