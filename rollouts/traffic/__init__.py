@@ -7,3 +7,8 @@ replica counts and a Rollout with a router gets a Warning event saying so.
 from rollouts.traffic.base import Live, ObjectKey, RouterError, TrafficRouter, Weights, Write
 
 __all__ = ["Live", "ObjectKey", "RouterError", "TrafficRouter", "Weights", "Write"]
+
+from rollouts.traffic.nginx import NginxRouter
+from rollouts.traffic.smi import SMIRouter
+
+__all__ += ["NginxRouter", "SMIRouter"]
