@@ -12,3 +12,8 @@ from rollouts.traffic.nginx import NginxRouter
 from rollouts.traffic.smi import SMIRouter
 
 __all__ += ["NginxRouter", "SMIRouter"]
+
+from rollouts.traffic.gatewayapi import GatewayAPIRouter  # noqa: E402 (appended block)
+from rollouts.traffic.istio import IstioRouter  # noqa: E402
+
+__all__ += ["GatewayAPIRouter", "IstioRouter"]
