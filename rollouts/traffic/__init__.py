@@ -5,15 +5,20 @@ replica counts and a Rollout with a router gets a Warning event saying so.
 """
 
 from rollouts.traffic.base import Live, ObjectKey, RouterError, TrafficRouter, Weights, Write
-
-__all__ = ["Live", "ObjectKey", "RouterError", "TrafficRouter", "Weights", "Write"]
-
+from rollouts.traffic.gatewayapi import GatewayAPIRouter
+from rollouts.traffic.istio import IstioRouter
 from rollouts.traffic.nginx import NginxRouter
 from rollouts.traffic.smi import SMIRouter
 
-__all__ += ["NginxRouter", "SMIRouter"]
-
-from rollouts.traffic.gatewayapi import GatewayAPIRouter  # noqa: E402 (appended block)
-from rollouts.traffic.istio import IstioRouter  # noqa: E402
-
-__all__ += ["GatewayAPIRouter", "IstioRouter"]
+__all__ = [
+    "GatewayAPIRouter",
+    "IstioRouter",
+    "Live",
+    "NginxRouter",
+    "ObjectKey",
+    "RouterError",
+    "SMIRouter",
+    "TrafficRouter",
+    "Weights",
+    "Write",
+]
