@@ -21,7 +21,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from rollouts.api.errors import SpecError
-from rollouts.api.placeholder import has_placeholder
+from rollouts.api.placeholder import OrArg
 
 __all__ = ["IntOrArg", "IntOrPercent"]
 
@@ -129,7 +129,7 @@ class IntOrPercent:
         return dict(_INT_OR_STRING_SCHEMA)
 
 
-class IntOrArg:
+class IntOrArg(OrArg[int]):
     """An integer, a string of digits, or a `{{args.NAME}}` placeholder resolved later.
 
     >>> IntOrArg.parse("{{args.count}}").value is None
@@ -138,85 +138,20 @@ class IntOrArg:
     3
     """
 
-    __slots__ = ("_raw", "_value")
+    __slots__ = ()
+    _what = "a whole number"
 
-    _raw: int | str
-    _value: int | None
-
-    def __init__(self, raw: int | str) -> None:
-        self._raw = raw
+    @classmethod
+    def _parse_value(cls, raw: int | str) -> int:
         if isinstance(raw, int):
-            self._value = raw
-        elif _DIGITS.fullmatch(raw.strip()):
-            self._value = int(raw.strip())
-        elif has_placeholder(raw):
-            self._value = None
-        else:
-            raise SpecError(
-                f"{raw!r} is not a whole number: write e.g. 3, or '{{{{args.NAME}}}}' to take "
-                "the value from an argument"
-            )
-
-    @classmethod
-    def parse(cls, value: object) -> IntOrArg:
-        if isinstance(value, IntOrArg):
-            return value
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise SpecError(
-                f"{value!r} is not a whole number or an '{{{{args.NAME}}}}' placeholder"
-            )
-        return cls(value)
-
-    @property
-    def raw(self) -> int | str:
-        return self._raw
-
-    @property
-    def value(self) -> int | None:
-        """The integer, or None while it is still an unresolved placeholder."""
-        return self._value
-
-    @property
-    def is_placeholder(self) -> bool:
-        return self._value is None
-
-    def resolved(self) -> int:
-        """The integer; raise `SpecError` if the placeholder was never substituted."""
-        if self._value is None:
-            raise SpecError(f"{self._raw!r} still holds an argument placeholder")
-        return self._value
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, IntOrArg):
-            return NotImplemented
-        return self._raw == other._raw
-
-    def __hash__(self) -> int:
-        return hash(self._raw)
-
-    def __repr__(self) -> str:
-        return f"IntOrArg({self._raw!r})"
-
-    def __str__(self) -> str:
-        return str(self._raw)
-
-    @classmethod
-    def __get_pydantic_core_schema__(
-        cls, source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.no_info_plain_validator_function(
-            cls.parse,
-            serialization=core_schema.plain_serializer_function_ser_schema(
-                _raw_of, return_schema=core_schema.any_schema()
-            ),
+            return raw
+        if _DIGITS.fullmatch(raw.strip()):
+            return int(raw.strip())
+        raise SpecError(
+            f"{raw!r} is not a whole number: write e.g. 3, or '{{{{args.NAME}}}}' to take "
+            "the value from an argument"
         )
 
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        return dict(_INT_OR_STRING_SCHEMA)
 
-
-def _raw_of(value: IntOrPercent | IntOrArg) -> int | str:
+def _raw_of(value: IntOrPercent) -> int | str:
     return value.raw

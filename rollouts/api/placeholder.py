@@ -6,7 +6,8 @@ substitutes its arguments before anything is measured. Until then the value cann
 checked, so the models keep such a setting unresolved:
 
 - `IntOrArg` (`rollouts.api.intstr`): an integer, a string of digits, or a placeholder;
-- `DurationOrArg` (here): a duration (`rollouts.api.duration`) or a placeholder.
+- `DurationOrArg` (here): a duration (`rollouts.api.duration`) or a placeholder;
+both on `OrArg` (here), which holds what they share.
 
 A placeholder is any string holding `{{args.NAME}}` (spaces inside the braces allowed), as
 the analysis controller substitutes it (`analysis.args`); any other string must be a
@@ -17,7 +18,7 @@ valid value. The CRD schemas (`manifests/crds/*analysis*.yaml`) make the same te
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
@@ -26,7 +27,9 @@ from pydantic_core import core_schema
 from rollouts.api.duration import Duration
 from rollouts.api.errors import SpecError
 
-__all__ = ["ARG_PLACEHOLDER", "DurationOrArg", "has_placeholder"]
+__all__ = ["ARG_PLACEHOLDER", "DurationOrArg", "OrArg", "has_placeholder"]
+
+T = TypeVar("T")
 
 ARG_PLACEHOLDER = re.compile(r"\{\{\s*args\.([^{}\s]+)\s*\}\}")
 """`{{args.NAME}}`, as `analysis.args.substitute` replaces it; group 1 is the name."""
@@ -37,40 +40,37 @@ def has_placeholder(text: str) -> bool:
     return ARG_PLACEHOLDER.search(text) is not None
 
 
-class DurationOrArg:
-    """A `Duration` (`30s`, `5m`, integer seconds) or a `{{args.NAME}}` placeholder.
-
-    >>> DurationOrArg.parse("{{args.interval}}").value is None
-    True
-    >>> DurationOrArg.parse("1m").resolved().seconds
-    60.0
+class OrArg(Generic[T]):
+    """A setting that is a value of type T, or a `{{args.NAME}}` placeholder resolved when
+    the AnalysisRun is created. Subclasses say how a value is parsed (`_parse_value`) and
+    what it is called (`_what`); the rest (raw round-trip, equality, pydantic glue) is here.
     """
 
     __slots__ = ("_raw", "_value")
 
     _raw: int | str
-    _value: Duration | None
+    _value: T | None
+    _what: ClassVar[str] = "a value"
+    _json_description: ClassVar[str | None] = None
 
     def __init__(self, raw: int | str) -> None:
         self._raw = raw
         if isinstance(raw, str) and has_placeholder(raw):
             self._value = None
             return
-        try:
-            self._value = Duration.parse(raw)
-        except SpecError as error:
-            raise SpecError(
-                f"{error}, or '{{{{args.NAME}}}}' to take the value from an argument"
-            ) from None
+        self._value = self._parse_value(raw)
 
     @classmethod
-    def parse(cls, value: object) -> DurationOrArg:
-        if isinstance(value, DurationOrArg):
+    def _parse_value(cls, raw: int | str) -> T:
+        raise NotImplementedError
+
+    @classmethod
+    def parse(cls, value: object) -> Self:
+        if isinstance(value, cls):
             return value
-        if isinstance(value, Duration):
-            return cls(value.raw)
         if isinstance(value, bool) or not isinstance(value, int | str):
-            raise SpecError(f"{value!r} is not a duration or an '{{{{args.NAME}}}}' placeholder")
+            raise SpecError(
+                f"{value!r} is not {cls._what} or an '{{{{args.NAME}}}}' placeholder")
         return cls(value)
 
     @property
@@ -79,22 +79,22 @@ class DurationOrArg:
         return self._raw
 
     @property
-    def value(self) -> Duration | None:
-        """The duration, or None while it is still an unresolved placeholder."""
+    def value(self) -> T | None:
+        """The value, or None while it is still an unresolved placeholder."""
         return self._value
 
     @property
     def is_placeholder(self) -> bool:
         return self._value is None
 
-    def resolved(self) -> Duration:
-        """The duration; raise `SpecError` if the placeholder was never substituted."""
+    def resolved(self) -> T:
+        """The value; raise `SpecError` if the placeholder was never substituted."""
         if self._value is None:
             raise SpecError(f"{self._raw!r} still holds an argument placeholder")
         return self._value
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, DurationOrArg):
+        if not isinstance(other, OrArg) or type(other) is not type(self):
             return NotImplemented
         return self._raw == other._raw
 
@@ -102,7 +102,7 @@ class DurationOrArg:
         return hash(self._raw)
 
     def __repr__(self) -> str:
-        return f"DurationOrArg({self._raw!r})"
+        return f"{type(self).__name__}({self._raw!r})"
 
     def __str__(self) -> str:
         return str(self._raw)
@@ -122,12 +122,43 @@ class DurationOrArg:
     def __get_pydantic_json_schema__(
         cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
-        return {
+        value: JsonSchemaValue = {
             "anyOf": [{"type": "integer"}, {"type": "string"}],
             "x-kubernetes-int-or-string": True,
-            "description": "a duration such as 30s or 5m, or '{{args.NAME}}'",
         }
+        if cls._json_description:
+            value["description"] = cls._json_description
+        return value
 
 
-def _raw_of(value: DurationOrArg) -> int | str:
+class DurationOrArg(OrArg[Duration]):
+    """A `Duration` (`30s`, `5m`, integer seconds) or a `{{args.NAME}}` placeholder.
+
+    >>> DurationOrArg.parse("{{args.interval}}").value is None
+    True
+    >>> DurationOrArg.parse("1m").resolved().seconds
+    60.0
+    """
+
+    __slots__ = ()
+    _what = "a duration"
+    _json_description = "a duration such as 30s or 5m, or '{{args.NAME}}'"
+
+    @classmethod
+    def _parse_value(cls, raw: int | str) -> Duration:
+        try:
+            return Duration.parse(raw)
+        except SpecError as error:
+            raise SpecError(
+                f"{error}, or '{{{{args.NAME}}}}' to take the value from an argument"
+            ) from None
+
+    @classmethod
+    def parse(cls, value: object) -> DurationOrArg:
+        if isinstance(value, Duration):
+            return cls(value.raw)
+        return super().parse(value)
+
+
+def _raw_of(value: OrArg[Any]) -> int | str:
     return value.raw
