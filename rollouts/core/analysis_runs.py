@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rollouts.api.rollout import RolloutAnalysis, RolloutArgument
+from rollouts.core.owner import owner_reference
 
 ROLLOUT_LABEL = "rollouts.argoproj.io/rollout"
 TYPE_LABEL = "rollout-type"
@@ -119,16 +120,4 @@ def build_analysis_run(
             "ownerReferences": [owner_reference(rollout)],
         },
         "spec": spec,
-    }
-
-
-def owner_reference(rollout: dict[str, Any]) -> dict[str, Any]:
-    meta = rollout.get("metadata", {})
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Rollout",
-        "name": meta.get("name"),
-        "uid": meta.get("uid"),
-        "controller": True,
-        "blockOwnerDeletion": True,
     }

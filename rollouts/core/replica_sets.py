@@ -21,7 +21,6 @@ from typing import Any
 from rollouts.api.common import PodTemplateMetadata
 from rollouts.api.rollout import AntiAffinity
 from rollouts.core import conditions
-from rollouts.core.analysis_runs import owner_reference
 from rollouts.core.observed import (
     EPHEMERAL_ANNOTATION,
     HASH_LABEL,
@@ -30,6 +29,7 @@ from rollouts.core.observed import (
     pod_template_hash,
     same_template,
 )
+from rollouts.core.owner import owner_reference
 from rollouts.core.work import MetadataChange, Pass, match_labels
 
 _HOSTNAME = "kubernetes.io/hostname"

@@ -19,10 +19,11 @@ The canary planner decides weights and never knows which router applies them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Live", "ObjectKey", "RouterError", "TrafficRouter", "Weights", "Write"]
+__all__ = ["Live", "ObjectKey", "RouterError", "TrafficRouter", "Weights", "Write",
+           "writes_nothing"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,6 @@ class Write:
     create: dict[str, Any] | None = None
     patch: dict[str, Any] | None = None
     reason: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Live = Mapping[ObjectKey, dict[str, Any] | None]
@@ -101,3 +101,12 @@ class TrafficRouter(Protocol):
 
 class RouterError(Exception):
     """The router's objects cannot carry the weight; the message says why and what to do."""
+
+
+def writes_nothing(router: TrafficRouter, live: Live, weights: Weights) -> bool:
+    """`verify_weight` for a router whose `set_weight` writes only what differs: the live
+    objects carry `weights` when no write is needed (and they can carry it at all)."""
+    try:
+        return not router.set_weight(live, weights)
+    except RouterError:
+        return False

@@ -25,7 +25,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from rollouts.traffic.base import Live, ObjectKey, RouterError, Weights, Write
+from rollouts.traffic.base import Live, ObjectKey, RouterError, Weights, Write, writes_nothing
 
 __all__ = ["PLUGIN_NAME", "GatewayAPIRouter"]
 
@@ -99,10 +99,7 @@ class GatewayAPIRouter:
         return writes
 
     def verify_weight(self, live: Live, weights: Weights) -> bool:
-        try:
-            return not self.set_weight(live, weights)
-        except RouterError:
-            return False
+        return writes_nothing(self, live, weights)
 
     def remove_managed_routes(self, live: Live) -> list[Write]:
         return []  # this router adds no header routes

@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from rollouts.core.owner import controlled_by, owner_reference
 from rollouts.traffic.base import Live, ObjectKey, RouterError, Weights, Write
 
 __all__ = ["DEFAULT_ANNOTATION_PREFIX", "NginxRouter", "canary_ingress_name"]
@@ -36,7 +37,6 @@ DEFAULT_ANNOTATION_PREFIX = "nginx.ingress.kubernetes.io"
 INGRESS_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 _CANARY_SUFFIX = "-canary"
 _MAX_NAME = 253
-_ROLLOUT_API_VERSION = "argoproj.io/v1alpha1"
 
 
 def canary_ingress_name(rollout: str, stable_ingress: str) -> str:
@@ -66,6 +66,7 @@ class NginxRouter:
         if not stable_names:
             raise RouterError("trafficRouting.nginx: set stableIngress (or stableIngresses)")
         self._uid: str | None = metadata.get("uid")
+        self._owner_reference = owner_reference(rollout)
         self._namespace: str | None = metadata.get("namespace")
         self._stable_service: str | None = canary.get("stableService")
         self._prefix: str = nginx.get("annotationPrefix") or DEFAULT_ANNOTATION_PREFIX
@@ -195,21 +196,14 @@ class NginxRouter:
         metadata: dict[str, Any] = {
             "name": key.name,
             "annotations": annotations,
-            "ownerReferences": [{
-                "apiVersion": _ROLLOUT_API_VERSION, "kind": "Rollout",
-                "name": self._rollout_name, "uid": self._uid,
-                "controller": True, "blockOwnerDeletion": True,
-            }],
+            "ownerReferences": [dict(self._owner_reference)],
         }
         if key.namespace:
             metadata["namespace"] = key.namespace
         return metadata
 
     def _owned(self, obj: dict[str, Any]) -> bool:
-        refs = (obj.get("metadata") or {}).get("ownerReferences") or []
-        return bool(self._uid) and any(
-            ref.get("controller") is True and ref.get("uid") == self._uid for ref in refs
-        )
+        return controlled_by(obj, self._uid)
 
 
 def _name_of(obj: dict[str, Any]) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 
 from rollouts.api.errors import SpecError
 from rollouts.api.quantity import parse_quantity
+from rollouts.core.owner import controlled_by, owner_reference
 from rollouts.traffic.base import Live, ObjectKey, RouterError, Weights, Write
 
 __all__ = ["SMI_GROUP", "SMI_VERSIONS", "SMIRouter"]
@@ -31,7 +32,6 @@ __all__ = ["SMI_GROUP", "SMI_VERSIONS", "SMIRouter"]
 SMI_GROUP = "split.smi-spec.io"
 SMI_VERSIONS = ("v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4")
 _QUANTITY_WEIGHTS = frozenset({"v1alpha1"})
-_ROLLOUT_API_VERSION = "argoproj.io/v1alpha1"
 
 
 class SMIRouter:
@@ -55,6 +55,7 @@ class SMIRouter:
                 f"Rollout `{self._rollout_name}` has no spec.strategy.canary.trafficRouting.smi"
             )
         self._uid: str | None = metadata.get("uid")
+        self._owner_reference = owner_reference(rollout)
         self._version = version
         self._split_name: str = smi.get("trafficSplitName") or self._rollout_name
         self._root_service: str | None = smi.get("rootService") or canary.get("stableService")
@@ -137,21 +138,14 @@ class SMIRouter:
             )
         metadata: dict[str, Any] = {
             "name": self._split_name,
-            "ownerReferences": [{
-                "apiVersion": _ROLLOUT_API_VERSION, "kind": "Rollout",
-                "name": self._rollout_name, "uid": self._uid,
-                "controller": True, "blockOwnerDeletion": True,
-            }],
+            "ownerReferences": [dict(self._owner_reference)],
         }
         if self._key.namespace:
             metadata["namespace"] = self._key.namespace
         return metadata
 
     def _owned(self, obj: dict[str, Any]) -> bool:
-        refs = (obj.get("metadata") or {}).get("ownerReferences") or []
-        return bool(self._uid) and any(
-            ref.get("controller") is True and ref.get("uid") == self._uid for ref in refs
-        )
+        return controlled_by(obj, self._uid)
 
     def _check_owned(self, obj: dict[str, Any]) -> None:
         if not self._owned(obj):
