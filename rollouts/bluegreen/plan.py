@@ -52,7 +52,7 @@ from rollouts.core.pipeline import begin, finish
 from rollouts.core.replica_sets import retire_role_metadata, scale_to, sync_role_metadata
 from rollouts.core.runs import PAUSE_INCONCLUSIVE, ensure_run, record_run, run_name, verdict
 from rollouts.core.services import point_service, selected_hash
-from rollouts.core.work import Pass, Plan, parse_time
+from rollouts.core.work import Pass, Plan, parse_time, selector_string
 
 __all__ = ["PAUSE_BLUE_GREEN", "plan_blue_green"]
 
@@ -339,15 +339,7 @@ def _record_selectors(work: Pass) -> None:
             section[key] = value
         else:
             section.pop(key, None)
-    status = work.status
-    active_rs = work.observed.by_hash(section.get("activeSelector"))
-    if active_rs is not None:
-        status["selector"] = ",".join(
-            f"{k}={v}" for k, v in sorted(_selector_of(work, active_rs).items()))
-
-
-def _selector_of(work: Pass, rs: ReplicaSetView) -> dict[str, str]:
-    labels = dict(((work.raw.get("spec") or {}).get("selector") or {}).get("matchLabels")
-                  or work.observed.match_labels or {})
-    labels["rollouts-pod-template-hash"] = rs.pod_hash
-    return labels
+    # Argo's status.selector for a blue-green Rollout: the active set's pods (HPA, scale).
+    if work.observed.by_hash(section.get("activeSelector")) is not None:
+        work.status["selector"] = selector_string(work.raw, work.observed.match_labels,
+                                                  pod_hash=section["activeSelector"])

@@ -92,15 +92,6 @@ def plan_progress(work: Pass) -> None:
     _evaluate_step(work, work.canary.step_list[work.step_index])
 
 
-def at_desired(work: Pass, target_canary: int, target_stable: int) -> bool:
-    new, stable = work.new_rs, work.stable_rs
-    if new is None or not (new.replicas == target_canary == new.available):
-        return False
-    if stable is not None and not (stable.replicas == target_stable == stable.status_replicas):
-        return False
-    return all(rs.available == 0 for rs in work.older)
-
-
 def _targets_reached(work: Pass) -> bool:
     """Nothing left to scale for this step's weight and the canary pods are available."""
     if work.plan.create_replica_set is not None or work.plan.scale:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Literal
 
-from rollouts.core import HASH_LABEL, MANAGED_BY_ANNOTATION, MetadataChange, Plan, selector_string
+from rollouts.core import HASH_LABEL, MANAGED_BY_ANNOTATION, MetadataChange, Plan
 from rollouts.core.observed import EPHEMERAL_ANNOTATION
 from rollouts.kube import (
     ANALYSIS_RUN,
@@ -58,7 +58,7 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
         with contextlib.suppress(NotFound):
             client.patch(REPLICA_SET, namespace, rs_name, {"metadata": {"annotations": changes}})
     for rs_name, change in plan.metadata_changes.items():
-        _move_metadata(client, namespace, rs_name, change, selector_string(raw))
+        _move_metadata(client, namespace, rs_name, change)
     for manifest in plan.create_analysis_runs:
         with contextlib.suppress(AlreadyExists):
             client.create(ANALYSIS_RUN, namespace, manifest)
@@ -95,7 +95,7 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
 
 
 def _move_metadata(client: KubeClient, namespace: str | None, rs_name: str,
-                   change: MetadataChange, selector: str) -> None:
+                   change: MetadataChange) -> None:
     """Ephemeral labels/annotations onto a ReplicaSet's template, then its running pods."""
     pod_meta: dict[str, Any] = {}
     if change.labels:
@@ -111,8 +111,7 @@ def _move_metadata(client: KubeClient, namespace: str | None, rs_name: str,
         return
     if not pod_meta or not change.pods:
         return
-    label_selector = ",".join(filter(None, [selector, f"{HASH_LABEL}={change.pod_hash}"]))
-    pods = client.list(POD, namespace, label_selector=label_selector).items
+    pods = client.list(POD, namespace, label_selector=change.pod_selector).items
     for pod in pods:
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
             continue

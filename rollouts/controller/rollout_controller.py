@@ -15,7 +15,6 @@ kept. The answer is cached per Rollout and template hash.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import threading
@@ -31,10 +30,9 @@ from rollouts.core import (
     Observed,
     PodView,
     ReplicaSetView,
-    match_labels,
-    pod_template_hash,
     selector_string,
 )
+from rollouts.core.replica_sets import defaulting_request
 from rollouts.kube import (
     ANALYSIS_RUN,
     ANALYSIS_TEMPLATE,
@@ -239,34 +237,28 @@ class RolloutController:
 
     def _defaulted_template(self, raw: dict[str, Any], observed: Observed
                             ) -> dict[str, Any] | None:
-        """The pod template as the API server defaults it, when no ReplicaSet carries our
-        hash but some ReplicaSet exists (it may be Argo's, for the same template)."""
-        template = observed.pod_template or {}
-        our_hash = pod_template_hash(template)
-        if observed.by_hash(our_hash) is not None or not observed.replica_sets:
+        """The pod template as the API server defaults it (a dry-run create), when the
+        planner's core says it is needed to recognise another controller's ReplicaSet;
+        cached per Rollout and template hash."""
+        request = defaulting_request(raw, observed)
+        if request is None:
             return None
-        key = (str(raw["metadata"].get("uid")), our_hash)
+        our_hash, body = request
+        meta = raw["metadata"]
+        key = (str(meta.get("uid")), our_hash)
         with self._lock:
             cached = self._defaulted.get(key)
         if cached is not None:
             return cached
-        meta = raw["metadata"]
-        labels = match_labels(raw, observed.match_labels)
-        labels[HASH_LABEL] = our_hash
-        body_template = copy.deepcopy(template)
-        body_template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = our_hash
-        body = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                "metadata": {"generateName": f"{meta['name']}-",
-                             "namespace": meta.get("namespace")},
-                "spec": {"replicas": 0, "selector": {"matchLabels": labels},
-                         "template": body_template}}
         try:
             answer = self.client.create(REPLICA_SET, meta.get("namespace"), body, dry_run=True)
         except KubeError as error:
-            log.info("could not default the pod template (%s); ReplicaSets made by another "
-                     "controller will not be recognised", error,
-                     extra=log_fields(kind="Rollout", namespace=meta.get("namespace"),
-                                      name=meta.get("name")))
+            # Without it a ReplicaSet made by Argo Rollouts for this template is not
+            # recognised, and the template gets a new ReplicaSet (its pods replaced).
+            log.warning("could not default the pod template (%s); ReplicaSets made by "
+                        "another controller will not be recognised", error,
+                        extra=log_fields(kind="Rollout", namespace=meta.get("namespace"),
+                                         name=meta.get("name")))
             return None
         defaulted = dict((answer.get("spec") or {}).get("template") or {})
         with self._lock:

@@ -207,12 +207,11 @@ def comparable_template(template: dict[str, Any], ignore_keys: set[str]) -> dict
 def _injected_only(anti: dict[str, Any]) -> bool:
     """True when every anti-affinity term selects pods by our hash label (ours or Argo's)."""
     terms: list[Any] = []
-    for key, value in anti.items():
+    for value in anti.values():
         if not isinstance(value, list):
             return False
-        for item in value:
-            terms.append(item.get("podAffinityTerm", item) if isinstance(item, dict) else None)
-        del key
+        terms.extend(item.get("podAffinityTerm", item) if isinstance(item, dict) else None
+                     for item in value)
     for term in terms:
         expressions = ((term or {}).get("labelSelector") or {}).get("matchExpressions") or []
         if not expressions or any(e.get("key") != HASH_LABEL for e in expressions):

@@ -19,18 +19,18 @@ import json
 from typing import Any
 
 from rollouts.api.common import PodTemplateMetadata
-from rollouts.api.rollout import AntiAffinity
 from rollouts.core import conditions
 from rollouts.core.observed import (
     EPHEMERAL_ANNOTATION,
     HASH_LABEL,
     REVISION_ANNOTATION,
+    Observed,
     ReplicaSetView,
     pod_template_hash,
     same_template,
 )
 from rollouts.core.owner import owner_reference
-from rollouts.core.work import MetadataChange, Pass, match_labels
+from rollouts.core.work import MetadataChange, Pass, match_labels, selector_string
 
 _HOSTNAME = "kubernetes.io/hostname"
 
@@ -83,6 +83,30 @@ def identify_replica_sets(work: Pass) -> None:
         work.revision = work.new_rs.revision
     else:
         work.revision = max((rs.revision for rs in work.observed.replica_sets), default=0) + 1
+
+
+def defaulting_request(raw: dict[str, Any], observed: Observed
+                       ) -> tuple[str, dict[str, Any]] | None:
+    """(our hash, a ReplicaSet to dry-run create) when the pod template must be defaulted
+    by the API server to find a ReplicaSet made by another controller (Argo Rollouts) for
+    it: some ReplicaSet exists, none carries our hash. None when no question is needed."""
+    template = observed.pod_template
+    if template is None or not observed.replica_sets:
+        return None
+    our_hash = pod_template_hash(template)
+    if observed.by_hash(our_hash) is not None:
+        return None
+    labels = match_labels(raw, observed.match_labels)
+    labels[HASH_LABEL] = our_hash
+    body_template = copy.deepcopy(template)
+    body_template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = our_hash
+    meta = raw["metadata"]
+    return our_hash, {
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"generateName": f"{meta['name']}-", "namespace": meta.get("namespace")},
+        "spec": {"replicas": 0, "selector": {"matchLabels": labels},
+                 "template": body_template},
+    }
 
 
 def _same_template_set(work: Pass) -> ReplicaSetView | None:
@@ -161,14 +185,9 @@ def new_replica_set_manifest(work: Pass, replicas: int,
     }
 
 
-def _anti_affinity_spec(work: Pass) -> AntiAffinity | None:
-    strategy = work.strategy
-    return strategy.anti_affinity
-
-
 def _inject_anti_affinity(work: Pass, template: dict[str, Any]) -> None:
     """Argo's `antiAffinity`: the new pods avoid nodes running the stable version's pods."""
-    anti = _anti_affinity_spec(work)
+    anti = work.strategy.anti_affinity
     if anti is None or not work.stable_hash or work.stable_hash == work.new_hash:
         return
     term = {"labelSelector": {"matchExpressions": [
@@ -239,7 +258,9 @@ def sync_role_metadata(work: Pass, rs: ReplicaSetView | None,
         delta.update({key: value for key, value in new.items() if old.get(key) != value})
         changes[section] = delta
     work.plan.metadata_changes[rs.name] = MetadataChange(
-        pod_hash=rs.pod_hash, labels=changes["labels"], annotations=changes["annotations"],
+        pod_hash=rs.pod_hash,
+        pod_selector=selector_string(work.raw, work.observed.match_labels, pod_hash=rs.pod_hash),
+        labels=changes["labels"], annotations=changes["annotations"],
         record=wanted_record or None, pods=pods)
 
 

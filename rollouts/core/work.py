@@ -13,7 +13,7 @@ from typing import Any
 from rollouts.api.common import format_time
 from rollouts.api.rollout import BlueGreenStrategy, CanaryStrategy, Rollout
 from rollouts.core.budgets import surge_and_unavailable
-from rollouts.core.observed import Observed, ReplicaSetView
+from rollouts.core.observed import HASH_LABEL, Observed, ReplicaSetView
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class MetadataChange:
     """
 
     pod_hash: str
+    pod_selector: str  # the set's pods: the Rollout's selector narrowed by pod_hash
     labels: dict[str, str | None]
     annotations: dict[str, str | None]
     record: str | None
@@ -150,8 +151,13 @@ def match_labels(raw: dict[str, Any], fallback: dict[str, str] | None = None) ->
     return dict(labels or fallback or {})
 
 
-def selector_string(raw: dict[str, Any], fallback: dict[str, str] | None = None) -> str:
+def selector_string(raw: dict[str, Any], fallback: dict[str, str] | None = None,
+                    *, pod_hash: str | None = None) -> str:
+    """The Rollout's label selector as `k=v,...` (narrowed to one ReplicaSet's pods when
+    `pod_hash` is given)."""
     labels = match_labels(raw, fallback)
+    if pod_hash:
+        labels[HASH_LABEL] = pod_hash
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
