@@ -49,7 +49,8 @@ def test_templates_compare_without_hash_label_ephemeral_keys_and_injected_anti_a
     ours: dict[str, Any] = {"metadata": {"labels": {"app": "web", HASH_LABEL: "ours"},
                                          "creationTimestamp": None},
                             "spec": {"containers": [{"name": "app", "image": "app:1"}]}}
-    argo: dict[str, Any] = {"metadata": {"labels": {"app": "web", HASH_LABEL: "argo", "role": "stable"}},
+    argo: dict[str, Any] = {
+            "metadata": {"labels": {"app": "web", HASH_LABEL: "argo", "role": "stable"}},
             "spec": {"containers": [{"name": "app", "image": "app:1"}],
                      "affinity": {"podAntiAffinity": {
                          "preferredDuringSchedulingIgnoredDuringExecution": [{
