@@ -33,7 +33,13 @@ from typing import Any, Literal
 
 from rollouts.api.common import format_time
 from rollouts.cli.errors import UsageProblem
-from rollouts.core.observed import HASH_LABEL, REVISION_ANNOTATION, pod_template_hash
+from rollouts.core.observed import (
+    HASH_LABEL,
+    REVISION_ANNOTATION,
+    ReplicaSetView,
+    comparable_template,
+    pod_template_hash,
+)
 
 __all__ = [
     "Patch",
@@ -307,10 +313,16 @@ def rollout_template(replica_set: dict[str, Any]) -> dict[str, Any]:
     CRD, stays as written), so the template is copied without those defaults when that
     gives back exactly the pod hash the ReplicaSet carries: the controller then knows
     the revision again (no new ReplicaSet; back to stable is a fast rollback). Otherwise
-    the ReplicaSet's template is used as it is, minus our hash label.
+    the ReplicaSet's template is used as it is, minus our hash label. Either way the
+    role metadata and anti-affinity the controller added to the set are left out.
     """
-    template = copy.deepcopy((replica_set.get("spec") or {}).get("template") or {})
-    labels = (template.get("metadata") or {}).get("labels")
-    pod_hash = labels.pop(HASH_LABEL, None) if isinstance(labels, dict) else None
+    view = ReplicaSetView.parse(replica_set)
+    labels = (view.template.get("metadata") or {}).get("labels")
+    pod_hash = labels.get(HASH_LABEL) if isinstance(labels, dict) else None
+    # What the controller added to the set's template is not the Rollout's: the ephemeral
+    # metadata of its role (recorded on the set) and an injected anti-affinity.
+    added = {key for section in view.ephemeral.values() if isinstance(section, dict)
+             for key in section}
+    template = comparable_template(view.template, added)
     recovered = _without_api_defaults(template)
     return recovered if pod_hash and pod_template_hash(recovered) == pod_hash else template

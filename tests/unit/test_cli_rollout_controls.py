@@ -221,6 +221,20 @@ class TestTemplateRecovery:
         stored = {"spec": {"template": self.defaulted(self.WRITTEN)}}
         assert rollout_template(stored) == self.WRITTEN
 
+    def test_role_metadata_and_anti_affinity_the_controller_added_are_left_out(self) -> None:
+        stored = self.defaulted(self.WRITTEN)
+        stored["metadata"]["labels"]["role"] = "preview"
+        stored["spec"]["affinity"] = {"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [{
+                "topologyKey": "kubernetes.io/hostname",
+                "labelSelector": {"matchExpressions": [
+                    {"key": HASH_LABEL, "operator": "In", "values": ["old"]}]}}]}}
+        replica_set = {
+            "metadata": {"annotations": {
+                "rollout.argoproj.io/ephemeral-metadata": '{"labels":{"role":"preview"}}'}},
+            "spec": {"template": stored}}
+        assert rollout_template(replica_set) == self.WRITTEN
+
     def test_when_the_hash_does_not_confirm_it_the_stored_template_is_used(self) -> None:
         written = copy.deepcopy(self.WRITTEN)
         written["spec"]["restartPolicy"] = "Always"  # a default the user wrote out
