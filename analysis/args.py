@@ -199,7 +199,9 @@ def substitute(metric: dict[str, Any], args: ResolvedArgs) -> dict[str, Any]:
                         f"declare {names} in the template's spec.args")
     problems = setting_problems(metric, result, args)
     if problems:
-        raise ArgsError("; ".join(f'metric "{metric_name}": {problem}' for problem in problems))
+        raise ArgsError("; ".join(f'metric "{metric_name}": {problem}' for problem in problems)
+                        + ": fix the argument's value (the Rollout's analysis args, or the "
+                        "template's default)")
     return dict(result)
 
 

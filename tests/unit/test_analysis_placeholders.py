@@ -24,6 +24,7 @@ from rollouts.lint import lint_text
 from tests.unit.test_analysis_decide import T0, analysis_run
 from tests.unit.test_crds_static import validate_doc
 
+FIX = ": fix the argument's value (the Rollout's analysis args, or the template's default)"
 PROMETHEUS = {"prometheus": {"address": "http://prometheus:9090", "query": "up",
                              "timeout": "{{args.timeout}}"}}
 WEB = {"web": {"url": "http://checker/health", "timeoutSeconds": "{{ args.timeout }}"}}
@@ -193,7 +194,7 @@ class TestSubstitution:
         args = ResolvedArgs({**ARGS.values, **values})
         with pytest.raises(ArgsError) as caught:
             substitute(templated(), args)
-        assert str(caught.value) == message
+        assert str(caught.value) == message + FIX
 
     def test_every_bad_setting_is_named_at_once(self) -> None:
         args = ResolvedArgs({**ARGS.values, "count": "x", "delay": "y"})
@@ -202,7 +203,7 @@ class TestSubstitution:
         assert str(caught.value) == (
             'metric "success-rate": initialDelay "y" (from {{args.delay}}) is not a duration '
             '(write e.g. 30s, 5m or 1h); metric "success-rate": count "x" '
-            "(from {{args.count}}) is not an integer"
+            "(from {{args.count}}) is not an integer" + FIX
         )
 
     def test_a_secret_value_is_never_shown(self) -> None:
