@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Live", "ObjectKey", "RouterError", "TrafficRouter", "Weights", "Write",
-           "writes_nothing"]
+__all__ = ["HeaderMatch", "HeaderRoute", "Live", "MirrorRoute", "ObjectKey", "RouterError",
+           "TrafficRouter", "TrafficState", "Weights", "Write", "writes_nothing"]
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,57 @@ class Weights:
     stable_service: str
     canary_hash: str | None = None
     stable_hash: str | None = None
+    # Experiment templates that take a share too (Argo's `weights.additional`):
+    # (service name, weight, pod hash). The stable gets 100 - canary - these.
+    additional: tuple[tuple[str, int, str | None], ...] = ()
 
     @property
     def stable_weight(self) -> int:
-        return 100 - self.canary_weight
+        return 100 - self.canary_weight - sum(w for _, w, _ in self.additional)
+
+
+@dataclass(frozen=True)
+class HeaderMatch:
+    """One header condition: `name` equals `exact`, starts with `prefix`, or matches
+    `regex` (exactly one of the three is set)."""
+
+    name: str
+    exact: str | None = None
+    prefix: str | None = None
+    regex: str | None = None
+
+
+@dataclass(frozen=True)
+class HeaderRoute:
+    """`setHeaderRoute`: requests matching every header in `match` go to the canary."""
+
+    name: str  # one of trafficRouting.managedRoutes
+    match: tuple[HeaderMatch, ...]
+
+
+@dataclass(frozen=True)
+class MirrorRoute:
+    """`setMirrorRoute`: requests matching any entry of `match` keep going to the stable
+    and are copied to the canary (`percentage` of them, default 100)."""
+
+    name: str  # one of trafficRouting.managedRoutes
+    # Each entry: {"method"?: {exact|prefix|regex}, "path"?: {...},
+    #              "headers"?: {name: {exact|prefix|regex}}}; entries are OR-ed.
+    match: tuple[dict[str, Any], ...]
+    percentage: int = 100
+
+
+@dataclass(frozen=True)
+class TrafficState:
+    """The whole state the router should carry: weights plus the managed routes in
+    force. Routes named in `managed_routes` but absent here are removed; routes a
+    router cannot carry are ignored by it (see `supports_header_routes`)."""
+
+    weights: Weights
+    header_routes: tuple[HeaderRoute, ...] = ()
+    mirror_routes: tuple[MirrorRoute, ...] = ()
+    # trafficRouting.managedRoutes names, in order (it orders the routes added).
+    managed_routes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,6 +143,22 @@ class TrafficRouter(Protocol):
 
     def remove_managed_routes(self, live: Live) -> list[Write]:
         """Writes that undo what the router added besides weights (header/mirror routes)."""
+        ...
+
+    @property
+    def supports_header_routes(self) -> bool:
+        """Whether `sync` carries `TrafficState.header_routes` (else they are ignored)."""
+        ...
+
+    @property
+    def supports_mirror_routes(self) -> bool:
+        """Whether `sync` carries `TrafficState.mirror_routes` (else they are ignored)."""
+        ...
+
+    def sync(self, live: Live, state: TrafficState) -> list[Write]:
+        """Writes that make the live objects carry `state` whole (weights and managed
+        routes; none when they already do). At most one write per object, so the
+        weights and the routes of one VirtualService never race each other."""
         ...
 
 

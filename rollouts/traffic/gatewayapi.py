@@ -25,7 +25,15 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from rollouts.traffic.base import Live, ObjectKey, RouterError, Weights, Write, writes_nothing
+from rollouts.traffic.base import (
+    Live,
+    ObjectKey,
+    RouterError,
+    TrafficState,
+    Weights,
+    Write,
+    writes_nothing,
+)
 
 __all__ = ["PLUGIN_NAME", "GatewayAPIRouter"]
 
@@ -103,6 +111,17 @@ class GatewayAPIRouter:
 
     def remove_managed_routes(self, live: Live) -> list[Write]:
         return []  # this router adds no header routes
+
+    @property
+    def supports_header_routes(self) -> bool:
+        return False
+
+    @property
+    def supports_mirror_routes(self) -> bool:
+        return False
+
+    def sync(self, live: Live, state: TrafficState) -> list[Write]:
+        return self.set_weight(live, state.weights)
 
     def _route_write(self, key: ObjectKey, live: Live, weights: Weights) -> Write | None:
         obj = live.get(key)

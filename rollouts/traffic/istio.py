@@ -31,7 +31,15 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from rollouts.traffic.base import Live, ObjectKey, RouterError, Weights, Write, writes_nothing
+from rollouts.traffic.base import (
+    Live,
+    ObjectKey,
+    RouterError,
+    TrafficState,
+    Weights,
+    Write,
+    writes_nothing,
+)
 
 __all__ = ["HASH_LABEL", "MANAGED_BY_ANNOTATION", "IstioRouter"]
 
@@ -153,6 +161,17 @@ class IstioRouter:
 
     def remove_managed_routes(self, live: Live) -> list[Write]:
         return []  # this router adds no header or mirror routes
+
+    @property
+    def supports_header_routes(self) -> bool:
+        return False
+
+    @property
+    def supports_mirror_routes(self) -> bool:
+        return False
+
+    def sync(self, live: Live, state: TrafficState) -> list[Write]:
+        return self.set_weight(live, state.weights)
 
     # -- VirtualService -------------------------------------------------------------
 

@@ -29,7 +29,7 @@ import copy
 from typing import Any
 
 from rollouts.core.owner import controlled_by, owner_reference
-from rollouts.traffic.base import Live, ObjectKey, RouterError, Weights, Write
+from rollouts.traffic.base import Live, ObjectKey, RouterError, TrafficState, Weights, Write
 
 __all__ = ["DEFAULT_ANNOTATION_PREFIX", "NginxRouter", "canary_ingress_name"]
 
@@ -132,6 +132,17 @@ class NginxRouter:
 
     def remove_managed_routes(self, live: Live) -> list[Write]:
         return []  # Argo's nginx router has no header or mirror routes
+
+    @property
+    def supports_header_routes(self) -> bool:
+        return False
+
+    @property
+    def supports_mirror_routes(self) -> bool:
+        return False
+
+    def sync(self, live: Live, state: TrafficState) -> list[Write]:
+        return self.set_weight(live, state.weights)
 
     # -- helpers --------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from typing import Any
 from rollouts.api.errors import SpecError
 from rollouts.api.quantity import parse_quantity
 from rollouts.core.owner import controlled_by, owner_reference
-from rollouts.traffic.base import Live, ObjectKey, RouterError, Weights, Write
+from rollouts.traffic.base import Live, ObjectKey, RouterError, TrafficState, Weights, Write
 
 __all__ = ["SMI_GROUP", "SMI_VERSIONS", "SMIRouter"]
 
@@ -115,6 +115,17 @@ class SMIRouter:
 
     def remove_managed_routes(self, live: Live) -> list[Write]:
         return []  # SMI has no header or mirror routes
+
+    @property
+    def supports_header_routes(self) -> bool:
+        return False
+
+    @property
+    def supports_mirror_routes(self) -> bool:
+        return False
+
+    def sync(self, live: Live, state: TrafficState) -> list[Write]:
+        return self.set_weight(live, state.weights)
 
     # -- helpers --------------------------------------------------------------------
 
