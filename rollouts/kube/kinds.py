@@ -27,6 +27,7 @@ __all__ = [
     "DAEMON_SET",
     "DEPLOYMENT",
     "EVENT",
+    "EXPERIMENT",
     "INGRESS",
     "JOB",
     "KNOWN_KINDS",
@@ -107,6 +108,7 @@ ANALYSIS_TEMPLATE = Kind(_ARGO, "v1alpha1", "analysistemplates", "AnalysisTempla
 CLUSTER_ANALYSIS_TEMPLATE = Kind(
     _ARGO, "v1alpha1", "clusteranalysistemplates", "ClusterAnalysisTemplate", namespaced=False
 )
+EXPERIMENT = Kind(_ARGO, "v1alpha1", "experiments", "Experiment")
 APPLICATION = Kind(_ARGO, "v1alpha1", "applications", "Application")
 
 REPLICA_SET = Kind("apps", "v1", "replicasets", "ReplicaSet")
@@ -132,7 +134,7 @@ CUSTOM_RESOURCE_DEFINITION = Kind(
 )
 
 KNOWN_KINDS: tuple[Kind, ...] = (
-    ROLLOUT, ANALYSIS_RUN, ANALYSIS_TEMPLATE, CLUSTER_ANALYSIS_TEMPLATE, APPLICATION,
+    ROLLOUT, ANALYSIS_RUN, ANALYSIS_TEMPLATE, CLUSTER_ANALYSIS_TEMPLATE, EXPERIMENT, APPLICATION,
     REPLICA_SET, DEPLOYMENT, STATEFUL_SET, DAEMON_SET,
     SERVICE, POD, SECRET, CONFIG_MAP, SERVICE_ACCOUNT, PERSISTENT_VOLUME_CLAIM, NAMESPACE, EVENT,
     JOB, LEASE, INGRESS, CUSTOM_RESOURCE_DEFINITION,
