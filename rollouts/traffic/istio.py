@@ -18,21 +18,48 @@ Reads `spec.strategy.canary.trafficRouting.istio` as Argo Rollouts does:
   DestinationRule's two subsets get the label `rollouts-pod-template-hash` set to the
   canary/stable hash (removed when the hash is unknown), plus Argo's
   `argo-rollouts.argoproj.io/managed-by-rollouts` annotation.
-- Any other destination in a managed route is dropped, as Argo does, so the weights
+- Any other destination in a weighted route is dropped, as Argo does, so the weights
   of the route add up to 100. A route without both destinations is refused.
 
-Each write is a JSON merge patch replacing `spec.http`/`spec.tls`/`spec.tcp` (or
-`spec.subsets`) whole, so it carries the live `metadata.resourceVersion`.
+Experiment shares (`Weights.additional`): a weighted route also sends its share to
+each experiment Service: an existing destination whose short host is that Service
+gets its weight, a missing one is appended as `{destination: {host: <service>},
+weight}` (in a subset-level split too: experiments are told apart by host, as Argo
+does; the DestinationRule is not given subsets for them).
+
+Managed routes (`sync` with a `TrafficState`), on every VirtualService, as Argo's
+`setHeaderRoute`/`setMirrorRoute` leave them:
+
+- The routes named in `managed_routes` and present in the state come first in
+  `spec.http`, in `managed_routes` order; a named route absent from the state (or
+  with an empty `match`, Argo's "remove") is dropped; other routes keep their order.
+- Header route: `{name, match: [{headers: {<header>: {exact|prefix|regex: v}}}, ...],
+  route: [{destination: <canary>, weight: 100}]}`. One match block per header, as
+  Argo writes it, so Istio ORs them. `<canary>` is the canary destination of the
+  (first) weighted HTTP route: its host (or subset) and port.
+- Mirror route: `{name, match: [{method, uri (the entry's path), headers}, ...],
+  route: <the weighted route's destinations and weights>, mirror: <canary>,
+  mirrorPercentage: {value: percentage}}`: matching requests keep the weighted split
+  and are copied to the canary, and the copy follows every weight change.
+- A managed route is never the weighted route (`routes` may not name one).
+
+One write per VirtualService carries the weights and the routes together. Each write
+is a JSON merge patch replacing `spec.http`/`spec.tls`/`spec.tcp` (or `spec.subsets`)
+whole, so it carries the live `metadata.resourceVersion`.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
 
 from rollouts.traffic.base import (
+    HeaderMatch,
+    HeaderRoute,
     Live,
+    MirrorRoute,
     ObjectKey,
     RouterError,
     TrafficState,
@@ -145,63 +172,123 @@ class IstioRouter:
         return keys
 
     def set_weight(self, live: Live, weights: Weights) -> list[Write]:
-        writes: list[Write] = []
-        if self._destination_rule is not None:
-            write = self._destination_rule_write(live, weights)
-            if write is not None:
-                writes.append(write)
-        for vs in self._virtual_services:
-            write = self._virtual_service_write(vs, live, weights)
-            if write is not None:
-                writes.append(write)
-        return writes
+        return self.sync(live, TrafficState(weights))
 
     def verify_weight(self, live: Live, weights: Weights) -> bool:
         return writes_nothing(self, live, weights)
 
     def remove_managed_routes(self, live: Live) -> list[Write]:
-        return []  # this router adds no header or mirror routes
+        writes: list[Write] = []
+        for vs in self._virtual_services:
+            obj = live.get(vs.key)
+            http = ((obj or {}).get("spec") or {}).get("http") or []
+            kept = [r for r in http if r.get("name") not in self._managed_routes]
+            if obj is not None and kept != http:
+                where = f"VirtualService {vs.key.namespace}/{vs.key.name}"
+                writes.append(Write(_live_key(vs.key, obj), patch=_list_patch(obj, {"http": kept}),
+                                    reason=f"{where}: managed routes removed"))
+        return writes
 
     @property
     def supports_header_routes(self) -> bool:
-        return False
+        return True
 
     @property
     def supports_mirror_routes(self) -> bool:
-        return False
+        return True
 
     def sync(self, live: Live, state: TrafficState) -> list[Write]:
-        return self.set_weight(live, state.weights)
+        if state.weights.stable_weight < 0:
+            raise RouterError(f"the canary ({state.weights.canary_weight}) and experiment "
+                              "weights add up to more than 100")
+        wanted = _wanted_routes(state)
+        writes: list[Write] = []
+        if self._destination_rule is not None:
+            write = self._destination_rule_write(live, state.weights)
+            if write is not None:
+                writes.append(write)
+        for vs in self._virtual_services:
+            write = self._virtual_service_write(vs, live, state, wanted)
+            if write is not None:
+                writes.append(write)
+        return writes
 
     # -- VirtualService -------------------------------------------------------------
 
     def _virtual_service_write(
-        self, vs: _VirtualServiceRef, live: Live, weights: Weights
+        self, vs: _VirtualServiceRef, live: Live, state: TrafficState,
+        wanted: dict[str, HeaderRoute | MirrorRoute],
     ) -> Write | None:
         obj = live.get(vs.key)
         where = f"VirtualService {vs.key.namespace}/{vs.key.name}"
         if obj is None:
             raise RouterError(f"{where} not found: create it before the rollout uses it")
+        named_managed = [n for n in vs.routes if n in state.managed_routes]
+        if named_managed:
+            raise RouterError(f"{where}: route '{named_managed[0]}' is both weighted "
+                              "(virtualService.routes) and in trafficRouting.managedRoutes: "
+                              "take it out of one of them")
+        managed = self._managed_routes | set(state.managed_routes)
         spec = obj.get("spec") or {}
         changed: dict[str, Any] = {}
         for field, indexes in (
-            ("http", self._http_indexes(vs, spec.get("http"), where)),
+            ("http", self._http_indexes(vs, spec.get("http"), where, managed)),
             ("tls", self._tls_indexes(vs, spec.get("tls"), where)),
             ("tcp", self._tcp_indexes(vs, spec.get("tcp"), where)),
         ):
             routes = copy.deepcopy(spec.get(field) or [])
             for index in indexes:
                 label = f"{_KINDS[field]} route {_route_name(routes[index], index)}"
-                routes[index]["route"] = self._weighted(routes[index], weights, where, label)
+                routes[index]["route"] = self._weighted(routes[index], state.weights,
+                                                        where, label)
+            if field == "http" and state.managed_routes:
+                weighted = routes[indexes[0]] if indexes else None
+                routes = self._with_managed_routes(routes, weighted, state, wanted, where)
             if routes != (spec.get(field) or []):
                 changed[field] = routes
         if not changed:
             return None
-        return Write(_live_key(vs.key, obj), patch=_list_patch(obj, changed),
-                     reason=f"{where}: canary weight {weights.canary_weight}")
+        reason = f"{where}: canary weight {state.weights.canary_weight}"
+        if wanted:
+            reason += f", managed routes {', '.join(wanted)}"
+        return Write(_live_key(vs.key, obj), patch=_list_patch(obj, changed), reason=reason)
 
+    def _with_managed_routes(
+        self, routes: list[dict[str, Any]], weighted: dict[str, Any] | None,
+        state: TrafficState, wanted: dict[str, HeaderRoute | MirrorRoute], where: str,
+    ) -> list[dict[str, Any]]:
+        """`routes` with the wanted managed routes on top, in `managed_routes` order, and
+        the other routes named there dropped."""
+        top: list[dict[str, Any]] = []
+        for name in state.managed_routes:
+            route = wanted.get(name)
+            if route is None:
+                continue
+            if weighted is None:
+                raise RouterError(f"{where} has no HTTP route to weight, so managed route "
+                                  f"'{name}' has no canary to send to: add an HTTP route")
+            canary = self._canary_destination(weighted)
+            if isinstance(route, HeaderRoute):
+                top.append({"name": name, "match": _header_matches(route, where),
+                            "route": [{"destination": canary, "weight": 100}]})
+            else:
+                top.append({"name": name, "match": _mirror_matches(route),
+                            "route": copy.deepcopy(weighted.get("route") or []),
+                            "mirror": canary,
+                            "mirrorPercentage": {"value": route.percentage}})
+        managed = set(state.managed_routes)
+        return top + [r for r in routes if r.get("name") not in managed]
+
+    def _canary_destination(self, weighted: dict[str, Any]) -> dict[str, Any]:
+        """The weighted route's canary destination (host or subset, and port)."""
+        for item in weighted.get("route") or []:
+            if self._role(item.get("destination") or {}, ()) == "canary":
+                return copy.deepcopy(dict(item["destination"]))
+        raise AssertionError("a weighted route always has a canary destination")
+
+    @staticmethod
     def _http_indexes(
-        self, vs: _VirtualServiceRef, routes: Any, where: str
+        vs: _VirtualServiceRef, routes: Any, where: str, managed: set[str]
     ) -> list[int]:
         routes = routes if isinstance(routes, list) else []
         if vs.routes:
@@ -213,7 +300,7 @@ class IstioRouter:
             return [names.index(n) for n in vs.routes]
         if not routes:
             return []
-        unmanaged = [i for i, r in enumerate(routes) if r.get("name") not in self._managed_routes]
+        unmanaged = [i for i, r in enumerate(routes) if r.get("name") not in managed]
         if len(unmanaged) != 1:
             raise RouterError(f"{where} has {len(unmanaged)} HTTP routes: name the one(s) "
                               "to weight in virtualService.routes")
@@ -253,30 +340,45 @@ class IstioRouter:
     def _weighted(
         self, route: dict[str, Any], weights: Weights, where: str, label: str
     ) -> list[dict[str, Any]]:
-        """The route's destinations with the canary/stable weights; others dropped."""
-        rule = self._destination_rule
+        """The route's destinations with the canary/stable/experiment weights, a missing
+        experiment destination appended; any other destination dropped."""
+        experiments = {service: weight for service, weight, _ in weights.additional}
         out: list[dict[str, Any]] = []
         seen = {"canary": False, "stable": False}
         for item in route.get("route") or []:
             destination = item.get("destination") or {}
-            if rule is not None:
-                subset = destination.get("subset")
-                role = ("canary" if subset == rule.canary_subset
-                        else "stable" if subset == rule.stable_subset else None)
-            else:
-                host = _short_host(str(destination.get("host") or ""))
-                role = ("canary" if host == self._canary_service
-                        else "stable" if host == self._stable_service else None)
+            role = self._role(destination, experiments)
             if role is None:
                 continue
-            seen[role] = True
-            weight = weights.canary_weight if role == "canary" else weights.stable_weight
+            if role in seen:
+                seen[role] = True
+                weight = weights.canary_weight if role == "canary" else weights.stable_weight
+            else:
+                weight = experiments.pop(role)
             out.append({**item, "weight": weight})
         for role, present in seen.items():
             if not present:
                 raise RouterError(f"{where}: {label} has no destination for the "
                                   f"{self._target(role)}")
+        out.extend({"destination": {"host": service}, "weight": weight}
+                   for service, weight in experiments.items())
         return out
+
+    def _role(self, destination: dict[str, Any], experiments: Container[str]) -> str | None:
+        """"canary", "stable", the experiment Service it names, or None."""
+        rule = self._destination_rule
+        host = _short_host(str(destination.get("host") or ""))
+        if rule is not None:
+            subset = destination.get("subset")
+            if subset == rule.canary_subset:
+                return "canary"
+            if subset == rule.stable_subset:
+                return "stable"
+        elif host == self._canary_service:
+            return "canary"
+        elif host == self._stable_service:
+            return "stable"
+        return host if host in experiments else None
 
     def _target(self, role: str) -> str:
         rule = self._destination_rule
@@ -354,3 +456,42 @@ def _match_port(route: dict[str, Any]) -> int | None:
 
 def _sni_hosts(route: dict[str, Any]) -> list[str]:
     return sorted({str(h) for m in route.get("match") or [] for h in m.get("sniHosts") or []})
+
+
+def _wanted_routes(state: TrafficState) -> dict[str, HeaderRoute | MirrorRoute]:
+    """The header and mirror routes to carry, by name; one with no match is Argo's way
+    of removing it. A name outside `managed_routes` is refused: nothing could remove it."""
+    wanted: dict[str, HeaderRoute | MirrorRoute] = {}
+    routes: list[HeaderRoute | MirrorRoute] = [*state.header_routes, *state.mirror_routes]
+    for route in routes:
+        if route.name not in state.managed_routes:
+            raise RouterError(f"route '{route.name}' is not listed in "
+                              "trafficRouting.managedRoutes: add it there")
+        if route.match:
+            wanted[route.name] = route
+    return wanted
+
+
+def _string_match(match: HeaderMatch, where: str, route: str) -> dict[str, str]:
+    given = {kind: value for kind, value in (("exact", match.exact), ("prefix", match.prefix),
+                                             ("regex", match.regex)) if value is not None}
+    if len(given) != 1:
+        raise RouterError(f"{where}: header route '{route}': header '{match.name}' needs "
+                          "exactly one of exact, prefix or regex")
+    return given
+
+
+def _header_matches(route: HeaderRoute, where: str) -> list[dict[str, Any]]:
+    return [{"headers": {m.name: _string_match(m, where, route.name)}} for m in route.match]
+
+
+def _mirror_matches(route: MirrorRoute) -> list[dict[str, Any]]:
+    """MirrorRoute entries as Istio match blocks (`path` is Istio's `uri`)."""
+    out: list[dict[str, Any]] = []
+    for entry in route.match:
+        block: dict[str, Any] = {}
+        for field, istio_field in (("method", "method"), ("path", "uri"), ("headers", "headers")):
+            if entry.get(field):
+                block[istio_field] = copy.deepcopy(entry[field])
+        out.append(block)
+    return out
