@@ -410,8 +410,10 @@ def test_a_rollout_naming_no_virtual_service_is_refused() -> None:
         IstioRouter(rollout({}))
 
 
-def test_the_router_is_named_istio_and_adds_no_managed_routes() -> None:
+def test_the_router_is_named_istio_and_carries_header_and_mirror_routes() -> None:
     router = IstioRouter(rollout(HOST_SPLIT))
 
     assert router.name == "istio"
+    assert router.supports_header_routes and router.supports_mirror_routes
     assert router.remove_managed_routes({vs_key(): virtual_service([primary()])}) == []
+
