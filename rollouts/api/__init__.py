@@ -4,7 +4,7 @@ Imports pydantic and the standard library only; every other package builds on it
 
 Entry points: `parse_object` (document -> model, or `SpecError`), `check_object` (model plus
 every problem, for `rollouts lint`), `dump_object` (model -> the user's YAML shape).
-Modules: `rollout`/`rollout_status`, `analysis`/`analysis_status`,
+Modules: `rollout`/`rollout_status`, `analysis`/`analysis_status`, `experiment`,
 `application`/`application_status` (the kinds), `duration`, `intstr`, `quantity` (scalar
 types), `phases` (enums with behaviour), `defaults`, `validation` and `rules_*` (semantic
 rules), `fields` (unknown and not-yet-supported fields), `podtemplate`, `kinds`.
@@ -47,6 +47,16 @@ from rollouts.api.application_status import (
 from rollouts.api.common import API_GROUP, API_VERSION, ApiModel, Condition, ObjectMeta
 from rollouts.api.duration import Duration
 from rollouts.api.errors import Problem, Severity, SpecError
+from rollouts.api.experiment import (
+    Experiment,
+    ExperimentAnalysis,
+    ExperimentAnalysisRunStatus,
+    ExperimentSpec,
+    ExperimentStatus,
+    ExperimentTemplate,
+    TemplateStatus,
+    TemplateStatusCode,
+)
 from rollouts.api.fields import field_problems, unsupported_field_catalog
 from rollouts.api.intstr import IntOrArg, IntOrPercent
 from rollouts.api.kinds import (
@@ -115,6 +125,12 @@ __all__ = [
     "ConditionStatus",
     "DryRun",
     "Duration",
+    "Experiment",
+    "ExperimentAnalysis",
+    "ExperimentAnalysisRunStatus",
+    "ExperimentSpec",
+    "ExperimentStatus",
+    "ExperimentTemplate",
     "HealthStatus",
     "HealthStatusCode",
     "IntOrArg",
@@ -152,6 +168,8 @@ __all__ = [
     "SyncPolicy",
     "SyncStatus",
     "SyncStatusCode",
+    "TemplateStatus",
+    "TemplateStatusCode",
     "TrafficRouting",
     "WebMethod",
     "WebMetric",

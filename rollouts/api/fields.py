@@ -89,7 +89,7 @@ def _suggest(cls: type[ApiModel], key: str) -> str | None:
 def unsupported_field_catalog(*roots: type[ApiModel]) -> list[tuple[str, str, str]]:
     """(model name, Argo field, note) for every field we accept but do not implement.
 
-    With no arguments, covers every model reachable from the five kinds.
+    With no arguments, covers every model reachable from our kinds.
     """
     if not roots:
         from rollouts.api.kinds import KINDS

@@ -22,6 +22,7 @@ from rollouts.api.analysis import AnalysisRun, AnalysisTemplate, ClusterAnalysis
 from rollouts.api.application import Application
 from rollouts.api.common import API_GROUP, API_VERSION, ApiModel
 from rollouts.api.errors import Problem, Severity, SpecError, child_path
+from rollouts.api.experiment import Experiment
 from rollouts.api.fields import field_problems
 from rollouts.api.rollout import Rollout
 from rollouts.api.validation import semantic_problems
@@ -37,19 +38,21 @@ __all__ = [
     "parse_object",
 ]
 
-ArgoObject = Rollout | AnalysisTemplate | ClusterAnalysisTemplate | AnalysisRun | Application
+ArgoObject = (
+    Rollout | AnalysisTemplate | ClusterAnalysisTemplate | AnalysisRun | Experiment | Application
+)
 
 KINDS: dict[str, type[ArgoObject]] = {
     "Rollout": Rollout,
     "AnalysisTemplate": AnalysisTemplate,
     "ClusterAnalysisTemplate": ClusterAnalysisTemplate,
     "AnalysisRun": AnalysisRun,
+    "Experiment": Experiment,
     "Application": Application,
 }
 """The kinds of `argoproj.io/v1alpha1` we implement."""
 
 OTHER_ARGO_KINDS: dict[str, str] = {
-    "Experiment": "Argo Rollouts experiments are not implemented",
     "AppProject": "Argo CD projects are not implemented (Applications ignore spec.project)",
     "ApplicationSet": "Argo CD ApplicationSets are not implemented",
     "Workflow": "an Argo Workflows kind",

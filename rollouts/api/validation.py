@@ -1,9 +1,9 @@
 """Semantic validation: the rules of each kind that a schema cannot express.
 
 `semantic_problems(obj)` runs the rules for the object's kind (`rules_rollout`,
-`rules_analysis`, `rules_application`) plus those every object shares. Each problem names
-the field it is about (`spec.strategy.canary.steps[2]`) and says what to do; most are
-errors, a few are warnings (settings that are legal but have no effect).
+`rules_analysis`, `rules_experiment`, `rules_application`) plus those every object
+shares. Each problem names the field it is about (`spec.strategy.canary.steps[2]`) and
+says what to do; most are errors, a few are warnings (legal settings that have no effect).
 """
 
 from __future__ import annotations
@@ -12,21 +12,25 @@ from rollouts.api.analysis import AnalysisRun, AnalysisTemplate, ClusterAnalysis
 from rollouts.api.application import Application
 from rollouts.api.common import ApiModel
 from rollouts.api.errors import Problem
+from rollouts.api.experiment import Experiment
 from rollouts.api.rollout import Rollout
 from rollouts.api.rules_analysis import analysis_problems
 from rollouts.api.rules_application import application_problems
+from rollouts.api.rules_experiment import experiment_problems
 from rollouts.api.rules_rollout import rollout_problems
 
 __all__ = ["semantic_problems"]
 
 
 def semantic_problems(obj: ApiModel) -> list[Problem]:
-    """Problems with `obj` (one of the five kinds) beyond what its model's types enforce."""
+    """Problems with `obj` (one of our kinds) beyond what its model's types enforce."""
     problems = _metadata_problems(obj)
     if isinstance(obj, Rollout):
         problems.extend(rollout_problems(obj))
     elif isinstance(obj, AnalysisTemplate | ClusterAnalysisTemplate | AnalysisRun):
         problems.extend(analysis_problems(obj))
+    elif isinstance(obj, Experiment):
+        problems.extend(experiment_problems(obj))
     elif isinstance(obj, Application):
         problems.extend(application_problems(obj))
     return problems

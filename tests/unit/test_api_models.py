@@ -279,5 +279,6 @@ def test_the_public_surface_is_pinned() -> None:
         "AnalysisTemplate",
         "ClusterAnalysisTemplate",
         "AnalysisRun",
+        "Experiment",
         "Application",
     }
