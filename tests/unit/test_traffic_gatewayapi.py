@@ -176,7 +176,7 @@ def test_settings_naming_no_route_are_refused() -> None:
         GatewayAPIRouter(rollout({"namespace": "apps"}))
 
 
-def test_the_router_is_named_gateway_api_and_adds_no_managed_routes() -> None:
+def test_the_router_is_named_gateway_api_and_without_header_rules_removes_nothing() -> None:
     router = GatewayAPIRouter(rollout({"httpRoute": "shop-route"}))
 
     assert router.name == "gatewayAPI"
