@@ -114,7 +114,8 @@ def run() -> None:
     _heading("2. install the CRDs and a fresh demo namespace")
     _kubectl(cluster, "apply", "--server-side", "-k", str(MANIFESTS))
     cluster.wait_for_crds(["rollouts.argoproj.io", "analysisruns.argoproj.io",
-                           "analysistemplates.argoproj.io", "applications.argoproj.io"])
+                           "analysistemplates.argoproj.io", "applications.argoproj.io",
+                           "experiments.argoproj.io"])
     _kubectl(cluster, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")
     _kubectl(cluster, "create", "namespace", NAMESPACE)
 

@@ -70,6 +70,14 @@ EXPECTED = {
         "status": True,
         "columns": ["Phase", "Age"],
     },
+    "experiments.yaml": {
+        "kind": "Experiment",
+        "plural": "experiments",
+        "scope": "Namespaced",
+        "short": {"exp"},
+        "status": True,
+        "columns": ["Status", "Age"],
+    },
     "applications.yaml": {
         "kind": "Application",
         "plural": "applications",
