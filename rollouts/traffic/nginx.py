@@ -19,6 +19,12 @@ Argo Rollouts' behaviour, which this follows (`trafficRouting.nginx`):
   patch does), and one controlled by anything else is refused. Labels are left alone
   (Argo's patch would strip them; nothing of ours sets any).
 
+No header or mirror routes (Argo's nginx router answers both with a no-op; header
+routing there is the user's own `canary-by-header` annotation), so `sync` carries the
+weight only. No experiment shares either: one canary Ingress cannot split among several
+Services. Argo's nginx router silently drops `additionalDestinations`, leaving the
+experiment without traffic; a non-empty `Weights.additional` is refused here instead.
+
 Not done: `canary-weight-total` (Argo writes it only with `maxTrafficWeight`), and the
 legacy extensions/v1beta1 Ingress. Pure: no client, see `rollouts.traffic.base`.
 """
@@ -92,6 +98,10 @@ class NginxRouter:
         return [canary for _, canary in self._pairs]
 
     def set_weight(self, live: Live, weights: Weights) -> list[Write]:
+        if weights.additional:
+            raise RouterError(
+                "experiments with weights are not supported by the nginx router: "
+                "drop `weight` from the experiment step's templates")
         writes: list[Write] = []
         for stable_key, canary_key in self._pairs:
             stable = live.get(stable_key)
@@ -117,6 +127,8 @@ class NginxRouter:
         return writes
 
     def verify_weight(self, live: Live, weights: Weights) -> bool:
+        if weights.additional:
+            return False
         for _, canary_key in self._pairs:
             current = live.get(canary_key)
             if current is None or not self._owned(current):

@@ -5,7 +5,9 @@ Argo Rollouts' behaviour, which this follows (`trafficRouting.smi`):
 - The TrafficSplit is named `trafficSplitName`, or after the Rollout when that is empty.
 - Its root service (`spec.service`) is `rootService`, or the canary's `stableService`.
 - Its backends are the canary Service with the canary weight, then the stable Service
-  with the rest (weights are out of 100).
+  with the rest (weights are out of 100), then one backend per experiment Service with
+  its share (`Weights.additional`, taken from the stable's), as Argo adds them.
+- SMI has no header or mirror routes: `sync` carries the weights only.
 - It is created when missing, with the Rollout as its controller owner; an existing one
   is changed only when it differs, and only when this Rollout controls it (a TrafficSplit
   of that name owned by anything else is refused, as Argo refuses it).
@@ -77,6 +79,9 @@ class SMIRouter:
         return [self._key]
 
     def set_weight(self, live: Live, weights: Weights) -> list[Write]:
+        if weights.stable_weight < 0:
+            raise RouterError(f"the canary ({weights.canary_weight}) and experiment weights "
+                              "add up to more than 100")
         current = live.get(self._key)
         wanted = self._spec(weights)
         if current is None:
@@ -104,14 +109,10 @@ class SMIRouter:
 
     def verify_weight(self, live: Live, weights: Weights) -> bool:
         current = live.get(self._key)
-        if current is None or not self._owned(current):
+        if current is None or not self._owned(current) or weights.stable_weight < 0:
             return False
-        backends = _backend_weights((current.get("spec") or {}).get("backends"))
-        if backends is None:
-            return False
-        return backends.get(weights.canary_service) == Decimal(weights.canary_weight) and (
-            backends.get(weights.stable_service) == Decimal(weights.stable_weight)
-        )
+        backends = (current.get("spec") or {}).get("backends")
+        return _same_backends(backends, self._spec(weights)["backends"])
 
     def remove_managed_routes(self, live: Live) -> list[Write]:
         return []  # SMI has no header or mirror routes
@@ -135,6 +136,8 @@ class SMIRouter:
             "backends": [
                 {"service": weights.canary_service, "weight": self._weight(weights.canary_weight)},
                 {"service": weights.stable_service, "weight": self._weight(weights.stable_weight)},
+                *({"service": service, "weight": self._weight(weight)}
+                  for service, weight, _ in weights.additional),
             ],
         }
 

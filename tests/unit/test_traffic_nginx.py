@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from rollouts.traffic import ObjectKey, RouterError, Weights
+from rollouts.traffic.base import TrafficState
 from rollouts.traffic.nginx import NginxRouter, canary_ingress_name
 
 UID = "9d1c2b3a-aaaa-bbbb-cccc-ddddeeeeffff"
@@ -263,3 +264,15 @@ def test_nginx_has_no_managed_routes_to_remove() -> None:
     router = NginxRouter(rollout())
     assert router.name == "nginx"
     assert router.remove_managed_routes({}) == []
+
+
+def test_nginx_carries_no_header_or_mirror_routes_and_refuses_experiment_shares() -> None:
+    router = NginxRouter(rollout())
+    live = {key: None for key in router.reads()}
+    shares = Weights(canary_weight=10, canary_service="shop-canary",
+                     stable_service="shop-stable", additional=(("shop-exp", 5, None),))
+
+    assert not router.supports_header_routes and not router.supports_mirror_routes
+    with pytest.raises(RouterError, match="not supported by the nginx router"):
+        router.sync(live, TrafficState(shares))
+    assert not router.verify_weight(live, shares)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from rollouts.traffic import RouterError, Weights
+from rollouts.traffic.base import TrafficState
 from rollouts.traffic.smi import SMIRouter
 
 UID = "0b6f0c8e-1111-2222-3333-444455556666"
@@ -211,3 +212,33 @@ def test_smi_has_no_managed_routes_to_remove() -> None:
     router = SMIRouter(rollout())
     assert router.name == "smi"
     assert router.remove_managed_routes({}) == []
+
+
+def test_experiment_shares_become_backends_taken_from_the_stables_share() -> None:
+    router = SMIRouter(rollout())
+    (key,) = router.reads()
+    shares = Weights(canary_weight=10, canary_service="shop-canary",
+                     stable_service="shop-stable",
+                     additional=(("shop-exp-a", 5, "a1"), ("shop-exp-b", 15, None)))
+    live = owned_split(0, 100)
+
+    (write,) = router.sync({key: live}, TrafficState(shares))
+
+    assert write.patch is not None
+    assert write.patch["spec"]["backends"] == [
+        {"service": "shop-canary", "weight": 10}, {"service": "shop-stable", "weight": 70},
+        {"service": "shop-exp-a", "weight": 5}, {"service": "shop-exp-b", "weight": 15}]
+    patched = apply_merge_patch(live, write.patch)
+    assert router.sync({key: patched}, TrafficState(shares)) == []
+    assert router.verify_weight({key: patched}, shares)
+    assert not router.verify_weight({key: patched}, weights(10))
+    # the experiment ends: its backends go
+    (ended,) = router.set_weight({key: patched}, weights(10))
+    assert ended.patch is not None
+    assert [b["service"] for b in ended.patch["spec"]["backends"]] == [
+        "shop-canary", "shop-stable"]
+
+
+def test_smi_carries_no_header_or_mirror_routes() -> None:
+    router = SMIRouter(rollout())
+    assert not router.supports_header_routes and not router.supports_mirror_routes
