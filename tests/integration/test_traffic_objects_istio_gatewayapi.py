@@ -5,6 +5,8 @@ installed; the VirtualService of Argo's e2e file `istio-host-split.yaml` and an
 HTTPRoute are created; each router's writes are sent as JSON merge patches (what the
 executor will send), read back, and `verify_weight` must hold on what the server
 returns. A patch carrying a stale resourceVersion must be refused with a conflict.
+Header routes (Istio, Gateway API) and a mirror route (Istio) are added by `sync`, read
+back, must need no further write, and are removed again.
 """
 
 from __future__ import annotations
@@ -16,8 +18,20 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from rollouts.traffic.base import ObjectKey, Weights, Write
-from rollouts.traffic.gatewayapi import PLUGIN_NAME, GatewayAPIRouter
+from rollouts.traffic.base import (
+    HeaderMatch,
+    HeaderRoute,
+    MirrorRoute,
+    ObjectKey,
+    TrafficState,
+    Weights,
+    Write,
+)
+from rollouts.traffic.gatewayapi import (
+    MANAGED_ROUTES_ANNOTATION,
+    PLUGIN_NAME,
+    GatewayAPIRouter,
+)
 from rollouts.traffic.istio import HASH_LABEL, IstioRouter
 
 if TYPE_CHECKING:
@@ -184,3 +198,122 @@ def test_gateway_api_router_writes_are_accepted_and_verified(
         rules = again[key]["spec"]["rules"]
         assert [r["weight"] for r in rules[0]["backendRefs"]] == [100 - weight, weight]
         assert rules[1]["backendRefs"][0]["name"] == "docs"
+
+
+def _sync_until_settled(
+    cluster: TestCluster, router: IstioRouter | GatewayAPIRouter, state: TrafficState
+) -> dict[ObjectKey, dict[str, Any]]:
+    """One controller pass (sync, send), then the server's copy must need no write."""
+    live = {key: _get(cluster, key) for key in router.reads()}
+    writes = router.sync(live, state)
+    assert writes, "expected writes"
+    assert len({(w.key.plural, w.key.name) for w in writes}) == len(writes)
+    for write in writes:
+        _send(cluster, write)
+    again = {key: _get(cluster, key) for key in router.reads()}
+    assert router.sync(again, state) == [], [obj.get("spec") for obj in again.values()]
+    return again
+
+
+def test_istio_header_and_mirror_routes_are_accepted_and_settle(
+    cluster: TestCluster, namespace: str, router_crds: None
+) -> None:
+    rollout = {
+        "metadata": {"name": "shop", "namespace": namespace},
+        "spec": {"strategy": {"canary": {
+            "canaryService": "shop-canary", "stableService": "shop-stable",
+            "trafficRouting": {
+                "istio": {"virtualService": {"name": "shop-vsvc", "routes": ["primary"]}},
+                "managedRoutes": [{"name": "set-header-1"}, {"name": "mirror-1"}]}}}},
+    }
+    _create(cluster, namespace, {
+        "apiVersion": "networking.istio.io/v1alpha3", "kind": "VirtualService",
+        "metadata": {"name": "shop-vsvc"},
+        "spec": {"hosts": ["shop"], "http": [
+            {"name": "docs", "match": [{"uri": {"prefix": "/docs"}}],
+             "route": [{"destination": {"host": "docs"}}]},
+            {"name": "primary", "route": [
+                {"destination": {"host": "shop-stable", "port": {"number": 80}}, "weight": 100},
+                {"destination": {"host": "shop-canary", "port": {"number": 80}}, "weight": 0}]},
+        ]}})
+    router = IstioRouter(rollout)
+    [key] = router.reads()
+    managed = ("set-header-1", "mirror-1")
+    header = HeaderRoute("set-header-1", (HeaderMatch("x-canary", exact="yes"),
+                                          HeaderMatch("x-beta", prefix="on")))
+    mirror = MirrorRoute("mirror-1", ({"method": {"exact": "GET"},
+                                       "path": {"prefix": "/api"}},), percentage=25)
+    weights = Weights(20, "shop-canary", "shop-stable")
+
+    live = _sync_until_settled(cluster, router, TrafficState(
+        weights, header_routes=(header,), mirror_routes=(mirror,), managed_routes=managed))
+    http = live[key]["spec"]["http"]
+    assert [r["name"] for r in http] == ["set-header-1", "mirror-1", "docs", "primary"]
+    assert http[0]["route"] == [{"destination": {"host": "shop-canary", "port": {"number": 80}},
+                                 "weight": 100}]
+    assert http[1]["mirror"] == {"host": "shop-canary", "port": {"number": 80}}
+    assert [d["weight"] for d in http[1]["route"]] == [80, 20]
+
+    # the mirror step is over, the weight moves: one write does both
+    live = _sync_until_settled(cluster, router, TrafficState(
+        Weights(50, "shop-canary", "shop-stable"), header_routes=(header,),
+        managed_routes=managed))
+    assert [r["name"] for r in live[key]["spec"]["http"]] == ["set-header-1", "docs", "primary"]
+
+    [write] = router.remove_managed_routes(live)
+    _send(cluster, write)
+    assert [r["name"] for r in _get(cluster, key)["spec"]["http"]] == ["docs", "primary"]
+
+
+def test_gateway_api_header_route_is_accepted_and_settles(
+    cluster: TestCluster, namespace: str, router_crds: None
+) -> None:
+    rollout = {
+        "metadata": {"name": "shop", "namespace": namespace},
+        "spec": {"strategy": {"canary": {
+            "canaryService": "shop-canary", "stableService": "shop-stable",
+            "trafficRouting": {
+                "plugins": {PLUGIN_NAME: {"httpRoute": "shop-route"}},
+                "managedRoutes": [{"name": "set-header-1"}]}}}},
+    }
+    _create(cluster, namespace, {
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "shop-route"},
+        "spec": {
+            "parentRefs": [{"name": "shop-gateway"}],
+            "rules": [
+                # no matches: the server fills in the default PathPrefix "/"
+                {"backendRefs": [{"name": "shop-stable", "port": 80},
+                                 {"name": "shop-canary", "port": 80, "weight": 0}]},
+                {"matches": [{"path": {"type": "PathPrefix", "value": "/docs"}}],
+                 "backendRefs": [{"name": "docs", "port": 80}]},
+            ],
+        },
+    })
+    router = GatewayAPIRouter(rollout)
+    [key] = router.reads()
+    header = HeaderRoute("set-header-1", (HeaderMatch("X-Canary", exact="yes"),
+                                          HeaderMatch("X-Beta", prefix="v1.")))
+    state = TrafficState(Weights(10, "shop-canary", "shop-stable"), header_routes=(header,),
+                         managed_routes=("set-header-1",))
+
+    live = _sync_until_settled(cluster, router, state)
+    rules = live[key]["spec"]["rules"]
+    assert len(rules) == 3
+    assert rules[2]["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}, "headers": [
+        {"type": "Exact", "name": "X-Canary", "value": "yes"},
+        {"type": "RegularExpression", "name": "X-Beta", "value": r"^v1\..*"}]}]
+    assert [b["name"] for b in rules[2]["backendRefs"]] == ["shop-canary"]
+    assert MANAGED_ROUTES_ANNOTATION in live[key]["metadata"]["annotations"]
+
+    # set_weight moves the weight and keeps the header rule
+    [write] = router.set_weight(live, Weights(60, "shop-canary", "shop-stable"))
+    _send(cluster, write)
+    rules = _get(cluster, key)["spec"]["rules"]
+    assert len(rules) == 3 and [b["weight"] for b in rules[0]["backendRefs"]] == [40, 60]
+
+    # the header route is no longer in force: its rule and record go
+    live = _sync_until_settled(cluster, router, TrafficState(
+        Weights(60, "shop-canary", "shop-stable"), managed_routes=("set-header-1",)))
+    assert len(live[key]["spec"]["rules"]) == 2
+    assert MANAGED_ROUTES_ANNOTATION not in (live[key]["metadata"].get("annotations") or {})
