@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from rollouts.traffic import ObjectKey, RouterError, Weights, Write
+from rollouts.traffic.base import TrafficState
 from rollouts.traffic.nginx import NginxRouter
 from rollouts.traffic.smi import SMIRouter
 
@@ -120,6 +121,27 @@ def test_smi_traffic_split_is_created_then_patched_and_read_back_with_the_weight
     assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
         "Rollout", "shop", rollout["metadata"]["uid"], True)
     assert not router.verify_weight(_live(cluster, [key]), _weights(20))
+
+
+@pytest.mark.usefixtures("smi_crd")
+def test_smi_experiment_shares_are_backends_the_server_keeps(
+    cluster: TestCluster, namespace: str
+) -> None:
+    rollout = _rollout(cluster, namespace, {"smi": {}})
+    router = SMIRouter(rollout)
+    (key,) = router.reads()
+    shares = Weights(canary_weight=10, canary_service="shop-canary",
+                     stable_service="shop-stable", additional=(("shop-exp", 15, "e1"),))
+
+    for wanted in (shares, _weights(10)):  # the experiment starts, then ends
+        _execute(cluster, router.sync(_live(cluster, [key]), TrafficState(wanted)))
+        live = _live(cluster, [key])
+        assert router.verify_weight(live, wanted)
+        assert router.sync(live, TrafficState(wanted)) == []
+
+    split = _get(cluster, key)
+    assert split is not None
+    assert [b["service"] for b in split["spec"]["backends"]] == ["shop-canary", "shop-stable"]
 
 
 @pytest.mark.usefixtures("smi_crd")
