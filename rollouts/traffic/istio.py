@@ -365,7 +365,7 @@ class IstioRouter:
         return out
 
     def _role(self, destination: dict[str, Any], experiments: Container[str]) -> str | None:
-        """"canary", "stable", the experiment Service it names, or None."""
+        """The destination's role: "canary", "stable", the experiment Service it names, or None."""
         rule = self._destination_rule
         host = _short_host(str(destination.get("host") or ""))
         if rule is not None:
