@@ -198,3 +198,6 @@ class StepAction(StrEnum):
     PAUSE = "pause"
     ANALYSIS = "analysis"
     SET_CANARY_SCALE = "setCanaryScale"
+    SET_HEADER_ROUTE = "setHeaderRoute"
+    SET_MIRROR_ROUTE = "setMirrorRoute"
+    EXPERIMENT = "experiment"

@@ -133,13 +133,80 @@ class SetCanaryScale(ApiModel):
     match_traffic_weight: Bool | None = None
 
 
+class StringMatch(ApiModel):
+    """Argo's string match: exactly one of exact, prefix, regex."""
+
+    exact: str | None = None
+    prefix: str | None = None
+    regex: str | None = None
+
+    @property
+    def chosen(self) -> list[str]:
+        return [key for key, value in (("exact", self.exact), ("prefix", self.prefix),
+                                       ("regex", self.regex)) if value is not None]
+
+
+class HeaderRoutingMatch(ApiModel):
+    header_name: str
+    header_value: StringMatch
+
+
+class SetHeaderRoute(ApiModel):
+    """Send requests carrying the headers in `match` to the canary (a managed route);
+    without `match` the route is removed."""
+
+    name: str
+    match: list[HeaderRoutingMatch] | None = None
+
+
+class RouteMatch(ApiModel):
+    method: StringMatch | None = None
+    path: StringMatch | None = None
+    headers: dict[str, StringMatch] | None = None
+
+
+class SetMirrorRoute(ApiModel):
+    """Copy requests matching `match` to the canary (a managed route); without `match`
+    the route is removed."""
+
+    name: str
+    match: list[RouteMatch] | None = None
+    percentage: Int | None = None
+
+
+class ExperimentTemplateRef(ApiModel):
+    """A template of a canary `experiment` step: pods like the canary or the stable."""
+
+    name: str
+    spec_ref: str
+    replicas: Int | None = None
+    weight: Int | None = None
+    metadata: dict[str, Any] | None = None
+    selector: dict[str, Any] | None = None
+    service: dict[str, Any] | None = None
+
+
+class ExperimentAnalysisRef(ApiModel):
+    name: str
+    template_name: str
+    cluster_scope: Bool | None = None
+    args: list[RolloutArgument] | None = None
+    required_for_completion: Bool | None = None
+
+
+class RolloutExperimentStep(ApiModel):
+    """A canary `experiment` step: run an Experiment and wait for its verdict."""
+
+    templates: list[ExperimentTemplateRef]
+    duration: Duration | None = None
+    analyses: list[ExperimentAnalysisRef] | None = None
+    dry_run: list[dict[str, Any]] | None = None
+
+
 class CanaryStep(ApiModel):
     """One canary step; it sets exactly one of the fields below."""
 
     unsupported_fields: ClassVar[dict[str, str]] = {
-        "experiment": "Experiment steps are not implemented",
-        "setHeaderRoute": "header-based routing steps are not implemented",
-        "setMirrorRoute": "traffic mirroring steps are not implemented",
         "plugin": "step plugins are not implemented",
     }
 
@@ -147,6 +214,9 @@ class CanaryStep(ApiModel):
     pause: Pause | None = None
     analysis: RolloutAnalysis | None = None
     set_canary_scale: SetCanaryScale | None = None
+    set_header_route: SetHeaderRoute | None = None
+    set_mirror_route: SetMirrorRoute | None = None
+    experiment: RolloutExperimentStep | None = None
 
     @property
     def actions(self) -> list[str]:
@@ -158,6 +228,9 @@ class CanaryStep(ApiModel):
                 (StepAction.PAUSE, self.pause),
                 (StepAction.ANALYSIS, self.analysis),
                 (StepAction.SET_CANARY_SCALE, self.set_canary_scale),
+                (StepAction.SET_HEADER_ROUTE, self.set_header_route),
+                (StepAction.SET_MIRROR_ROUTE, self.set_mirror_route),
+                (StepAction.EXPERIMENT, self.experiment),
             )
             if value is not None
         ]
@@ -180,61 +253,68 @@ class CanaryStep(ApiModel):
 class NginxTrafficRouting(ApiModel):
     """NGINX Ingress: a canary copy of `stableIngress` carries the canary weight annotation."""
 
-    unsupported_fields: ClassVar[dict[str, str]] = {
-        "annotationPrefix": "only the default nginx.ingress.kubernetes.io prefix is implemented",
-        "additionalIngressAnnotations": "extra canary Ingress annotations are not implemented",
-        "canaryIngressAnnotations": "extra canary Ingress annotations are not implemented",
-        "stableIngresses": "several stable Ingresses are not implemented; use stableIngress",
-    }
-
     stable_ingress: str | None = None
+    stable_ingresses: list[str] | None = None
+    annotation_prefix: str | None = None
+    additional_ingress_annotations: dict[str, str] | None = None
+    canary_ingress_annotations: dict[str, str] | None = None
 
 
 class IstioVirtualService(ApiModel):
     """The VirtualService (and its named HTTP routes) whose weights the rollout sets."""
 
-    unsupported_fields: ClassVar[dict[str, str]] = {
-        "tlsRoutes": "only HTTP routes are implemented",
-        "tcpRoutes": "only HTTP routes are implemented",
-    }
-
     name: str
     routes: list[str] | None = None
+    tls_routes: list[dict[str, Any]] | None = None
+    tcp_routes: list[dict[str, Any]] | None = None
+
+
+class IstioDestinationRule(ApiModel):
+    """Subset-level split: the DestinationRule whose subsets carry the pod hashes."""
+
+    name: str
+    canary_subset_name: str
+    stable_subset_name: str
 
 
 class IstioTrafficRouting(ApiModel):
-    unsupported_fields: ClassVar[dict[str, str]] = {
-        "destinationRule": "subset-based splitting is not implemented; use host-based routing",
-        "virtualServices": "several VirtualServices are not implemented; use virtualService",
-    }
-
     virtual_service: IstioVirtualService | None = None
+    virtual_services: list[IstioVirtualService] | None = None
+    destination_rule: IstioDestinationRule | None = None
 
 
 class SMITrafficRouting(ApiModel):
-    unsupported_fields: ClassVar[dict[str, str]] = {
-        "rootService": "rootService is not implemented; the TrafficSplit must exist",
-    }
-
+    root_service: str | None = None
     traffic_split_name: str | None = None
+
+
+class GatewayAPIRouteRef(ApiModel):
+    name: str
+    use_header_routes: Bool | None = None
+
+
+class ManagedRoute(ApiModel):
+    name: str
 
 
 class GatewayAPITrafficRouting(ApiModel):
     """Gateway API: the HTTPRoute whose backendRef weights the rollout sets."""
 
     unsupported_fields: ClassVar[dict[str, str]] = {
-        "httpRoutes": "several HTTPRoutes are not implemented; use httpRoute",
-        "grpcRoute": "only HTTPRoute is implemented",
-        "grpcRoutes": "only HTTPRoute is implemented",
-        "tcpRoute": "only HTTPRoute is implemented",
-        "tcpRoutes": "only HTTPRoute is implemented",
-        "tlsRoute": "only HTTPRoute is implemented",
-        "tlsRoutes": "only HTTPRoute is implemented",
-        "configMap": "the plugin's ConfigMap of managed routes is not implemented",
+        "tlsRoute": "TLSRoutes are not implemented; use httpRoute(s), grpcRoute(s), tcpRoute(s)",
+        "tlsRoutes": "TLSRoutes are not implemented; use httpRoute(s), grpcRoute(s), tcpRoute(s)",
     }
 
     http_route: str | None = None
+    http_routes: list[GatewayAPIRouteRef] | None = None
+    grpc_route: str | None = None
+    grpc_routes: list[GatewayAPIRouteRef] | None = None
+    tcp_route: str | None = None
+    tcp_routes: list[GatewayAPIRouteRef] | None = None
     namespace: str | None = None
+    # The plugin keeps its managed routes in this ConfigMap; we keep them on the route
+    # itself, so the name is accepted and not used.
+    config_map: str | None = None
 
 
 class TrafficRoutingPlugins(ApiModel):
@@ -256,7 +336,6 @@ class TrafficRouting(ApiModel):
         "appMesh": "the AWS App Mesh router is not implemented",
         "traefik": "the Traefik router is not implemented",
         "apisix": "the APISIX router is not implemented",
-        "managedRoutes": "header and mirror routes are not implemented",
         "maxTrafficWeight": "weights are always out of 100",
     }
 
@@ -264,6 +343,7 @@ class TrafficRouting(ApiModel):
     istio: IstioTrafficRouting | None = None
     smi: SMITrafficRouting | None = None
     plugins: TrafficRoutingPlugins | None = None
+    managed_routes: list[ManagedRoute] | None = None
 
     @property
     def routers(self) -> list[str]:
@@ -305,7 +385,6 @@ class CanaryStrategy(ApiModel):
     """`spec.strategy.canary`: steps, services, surge limits, router and background analysis."""
 
     unsupported_fields: ClassVar[dict[str, str]] = {
-        "scaleDownDelayRevisionLimit": "every old ReplicaSet is scaled down after its delay",
         "pingPong": "ping-pong services (ALB) are not implemented",
         "minPodsPerReplicaSet": "a minimum of pods per ReplicaSet is not implemented",
         "replicaProgressThreshold": "partial availability thresholds are not implemented",
@@ -321,6 +400,7 @@ class CanaryStrategy(ApiModel):
     canary_metadata: PodTemplateMetadata | None = None
     stable_metadata: PodTemplateMetadata | None = None
     scale_down_delay_seconds: Int | None = None
+    scale_down_delay_revision_limit: Int | None = None
     abort_scale_down_delay_seconds: Int | None = None
     dynamic_stable_scale: Bool | None = None
     anti_affinity: AntiAffinity | None = None

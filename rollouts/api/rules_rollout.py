@@ -25,7 +25,8 @@ from rollouts.api.rollout import (
 
 __all__ = ["rollout_problems"]
 
-_STEP_ACTIONS = "setWeight, pause, analysis or setCanaryScale"
+_STEP_ACTIONS = ("setWeight, pause, analysis, setCanaryScale, setHeaderRoute, setMirrorRoute "
+                 "or experiment")
 _DOWNWARD_METADATA = ("metadata.name", "metadata.namespace", "metadata.uid")
 
 
@@ -262,6 +263,63 @@ def _step_problems(
                 child_path(scale_path, "weight"), f"must be between 0 and 100, not {scale.weight}"
             )
         yield from _non_negative(scale.replicas, child_path(scale_path, "replicas"))
+    yield from _managed_route_problems(step, path, routing)
+    if step.experiment is not None:
+        yield from _experiment_step_problems(step, path, routing)
+
+
+def _managed_route_problems(
+    step: CanaryStep, path: str, routing: TrafficRouting | None
+) -> Iterator[Problem]:
+    managed = [route.name for route in (routing.managed_routes or [])] if routing else []
+    for key, route in (("setHeaderRoute", step.set_header_route),
+                       ("setMirrorRoute", step.set_mirror_route)):
+        if route is None:
+            continue
+        route_path = child_path(path, key)
+        if routing is None:
+            yield Problem(route_path, "needs trafficRouting: only a traffic router can route "
+                          "by header or mirror traffic")
+        elif route.name not in managed:
+            yield Problem(child_path(route_path, "name"),
+                          f"'{route.name}' is not in trafficRouting.managedRoutes: add "
+                          f"{{name: {route.name}}} there")
+    header = step.set_header_route
+    for index, match in enumerate((header.match or []) if header else []):
+        chosen = match.header_value.chosen
+        if len(chosen) != 1:
+            yield Problem(child_path(child_path(child_path(path, "setHeaderRoute"), "match"),
+                                     index), "headerValue needs exactly one of exact, prefix "
+                          "or regex")
+    mirror = step.set_mirror_route
+    if mirror is not None and mirror.percentage is not None and not (
+            0 <= mirror.percentage <= 100):
+        yield Problem(child_path(child_path(path, "setMirrorRoute"), "percentage"),
+                      f"must be between 0 and 100, not {mirror.percentage}")
+
+
+def _experiment_step_problems(
+    step: CanaryStep, path: str, routing: TrafficRouting | None
+) -> Iterator[Problem]:
+    experiment = step.experiment
+    if experiment is None:
+        return
+    exp_path = child_path(path, "experiment")
+    if not experiment.templates:
+        yield Problem(child_path(exp_path, "templates"), "needs at least one template")
+    for index, template in enumerate(experiment.templates):
+        template_path = child_path(child_path(exp_path, "templates"), index)
+        if template.spec_ref not in ("canary", "stable"):
+            yield Problem(child_path(template_path, "specRef"),
+                          f"must be canary or stable, not '{template.spec_ref}'")
+        if template.weight is not None:
+            if routing is None:
+                yield Problem(child_path(template_path, "weight"),
+                              "needs trafficRouting: only a traffic router can send a share "
+                              "of traffic to an experiment")
+            elif not 0 <= template.weight <= 100:
+                yield Problem(child_path(template_path, "weight"),
+                              f"must be between 0 and 100, not {template.weight}")
 
 
 def _background_analysis_problems(

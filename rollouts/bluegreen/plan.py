@@ -47,10 +47,11 @@ from rollouts.core.control import (
     set_pause,
     terminate_runs,
 )
-from rollouts.core.observed import SCALE_DOWN_DEADLINE_ANNOTATION, Observed, ReplicaSetView
+from rollouts.core.observed import SCALE_DOWN_DEADLINE_ANNOTATION, Observed
 from rollouts.core.pipeline import begin, finish
 from rollouts.core.replica_sets import retire_role_metadata, scale_to, sync_role_metadata
 from rollouts.core.runs import PAUSE_INCONCLUSIVE, ensure_run, record_run, run_name, verdict
+from rollouts.core.scale_down import clear_deadline, retire_older
 from rollouts.core.services import point_service, selected_hash
 from rollouts.core.work import Pass, Plan, parse_time, selector_string
 
@@ -82,7 +83,7 @@ def plan_blue_green(
         _plan_stable(work)
     else:
         _plan_new_version(work)
-    _retire_older(work)
+    retire_older(work, work.blue_green.scale_down_delay_revision_limit)
     _sync_metadata(work)
     _record_selectors(work)
     return finish(work)
@@ -108,7 +109,7 @@ def _plan_stable(work: Pass) -> None:
         return
     point_service(work, bg.active_service, work.new_hash)
     point_service(work, bg.preview_service, work.new_hash)
-    _clear_deadline(work, work.new_rs)
+    clear_deadline(work, work.new_rs)
 
 
 def _plan_new_version(work: Pass) -> None:
@@ -210,7 +211,7 @@ def _switch_active(work: Pass) -> None:
     work.status.pop("pauseConditions", None)
     work.status["controllerPause"] = False
     if work.new_rs is not None:
-        _clear_deadline(work, work.new_rs)
+        clear_deadline(work, work.new_rs)
     delay = bg.scale_down_delay_seconds_or_default
     if previous is not None and previous.replicas and delay > 0:
         deadline = format_time(work.now + timedelta(seconds=delay))
@@ -274,7 +275,7 @@ def _plan_abort(work: Pass) -> None:
         if stable.available >= min(work.replicas, stable.replicas) and stable.replicas:
             point_service(work, bg.active_service, work.stable_hash)
             point_service(work, bg.preview_service, work.stable_hash)
-            _clear_deadline(work, stable)
+            clear_deadline(work, stable)
     if work.new_rs is None or not work.new_rs.replicas:
         return
     delay = bg.abort_scale_down_delay_seconds_or_default
@@ -287,32 +288,6 @@ def _plan_abort(work: Pass) -> None:
         scale_to(work, work.new_rs, 0)
     else:
         work.plan.wake_at["abort-scale-down"] = deadline
-
-
-def _clear_deadline(work: Pass, rs: ReplicaSetView) -> None:
-    if SCALE_DOWN_DEADLINE_ANNOTATION in rs.annotations:
-        work.plan.annotate_replica_sets[rs.name] = {SCALE_DOWN_DEADLINE_ANNOTATION: None}
-
-
-def _retire_older(work: Pass) -> None:
-    """Sets that are neither new nor stable go to 0, once their scale-down deadline (if
-    any, and within `scaleDownDelayRevisionLimit`, newest first) has passed."""
-    limit = work.blue_green.scale_down_delay_revision_limit
-    delayed = 0
-    for rs in sorted(work.older, key=lambda r: r.revision, reverse=True):
-        if rs.replicas == 0:
-            continue
-        deadline = rs.scale_down_deadline
-        if rs.name in work.plan.annotate_replica_sets:
-            text = work.plan.annotate_replica_sets[rs.name].get(SCALE_DOWN_DEADLINE_ANNOTATION)
-            deadline = parse_time(text) if text else None
-        if deadline is not None and (limit is None or delayed < limit):
-            delayed += 1
-            if work.now < deadline:
-                work.delayed.add(rs.name)
-                work.plan.wake_at[f"scale-down-{rs.name}"] = deadline
-                continue
-        scale_to(work, rs, 0)
 
 
 def _sync_metadata(work: Pass) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from rollouts.api.rollout import Rollout
 from rollouts.canary.replicas import SetCounts, basic_canary_counts
+from rollouts.canary.routed import canary_service_target, retire_with_delay, routing_of, sync_router
 from rollouts.canary.scaling import drain_older
 from rollouts.canary.steps import plan_progress
 from rollouts.core.observed import Observed
@@ -62,6 +63,16 @@ def _plan_stable(work: Pass) -> None:
     status = work.status
     if work.step_count:
         status["currentStepIndex"] = work.step_count
+    status.pop("pauseConditions", None)
+    status["controllerPause"] = False
+    view = routing_of(work)
+    if view is not None:
+        # Both Services select the stable pods: the canary gets no weight, no routes;
+        # the sets that left service go after their scale-down delay.
+        scale_to(work, work.new_rs, work.replicas, work.canary.stable_metadata)
+        retire_with_delay(work)
+        sync_router(work, view, 0)
+        return
     counts = basic_canary_counts(
         spec_replicas=work.replicas, weight=100, max_surge=work.surge,
         max_unavailable=work.unavailable,
@@ -70,12 +81,18 @@ def _plan_stable(work: Pass) -> None:
         stable=None, older_replicas=sum(rs.replicas for rs in work.older))
     scale_to(work, work.new_rs, counts[0], work.canary.stable_metadata)
     drain_older(work, work.new_rs.available if work.new_rs else 0)
-    status.pop("pauseConditions", None)
-    status["controllerPause"] = False
 
 
 def _point_services(work: Pass) -> None:
-    canary_hash = work.new_hash if work.new_rs is not None else work.stable_hash
+    """The stable Service selects the stable pods; the canary Service the canary's (with
+    a router: only once the router sends it nothing or its pods are ready), or the
+    stable's after an abort (Argo does both)."""
+    if routing_of(work) is not None:
+        canary_hash = canary_service_target(work)
+    elif work.status.get("abort") or work.new_rs is None:
+        canary_hash = work.stable_hash
+    else:
+        canary_hash = work.new_hash
     point_service(work, work.canary.stable_service, work.stable_hash)
     point_service(work, work.canary.canary_service, canary_hash)
 

@@ -22,11 +22,23 @@ requeued at once; the next pass plans the next step's replica counts. Decisions:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from rollouts.api.rollout import CanaryStep, RolloutAnalysis
+from rollouts.canary.experiment_step import experiment_step, experiment_weights
 from rollouts.canary.replicas import SetCounts, basic_canary_counts
+from rollouts.canary.routed import (
+    abort_canary_replicas,
+    canary_ready,
+    desired_weight,
+    managed_routes_supported,
+    retire_with_delay,
+    routed_targets,
+    routing_of,
+    sync_router,
+)
 from rollouts.canary.scaling import drain_older
 from rollouts.core import conditions
 from rollouts.core.control import (
@@ -41,6 +53,7 @@ from rollouts.core.control import (
 from rollouts.core.replica_sets import scale_to
 from rollouts.core.runs import PAUSE_INCONCLUSIVE, ensure_run, record_run, run_name, verdict
 from rollouts.core.work import Pass, parse_time
+from rollouts.traffic.select import TrafficView
 
 PAUSE_STEP = "CanaryPauseStep"
 
@@ -66,6 +79,38 @@ def plan_progress(work: Pass) -> None:
     status = work.status
     handle_retry(work, run_name(work, None), first_step="step 1")
     weight = current_weight(work)
+    view = routing_of(work)
+    traffic = _plan_basic(work, weight) if view is None else _plan_routed(work, view, weight)
+
+    if status.get("abort"):
+        abort(work, aborted_message(work))
+        return
+    if work.rollout.spec.paused:
+        return
+    _background_analysis(work)
+    if status.get("abort"):
+        return
+    if status.get("promoteFull") or work.step_index >= work.step_count:
+        _maybe_complete(work, traffic)
+        return
+    _evaluate_step(work, work.canary.step_list[work.step_index], traffic)
+
+
+@dataclass(frozen=True)
+class _Traffic:
+    """What this pass knows of the traffic: whether the canary runs the step's target
+    (`ready`) and the router carries the step's weight (`at_weight`), and whether it
+    carries the whole state asked for (`verified`). Without a router the replica counts
+    are the traffic, so all three follow the counts."""
+
+    view: TrafficView | None
+    ready: bool
+    at_weight: bool
+    verified: bool
+
+
+def _plan_basic(work: Pass, weight: int) -> _Traffic:
+    """Without a router: the weight is approximated by replica counts."""
     target_canary, target_stable = basic_canary_counts(
         spec_replicas=work.replicas, weight=weight, max_surge=work.surge,
         max_unavailable=work.unavailable,
@@ -77,19 +122,31 @@ def plan_progress(work: Pass) -> None:
     drain_older(work, (work.new_rs.available if work.new_rs else 0)
                 + (work.stable_rs.available if work.stable_rs else 0))
     _record_weights(work, weight)
+    reached = _targets_reached(work)
+    return _Traffic(None, reached, reached, True)
 
-    if status.get("abort"):
-        abort(work, aborted_message(work))
-        return
-    if work.rollout.spec.paused:
-        return
-    _background_analysis(work)
-    if status.get("abort"):
-        return
-    if status.get("promoteFull") or work.step_index >= work.step_count:
-        _maybe_complete(work)
-        return
-    _evaluate_step(work, work.canary.step_list[work.step_index])
+
+def _plan_routed(work: Pass, view: TrafficView, weight: int) -> _Traffic:
+    """With a router: the canary runs the weight's share, the router carries the weight."""
+    target_canary, target_stable = routed_targets(work, weight)
+    if work.status.get("abort"):
+        target_stable = work.replicas
+        if work.new_rs is not None:
+            kept = abort_canary_replicas(work)
+            if kept is not None:
+                scale_to(work, work.new_rs, kept)
+    else:
+        scale_to(work, work.new_rs, target_canary, work.canary.canary_metadata)
+    if work.stable_rs is not None:
+        scale_to(work, work.stable_rs, target_stable)
+    retire_with_delay(work)
+    ready = canary_ready(work, target_canary)
+    wanted = desired_weight(work, weight, ready)
+    verified = sync_router(work, view, wanted, experiment_weights(work))
+    stable = work.stable_rs
+    settled = stable is None or (stable.replicas == target_stable
+                                 and stable.status_replicas == target_stable)
+    return _Traffic(view, ready and settled, verified and wanted == weight, verified)
 
 
 def _targets_reached(work: Pass) -> bool:
@@ -119,24 +176,47 @@ def _advance(work: Pass, detail: str) -> None:
     work.plan.requeue = True
 
 
-def _evaluate_step(work: Pass, step: CanaryStep) -> None:
+def _evaluate_step(work: Pass, step: CanaryStep, traffic: _Traffic) -> None:
     action = step.action
     if step.set_weight is not None and action is not None:
-        if _targets_reached(work):
+        if traffic.ready and traffic.at_weight:
             _advance(work, f"setWeight: {step.set_weight}")
     elif step.pause is not None and action is not None:
         _pause_step(work, step.pause.duration_seconds)
     elif step.analysis is not None and action is not None:
         _analysis_step(work, step.analysis)
     elif step.set_canary_scale is not None and action is not None:
-        # Without a traffic router the canary's size is its weight: nothing to do.
-        _advance(work, "setCanaryScale: no traffic router, scale follows the weight")
+        if traffic.view is None:
+            # Without a traffic router the canary's size is its weight: nothing to do.
+            _advance(work, "setCanaryScale: no traffic router, scale follows the weight")
+        elif traffic.ready and traffic.verified:
+            _advance(work, "setCanaryScale")
+    elif (step.set_header_route is not None or step.set_mirror_route is not None) and (
+            action is not None):
+        _route_step(work, step, traffic)
+    elif step.experiment is not None and action is not None:
+        done = experiment_step(work, step)
+        if done is not None:
+            _advance(work, done)
     else:
         names = ", ".join(step.actions) or "no action"
         work.plan.event("StepNotSupported",
                         f"Step {work.step_index + 1} ({names}) is not supported; skipped",
                         warning=True)
         _advance(work, f"skipped unsupported step: {names}")
+
+
+def _route_step(work: Pass, step: CanaryStep, traffic: _Traffic) -> None:
+    """setHeaderRoute / setMirrorRoute: done once the routers carry the route."""
+    key = "setHeaderRoute" if step.set_header_route is not None else "setMirrorRoute"
+    if traffic.view is None or not managed_routes_supported(traffic.view, step):
+        routers = ", ".join(r.name for r in traffic.view.routers) if traffic.view else "none"
+        work.plan.event("StepNotSupported",
+                        f"Step {work.step_index + 1} ({key}): no router of this Rollout "
+                        f"carries it (routers: {routers}); skipped", warning=True)
+        _advance(work, f"{key}: not carried by the router; skipped")
+    elif traffic.verified:
+        _advance(work, key)
 
 
 def _pause_step(work: Pass, duration: float | None) -> None:
@@ -194,8 +274,11 @@ def _background_analysis(work: Pass) -> None:
         clear_pause(work, PAUSE_INCONCLUSIVE)
 
 
-def _maybe_complete(work: Pass) -> None:
-    if not _targets_reached(work) or (work.stable_rs is not None and work.stable_rs.replicas):
+def _maybe_complete(work: Pass, traffic: _Traffic) -> None:
+    if traffic.view is None:
+        if not traffic.ready or (work.stable_rs is not None and work.stable_rs.replicas):
+            return
+    elif not (traffic.ready and traffic.at_weight):
         return
     status = work.status
     status["stableRS"] = work.new_hash

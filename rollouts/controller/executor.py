@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Literal
 
+from rollouts.controller.traffic_io import write_router_objects
 from rollouts.core import HASH_LABEL, MANAGED_BY_ANNOTATION, MetadataChange, Plan
 from rollouts.core.observed import EPHEMERAL_ANNOTATION
 from rollouts.kube import (
@@ -71,6 +72,8 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
         client.patch(SERVICE, namespace, service, {
             "metadata": {"annotations": {MANAGED_BY_ANNOTATION: name}},
             "spec": {"selector": {HASH_LABEL: pod_hash}}})
+    # After the Services: a weight never moves onto a Service not yet pinned.
+    write_router_objects(client, raw, plan.router_writes)
     for rs_name in plan.delete_replica_sets:
         client.delete(REPLICA_SET, namespace, rs_name)
     for pod in plan.delete_pods:

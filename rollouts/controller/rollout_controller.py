@@ -24,6 +24,7 @@ from typing import Any
 
 from rollouts.api import Rollout, check_object, unsupported_metric_providers
 from rollouts.controller.executor import EventHook, execute
+from rollouts.controller.traffic_io import TrafficIO
 from rollouts.core import (
     HASH_LABEL,
     AnalysisRunView,
@@ -58,6 +59,7 @@ from rollouts.runtime import (
     log_fields,
 )
 from rollouts.runtime.queue import object_key, split_key
+from rollouts.traffic.select import uses_router
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,7 @@ class RolloutController:
         # (rollout uid, our template hash) -> the template as the API server defaults it.
         self._defaulted: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._traffic = TrafficIO(client)
         # Called after each Event emitted about a Rollout (`rollouts.metrics` counts them).
         self.on_event: EventHook | None = None
 
@@ -173,6 +176,11 @@ class RolloutController:
         problems = [str(p) for p in result.errors]
         observed = self._observe(raw, model)
         problems += _template_problems(raw, observed)
+        traffic, traffic_problem = self._traffic.observe(raw)
+        if traffic_problem:
+            problems.append(traffic_problem)
+        if traffic is not None:
+            observed = dataclasses.replace(observed, traffic=traffic)
         if observed.pod_template is not None and not problems:
             defaulted = self._defaulted_template(raw, observed)
             if defaulted is not None:
@@ -341,21 +349,17 @@ def _referenced_names(rollout: dict[str, Any]) -> set[str]:
 
 
 def _not_implemented_yet(raw: dict[str, Any]) -> list[str]:
-    """DESIGN.md features the canary controller does not carry out yet, named, never
-    silently ignored: traffic routers (the weight is approximated by replica counts)."""
+    """Settings without effect, named, never silently ignored: the canary settings that
+    need a router, on a Rollout whose only routers are ones we do not implement (its
+    weight is then approximated by replica counts; the API model warns about the router)."""
     canary = ((raw.get("spec") or {}).get("strategy") or {}).get("canary") or {}
-    routing = canary.get("trafficRouting") or {}
-    routers = [router for router in sorted(routing)
-               if router in ("nginx", "istio", "smi", "plugins")]
-    found = [f"spec.strategy.canary.trafficRouting.{router}: not implemented yet; the canary "
-             "weight is approximated by replica counts, as without a router"
-             for router in routers]
-    if routers:
-        found.extend(f"spec.strategy.canary.{name}: no effect without a traffic router"
-                     for name in ("dynamicStableScale", "scaleDownDelaySeconds",
-                                  "abortScaleDownDelaySeconds")
-                     if canary.get(name) not in (None, False))
-    return found
+    if not canary.get("trafficRouting") or uses_router(raw):
+        return []
+    return [f"spec.strategy.canary.{name}: no effect without a traffic router we implement "
+            "(nginx, istio, smi, the Gateway API plugin)"
+            for name in ("dynamicStableScale", "scaleDownDelaySeconds",
+                         "abortScaleDownDelaySeconds", "scaleDownDelayRevisionLimit")
+            if canary.get(name) not in (None, False)]
 
 
 def _template_problems(raw: dict[str, Any], observed: Observed) -> list[str]:

@@ -16,9 +16,12 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollouts.api.phases import AnalysisPhase
+
+if TYPE_CHECKING:  # the traffic package imports the core: types only, no import cycle
+    from rollouts.traffic.select import TrafficView
 
 HASH_LABEL = "rollouts-pod-template-hash"
 REVISION_ANNOTATION = "rollout.argoproj.io/revision"
@@ -164,6 +167,10 @@ class Observed:
     # The pod template as the API server defaults it (a dry-run create), asked for only
     # when no ReplicaSet carries our hash: it finds a ReplicaSet made by Argo Rollouts.
     defaulted_template: dict[str, Any] | None = None
+    # The canary's traffic routers and their live objects (None: no router we implement).
+    traffic: TrafficView | None = None
+    # Experiments owned by the Rollout, as the API server sent them (canary steps).
+    experiments: list[dict[str, Any]] = field(default_factory=list)
 
     def by_hash(self, pod_hash: str | None) -> ReplicaSetView | None:
         if not pod_hash:

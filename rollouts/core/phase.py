@@ -43,7 +43,8 @@ def settle_phase(work: Pass) -> None:
         complete and new is not None and new.available >= replicas and new.replicas == replicas
         and all(rs.replicas == 0 and rs.status_replicas == 0 for rs in work.older
                 if rs.name not in work.delayed)
-        and not work.plan.scale and work.plan.create_replica_set is None)
+        and not work.plan.scale and work.plan.create_replica_set is None
+        and not work.plan.router_writes)
     paused = bool(work.rollout.spec.paused) or bool(status.get("pauseConditions"))
 
     if _progressed(work.old, status):

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollouts.api.common import format_time
 from rollouts.api.rollout import BlueGreenStrategy, CanaryStrategy, Rollout
 from rollouts.core.budgets import surge_and_unavailable
 from rollouts.core.observed import HASH_LABEL, Observed, ReplicaSetView
+
+if TYPE_CHECKING:  # the traffic package imports the core: types only, no import cycle
+    from rollouts.traffic.base import Write
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,10 @@ class Plan:
     annotate_replica_sets: dict[str, dict[str, str | None]] = field(default_factory=dict)
     metadata_changes: dict[str, MetadataChange] = field(default_factory=dict)
     service_selectors: dict[str, str] = field(default_factory=dict)
+    # Traffic router objects to create or patch, after the Services are pinned.
+    router_writes: list[Write] = field(default_factory=list)
+    create_experiments: list[dict[str, Any]] = field(default_factory=list)
+    terminate_experiments: list[str] = field(default_factory=list)
     create_analysis_runs: list[dict[str, Any]] = field(default_factory=list)
     terminate_analysis_runs: list[str] = field(default_factory=list)
     delete_analysis_runs: list[str] = field(default_factory=list)

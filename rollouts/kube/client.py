@@ -243,6 +243,18 @@ class KubeClient:
             404, "NotFound",
         )
 
+    def served_versions(self, group: str) -> builtins.list[str]:
+        """The versions the API server serves for `group`, the preferred one first (empty
+        when it serves none: no CRD of that group is installed)."""
+        try:
+            answer = _as_object(self.request(Request(Verb.GET, "GET", f"/apis/{group}")))
+        except NotFound:
+            return []
+        preferred = str((answer.get("preferredVersion") or {}).get("version") or "")
+        versions = [str(v.get("version")) for v in answer.get("versions") or []
+                    if v.get("version")]
+        return sorted(versions, key=lambda v: v != preferred)
+
     # --- writing -----------------------------------------------------------------------
 
     def create(

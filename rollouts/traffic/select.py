@@ -8,15 +8,27 @@ reports them as warnings and the canary behaves as without a router.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from rollouts.traffic.base import TrafficRouter
+from rollouts.traffic.base import Live, TrafficRouter
 from rollouts.traffic.gatewayapi import PLUGIN_NAME, GatewayAPIRouter
 from rollouts.traffic.istio import IstioRouter
 from rollouts.traffic.nginx import NginxRouter
 from rollouts.traffic.smi import SMI_GROUP, SMIRouter
 
-__all__ = ["make_routers", "routing_settings", "uses_router"]
+__all__ = ["TrafficView", "make_routers", "routing_settings", "uses_router"]
+
+
+@dataclass(frozen=True)
+class TrafficView:
+    """What the canary planner sees of its routers: the routers, the live objects they
+    read (None for one that does not exist), and a problem that kept them from being
+    read (settings that cannot be used, an API error), to be reported."""
+
+    routers: tuple[TrafficRouter, ...]
+    live: Live = field(default_factory=dict)
+    problem: str | None = None
 
 
 def routing_settings(raw: dict[str, Any]) -> dict[str, Any]:

@@ -86,9 +86,8 @@ def test_given_the_corpus_when_linted_then_the_unsupported_fields_found_are_the_
         for problem in lint_text(path.read_text(encoding="utf-8"), path.name).problems
     }
     assert found == {
+        # ALB stays unimplemented (issue 10 names it); two compat Rollouts use it.
         "spec.strategy.canary.trafficRouting.alb",
-        "spec.strategy.canary.scaleDownDelayRevisionLimit",
-        "spec.strategy.canary.steps[1].experiment",
     }
 
 

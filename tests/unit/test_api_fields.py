@@ -70,8 +70,8 @@ class TestGivenATypo:
 
 class TestGivenAnArgoFieldWeDoNotImplement:
     def test_when_present_then_a_warning_says_not_supported_yet(self) -> None:
-        doc = rollout({"steps": [{"experiment": {"templates": []}}]})
-        severity, message = found(doc)["spec.strategy.canary.steps[0].experiment"]
+        doc = rollout({"steps": [{"plugin": {"name": "x"}}]})
+        severity, message = found(doc)["spec.strategy.canary.steps[0].plugin"]
         assert severity is Severity.WARNING
         assert message.startswith("not supported yet")
 
@@ -123,13 +123,13 @@ def test_the_documentation_lists_every_unsupported_field_under_its_model() -> No
 def test_the_catalog_covers_the_fields_the_brief_names() -> None:
     rows = {(model, field) for model, field, _ in unsupported_field_catalog()}
     for expected in [
-        ("CanaryStep", "experiment"),
+        ("CanaryStep", "plugin"),
         ("RolloutAnalysis", "dryRun"),
         ("TrafficRouting", "alb"),
         ("TrafficRouting", "ambassador"),
         ("TrafficRouting", "appMesh"),
         ("TrafficRouting", "traefik"),
         ("TrafficRouting", "apisix"),
-        ("TrafficRouting", "managedRoutes"),
+        ("TrafficRouting", "maxTrafficWeight"),
     ]:
         assert expected in rows

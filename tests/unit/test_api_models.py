@@ -125,7 +125,10 @@ class TestGivenCanarySteps:
             ({"pause": {"duration": "1m"}}, "pause"),
             ({"analysis": {"templates": [{"templateName": "t"}]}}, "analysis"),
             ({"setCanaryScale": {"replicas": 2}}, "setCanaryScale"),
-            ({"experiment": {}}, None),
+            ({"experiment": {"templates": [{"name": "a", "specRef": "canary"}]}},
+             "experiment"),
+            ({"setHeaderRoute": {"name": "h"}}, "setHeaderRoute"),
+            ({"plugin": {"name": "p"}}, None),
             ({"setWeight": 20, "pause": {}}, None),
         ],
     )

@@ -110,7 +110,7 @@ class TestGivenCanarySteps:
 
     def test_when_a_step_sets_nothing_then_it_lists_the_choices(self) -> None:
         doc = canary_rollout(steps=[{"setWeight": 10}, {}, {"pause": {}}])
-        assert "setWeight, pause, analysis or setCanaryScale" in error_at(
+        assert "setWeight, pause, analysis, setCanaryScale, setHeaderRoute" in error_at(
             doc, "spec.strategy.canary.steps[1]"
         )
 

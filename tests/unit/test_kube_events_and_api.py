@@ -104,7 +104,7 @@ def test_the_public_api_is_pinned() -> None:
     assert sorted(rollouts.kube.__all__) == sorted([
         "ANALYSIS_RUN", "ANALYSIS_TEMPLATE", "APPLICATION", "CLUSTER_ANALYSIS_TEMPLATE",
         "CONFIG_MAP", "CUSTOM_RESOURCE_DEFINITION", "DAEMON_SET", "DEFAULT_TIMEOUT",
-        "DEPLOYMENT", "EVENT", "INGRESS", "JOB", "KNOWN_KINDS", "LEASE", "NAMESPACE",
+        "DEPLOYMENT", "EVENT", "EXPERIMENT", "INGRESS", "JOB", "KNOWN_KINDS", "LEASE", "NAMESPACE",
         "PERSISTENT_VOLUME_CLAIM", "POD", "REPLICA_SET", "ROLLOUT", "SECRET", "SERVICE",
         "SERVICE_ACCOUNT", "STATEFUL_SET",
         "AlreadyExists", "ChangeType", "Conflict", "EventType", "FieldCause", "Forbidden",

@@ -26,14 +26,19 @@ def _observed(templates: dict[str, dict[str, Any]]) -> Observed:
                     pod_template={})
 
 
-def test_given_a_router_then_the_warning_names_it_and_the_settings_it_would_shape() -> None:
-    raw = _rollout({"canary": {"trafficRouting": {"smi": {}}, "dynamicStableScale": True,
-                               "abortScaleDownDelaySeconds": 5}})
-    warnings = _not_implemented_yet(raw)
-    assert warnings[0].startswith("spec.strategy.canary.trafficRouting.smi: not implemented")
-    assert [w.split(":")[0] for w in warnings[1:]] == [
+def test_given_only_a_router_we_do_not_implement_then_the_settings_it_would_shape_warn(
+) -> None:
+    raw = _rollout({"canary": {"trafficRouting": {"alb": {"ingress": "i"}},
+                               "dynamicStableScale": True, "abortScaleDownDelaySeconds": 5}})
+    assert [w.split(":")[0] for w in _not_implemented_yet(raw)] == [
         "spec.strategy.canary.dynamicStableScale",
         "spec.strategy.canary.abortScaleDownDelaySeconds"]
+
+
+def test_given_a_router_we_implement_then_its_settings_do_not_warn() -> None:
+    raw = _rollout({"canary": {"trafficRouting": {"smi": {}}, "dynamicStableScale": True,
+                               "abortScaleDownDelaySeconds": 5}})
+    assert _not_implemented_yet(raw) == []
 
 
 def test_given_no_router_then_no_warning() -> None:
