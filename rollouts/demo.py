@@ -127,7 +127,7 @@ def run() -> None:
         [sys.executable, "-m", "rollouts.cli.main", "controller", "-n", NAMESPACE,
          f"--kubeconfig={cluster.kubeconfig}", "--no-leader-elect",
          "--port", str(metrics_port),
-         "--controllers", "rollouts,analysis,reconciler", "--app-resync", "2",
+         "--controllers", "rollouts,analysis,experiments,reconciler", "--app-resync", "2",
          "--prometheus", cluster.prometheus_url],
         stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )

@@ -21,7 +21,8 @@ from rollouts.metrics.kube_requests import KubeRequestsCollector
 from rollouts.metrics.wiring import instrument
 from rollouts.runtime import CacheSyncTimeout, Controller, Manager, logging_setup
 
-AVAILABLE = ("rollouts", "analysis", "reconciler")
+AVAILABLE = ("rollouts", "analysis", "experiments", "reconciler")
+DEFAULT_CONTROLLERS = "rollouts,analysis,experiments"
 PLANNED: tuple[str, ...] = ()
 
 
@@ -60,6 +61,10 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
 
             providers = default_providers(client, prometheus_address=prometheus)
             controllers.append(AnalysisRunController(client, providers, namespace=namespace))
+        elif name == "experiments":
+            from rollouts.experiments.controller import ExperimentController
+
+            controllers.append(ExperimentController(client, namespace=namespace))
         elif name == "reconciler":
             from reconciler.controller import ApplicationController
 
@@ -85,8 +90,9 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
 @click.option("--in-cluster", is_flag=True, help="Use the pod's service account.")
 @click.option("-n", "--namespace", default=None,
               help="Watch only this namespace (default: all namespaces).")
-@click.option("--controllers", "names", default="rollouts,analysis", show_default=True,
-              help="Comma-separated controllers to run (rollouts, analysis, reconciler).")
+@click.option("--controllers", "names", default=DEFAULT_CONTROLLERS, show_default=True,
+              help="Comma-separated controllers to run (rollouts, analysis, experiments, "
+                   "reconciler).")
 @click.option("--prometheus", envvar="ARGO_ROLLOUTS_PROMETHEUS_ADDRESS", default=None,
               help="Prometheus address for metrics that name none.")
 @click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
