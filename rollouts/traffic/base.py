@@ -73,7 +73,9 @@ class HeaderMatch:
 
 @dataclass(frozen=True)
 class HeaderRoute:
-    """`setHeaderRoute`: requests matching every header in `match` go to the canary."""
+    """`setHeaderRoute`: requests matching `match` go to the canary. How several headers
+    combine is the router's, as Argo writes them: the Gateway API puts them in one match
+    (all must hold), Istio in one match block each (any may)."""
 
     name: str  # one of trafficRouting.managedRoutes
     match: tuple[HeaderMatch, ...]

@@ -23,6 +23,8 @@ from rollouts.core.observed import (
     ReplicaSetView,
 )
 from rollouts.planner import plan_rollout
+from rollouts.traffic.base import ObjectKey
+from rollouts.traffic.select import TrafficView, make_routers, uses_router
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -64,6 +66,8 @@ class Sim:
     last: Plan | None = None
     # What the API server's defaulting would make of the template (adoption tests).
     defaulted: dict[str, Any] | None = None
+    # Traffic router objects by key, as an API server would keep them.
+    router_objects: dict[ObjectKey, dict[str, Any]] = field(default_factory=dict)
 
     def set_image(self, image: str) -> None:
         self.raw["spec"]["template"]["spec"]["containers"][0]["image"] = image
@@ -73,12 +77,18 @@ class Sim:
             for prefix, phase in self.run_phases.items():
                 if name.endswith(prefix):
                     run["status"] = {"phase": phase, "message": f"set to {phase}"}
+        traffic = None
+        if uses_router(self.raw):
+            routers = tuple(make_routers(self.raw))
+            live = {key: copy.deepcopy(self.router_objects.get(key))
+                    for router in routers for key in router.reads()}
+            traffic = TrafficView(routers, live)
         return Observed(
             replica_sets=[ReplicaSetView.parse(rs) for rs in self.replica_sets.values()],
             analysis_runs=[AnalysisRunView.parse(r) for r in self.runs.values()],
             templates=self.templates, cluster_templates={}, now=self.now,
             pod_template=self.raw["spec"]["template"], services=dict(self.services),
-            defaulted_template=self.defaulted)
+            defaulted_template=self.defaulted, traffic=traffic)
 
     def reconcile(self) -> Plan:
         result = check_object(self.raw)
@@ -122,6 +132,12 @@ class Sim:
                         values[key] = value
         for name in plan.delete_replica_sets:
             del self.replica_sets[name]
+        for write in plan.router_writes:
+            if write.create is not None:
+                self.router_objects.setdefault(write.key, copy.deepcopy(write.create))
+            elif write.patch is not None:
+                obj = self.router_objects[write.key]
+                _merge(obj, {k: v for k, v in write.patch.items() if k != "metadata"})
         for service, pod_hash in plan.service_selectors.items():
             self.services[service] = pod_hash
         for run in plan.create_analysis_runs:
@@ -139,9 +155,11 @@ class Sim:
         """Reconcile until nothing changes (as informer events would drive it)."""
         plan = self.reconcile()
         for _ in range(passes):
-            before = copy.deepcopy((self.raw.get("status"), self.replica_sets, self.runs))
+            before = copy.deepcopy((self.raw.get("status"), self.replica_sets, self.runs,
+                                    self.router_objects))
             plan = self.reconcile()
-            if before == (self.raw.get("status"), self.replica_sets, self.runs):
+            if before == (self.raw.get("status"), self.replica_sets, self.runs,
+                          self.router_objects):
                 return plan
         return plan
 
@@ -158,3 +176,14 @@ class Sim:
 
     def reasons(self) -> list[str]:
         return [reason for reason, _ in self.events]
+
+
+def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    """A JSON merge patch (RFC 7386) applied in place."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
