@@ -21,7 +21,14 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from rollouts.cli import analysis_cmds, controller_cmd, dev_cmd, lint_cmd, rollout_cmds
+    from rollouts.cli import (
+        analysis_cmds,
+        controller_cmd,
+        dev_cmd,
+        experiment_cmds,
+        lint_cmd,
+        rollout_cmds,
+    )
     from rollouts.cli.app_cmds import register as register_app_commands
 
     cli.add_command(controller_cmd.controller)
@@ -29,6 +36,7 @@ def _register() -> None:
     cli.add_command(lint_cmd.lint)
     rollout_cmds.register(cli)
     analysis_cmds.register(cli)
+    experiment_cmds.register(cli)
     register_app_commands(cli)
 
 
