@@ -11,7 +11,8 @@ NOW = datetime(2024, 5, 1, 12, 1, 0, tzinfo=UTC)
 
 def test_the_view_shows_phase_templates_and_analyses() -> None:
     obj = {
-        "metadata": {"name": "demo", "namespace": "ns", "creationTimestamp": "2024-05-01T12:00:00Z"},
+        "metadata": {"name": "demo", "namespace": "ns",
+                     "creationTimestamp": "2024-05-01T12:00:00Z"},
         "spec": {"duration": "2s", "templates": [{"name": "baseline", "replicas": 2},
                                                  {"name": "canary"}],
                  "analyses": [{"name": "check", "templateName": "ok",
