@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from rollouts.api.rollout import Rollout
+from rollouts.canary.experiment_step import terminate_experiments
 from rollouts.canary.replicas import SetCounts, basic_canary_counts
 from rollouts.canary.routed import canary_service_target, retire_with_delay, routing_of, sync_router
 from rollouts.canary.scaling import drain_older
@@ -51,6 +52,7 @@ def plan_canary(
         work.status["canary"] = canary_status
     if work.new_hash == work.stable_hash:
         _plan_stable(work)
+        terminate_experiments(work)
     else:
         plan_progress(work)
     _point_services(work)

@@ -27,7 +27,11 @@ from datetime import timedelta
 from typing import Any
 
 from rollouts.api.rollout import CanaryStep, RolloutAnalysis
-from rollouts.canary.experiment_step import experiment_step, experiment_weights
+from rollouts.canary.experiment_step import (
+    experiment_step,
+    experiment_weights,
+    terminate_experiments,
+)
 from rollouts.canary.replicas import SetCounts, basic_canary_counts
 from rollouts.canary.routed import (
     abort_canary_replicas,
@@ -53,6 +57,7 @@ from rollouts.core.control import (
 from rollouts.core.replica_sets import scale_to
 from rollouts.core.runs import PAUSE_INCONCLUSIVE, ensure_run, record_run, run_name, verdict
 from rollouts.core.work import Pass, parse_time
+from rollouts.experiments.step import step_experiment_name
 from rollouts.traffic.select import TrafficView
 
 PAUSE_STEP = "CanaryPauseStep"
@@ -84,7 +89,9 @@ def plan_progress(work: Pass) -> None:
 
     if status.get("abort"):
         abort(work, aborted_message(work))
+        terminate_experiments(work)
         return
+    terminate_experiments(work, keep=_current_experiment(work))
     if work.rollout.spec.paused:
         return
     _background_analysis(work)
@@ -94,6 +101,15 @@ def plan_progress(work: Pass) -> None:
         _maybe_complete(work, traffic)
         return
     _evaluate_step(work, work.canary.step_list[work.step_index], traffic)
+
+
+def _current_experiment(work: Pass) -> str | None:
+    """The Experiment of the current step, if it is an experiment step."""
+    if work.step_index >= work.step_count or work.status.get("promoteFull"):
+        return None
+    if work.canary.step_list[work.step_index].experiment is None:
+        return None
+    return step_experiment_name(work.name, work.new_hash, work.revision, work.step_index)
 
 
 @dataclass(frozen=True)

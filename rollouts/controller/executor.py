@@ -21,6 +21,7 @@ from rollouts.core.observed import EPHEMERAL_ANNOTATION
 from rollouts.kube import (
     ANALYSIS_RUN,
     DEPLOYMENT,
+    EXPERIMENT,
     POD,
     REPLICA_SET,
     ROLLOUT,
@@ -68,6 +69,12 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
             client.patch(ANALYSIS_RUN, namespace, run, {"spec": {"terminate": True}})
     for run in plan.delete_analysis_runs:
         client.delete(ANALYSIS_RUN, namespace, run)
+    for manifest in plan.create_experiments:
+        with contextlib.suppress(AlreadyExists):
+            client.create(EXPERIMENT, namespace, manifest)
+    for experiment in plan.terminate_experiments:
+        with contextlib.suppress(NotFound):
+            client.patch(EXPERIMENT, namespace, experiment, {"spec": {"terminate": True}})
     for service, pod_hash in plan.service_selectors.items():
         client.patch(SERVICE, namespace, service, {
             "metadata": {"annotations": {MANAGED_BY_ANNOTATION: name}},

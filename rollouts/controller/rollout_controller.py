@@ -39,6 +39,7 @@ from rollouts.kube import (
     ANALYSIS_TEMPLATE,
     CLUSTER_ANALYSIS_TEMPLATE,
     DEPLOYMENT,
+    EXPERIMENT,
     POD,
     REPLICA_SET,
     ROLLOUT,
@@ -93,6 +94,7 @@ class RolloutController:
         self.templates = Informer(client, ANALYSIS_TEMPLATE, namespace)
         self.cluster_templates = Informer(client, CLUSTER_ANALYSIS_TEMPLATE)
         self.deployments = Informer(client, DEPLOYMENT, namespace)
+        self.experiments = Informer(client, EXPERIMENT, namespace)
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
         # resourceVersion of our last status write per key: until the cache has caught
@@ -112,12 +114,12 @@ class RolloutController:
 
     def informers(self) -> Sequence[Informer]:
         return (self.rollouts, self.replica_sets, self.services, self.analysis_runs,
-                self.templates, self.cluster_templates, self.deployments)
+                self.templates, self.cluster_templates, self.deployments, self.experiments)
 
     def bind(self, queue: WorkQueue, timers: Timers, /) -> None:
         self._queue, self._timers = queue, timers
         self.rollouts.add_handler(lambda _t, obj, _old: self._enqueue_object(obj))
-        for owned in (self.replica_sets, self.analysis_runs):
+        for owned in (self.replica_sets, self.analysis_runs, self.experiments):
             owned.add_handler(lambda _t, obj, _old: self._enqueue_owner(obj))
         for referenced in (self.services, self.templates, self.deployments):
             referenced.add_handler(lambda _t, obj, _old: self._enqueue_referrers(obj))
@@ -232,6 +234,7 @@ class RolloutController:
         return Observed(
             replica_sets=[ReplicaSetView.parse(rs) for rs in self.replica_sets.by_owner(uid)],
             analysis_runs=[AnalysisRunView.parse(r) for r in self.analysis_runs.by_owner(uid)],
+            experiments=list(self.experiments.by_owner(uid)),
             templates={str(t["metadata"]["name"]): t for t in self.templates.list(namespace)},
             cluster_templates={str(t["metadata"]["name"]): t
                                for t in self.cluster_templates.list()},

@@ -68,6 +68,8 @@ class Sim:
     defaulted: dict[str, Any] | None = None
     # Traffic router objects by key, as an API server would keep them.
     router_objects: dict[ObjectKey, dict[str, Any]] = field(default_factory=dict)
+    # Experiments the planner created, by name (the test sets their status).
+    experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def set_image(self, image: str) -> None:
         self.raw["spec"]["template"]["spec"]["containers"][0]["image"] = image
@@ -88,7 +90,8 @@ class Sim:
             analysis_runs=[AnalysisRunView.parse(r) for r in self.runs.values()],
             templates=self.templates, cluster_templates={}, now=self.now,
             pod_template=self.raw["spec"]["template"], services=dict(self.services),
-            defaulted_template=self.defaulted, traffic=traffic)
+            defaulted_template=self.defaulted, traffic=traffic,
+            experiments=[copy.deepcopy(e) for e in self.experiments.values()])
 
     def reconcile(self) -> Plan:
         result = check_object(self.raw)
@@ -132,6 +135,10 @@ class Sim:
                         values[key] = value
         for name in plan.delete_replica_sets:
             del self.replica_sets[name]
+        for manifest in plan.create_experiments:
+            self.experiments.setdefault(manifest["metadata"]["name"], copy.deepcopy(manifest))
+        for name in plan.terminate_experiments:
+            self.experiments[name]["spec"]["terminate"] = True
         for write in plan.router_writes:
             if write.create is not None:
                 self.router_objects.setdefault(write.key, copy.deepcopy(write.create))

@@ -200,3 +200,56 @@ def test_the_weight_of_a_step_waits_for_its_canary_pods_to_be_available() -> Non
     canary_rs["status"]["availableReplicas"] = 2
     sim.settle()
     assert _weight(sim)["canary"] == 50
+
+
+EXPERIMENT_STEPS: list[dict[str, Any]] = [
+    {"setWeight": 10},
+    {"experiment": {"templates": [{"name": "probe", "specRef": "canary", "weight": 5}]}},
+    {"pause": {}}]
+
+
+def _running_experiment(sim: Sim) -> dict[str, Any]:
+    (experiment,) = sim.experiments.values()
+    experiment["status"] = {"phase": "Running", "templateStatuses": [
+        {"name": "probe", "serviceName": "web-probe", "podTemplateHash": "h1"}]}
+    return experiment
+
+
+def test_an_experiment_step_gives_its_templates_their_share_until_it_succeeds() -> None:
+    sim = _sim(EXPERIMENT_STEPS)
+    sim.set_image("app:2")
+    sim.settle()
+    assert sim.status["currentStepIndex"] == 1
+    experiment = _running_experiment(sim)
+    assert sim.status["canary"]["currentExperiment"] == experiment["metadata"]["name"]
+    sim.settle()
+    assert _weight(sim) == {"canary": 10, "web-probe": 5, "stable": 85}
+    experiment["status"]["phase"] = "Successful"
+    sim.settle()
+    assert sim.status["currentStepIndex"] == 2
+    assert _weight(sim) == {"canary": 10, "stable": 90}
+    assert "currentExperiment" not in sim.status["canary"]
+
+
+def test_a_failed_experiment_aborts_the_rollout() -> None:
+    sim = _sim(EXPERIMENT_STEPS)
+    sim.set_image("app:2")
+    sim.settle()
+    experiment = _running_experiment(sim)
+    sim.settle()
+    experiment["status"]["phase"] = "Failed"
+    experiment["status"]["message"] = "analysis errors failed"
+    sim.settle()
+    assert sim.status["phase"] == "Degraded"
+    assert "Experiment" in sim.status["message"] and "Failed" in sim.status["message"]
+    assert _weight(sim) == {"canary": 0, "stable": 100}
+
+
+def test_an_abort_terminates_the_running_experiment() -> None:
+    sim = _sim(EXPERIMENT_STEPS)
+    sim.set_image("app:2")
+    sim.settle()
+    experiment = _running_experiment(sim)
+    sim.raw["status"]["abort"] = True
+    sim.settle()
+    assert experiment["spec"].get("terminate") is True
