@@ -96,7 +96,9 @@ def test_a_failing_analysis_fails_the_experiment_naming_it(
 def test_terminate_through_the_cli_ends_it_successful_and_stops_its_run(
     cluster: TestCluster, namespace: str, tmp_path: Path
 ) -> None:
-    apply(cluster, namespace, job_template("smoke-slow", run_ms=60_000),
+    slow = job_template("smoke-slow")
+    slow["spec"]["metrics"][0].update(count=20, interval="5s")  # stays Running ~100 s
+    apply(cluster, namespace, slow,
           _experiment("stop", analyses=[{"name": "smoke", "templateName": "smoke-slow"}]))
     with running_controller(cluster, namespace, tmp_path):
         wait_for(lambda: (_status(cluster, namespace, "stop").get("analysisRuns") or [{}])[0]
@@ -108,7 +110,9 @@ def test_terminate_through_the_cli_ends_it_successful_and_stops_its_run(
         final = _wait_phase(cluster, namespace, "stop", "Successful", timeout=30)
         assert final["message"] == "Experiment terminated"
         wait_for(lambda: get(cluster, namespace, "analysisrun", "stop-smoke")["spec"]
-                 .get("terminate") is True, 15, "the run to be terminated")
+                 .get("terminate") is True, 15, "the run to be terminated",
+                 lambda: (get(cluster, namespace, "analysisrun", "stop-smoke").get("status"),
+                          _status(cluster, namespace, "stop").get("analysisRuns")))
         wait_for(lambda: set(_replicas(cluster, namespace).values()) == {0}, 15,
                  "the ReplicaSets to scale down", lambda: _replicas(cluster, namespace))
         again = rollouts_cli(cluster, "terminate", "experiment", "stop", "-n", namespace)
