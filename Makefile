@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := prometheus openssl git
 
-.PHONY: help deps venv tools argo-rollouts test unit integration demo lint bench dev-up dev-down clean
+.PHONY: help deps venv tools argo-rollouts traefik test unit integration demo lint bench dev-up dev-down clean
 
 help:
 	@echo "make demo        bring up the local cluster and run the demo rollout"
@@ -49,6 +49,12 @@ tools: venv deps
 # time): built from its Go module once per version into ~/.cache/rollouts/bin.
 argo-rollouts: deps
 	tests/tooling/build_argo_rollouts.sh
+
+# Traefik v3, the real data plane of tests/integration/test_real_traffic.py (never used
+# at run time): built from its Go module once per version into ~/.cache/rollouts/bin,
+# with the Gateway API CRDs its provider watches.
+traefik: deps
+	tests/tooling/build_traefik.sh
 
 test: tools argo-rollouts
 	$(BIN)/pytest -q -p no:cacheprovider tests
