@@ -19,8 +19,8 @@ requests to them:
   number of ports (at most `MAX_PORTS`), never by the number of pods.
 
 Each request is answered by `answer(pod)`: JSON naming the pod, its namespace and
-its version (the `rollouts-pod-template-hash` label, else `pod-template-hash`, else
-the `version` label). A pod annotated `rollouts.dev/http-status: "500"` answers with
+its version (the `version` label, else `rollouts-pod-template-hash`, else
+`pod-template-hash`). A pod annotated `rollouts.dev/http-status: "500"` answers with
 that status instead of 200: how a test makes a canary fail.
 
 Standard library only, like the rest of `rollouts.devcluster`.
@@ -153,8 +153,8 @@ def pod_from(obj: dict[str, Any]) -> Pod | None:
                     for container in spec.get("containers") or []
                     for port in container.get("ports") or []
                     if port.get("protocol", "TCP") == "TCP" and port.get("containerPort")})
-    version = (labels.get("rollouts-pod-template-hash") or labels.get("pod-template-hash")
-               or labels.get("version") or "")
+    version = (labels.get("version") or labels.get("rollouts-pod-template-hash")
+               or labels.get("pod-template-hash") or "")
     try:
         answer_status = int(annotations.get(STATUS_ANNOTATION, 200))
     except ValueError:
