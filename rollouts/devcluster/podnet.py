@@ -18,6 +18,9 @@ requests to them:
   was called, so one socket per port serves every pod: the cost is bounded by the
   number of ports (at most `MAX_PORTS`), never by the number of pods.
 
+A deleted pod keeps answering for `TERMINATION_GRACE` seconds, as a real pod's process
+does after SIGTERM while proxies still route to it (kwok deletes pods at once).
+
 Each request is answered by `answer(pod)`: JSON naming the pod, its namespace and
 its version (the `version` label, else `rollouts-pod-template-hash`, else
 `pod-template-hash`). A pod annotated `rollouts.dev/http-status: "500"` answers with
@@ -56,6 +59,7 @@ HOST_ADDRESS = "169.254.211.1"
 NETNS_ADDRESS = "169.254.211.2"
 STATUS_ANNOTATION = "rollouts.dev/http-status"
 MAX_PORTS = 32
+TERMINATION_GRACE = 5.0  # seconds a deleted pod keeps answering
 _CLONE_NEWNET = 0x40000000
 
 
@@ -179,26 +183,44 @@ def answer(pod: Pod | None, local_ip: str, path: str) -> tuple[int, bytes]:
 
 @dataclass
 class PodTable:
-    """Pod IP -> pod, shared by the watch thread and the serving loop."""
+    """Pod IP -> pod, shared by the watch thread and the serving loop.
 
+    A deleted pod keeps answering for `grace` seconds (`retire`), as a real pod's
+    process does after SIGTERM while proxies still hold its endpoint: kwok removes a
+    deleted pod at once, before the EndpointSlice and the proxies have caught up.
+    """
+
+    grace: float = TERMINATION_GRACE
     pods: dict[str, Pod] = field(default_factory=dict)
+    retiring: dict[str, float] = field(default_factory=dict)  # ip -> monotonic deadline
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def put(self, pod: Pod) -> None:
         with self.lock:
             self.pods[pod.ip] = pod
+            self.retiring.pop(pod.ip, None)
 
-    def remove(self, uid: str, ip: str) -> None:
+    def retire(self, uid: str, ip: str, now: float) -> None:
         with self.lock:
             if ip in self.pods and self.pods[ip].uid == uid:
-                del self.pods[ip]
+                self.retiring[ip] = now + self.grace
 
-    def replace_all(self, pods: list[Pod]) -> None:
+    def replace_all(self, pods: list[Pod], now: float) -> None:
         with self.lock:
-            self.pods = {pod.ip: pod for pod in pods}
+            listed = {pod.ip: pod for pod in pods}
+            for ip, pod in self.pods.items():
+                if ip not in listed and ip not in self.retiring:
+                    self.retiring[ip] = now + self.grace
+                if ip not in listed:
+                    listed[ip] = pod
+            self.pods = listed
 
-    def get(self, ip: str) -> Pod | None:
+    def get(self, ip: str, now: float) -> Pod | None:
         with self.lock:
+            deadline = self.retiring.get(ip)
+            if deadline is not None and now >= deadline:
+                self.pods.pop(ip, None)
+                del self.retiring[ip]
             return self.pods.get(ip)
 
     def ports(self) -> set[int]:
@@ -229,7 +251,8 @@ def watch_pods(api: ApiServer, table: PodTable, stop: threading.Event) -> None:
         try:
             with api.open("/api/v1/pods", timeout=30) as response:
                 listed = json.load(response)
-            table.replace_all([p for p in map(pod_from, listed.get("items") or []) if p])
+            table.replace_all([p for p in map(pod_from, listed.get("items") or []) if p],
+                              time.monotonic())
             version = listed["metadata"]["resourceVersion"]
             path = (f"/api/v1/pods?watch=1&resourceVersion={version}"
                     "&allowWatchBookmarks=true&timeoutSeconds=120")
@@ -252,7 +275,8 @@ def _apply(table: PodTable, event: dict[str, Any]) -> bool:
     if kind == "DELETED" or pod is None:
         ip = _section(obj, "status").get("podIP")
         if ip:
-            table.remove(str(_section(obj, "metadata").get("uid", "")), str(ip))
+            table.retire(str(_section(obj, "metadata").get("uid", "")), str(ip),
+                         time.monotonic())
         return True
     table.put(pod)
     return True
@@ -274,7 +298,7 @@ async def _handle(table: PodTable, reader: asyncio.StreamReader,
             length = int(headers.get("content-length", "0") or 0)
             if length:
                 await reader.readexactly(length)
-            status, body = answer(table.get(local_ip), local_ip, path)
+            status, body = answer(table.get(local_ip, time.monotonic()), local_ip, path)
             close = headers.get("connection", "").lower() == "close"
             writer.write(
                 f"HTTP/1.1 {status} {'OK' if status < 400 else 'Error'}\r\n"

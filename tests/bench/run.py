@@ -8,7 +8,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from tests.bench import analysis, bluegreen, build, canary, devcluster, metrics, reconciler
+from tests.bench import (
+    analysis,
+    bluegreen,
+    build,
+    canary,
+    devcluster,
+    metrics,
+    reconciler,
+    traffic,
+)
 
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "devcluster": devcluster.run,
@@ -20,8 +29,8 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
 }
 
 
-# Opt-in: a cold build takes ~25 minutes on 2 cores.
-OPT_IN: dict[str, Callable[[], None]] = {"build": build.run}
+# Opt-in: a cold build takes ~25 minutes on 2 cores; traffic needs `make traefik`, root.
+OPT_IN: dict[str, Callable[[], None]] = {"build": build.run, "traffic": traffic.run}
 
 
 def main(names: list[str]) -> None:

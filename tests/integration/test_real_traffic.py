@@ -34,7 +34,8 @@ from tests.integration.traffic_support import (
     Traefik,
     apply,
     deployment,
-    gateway_manifests,
+    gateway,
+    http_route,
     install_gateway_crds,
     pod_network,
     ready_endpoints,
@@ -66,6 +67,7 @@ def traefik(cluster: TestCluster, traffic_namespace: str,
     logs = tmp_path_factory.mktemp("real-traffic")
     with pod_network(cluster, logs / "podnet.log"), \
             running_traefik(binary, cluster, traffic_namespace, logs / "traefik.log") as proxy:
+        apply(cluster, *gateway(traffic_namespace, proxy.web_port))
         print(f"\n[real traffic] Traefik answering /ping {proxy.started_seconds:.2f}s "
               f"after start; logs in {logs}")
         yield proxy
@@ -113,20 +115,20 @@ def test_the_canary_share_of_real_requests_follows_the_httproute_weight(
           deployment(ns, "shop-canary", {"app": "shop", "version": "v2"}),
           service(ns, "shop-stable", {"app": "shop", "version": "v1"}),
           service(ns, "shop-canary", {"app": "shop", "version": "v2"}),
-          *gateway_manifests(ns, traefik.web_port, "shop-route", "shop-stable",
-                             "shop-canary"))
+          http_route(ns, "shop-route", "shop-stable", "shop-canary"))
     wait_for(lambda: [ready_endpoints(cluster, ns, f"shop-{track}")
                       for track in ("stable", "canary")] == [2, 2], 60,
              "two ready endpoints behind each Service")
     traefik.wait_weights({"shop-stable": 100, "shop-canary": 0})
-    assert send(traefik.url, 50).versions == {"v1": 50}
+    first = send(traefik.url, 50, "shop-route.test")
+    assert first.versions == {"v1": 50}, first.errors
 
     client = KubeClient.from_kubeconfig(str(cluster.kubeconfig))
     router = _router(ns, "shop-route", "shop-canary", "shop-stable")
     for weight in (20, 50):
         _set_weight(client, router, ns, Weights(weight, "shop-canary", "shop-stable"))
         traefik.wait_weights({"shop-stable": 100 - weight, "shop-canary": weight})
-        tally = send(traefik.url, REQUESTS)
+        tally = send(traefik.url, REQUESTS, "shop-route.test")
         _report(weight, tally, "v2")
         assert tally.statuses == {200: REQUESTS}
         assert set(tally.versions) == {"v1", "v2"}
@@ -139,8 +141,8 @@ class Load:
     """Requests through Traefik in the background while a step runs; bounded by
     `limit` requests and `seconds`, stops by itself."""
 
-    def __init__(self, url: str, seconds: float = 150, limit: int = 30000) -> None:
-        self.url, self.seconds, self.limit = url, seconds, limit
+    def __init__(self, url: str, host: str, seconds: float = 150, limit: int = 30000) -> None:
+        self.url, self.host, self.seconds, self.limit = url, host, seconds, limit
         self.stop = threading.Event()
         self.tally = Tally()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -149,9 +151,10 @@ class Load:
         deadline = time.monotonic() + self.seconds
         while (not self.stop.is_set() and time.monotonic() < deadline
                and self.tally.total < self.limit):
-            batch = send(self.url, 20)
+            batch = send(self.url, 20, self.host)
             self.tally.versions.update(batch.versions)
             self.tally.statuses.update(batch.statuses)
+            self.tally.errors.update(batch.errors)
             self.stop.wait(0.05)
 
     def __enter__(self) -> Load:
@@ -208,8 +211,7 @@ def _gated_rollout(cluster: TestCluster, namespace: str, traefik: Traefik, tmp: 
     apply(cluster,
           service(namespace, f"{name}-stable", {"app": name}),
           service(namespace, f"{name}-canary", {"app": name}),
-          *gateway_manifests(namespace, traefik.web_port, f"{name}-route",
-                             f"{name}-stable", f"{name}-canary")[2:],
+          http_route(namespace, f"{name}-route", f"{name}-stable", f"{name}-canary"),
           _error_ratio_template(namespace, cluster.prometheus_url),
           _rollout(namespace, name))
     client = KubeClient.from_kubeconfig(str(cluster.kubeconfig))
@@ -220,7 +222,7 @@ def _gated_rollout(cluster: TestCluster, namespace: str, traefik: Traefik, tmp: 
         # controller does not drive routers yet).
         _set_weight(client, router, namespace, Weights(50, f"{name}-canary", f"{name}-stable"))
         traefik.wait_weights({f"{name}-stable": 50, f"{name}-canary": 50})
-        with Load(traefik.url) as load:
+        with Load(traefik.url, f"{name}-route.test") as load:
             wait_until_scraped(cluster.prometheus_url,
                                f'traefik_service_requests_total{{service=~"{namespace}-'
                                f'{name}-canary-.*"}}')
@@ -255,11 +257,15 @@ def test_traefik_counters_pass_the_step_of_a_healthy_canary(
     phase, seen = _gated_rollout(cluster, traffic_namespace, traefik, tmp_path,
                                  "good", canary_annotations={})
     print(f"[real traffic] healthy canary: {seen.total} requests, statuses "
-          f"{dict(seen.statuses)}")
+          f"{dict(seen.statuses)}, errors {dict(seen.errors)}")
     run = _analysis_run(cluster, traffic_namespace, "good")
     assert phase == "Healthy", run.get("status")
     assert run["status"]["phase"] == "Successful"
-    assert seen.statuses.keys() == {200}
+    assert seen.statuses[500] == 0, seen.errors
+    # Without a router the controller points the canary Service at the new pods before
+    # they are ready (Argo waits for the canary ReplicaSet to be partially available),
+    # so Traefik may briefly find no server behind it: a few 503s, never many.
+    assert seen.statuses[200] >= 0.98 * seen.total, seen.errors
 
 
 def test_traefik_counters_fail_the_step_when_the_canary_answers_500(
@@ -268,7 +274,7 @@ def test_traefik_counters_fail_the_step_when_the_canary_answers_500(
     phase, seen = _gated_rollout(cluster, traffic_namespace, traefik, tmp_path,
                                  "bad", canary_annotations={"rollouts.dev/http-status": "500"})
     print(f"[real traffic] failing canary: {seen.total} requests, statuses "
-          f"{dict(seen.statuses)}")
+          f"{dict(seen.statuses)}, errors {dict(seen.errors)}")
     run = _analysis_run(cluster, traffic_namespace, "bad")
     assert phase == "Degraded", run.get("status")
     assert run["status"]["phase"] == "Failed"

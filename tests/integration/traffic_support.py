@@ -131,14 +131,14 @@ class Traefik:
             "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false",
             f"--entryPoints.web.address=127.0.0.1:{self.web_port}",
             f"--entryPoints.traefik.address=127.0.0.1:{self.admin_port}",
-            "--api.insecure=true", "--ping=true",
+            "--api.insecure=true", "--api.dashboard=false", "--ping=true",
             "--metrics.prometheus=true", "--metrics.prometheus.addServicesLabels=true",
             "--providers.providersThrottleDuration=200ms",
             f"{gateway}=true", f"{gateway}.endpoint={state.server}",
             f"{gateway}.token={state.admin_token}",
             f"{gateway}.certAuthFilePath={state.pki.ca_cert}",
             f"{gateway}.namespaces={self.namespace}",
-            "--log.level=INFO",
+            "--log.level=INFO", "--log.noColor=true",
         ]
 
     def start(self) -> None:
@@ -191,11 +191,17 @@ class Traefik:
 @contextmanager
 def running_traefik(binary: Path, cluster: TestCluster, namespace: str,
                     log: Path) -> Iterator[Traefik]:
+    """Traefik running, and scraped by the dev cluster's Prometheus (job `traefik`,
+    label `namespace`) through a file_sd target file removed afterwards."""
     traefik = Traefik(binary, cluster, namespace, log)
     traefik.start()
+    target = cluster.state.prometheus_targets / f"traefik-{namespace}.json"
+    target.write_text(json.dumps([{"targets": [f"127.0.0.1:{traefik.admin_port}"],
+                                   "labels": {"job": "traefik", "namespace": namespace}}]))
     try:
         yield traefik
     finally:
+        target.unlink(missing_ok=True)
         traefik.stop()
 
 
@@ -213,6 +219,7 @@ class Tally:
 
     versions: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)  # "<status> <body>", not 200
     seconds: float = 0.0
 
     @property
@@ -224,25 +231,27 @@ class Tally:
         return 100.0 * self.versions[version] / max(1, self.total)
 
 
-def send(url: str, count: int, path: str = "/") -> Tally:
-    """`count` GETs, one after another on one keep-alive connection (reopened if the
-    proxy closes it). Bounded by count and by a 5 s timeout per request."""
-    host, port = url.removeprefix("http://").split(":")
+def send(url: str, count: int, host: str, path: str = "/") -> Tally:
+    """`count` GETs for `host`, one after another on one keep-alive connection
+    (reopened if the proxy closes it). Bounded by count and a 5 s timeout each."""
+    address, port = url.removeprefix("http://").split(":")
     tally = Tally()
     started = time.monotonic()
-    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    connection = http.client.HTTPConnection(address, int(port), timeout=5)
     try:
         for _ in range(count):
             try:
-                connection.request("GET", path)
+                connection.request("GET", path, headers={"Host": host})
                 response = connection.getresponse()
             except (http.client.HTTPException, ConnectionError):
                 connection.close()
-                connection = http.client.HTTPConnection(host, int(port), timeout=5)
-                connection.request("GET", path)
+                connection = http.client.HTTPConnection(address, int(port), timeout=5)
+                connection.request("GET", path, headers={"Host": host})
                 response = connection.getresponse()
             body = response.read()
             tally.statuses[response.status] += 1
+            if response.status != 200:
+                tally.errors[f"{response.status} {body[:120].decode(errors='replace')}"] += 1
             try:
                 tally.versions[str(json.loads(body)["version"])] += 1
             except (ValueError, KeyError, TypeError):
@@ -253,10 +262,9 @@ def send(url: str, count: int, path: str = "/") -> Tally:
     return tally
 
 
-def gateway_manifests(namespace: str, port: int, route: str, stable: str, canary: str,
-                      ) -> list[dict[str, Any]]:
-    """A GatewayClass for Traefik, a Gateway listening on Traefik's `web` port, and an
-    HTTPRoute sending everything to `stable` (weight 100) and `canary` (weight 0)."""
+def gateway(namespace: str, port: int) -> list[dict[str, Any]]:
+    """A GatewayClass for Traefik and a Gateway `edge` listening on Traefik's `web` port
+    (Traefik matches a listener to the entry point with the same port)."""
     return [
         {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
          "metadata": {"name": GATEWAY_CLASS},
@@ -265,13 +273,18 @@ def gateway_manifests(namespace: str, port: int, route: str, stable: str, canary
          "metadata": {"name": "edge", "namespace": namespace},
          "spec": {"gatewayClassName": GATEWAY_CLASS,
                   "listeners": [{"name": "web", "protocol": "HTTP", "port": port}]}},
-        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-         "metadata": {"name": route, "namespace": namespace},
-         "spec": {"parentRefs": [{"name": "edge"}],
-                  "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                             "backendRefs": [{"name": stable, "port": 80, "weight": 100},
-                                             {"name": canary, "port": 80, "weight": 0}]}]}},
     ]
+
+
+def http_route(namespace: str, name: str, stable: str, canary: str) -> dict[str, Any]:
+    """An HTTPRoute on `edge` for the host `<name>.test`, sending everything to `stable`
+    (weight 100) and `canary` (0)."""
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"parentRefs": [{"name": "edge"}], "hostnames": [f"{name}.test"],
+                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                                "backendRefs": [{"name": stable, "port": 80, "weight": 100},
+                                                {"name": canary, "port": 80, "weight": 0}]}]}}
 
 
 def service(namespace: str, name: str, selector: dict[str, str]) -> dict[str, Any]:
