@@ -56,7 +56,7 @@ argo-rollouts: deps
 traefik: deps
 	tests/tooling/build_traefik.sh
 
-test: tools argo-rollouts
+test: tools argo-rollouts traefik
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 unit: venv
@@ -65,7 +65,7 @@ unit: venv
 integration: tools argo-rollouts
 	$(BIN)/pytest -q -p no:cacheprovider -m integration tests
 
-demo: tools
+demo: tools traefik
 	$(BIN)/python -m rollouts.demo
 
 lint: venv
