@@ -17,7 +17,9 @@ Argo Rollouts' semantics, which this follows:
 - Weight: the current step's `setWeight` once the canary pods for it are available;
   until then the weight of the previous `setWeight` step (Argo's rule). 100 after the
   last step or on `promote --full` (again once the canary runs at full size). 0 at
-  once on abort, and 0 once the canary is stable (both Services then select it).
+  once on abort (with `dynamicStableScale`: as fast as the stable's available pods
+  can take the traffic back, the canary Service staying on the canary pods until 0),
+  and 0 once the canary is stable (both Services then select it).
 - Managed routes (`setHeaderRoute`, `setMirrorRoute`): the routes set by the steps up
   to the current one (a later step of the same name replaces it, one without `match`
   removes it); all removed on abort, promote --full and completion.
@@ -29,7 +31,8 @@ Argo Rollouts' semantics, which this follows:
   intermediate canary) keeps its pods `scaleDownDelaySeconds` (default 30) via Argo's
   `scale-down-deadline` annotation, at most `scaleDownDelayRevisionLimit` of them; on
   abort the canary keeps its pods `abortScaleDownDelaySeconds` (default 30; 0 keeps
-  them until the next change).
+  them until the next change); with `dynamicStableScale` and no explicit delay it keeps
+  only the pods for the weight the router still sends it.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from rollouts.traffic.select import TrafficView
 
 __all__ = [
     "abort_canary_replicas",
+    "abort_weight",
     "canary_ready",
     "canary_service_target",
     "desired_weight",
@@ -140,8 +144,28 @@ def services_pinned(work: Pass) -> bool:
             and services.get(work.canary.stable_service or "") == work.stable_hash)
 
 
+def abort_weight(work: Pass) -> int:
+    """The canary's weight once aborted (or rolled back to stable): 0 at once, since the
+    stable runs at full size; with `dynamicStableScale` the stable may still be small,
+    so it takes back only what its available pods carry, never raising the weight again
+    (Argo's calculateDesiredWeightOnAbortOrStableRollback):
+
+        weight = min(100 - 100 * stable_available // N, recorded canary weight)
+
+    e.g. N=4 at weight 75, the stable growing back from 1 pod: 2 available -> 50,
+    3 -> 25, 4 -> 0."""
+    if not work.canary.dynamic_stable_scale or not work.replicas:
+        return 0
+    stable = work.stable_rs
+    available = stable.available if stable is not None else 0
+    share = 100 - (100 * available) // work.replicas
+    return max(0, min(share, recorded_weight(work)))
+
+
 def desired_weight(work: Pass, step_weight: int, ready: bool) -> int:
-    if work.status.get("abort") or work.new_hash == work.stable_hash:
+    if work.status.get("abort"):
+        return abort_weight(work)
+    if work.new_hash == work.stable_hash:
         return 0
     if not services_pinned(work):
         return 0
@@ -151,9 +175,12 @@ def desired_weight(work: Pass, step_weight: int, ready: bool) -> int:
 def canary_service_target(work: Pass) -> str | None:
     """The pod hash the canary Service should select: the stable's on abort or once
     stable; the new pods once the router sends the canary nothing or they are ready."""
+    current = work.observed.services.get(work.canary.canary_service or "")
+    if work.status.get("abort") and work.canary.dynamic_stable_scale and (
+            recorded_weight(work) > 0 and current is not None):
+        return current  # the stable is not yet big enough for the canary's share
     if work.status.get("abort") or work.new_rs is None:
         return work.stable_hash
-    current = work.observed.services.get(work.canary.canary_service or "")
     if current == work.new_hash:
         return work.new_hash
     weights = (work.status.get("canary") or {}).get("weights") or {}
@@ -295,6 +322,10 @@ def abort_canary_replicas(work: Pass) -> int | None:
     new = work.new_rs
     if new is None or not new.replicas:
         return None
+    if work.canary.dynamic_stable_scale and work.canary.abort_scale_down_delay_seconds is None:
+        # Argo: with dynamicStableScale and no explicit delay the canary follows the
+        # weight back down: it keeps the pods for the share the router still sends it.
+        return math.ceil(work.replicas * recorded_weight(work) / 100)
     delay = work.canary.abort_scale_down_delay_seconds_or_default
     if delay == 0:
         return None  # Argo: 0 leaves the canary up until the next change

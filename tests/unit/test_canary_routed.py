@@ -161,9 +161,13 @@ def test_dynamic_stable_scale_shrinks_the_stable_only_after_the_weight_moved() -
     assert _weight(sim)["canary"] == 50
     assert sim.counts() == {stable: 2, canary: 2}
     sim.raw["status"]["abort"] = True
+    sim.reconcile()  # the stable (2 pods available) grows back; the weight waits for it
+    assert _weight(sim)["canary"] == 50
+    assert sim.services["canary"] == canary
     sim.settle()
     assert _weight(sim)["canary"] == 0
-    assert sim.counts()[stable] == 4
+    assert sim.services["canary"] == stable
+    assert sim.counts() == {stable: 4, canary: 0}  # no explicit delay: follows the weight
 
 
 def test_a_kill_after_the_weight_write_neither_repeats_nor_skips_the_step() -> None:
