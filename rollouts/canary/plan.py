@@ -20,7 +20,13 @@ from typing import Any
 from rollouts.api.rollout import Rollout
 from rollouts.canary.experiment_step import terminate_experiments
 from rollouts.canary.replicas import SetCounts, basic_canary_counts
-from rollouts.canary.routed import canary_service_target, retire_with_delay, routing_of, sync_router
+from rollouts.canary.routed import (
+    abort_weight,
+    canary_service_target,
+    retire_with_delay,
+    routing_of,
+    sync_router,
+)
 from rollouts.canary.scaling import drain_older
 from rollouts.canary.steps import plan_progress
 from rollouts.core.observed import Observed
@@ -72,8 +78,14 @@ def _plan_stable(work: Pass) -> None:
         # Both Services select the stable pods: the canary gets no weight, no routes;
         # the sets that left service go after their scale-down delay.
         scale_to(work, work.new_rs, work.replicas, work.canary.stable_metadata)
-        retire_with_delay(work)
-        sync_router(work, view, 0)
+        weight = abort_weight(work)  # > 0 only while a dynamicStableScale stable regrows
+        if weight > 0:
+            for rs in work.older:
+                if rs.replicas:
+                    work.delayed.add(rs.name)  # the old canary still serves its share
+        else:
+            retire_with_delay(work)
+        sync_router(work, view, weight)
         return
     counts = basic_canary_counts(
         spec_replicas=work.replicas, weight=100, max_surge=work.surge,

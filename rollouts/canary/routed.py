@@ -156,7 +156,7 @@ def abort_weight(work: Pass) -> int:
     3 -> 25, 4 -> 0."""
     if not work.canary.dynamic_stable_scale or not work.replicas:
         return 0
-    stable = work.stable_rs
+    stable = work.new_rs if work.new_hash == work.stable_hash else work.stable_rs
     available = stable.available if stable is not None else 0
     share = 100 - (100 * available) // work.replicas
     return max(0, min(share, recorded_weight(work)))
@@ -176,7 +176,8 @@ def canary_service_target(work: Pass) -> str | None:
     """The pod hash the canary Service should select: the stable's on abort or once
     stable; the new pods once the router sends the canary nothing or they are ready."""
     current = work.observed.services.get(work.canary.canary_service or "")
-    if work.status.get("abort") and work.canary.dynamic_stable_scale and (
+    rolling_back = work.status.get("abort") or work.new_hash == work.stable_hash
+    if rolling_back and work.canary.dynamic_stable_scale and (
             recorded_weight(work) > 0 and current is not None):
         return current  # the stable is not yet big enough for the canary's share
     if work.status.get("abort") or work.new_rs is None:

@@ -44,7 +44,7 @@ def settle_phase(work: Pass) -> None:
         and all(rs.replicas == 0 and rs.status_replicas == 0 for rs in work.older
                 if rs.name not in work.delayed)
         and not work.plan.scale and work.plan.create_replica_set is None
-        and not work.plan.router_writes)
+        and not work.plan.router_writes and _traffic_settled(status))
     paused = bool(work.rollout.spec.paused) or bool(status.get("pauseConditions"))
 
     if _progressed(work.old, status):
@@ -110,6 +110,15 @@ def _deadline_exceeded(work: Pass, idle: bool) -> bool:
     return True
 
 
+def _traffic_settled(status: dict[str, Any]) -> bool:
+    """With a traffic router (weights carry `verified`), a finished canary sends the
+    canary Service nothing, and the router says so (Healthy waits for it)."""
+    weights = (status.get("canary") or {}).get("weights") or {}
+    if "verified" not in weights:
+        return True
+    return bool(weights["verified"]) and not (weights.get("canary") or {}).get("weight")
+
+
 def _progress_message(work: Pass, complete: bool) -> str:
     new = work.new_rs
     if new is None or (new.replicas < work.replicas and complete):
@@ -124,6 +133,8 @@ def _progress_message(work: Pass, complete: bool) -> str:
            if rs.name not in work.delayed) or (
             work.stable_rs is not None and work.stable_rs.replicas and complete):
         return "old replicas are pending termination"
+    if complete and not _traffic_settled(work.status):
+        return "waiting for the traffic router to send the canary no traffic"
     if not complete:
         step = work.step_index
         return f"waiting for step {step + 1} of {work.step_count}"

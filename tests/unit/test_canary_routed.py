@@ -257,3 +257,30 @@ def test_an_abort_terminates_the_running_experiment() -> None:
     sim.raw["status"]["abort"] = True
     sim.settle()
     assert experiment["spec"].get("terminate") is True
+
+
+def test_a_rollback_to_stable_with_dynamic_stable_scale_returns_traffic_as_the_stable_regrows(
+) -> None:
+    sim = _sim(dynamicStableScale=True)
+    stable = sim.status["stableRS"]
+    sim.set_image("app:2")
+    sim.settle()
+    canary = sim.status["currentPodHash"]
+    _promote(sim)
+    sim.settle()
+    assert _weight(sim)["canary"] == 50 and sim.counts() == {stable: 2, canary: 2}
+    stable_rs = next(rs for rs in sim.replica_sets.values()
+                     if rs["metadata"]["labels"]["rollouts-pod-template-hash"] == stable)
+    sim.set_image("app:1")  # back to the stable template
+    sim.reconcile()  # the stable is asked for 4 pods
+    stable_rs["status"]["availableReplicas"] = 3  # one of them not ready yet
+    sim.reconcile()
+    assert _weight(sim)["canary"] == 25, "the stable carries only 3 of 4 pods' share"
+    assert sim.services["canary"] == canary, "the old canary keeps serving its share"
+    assert sim.counts()[canary] == 2
+    stable_rs["status"]["availableReplicas"] = 4
+    sim.settle()
+    assert _weight(sim)["canary"] == 0
+    assert sim.services["canary"] == stable
+    assert sim.counts() == {stable: 4, canary: 0}
+    assert sim.status["phase"] == "Healthy"
