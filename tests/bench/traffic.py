@@ -67,6 +67,7 @@ def run(requests: int = 2000) -> None:
         wait_for(lambda: [ready_endpoints(cluster, ns, f"shop-{track}")
                           for track in ("stable", "canary")] == [2, 2], 60,
                  "two ready endpoints behind each Service")
+        traefik.wait_servers({"shop-stable": 2, "shop-canary": 2})
         client = KubeClient.from_kubeconfig(str(cluster.kubeconfig))
         kind = client.discover_kind("gateway.networking.k8s.io/v1", "HTTPRoute")
         router = GatewayAPIRouter({

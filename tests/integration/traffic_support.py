@@ -179,6 +179,21 @@ class Traefik:
                 return found
         return {}
 
+    def servers(self, service_name: str) -> int:
+        """How many servers (pod endpoints) Traefik balances over for a Service."""
+        prefix = f"{self.namespace}-{service_name}-"
+        return sum(len((service.get("loadBalancer") or {}).get("servers") or [])
+                   for service in self.api("/http/services")
+                   if str(service.get("name", "")).startswith(prefix))
+
+    def wait_servers(self, wanted: dict[str, int], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while (seen := {name: self.servers(name) for name in wanted}) != wanted:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"Traefik has servers {seen}, not {wanted}, after "
+                                     f"{timeout:.0f}s; log: {self.log.read_text()[-3000:]}")
+            time.sleep(0.1)
+
     def wait_weights(self, wanted: dict[str, int], timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while (seen := self.weights(*wanted)) != wanted:
