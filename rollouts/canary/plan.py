@@ -98,15 +98,19 @@ def _plan_stable(work: Pass) -> None:
 
 
 def _point_services(work: Pass) -> None:
-    """The stable Service selects the stable pods; the canary Service the canary's (with
-    a router: only once the router sends it nothing or its pods are ready), or the
-    stable's after an abort (Argo does both)."""
+    """The stable Service selects the stable pods; the canary Service the canary's once
+    one is available (with a router: once the router sends it nothing or its pods are
+    ready), or the stable's after an abort (Argo does both)."""
     if routing_of(work) is not None:
         canary_hash = canary_service_target(work)
     elif work.status.get("abort") or work.new_rs is None:
         canary_hash = work.stable_hash
-    else:
+    elif work.new_rs.available > 0:
         canary_hash = work.new_hash
+    else:
+        # Argo: the canary Service moves once the canary has an available pod, so it
+        # never selects only pods that cannot answer.
+        canary_hash = work.observed.services.get(work.canary.canary_service or "")
     point_service(work, work.canary.stable_service, work.stable_hash)
     point_service(work, work.canary.canary_service, canary_hash)
 

@@ -233,3 +233,20 @@ def test_a_template_change_while_a_service_is_missing_still_walks_the_steps_late
     sim.settle()
     assert sim.status["phase"] == "Paused" and sim.status["currentStepIndex"] == 1, (
         "the new revision starts at step 0 once the Service exists")
+
+
+def test_the_canary_service_moves_to_the_canary_once_one_of_its_pods_is_available() -> None:
+    sim = Sim(rollout(DEMO_STEPS, canaryService="canary", stableService="stable"))
+    sim.services = {"canary": None, "stable": None}
+    sim.settle()
+    stable = sim.status["stableRS"]
+    sim.set_image("app:2")
+    sim.reconcile()  # creates the canary ReplicaSet
+    (canary_rs,) = [rs for rs in sim.replica_sets.values()
+                    if rs["metadata"]["labels"]["rollouts-pod-template-hash"] != stable]
+    canary_rs["status"]["availableReplicas"] = 0
+    sim.reconcile()
+    assert sim.services["canary"] == stable, "no canary pod can answer yet"
+    canary_rs["status"]["availableReplicas"] = 1
+    sim.reconcile()
+    assert sim.services["canary"] == canary_rs["metadata"]["labels"]["rollouts-pod-template-hash"]
