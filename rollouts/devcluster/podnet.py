@@ -16,7 +16,9 @@ requests to them:
   on error), and one asyncio loop listens, inside the namespace, on `0.0.0.0:<port>`
   for each distinct container port. A connection's own local address says which pod
   was called, so one socket per port serves every pod: the cost is bounded by the
-  number of ports (at most `MAX_PORTS`), never by the number of pods.
+  number of ports (at most `MAX_PORTS`), never by the number of pods. With
+  `--detach-on-exit` it removes the namespace when stopped (SIGTERM), so `rollouts dev
+  down`, which stops the responder the demo records, leaves nothing behind.
 
 A deleted pod keeps answering for `TERMINATION_GRACE` seconds, as a real pod's process
 does after SIGTERM while proxies still route to it (kwok deletes pods at once).
@@ -37,6 +39,7 @@ import contextlib
 import ctypes
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -79,6 +82,22 @@ def _ip(*args: str, netns: str | None = None, check: bool = True) -> bool:
 
 def attached(netns: str = NETNS) -> bool:
     return Path(f"/var/run/netns/{netns}").exists()
+
+
+def responders() -> list[int]:
+    """PIDs of the responders (`python -m rollouts.devcluster.podnet`) running now:
+    the namespace is shared by the whole machine, so a second user must not take it."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"rollouts.devcluster.podnet" in argv[1:3]:
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 def attach(pod_cidr: str, *, netns: str = NETNS) -> None:
@@ -350,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--netns", default=NETNS)
     parser.add_argument("--attach", action="store_true",
                         help=f"(re)make the namespace for {POD_CIDR} first")
+    parser.add_argument("--detach-on-exit", action="store_true",
+                        help="remove the namespace when stopped (SIGTERM or SIGINT), so "
+                             "whoever stops the responder (`rollouts dev down`) cleans up")
     args = parser.parse_args(argv)
     cluster = Cluster.load(args.cluster_dir)
     if cluster is None:
@@ -365,8 +387,14 @@ def main(argv: list[str] | None = None) -> int:
     api = ApiServer(cluster.server, cluster.admin_token, cluster.pki.ca_cert)
     print(f"[podnet] watching pods on {api.url}", flush=True)
     started = time.monotonic()
-    with contextlib.suppress(KeyboardInterrupt):
-        serve(api, netns=args.netns)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            serve(api, netns=args.netns, stop=stop)
+    finally:
+        if args.detach_on_exit:
+            detach(netns=args.netns)
     print(f"[podnet] stopped after {time.monotonic() - started:.0f}s", flush=True)
     return 0
 
