@@ -16,6 +16,7 @@ from tests.bench import (
     devcluster,
     metrics,
     reconciler,
+    router,
     traffic,
 )
 
@@ -23,6 +24,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "devcluster": devcluster.run,
     "canary": canary.run,
     "bluegreen": bluegreen.run,
+    "router": router.run,
     "analysis": analysis.run,
     "metrics": metrics.run,
     "reconciler": reconciler.run,
