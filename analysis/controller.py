@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -35,6 +34,7 @@ from rollouts.runtime import (
     log_fields,
 )
 from rollouts.runtime.queue import object_key, split_key
+from rollouts.runtime.written import WrittenVersions
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,7 @@ class AnalysisRunController:
         self.runs = Informer(client, ANALYSIS_RUN, namespace)
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
-        self._written: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._written = WrittenVersions()
         self._read_secret = kube_secret_reader(client)
 
     @property
@@ -89,16 +88,10 @@ class AnalysisRunController:
         if run is None:
             if self._timers is not None:
                 self._timers.cancel(key)
-            with self._lock:
-                self._written.pop(key, None)
+            self._written.forget(key)
             return ReconcileResult()
-        with self._lock:
-            written = self._written.get(key)
-        if written is not None:
-            if _resource_version(run) < written:
-                return ReconcileResult(requeue_after=0.1)
-            with self._lock:
-                self._written.pop(key, None)
+        if self._written.cache_is_behind(key, run):
+            return ReconcileResult(requeue_after=0.1)
         old_status = dict(run.get("status") or {})
         phase = _phase(old_status)
         if phase is not None and phase.completed:
@@ -197,8 +190,7 @@ class AnalysisRunController:
             if self._queue is not None:
                 self._queue.add_after(key, 0.2)
             return
-        with self._lock:
-            self._written[key] = _resource_version(written)
+        self._written.record(key, written)
         self._events(run, old, new)
 
     def _events(self, run: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -224,9 +216,3 @@ def _fields(run: dict[str, Any]) -> dict[str, Any]:
     return log_fields(kind="AnalysisRun", namespace=meta.get("namespace"),
                       name=meta.get("name"))
 
-
-def _resource_version(obj: dict[str, Any]) -> int:
-    try:
-        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0

@@ -52,6 +52,7 @@ from rollouts.api.phases import SyncStatusCode
 from rollouts.kube import APPLICATION, SECRET, Conflict, Informer, KubeClient
 from rollouts.runtime import Clock, ReconcileResult, SystemClock, Timers, WorkQueue
 from rollouts.runtime.queue import object_key, split_key
+from rollouts.runtime.written import WrittenVersions
 
 __all__ = ["COMPONENT", "FIELD_MANAGER", "REFRESH_ANNOTATION", "ApplicationController"]
 
@@ -74,13 +75,6 @@ def _compared_before_finish(status: Obj) -> bool:
     phase = (status.get("operationState") or {}).get("phase")
     return finished is not None and phase != "Running" and (
         reconciled is None or reconciled < finished)
-
-
-def _resource_version(obj: Obj) -> int:
-    try:
-        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0
 
 
 class ApplicationController:
@@ -123,7 +117,7 @@ class ApplicationController:
                                       self.applied, field_manager=field_manager)
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
-        self._written: dict[str, int] = {}
+        self._written = WrittenVersions()
         self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
@@ -187,13 +181,8 @@ class ApplicationController:
         if raw is None:
             self._forget(key)
             return ReconcileResult()
-        with self._lock:
-            written = self._written.get(key)
-        if written is not None:
-            if _resource_version(raw) < written:
-                return ReconcileResult(requeue_after=0.1)
-            with self._lock:
-                self._written.pop(key, None)
+        if self._written.cache_is_behind(key, raw):
+            return ReconcileResult(requeue_after=0.1)
         if (raw.get("metadata") or {}).get("deletionTimestamp"):
             return ReconcileResult()
         try:
@@ -207,8 +196,7 @@ class ApplicationController:
             self._timers.cancel(key)
         self.sources.forget(key)
         self.diffs.forget(key)
-        with self._lock:
-            self._written.pop(key, None)
+        self._written.forget(key)
 
     def _reconcile(self, key: str, raw: Obj) -> ReconcileResult:
         now = self.clock.now()
@@ -369,5 +357,4 @@ class ApplicationController:
                                    redact_url(message), component=COMPONENT)
 
     def _remember(self, key: str, written: Obj) -> None:
-        with self._lock:
-            self._written[key] = _resource_version(written)
+        self._written.record(key, written)

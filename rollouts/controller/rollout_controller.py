@@ -60,6 +60,7 @@ from rollouts.runtime import (
     log_fields,
 )
 from rollouts.runtime.queue import object_key, split_key
+from rollouts.runtime.written import WrittenVersions
 from rollouts.traffic.select import uses_router
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,6 @@ def _owner_rollout(obj: dict[str, Any]) -> str | None:
         if ref.get("kind") == "Rollout" and ref.get("controller"):
             return str(ref.get("name"))
     return None
-
-
-def _resource_version(obj: dict[str, Any]) -> int:
-    try:
-        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0
 
 
 class RolloutController:
@@ -99,7 +93,7 @@ class RolloutController:
         self._timers: Timers | None = None
         # resourceVersion of our last status write per key: until the cache has caught
         # up with it, a reconcile would plan from a stale view, so it waits instead.
-        self._written: dict[str, int] = {}
+        self._written = WrittenVersions()
         self._warned: set[tuple[str, str]] = set()
         # (rollout uid, our template hash) -> the template as the API server defaults it.
         self._defaulted: dict[tuple[str, str], dict[str, Any]] = {}
@@ -153,16 +147,10 @@ class RolloutController:
         if raw is None:
             if self._timers is not None:
                 self._timers.cancel(key)
-            with self._lock:
-                self._written.pop(key, None)
+            self._written.forget(key)
             return ReconcileResult()
-        with self._lock:
-            written = self._written.get(key)
-        if written is not None:
-            if _resource_version(raw) < written:
-                return ReconcileResult(requeue_after=0.1)
-            with self._lock:
-                self._written.pop(key, None)
+        if self._written.cache_is_behind(key, raw):
+            return ReconcileResult(requeue_after=0.1)
         if (raw.get("metadata") or {}).get("deletionTimestamp"):
             return ReconcileResult()
         return self._reconcile_rollout(key, raw)
@@ -201,8 +189,7 @@ class RolloutController:
                                       name=meta.get("name")))
             return ReconcileResult(requeue_after=0.2)
         if written is not None:
-            with self._lock:
-                self._written[key] = _resource_version(written)
+            self._written.record(key, written)
         if self._timers is not None:
             for reason, when in plan.wake_at.items():
                 self._timers.at(key, when, reason)

@@ -49,6 +49,7 @@ from rollouts.runtime import (
     log_fields,
 )
 from rollouts.runtime.queue import object_key, split_key
+from rollouts.runtime.written import WrittenVersions
 
 __all__ = ["ExperimentController", "execute"]
 
@@ -65,13 +66,6 @@ def _owner_experiment(obj: dict[str, Any]) -> str | None:
 def _controlled_by(obj: dict[str, Any], uid: str) -> bool:
     refs = (obj.get("metadata") or {}).get("ownerReferences") or []
     return any(ref.get("controller") is True and ref.get("uid") == uid for ref in refs)
-
-
-def _resource_version(obj: dict[str, Any]) -> int:
-    try:
-        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0
 
 
 class ExperimentController:
@@ -91,7 +85,7 @@ class ExperimentController:
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
         # resourceVersion of our last status write per key (see the Rollout controller).
-        self._written: dict[str, int] = {}
+        self._written = WrittenVersions()
         self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
@@ -140,16 +134,10 @@ class ExperimentController:
         if raw is None:
             if self._timers is not None:
                 self._timers.cancel(key)
-            with self._lock:
-                self._written.pop(key, None)
+            self._written.forget(key)
             return ReconcileResult()
-        with self._lock:
-            written = self._written.get(key)
-        if written is not None:
-            if _resource_version(raw) < written:
-                return ReconcileResult(requeue_after=0.1)
-            with self._lock:
-                self._written.pop(key, None)
+        if self._written.cache_is_behind(key, raw):
+            return ReconcileResult(requeue_after=0.1)
         if (raw.get("metadata") or {}).get("deletionTimestamp"):
             return ReconcileResult()
         result = check_object(raw)
@@ -164,8 +152,7 @@ class ExperimentController:
                      extra=log_fields(kind="Experiment", namespace=namespace, name=name))
             return ReconcileResult(requeue_after=0.2)
         if written_obj is not None:
-            with self._lock:
-                self._written[key] = _resource_version(written_obj)
+            self._written.record(key, written_obj)
         if self._timers is not None:
             for reason, when in plan.wake_at.items():
                 self._timers.at(key, when, reason)

@@ -10,6 +10,7 @@
 - `manager`: `Manager`, which syncs caches, elects a leader, runs workers and serves
   `/healthz`, `/readyz`, `/metrics` (`health.HealthServer`).
 - `log`: `logging_setup("text" | "json", level)`.
+- `written`: `WrittenVersions`, read-your-writes over an informer cache.
 
 Neighbours: controllers (`rollouts.controller`, `analysis`, `reconciler`) import this
 package and `rollouts.kube`; this package imports neither them nor `kubernetes`.
@@ -31,6 +32,7 @@ from .retry import (
     retry_decision,
 )
 from .timers import Timers
+from .written import WrittenVersions, resource_version
 
 __all__ = [
     "DEFAULT_BASE_DELAY",
@@ -52,11 +54,13 @@ __all__ = [
     "TextFormatter",
     "Timers",
     "WorkQueue",
+    "WrittenVersions",
     "backoff_delay",
     "is_temporary",
     "log_fields",
     "logging_setup",
     "object_key",
+    "resource_version",
     "retry_decision",
     "split_key",
 ]

@@ -27,11 +27,13 @@ PUBLIC = {
     "TextFormatter",
     "Timers",
     "WorkQueue",
+    "WrittenVersions",
     "backoff_delay",
     "is_temporary",
     "log_fields",
     "logging_setup",
     "object_key",
+    "resource_version",
     "retry_decision",
     "split_key",
 }
