@@ -13,6 +13,9 @@ Application that syncs automatically. Every change is then a Git commit:
 3. a blue-green Rollout (`demo-bg`) gets the good version: it comes up behind the
    preview Service, passes its pre-promotion analysis, pauses (`BlueGreenPause`), and
    `rollouts promote` switches the active Service to it.
+4. real traffic (`demo_traffic.py`): `demo-traffic` routes through the Gateway API
+   plugin and Traefik; at each pause 1,000 requests through Traefik measure the
+   canary's share next to its weight (skipped, saying why, without Traefik or root).
 
 The demo process plays the app's pods (`demo_app.py`): it serves their success rate to
 Prometheus. The rollout tree is printed at each stage; any failure prints one line and
@@ -27,100 +30,45 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
 
+from rollouts import demo_traffic
 from rollouts.demo_app import DemoApp
 from rollouts.demo_git import DemoRepo
+from rollouts.demo_shell import (
+    MANIFESTS,
+    NAMESPACE,
+    DemoFailed,
+    at,
+    heading,
+    kubectl,
+    rollout_status,
+    rollouts_cli,
+    wait,
+)
 from rollouts.devcluster import Cluster, DevClusterError, up
 from rollouts.devcluster.process import free_port
 from rollouts.kube import KubeClient
 
-REPO = Path(__file__).resolve().parents[1]
-MANIFESTS = REPO / "manifests"
-NAMESPACE = "rollouts-demo"
-
-
-class DemoFailed(Exception):
-    """A stage of the demo did not happen in time."""
-
-
-def _heading(text: str) -> None:
-    click.secho(f"\n== {text}", bold=True)
-
-
-def _kubectl(cluster: Cluster, *args: str, show: bool = True) -> str:
-    if show:
-        click.secho("$ kubectl " + " ".join(args), fg="cyan")
-    result = subprocess.run(
-        [str(cluster.kubectl), f"--kubeconfig={cluster.kubeconfig}", *args],
-        capture_output=True, text=True, check=False,
-    )
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise DevClusterError(f"kubectl {' '.join(args[:2])} failed: {last}")
-    if show and result.stdout.strip():
-        click.echo(result.stdout.rstrip())
-    return result.stdout
-
-
-def _rollouts(cluster: Cluster, *args: str) -> None:
-    click.secho("$ rollouts " + " ".join(args), fg="cyan")
-    result = subprocess.run(
-        [sys.executable, "-m", "rollouts.cli.main", *args, "-n", NAMESPACE,
-         f"--kubeconfig={cluster.kubeconfig}"],
-        capture_output=True, text=True, check=False,
-    )
-    click.echo((result.stdout + result.stderr).rstrip())
-    if result.returncode != 0:
-        raise DemoFailed(f"rollouts {' '.join(args)} exited {result.returncode}")
-
-
-def _status(cluster: Cluster, name: str = "demo") -> dict[str, Any]:
-    out = _kubectl(cluster, "get", "rollout", name, "-n", NAMESPACE, "-o", "json",
-                   show=False)
-    return dict(json.loads(out).get("status") or {})
-
-
-def _wait(cluster: Cluster, what: str, done: Callable[[dict[str, Any]], bool],
-          timeout: float = 120, name: str = "demo") -> dict[str, Any]:
-    click.echo(f"   waiting for {what} ...")
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        status = _status(cluster, name)
-        if done(status):
-            click.echo(f"   {what}: after {time.monotonic() - started:.1f}s")
-            return status
-        time.sleep(0.5)
-    raise DemoFailed(f"timed out after {timeout:.0f}s waiting for {what}; "
-                     f"last status: phase={_status(cluster, name).get('phase')}, "
-                     f"message={_status(cluster, name).get('message')}")
-
-
-def _at(phase: str, step: int | None = None) -> Callable[[dict[str, Any]], bool]:
-    return lambda s: s.get("phase") == phase and (step is None
-                                                  or s.get("currentStepIndex") == step)
-
 
 def run() -> None:
-    _heading("1. local control plane (etcd, kube-apiserver, controller-manager, scheduler, "
-             "kwok, prometheus)")
+    heading("1. local control plane (etcd, kube-apiserver, controller-manager, scheduler, "
+            "kwok, prometheus)")
     cluster = up(lambda line: click.echo(f"   {line}"))
-    _kubectl(cluster, "get", "nodes")
+    kubectl(cluster, "get", "nodes")
 
-    _heading("2. install the CRDs and a fresh demo namespace")
-    _kubectl(cluster, "apply", "--server-side", "-k", str(MANIFESTS))
+    heading("2. install the CRDs and a fresh demo namespace")
+    kubectl(cluster, "apply", "--server-side", "-k", str(MANIFESTS))
     cluster.wait_for_crds(["rollouts.argoproj.io", "analysisruns.argoproj.io",
                            "analysistemplates.argoproj.io", "applications.argoproj.io",
                            "experiments.argoproj.io"])
-    _kubectl(cluster, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")
-    _kubectl(cluster, "create", "namespace", NAMESPACE)
+    kubectl(cluster, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")
+    kubectl(cluster, "create", "namespace", NAMESPACE)
 
-    _heading("3. start the controller (rollouts + analysis + reconciler) and the demo app's "
-             "metrics")
+    heading("3. start the controller (rollouts + analysis + reconciler) and the demo app's "
+            "metrics")
     log = cluster.directory / "logs" / "demo-controller.log"
     metrics_port = free_port()
     controller = subprocess.Popen(
@@ -140,21 +88,25 @@ def run() -> None:
     app = DemoApp(KubeClient.from_kubeconfig(str(cluster.kubeconfig)), NAMESPACE,
                   cluster.prometheus_targets)
     click.echo(f"   demo app metrics on 127.0.0.1:{app.port}, scraped by {cluster.prometheus_url}")
-    repo = DemoRepo(cluster.directory / "demo-repo", MANIFESTS / "demo")
+    repo = DemoRepo(cluster.directory / "demo-repo", MANIFESTS / "demo",
+                    exclude=(demo_traffic.MANIFEST,))
     try:
         _deploy_from_git(cluster, repo)
         _walk_the_canary(cluster, repo)
         _bad_version_aborts(cluster, repo)
         _blue_green(cluster, repo)
-        _show_metrics(cluster, metrics_port)
+        traffic = demo_traffic.run(cluster, 11)
+        _show_metrics(cluster, metrics_port, traffic=traffic)
     finally:
         target.unlink(missing_ok=True)
         app.close()
         controller.terminate()
         controller.wait(15)
 
-    _heading("done: green passed its analysis and was promoted; red failed it and was "
-             "rolled back; the blue-green rollout switched after its analysis and a promote")
+    heading("done: green passed its analysis and was promoted; red failed it and was "
+            "rolled back; the blue-green rollout switched after its analysis and a promote"
+            + ("; real requests through Traefik followed the canary's weights" if traffic
+               else ""))
     click.echo("the cluster keeps running (the demo's controller has stopped); explore with:")
     click.echo('  eval "$(.venv/bin/rollouts dev env)"; kubectl get rollouts -n rollouts-demo')
     click.echo("stop it with: make dev-down")
@@ -175,14 +127,14 @@ def _application(repo: DemoRepo) -> str:
 
 
 def _app_status(cluster: Cluster) -> dict[str, Any]:
-    out = _kubectl(cluster, "get", "application", "demo", "-n", NAMESPACE, "-o", "json",
-                   show=False)
+    out = kubectl(cluster, "get", "application", "demo", "-n", NAMESPACE, "-o", "json",
+                  show=False)
     return dict(json.loads(out).get("status") or {})
 
 
 def _deploy_from_git(cluster: Cluster, repo: DemoRepo) -> None:
-    _heading("4. the demo lives in Git: an Application syncs it (first version: straight "
-             "to stable)")
+    heading("4. the demo lives in Git: an Application syncs it (first version: straight "
+            "to stable)")
     click.echo(f"   repository {repo.url} (branch main):")
     click.echo("   " + repo.log().replace("\n", "\n   "))
     click.secho("$ kubectl apply -f application.yaml   # repoURL above, automated sync",
@@ -201,51 +153,51 @@ def _deploy_from_git(cluster: Cluster, repo: DemoRepo) -> None:
         raise DemoFailed("the Application did not become Synced and Healthy in 120s: "
                          f"{_app_status(cluster).get('conditions')}")
     click.echo(f"   Application Synced and Healthy after {time.monotonic() - started:.1f}s")
-    _wait(cluster, "the Rollout to be Healthy", _at("Healthy"))
-    _rollouts(cluster, "app", "get", "demo")
-    _kubectl(cluster, "get", "rollouts", "-n", NAMESPACE)
+    wait(cluster, "the Rollout to be Healthy", at("Healthy"))
+    rollouts_cli(cluster, "app", "get", "demo")
+    kubectl(cluster, "get", "rollouts", "-n", NAMESPACE)
 
 
 def _walk_the_canary(cluster: Cluster, repo: DemoRepo) -> None:
-    _heading("5. a commit changes the image: setWeight 20, then a 10s pause")
+    heading("5. a commit changes the image: setWeight 20, then a 10s pause")
     sha = repo.commit_image("argoproj/rollouts-demo:green")
     click.secho(f"$ git commit -am 'demo: deploy argoproj/rollouts-demo:green'   # {sha}",
                 fg="cyan")
-    _wait(cluster, "step 2 (pause 10s)", _at("Paused", 1))
-    _rollouts(cluster, "get", "rollout", "demo")
+    wait(cluster, "step 2 (pause 10s)", at("Paused", 1))
+    rollouts_cli(cluster, "get", "rollout", "demo")
 
-    _heading("6. the pause expires by itself: setWeight 50, then the analysis")
-    _wait(cluster, "step 4 (analysis) to start", _at("Progressing", 3), timeout=60)
-    _rollouts(cluster, "get", "rollout", "demo")
-    _wait(cluster, "the analysis to pass: step 5 (pause until promoted)", _at("Paused", 4),
-          timeout=90)
-    _kubectl(cluster, "get", "analysisruns", "-n", NAMESPACE)
-    _rollouts(cluster, "get", "rollout", "demo")
+    heading("6. the pause expires by itself: setWeight 50, then the analysis")
+    wait(cluster, "step 4 (analysis) to start", at("Progressing", 3), timeout=60)
+    rollouts_cli(cluster, "get", "rollout", "demo")
+    wait(cluster, "the analysis to pass: step 5 (pause until promoted)", at("Paused", 4),
+         timeout=90)
+    kubectl(cluster, "get", "analysisruns", "-n", NAMESPACE)
+    rollouts_cli(cluster, "get", "rollout", "demo")
 
-    _heading("7. promote")
-    _rollouts(cluster, "promote", "demo")
-    _wait(cluster, "Healthy on the new version",
-          lambda s: s.get("phase") == "Healthy" and s.get("stableRS") == s.get("currentPodHash")
-          and s.get("availableReplicas") == 5 and s.get("replicas") == 5)
-    _kubectl(cluster, "get", "rollouts", "-n", NAMESPACE)
-    _rollouts(cluster, "get", "rollout", "demo")
-    _rollouts(cluster, "status", "demo")
+    heading("7. promote")
+    rollouts_cli(cluster, "promote", "demo")
+    wait(cluster, "Healthy on the new version",
+         lambda s: s.get("phase") == "Healthy" and s.get("stableRS") == s.get("currentPodHash")
+         and s.get("availableReplicas") == 5 and s.get("replicas") == 5)
+    kubectl(cluster, "get", "rollouts", "-n", NAMESPACE)
+    rollouts_cli(cluster, "get", "rollout", "demo")
+    rollouts_cli(cluster, "status", "demo")
 
 
 def _bad_version_aborts(cluster: Cluster, repo: DemoRepo) -> None:
-    _heading("8. a bad version (:red) is committed: its success rate is 42%")
-    stable = _status(cluster)["stableRS"]
+    heading("8. a bad version (:red) is committed: its success rate is 42%")
+    stable = rollout_status(cluster)["stableRS"]
     sha = repo.commit_image("argoproj/rollouts-demo:red")
     click.secho(f"$ git commit -am 'demo: deploy argoproj/rollouts-demo:red'   # {sha}",
                 fg="cyan")
-    status = _wait(cluster, "the analysis to fail and the rollout to abort",
-                   lambda s: s.get("phase") == "Degraded" and bool(s.get("abort")), timeout=120)
+    status = wait(cluster, "the analysis to fail and the rollout to abort",
+                  lambda s: s.get("phase") == "Degraded" and bool(s.get("abort")), timeout=120)
     click.echo(f"   message: {status.get('message')}")
-    _wait(cluster, "all replicas back on the stable version",
-          lambda s: s.get("stableRS") == stable and s.get("availableReplicas") == 5
-          and s.get("updatedReplicas") == 0, timeout=60)
-    _kubectl(cluster, "get", "analysisruns", "-n", NAMESPACE)
-    _rollouts(cluster, "get", "rollout", "demo")
+    wait(cluster, "all replicas back on the stable version",
+         lambda s: s.get("stableRS") == stable and s.get("availableReplicas") == 5
+         and s.get("updatedReplicas") == 0, timeout=60)
+    kubectl(cluster, "get", "analysisruns", "-n", NAMESPACE)
+    rollouts_cli(cluster, "get", "rollout", "demo")
     click.secho("$ rollouts status demo   # exits 1: what a CI pipeline would see", fg="cyan")
     result = subprocess.run(
         [sys.executable, "-m", "rollouts.cli.main", "status", "demo", "-n", NAMESPACE,
@@ -253,26 +205,26 @@ def _bad_version_aborts(cluster: Cluster, repo: DemoRepo) -> None:
     click.echo((result.stdout + result.stderr).rstrip() + f"\n   (exit {result.returncode})")
     if result.returncode != 1:
         raise DemoFailed("rollouts status should exit 1 for an aborted rollout")
-    _rollouts(cluster, "app", "get", "demo")
+    rollouts_cli(cluster, "app", "get", "demo")
 
 
 def _selector(cluster: Cluster, service: str) -> str:
-    out = _kubectl(cluster, "get", "service", service, "-n", NAMESPACE, "-o", "json",
-                   show=False)
+    out = kubectl(cluster, "get", "service", service, "-n", NAMESPACE, "-o", "json",
+                  show=False)
     return str(json.loads(out)["spec"]["selector"].get("rollouts-pod-template-hash", ""))
 
 
 def _blue_green(cluster: Cluster, repo: DemoRepo) -> None:
-    _heading("9. blue-green: a commit gives demo-bg the green version")
-    _wait(cluster, "demo-bg to be Healthy (first version, active at once)", _at("Healthy"),
-          name="demo-bg")
-    blue = _status(cluster, "demo-bg")["stableRS"]
+    heading("9. blue-green: a commit gives demo-bg the green version")
+    wait(cluster, "demo-bg to be Healthy (first version, active at once)", at("Healthy"),
+         name="demo-bg")
+    blue = rollout_status(cluster, "demo-bg")["stableRS"]
     sha = repo.commit_image("argoproj/rollouts-demo:green", "bluegreen.yaml")
     click.secho(f"$ git commit -am 'demo: deploy argoproj/rollouts-demo:green to demo-bg'"
                 f"   # {sha}", fg="cyan")
-    status = _wait(cluster, "the preview, its pre-promotion analysis, then BlueGreenPause",
-                   lambda s: s.get("phase") == "Paused" and s.get("currentPodHash") != blue,
-                   timeout=120, name="demo-bg")
+    status = wait(cluster, "the preview, its pre-promotion analysis, then BlueGreenPause",
+                  lambda s: s.get("phase") == "Paused" and s.get("currentPodHash") != blue,
+                  timeout=120, name="demo-bg")
     green = str(status["currentPodHash"])
     click.echo(f"   active service -> {_selector(cluster, 'demo-bg-active')} (blue), "
                f"preview service -> {_selector(cluster, 'demo-bg-preview')} (green)")
@@ -281,18 +233,18 @@ def _blue_green(cluster: Cluster, repo: DemoRepo) -> None:
     if _selector(cluster, "demo-bg-active") != blue or pre.get("status") != "Successful":
         raise DemoFailed("before promotion the active Service must stay on blue, after a "
                          "successful pre-promotion analysis")
-    _rollouts(cluster, "get", "rollout", "demo-bg")
+    rollouts_cli(cluster, "get", "rollout", "demo-bg")
 
-    _heading("10. promote: the active Service switches to green")
-    _rollouts(cluster, "promote", "demo-bg")
-    _wait(cluster, "green to be active and stable",
-          lambda s: s.get("phase") == "Healthy" and s.get("stableRS") == green,
-          name="demo-bg")
+    heading("10. promote: the active Service switches to green")
+    rollouts_cli(cluster, "promote", "demo-bg")
+    wait(cluster, "green to be active and stable",
+         lambda s: s.get("phase") == "Healthy" and s.get("stableRS") == green,
+         name="demo-bg")
     active = _selector(cluster, "demo-bg-active")
     click.echo(f"   active service -> {active}")
     if active != green:
         raise DemoFailed(f"the active Service selects {active}, not the promoted {green}")
-    _rollouts(cluster, "get", "rollout", "demo-bg")
+    rollouts_cli(cluster, "get", "rollout", "demo-bg")
 
 
 QUERIES = (
@@ -306,12 +258,18 @@ QUERIES = (
 )
 
 
-def _show_metrics(cluster: Cluster, metrics_port: int) -> None:
-    _heading("11. what Grafana would show: PromQL answered by the local Prometheus")
+# Traefik stopped with the traffic stage: its series are read over the last minutes.
+TRAFFIC_QUERY = ("requests Traefik answered, by Service and code",
+                 'sum by (service, code) (max_over_time(traefik_service_requests_total'
+                 '{namespace="rollouts-demo"}[15m]))')
+
+
+def _show_metrics(cluster: Cluster, metrics_port: int, *, traffic: bool) -> None:
+    heading("12. what Grafana would show: PromQL answered by the local Prometheus")
     click.echo(f"   controller metrics: http://127.0.0.1:{metrics_port}/metrics")
     click.echo("   dashboards: manifests/grafana/{rollouts,analysis,applications}.json")
     time.sleep(3)  # one more scrape after the last change
-    for title, query in QUERIES:
+    for title, query in (*QUERIES, *([TRAFFIC_QUERY] if traffic else [])):
         url = f"{cluster.prometheus_url}/api/v1/query?" + urllib.parse.urlencode(
             {"query": query})
         try:

@@ -16,12 +16,14 @@ _AUTHOR = ["-c", "user.name=rollouts demo", "-c", "user.email=demo@rollouts.inva
 
 
 class DemoRepo:
-    def __init__(self, directory: Path, seed: Path) -> None:
+    def __init__(self, directory: Path, seed: Path, *, exclude: tuple[str, ...] = ()) -> None:
         self.directory = directory
         if directory.exists():
             shutil.rmtree(directory)
         directory.mkdir(parents=True)
         for manifest in sorted(seed.glob("*.yaml")):
+            if manifest.name in exclude:
+                continue
             shutil.copy(manifest, directory / manifest.name)
         self._git("init", "-q", "-b", "main")
         self._git("add", ".")
