@@ -64,7 +64,8 @@ def test_a_successful_experiment_step_lets_the_canary_go_on(
 def test_a_failing_experiment_analysis_fails_it_and_aborts_the_rollout(
     cluster: TestCluster, namespace: str, tmp_path: Path
 ) -> None:
-    apply(cluster, namespace, job_template("exp-bad", fail=True), _rollout("exp-bad", "exp-bad", "30s"))
+    apply(cluster, namespace, job_template("exp-bad", fail=True),
+          _rollout("exp-bad", "exp-bad", "30s"))
     with running_controller(cluster, namespace, tmp_path):
         wait_phase(cluster, namespace, "exp-bad", "Healthy", 60)
         stable = rollout_status(cluster, namespace, "exp-bad")["stableRS"]
