@@ -13,8 +13,9 @@ What Argo needs to run against the dev cluster:
   so both get the invalid port -1: the listen fails, Argo logs it and runs on (those
   servers run in goroutines whose errors are not fatal), and nothing listens at all;
 - `POD_NAMESPACE=<ns>`: where it watches its notification ConfigMap/Secret;
-- an Experiment CRD (tests/integration/data/experiment-crd.yaml): it waits for its
-  Experiment informer to sync before reconciling anything.
+- an Experiment CRD: it waits for its Experiment informer to sync before reconciling
+  anything. Ours (manifests/crds/experiments.yaml, installed with the others) serves;
+  the test never replaces a CRD, so the tests after it see ours.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from tests.integration.support import get, rollout_status, running_controller, s
 ARGO_VERSION = "v1.10.2"
 ARGO_DIR = cache_dir() / "bin" / f"argo-rollouts-{ARGO_VERSION}"
 ARGO_BINARY = ARGO_DIR / "rollouts-controller"
-EXPERIMENT_CRD = Path(__file__).resolve().parent / "data" / "experiment-crd.yaml"
 
 CANARY, BLUEGREEN = "canary", "bluegreen"
 HASH_LABEL = "rollouts-pod-template-hash"
@@ -214,7 +214,6 @@ def _describe(cluster: TestCluster, namespace: str) -> Callable[[], object]:
 def test_handover_from_argo_rollouts_deletes_no_pod_and_creates_no_replicaset(
     cluster: TestCluster, namespace: str, tmp_path: Path
 ) -> None:
-    cluster.kubectl_run("apply", "--server-side", "-f", str(EXPERIMENT_CRD))
     cluster.state.wait_for_crds(["experiments.argoproj.io"])
     cluster.kubectl_run("apply", "-n", namespace, "-f", "-",
                         input=json.dumps({"apiVersion": "v1", "kind": "List",
