@@ -18,7 +18,6 @@ error mapping), `analysis.args` / `analysis.providers` / `analysis.decide` (the 
 from __future__ import annotations
 
 import copy
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +42,7 @@ from rollouts.api import API_VERSION, AnalysisPhase
 from rollouts.cli import analysis_view as view
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, Session, kube_options
+from rollouts.cli.output import dump_object
 from rollouts.kube import ANALYSIS_RUN, KubeError
 
 __all__ = ["ANALYSIS_KINDS", "JOB_SKIPPED", "parse_arg_assignments", "pick_document",
@@ -59,12 +59,6 @@ _CLEAR = "\x1b[H\x1b[2J"
 def _unusable(message: str) -> UsageProblem:
     return UsageProblem(message, exit_code=UNUSABLE)
 
-
-def _dump(obj: dict[str, Any], output: str) -> None:
-    if output == "json":
-        click.echo(json.dumps(obj, indent=2))
-    else:
-        click.echo(yaml.safe_dump(obj, sort_keys=False), nl=False)
 
 
 # --- get analysisrun -------------------------------------------------------------------
@@ -97,7 +91,7 @@ def get_analysisrun(name: str, watch: bool, output: str | None, kube: KubeOption
     session = kube.session()
     run = _fetch_run(session, name)
     if output:
-        _dump(run, output)
+        dump_object(run, output)
         return
     click.echo(view.render_run(run, datetime.now(UTC)))
     clear = sys.stdout.isatty()

@@ -21,7 +21,6 @@ error mapping), `reconciler.*` (the library the controller uses too).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -29,7 +28,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-import yaml
 
 from reconciler.compare import prepare_desired
 from reconciler.diff import IgnoreRule, diff_object
@@ -45,6 +43,7 @@ from rollouts.api.phases import OperationPhase
 from rollouts.cli import app_view as view
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, Session, kube_options
+from rollouts.cli.output import dump_object
 from rollouts.kube import APPLICATION, SECRET, Conflict, Forbidden, Kind, KubeError, NotFound
 
 __all__ = ["FIELD_MANAGER", "register"]
@@ -90,12 +89,6 @@ def _parse_timeout(text: str) -> float:
         raise UsageProblem(f"bad --timeout '{text}': it cannot be negative (0 waits forever)")
     return seconds
 
-
-def _dump(obj: Any, output: str) -> None:
-    if output == "json":
-        click.echo(json.dumps(obj, indent=2))
-    else:
-        click.echo(yaml.safe_dump(obj, sort_keys=False), nl=False)
 
 
 def _request(session: Session, name: str,
@@ -306,7 +299,7 @@ def list_apps(all_namespaces: bool, output: str | None, kube: KubeOptions) -> No
     with session.calling("list", "applications", namespace=namespace):
         items = session.client.list(APPLICATION, namespace).items
     if output in ("json", "yaml"):
-        _dump({"apiVersion": "v1", "kind": "List", "items": items}, output)
+        dump_object({"apiVersion": "v1", "kind": "List", "items": items}, output)
         return
     if not items:
         where = "any namespace" if all_namespaces else f"namespace '{namespace}'"
@@ -326,7 +319,7 @@ def get_app(name: str, output: str | None, kube: KubeOptions) -> None:
     conditions, then its resources."""
     app = _fetch(kube.session(), name)
     if output:
-        _dump(app, output)
+        dump_object(app, output)
     else:
         click.echo(view.render_app(app, datetime.now(UTC)))
 
@@ -409,7 +402,7 @@ def history_app(name: str, output: str | None, kube: KubeOptions) -> None:
     app = _fetch(kube.session(), name)
     history = (app.get("status") or {}).get("history") or []
     if output:
-        _dump(history, output)
+        dump_object(history, output)
     elif not history:
         click.echo(f"Application '{name}' has not been synced yet: no history.", err=True)
     else:

@@ -9,17 +9,16 @@ for `terminate` send Argo's patch `{"spec": {"terminate": true}}`.
 from __future__ import annotations
 
 import copy
-import json
 import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import click
-import yaml
 
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, Session, kube_options
+from rollouts.cli.output import dump_object
 from rollouts.kube import ANALYSIS_RUN, EXPERIMENT, Kind
 
 __all__ = ["register", "render_experiment"]
@@ -110,12 +109,6 @@ def _fetch(session: Session, kind: Kind, resource: str, name: str) -> dict[str, 
         return session.client.get(kind, session.namespace, name)
 
 
-def _dump(obj: dict[str, Any], output: str) -> None:
-    if output == "json":
-        click.echo(json.dumps(obj, indent=2))
-    else:
-        click.echo(yaml.safe_dump(obj, sort_keys=False), nl=False)
-
 
 @click.command("experiment")
 @click.argument("name")
@@ -128,7 +121,7 @@ def get_experiment(name: str, watch: bool, output: str | None, kube: KubeOptions
     session = kube.session()
     obj = _fetch(session, EXPERIMENT, "experiments", name)
     if output:
-        _dump(obj, output)
+        dump_object(obj, output)
         return
     click.echo(render_experiment(obj, datetime.now(UTC)))
     clear = sys.stdout.isatty()

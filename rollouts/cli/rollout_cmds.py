@@ -11,20 +11,19 @@ GETs (every 1 s for `status --watch`, 2 s for `get --watch`): simple and reliabl
 from __future__ import annotations
 
 import copy
-import json
 import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import click
-import yaml
 
 from rollouts.api.duration import Duration
 from rollouts.api.errors import SpecError
 from rollouts.cli import rollout_controls as controls
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, Session, kube_options
+from rollouts.cli.output import dump_object
 from rollouts.cli.rollout_view import (
     effective_phase,
     render_list,
@@ -93,12 +92,6 @@ def _tree_objects(session: Session, name: str) -> tuple[dict[str, Any], Objects,
         runs = []  # no AnalysisRun CRD, or no right to read them: show the rest
     return rollout, replica_sets, pods, runs
 
-
-def _dump(obj: dict[str, Any], output: str) -> None:
-    if output == "json":
-        click.echo(json.dumps(obj, indent=2))
-    else:
-        click.echo(yaml.safe_dump(obj, sort_keys=False), nl=False)
 
 
 # --- controls --------------------------------------------------------------------------
@@ -308,7 +301,7 @@ def get_rollout(name: str, watch: bool, output: str | None, kube: KubeOptions) -
     """Show a rollout as a tree: revisions, ReplicaSets, pods and AnalysisRuns (alias: ro)."""
     session = kube.session()
     if output:
-        _dump(_fetch(session, name), output)
+        dump_object(_fetch(session, name), output)
         return
     view = render_tree(*_tree_objects(session, name), datetime.now(UTC))
     click.echo(view)
@@ -345,7 +338,7 @@ def list_rollouts(all_namespaces: bool, output: str | None, kube: KubeOptions) -
     with session.calling("list", "rollouts", namespace=namespace):
         items = session.client.list(ROLLOUT, namespace).items
     if output in ("json", "yaml"):
-        _dump({"apiVersion": "v1", "kind": "List", "items": items}, output)
+        dump_object({"apiVersion": "v1", "kind": "List", "items": items}, output)
         return
     if not items:
         where = "any namespace" if all_namespaces else f"namespace '{namespace}'"
