@@ -36,7 +36,7 @@ all ReplicaSets fully available; each is a test in tests/unit/test_canary_replic
     10, 41%        target 4/6        (4/10 = 40% beats 5/11 = 45.5% and 5/10)
 
 With a traffic router the router carries the weight, so the canary gets
-ceil(N * weight / 100) pods and the stable stays at N (`traffic_routed_counts`).
+ceil(N * weight / 100) pods and the stable stays at N (`rollouts/canary/routed.py`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from rollouts.core.budgets import resolve_int_or_percent, surge_and_unavailable
 
 __all__ = ["SetCounts", "basic_canary_counts", "resolve_int_or_percent", "surge_and_unavailable",
-           "target_counts", "traffic_routed_counts"]
+           "target_counts"]
 
 
 @dataclass(frozen=True)
@@ -174,16 +174,3 @@ def _within_limits(
     adjusted_count += min(lost, still_needed)
     over = max(0, adjusted_count + drained_count - max_total)
     return drained_count - over, adjusted_count
-
-
-def traffic_routed_counts(
-    *, spec_replicas: int, weight: int, dynamic_stable_scale: bool
-) -> tuple[int, int]:
-    """(canary, stable) when a router splits traffic: the canary's share, stable full.
-
-    With `dynamicStableScale` the stable shrinks to the complement of the canary weight.
-    """
-    canary = math.ceil(spec_replicas * weight / 100)
-    if dynamic_stable_scale:
-        return canary, math.ceil(spec_replicas * (100 - weight) / 100)
-    return canary, spec_replicas

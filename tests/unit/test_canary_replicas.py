@@ -11,7 +11,6 @@ from rollouts.canary.replicas import (
     basic_canary_counts,
     surge_and_unavailable,
     target_counts,
-    traffic_routed_counts,
 )
 
 
@@ -74,13 +73,6 @@ def test_older_sets_drain_before_canary_or_stable_shrink() -> None:
         canary=SetCounts(0, 0), stable=SetCounts(10, 10), older_replicas=2,
     )
     assert counts == (1, 10)
-
-
-def test_traffic_routed_canary_keeps_stable_full() -> None:
-    assert traffic_routed_counts(spec_replicas=10, weight=41, dynamic_stable_scale=False) == (
-        5, 10)
-    assert traffic_routed_counts(spec_replicas=10, weight=40, dynamic_stable_scale=True) == (
-        4, 6)
 
 
 def test_int_or_percent_rounding() -> None:
