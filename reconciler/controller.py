@@ -44,6 +44,7 @@ from reconciler.repo_creds import REPO_SECRET_SELECTOR
 from reconciler.source import GitSource, SourceError, redact_url
 from reconciler.sync import AppliedVersions
 from reconciler.syncplan import SyncOptions, plan_sync
+from reconciler.tenancy import namespace_problem, split_instance_name
 from reconciler.tracking import TRACKING_ANNOTATION, parse_tracking_id
 from reconciler.watches import Background, WatchRegistry
 from reconciler.webhook import PushEvent, WebhookServer, source_matches
@@ -54,7 +55,8 @@ from rollouts.runtime import Clock, ReconcileResult, SystemClock, Timers, WorkQu
 from rollouts.runtime.queue import object_key, split_key
 from rollouts.runtime.written import WrittenVersions
 
-__all__ = ["COMPONENT", "FIELD_MANAGER", "REFRESH_ANNOTATION", "ApplicationController"]
+__all__ = ["COMPONENT", "DEFAULT_CONTROL_NAMESPACE", "FIELD_MANAGER", "REFRESH_ANNOTATION",
+           "ApplicationController"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,8 @@ Obj = dict[str, Any]
 FIELD_MANAGER = "rollouts-reconciler"
 COMPONENT = "rollouts-reconciler"
 REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
+DEFAULT_CONTROL_NAMESPACE = "rollouts"
+"""The control namespace when neither -n nor --control-namespace names one."""
 
 
 AFTER_OPERATION = 0.5
@@ -85,6 +89,8 @@ class ApplicationController:
         client: KubeClient,
         *,
         namespace: str | None = None,
+        control_namespace: str | None = None,
+        application_namespaces: Sequence[str] = (),
         source: GitSource | None = None,
         repo_cache: Path | None = None,
         resync: float = 120.0,
@@ -96,9 +102,15 @@ class ApplicationController:
     ) -> None:
         self.client = client
         self.namespace = namespace
+        self.control_namespace = control_namespace or namespace or DEFAULT_CONTROL_NAMESPACE
+        self.application_namespaces = tuple(application_namespaces)
         self.clock: Clock = clock or SystemClock()
-        self.apps = Informer(client, APPLICATION, namespace)
-        self.secrets = Informer(client, SECRET, namespace, label_selector=REPO_SECRET_SELECTOR)
+        # With -n and no other namespaces the install is namespaced: watch only there.
+        # Otherwise watch every namespace, to serve the permitted ones and tell the others.
+        scope = namespace if namespace and not self.application_namespaces else None
+        self.apps = Informer(client, APPLICATION, scope)
+        self.secrets = Informer(client, SECRET, self.control_namespace,
+                                label_selector=REPO_SECRET_SELECTOR)
         self.watches = WatchRegistry(client, self._on_tracked_change)
         self.webhook = None
         if webhook_port is not None:
@@ -114,11 +126,13 @@ class ApplicationController:
         self.diffs = DiffCache(client, field_manager)
         self.applied = AppliedVersions()
         self.runner = OperationRunner(client, self.watches, self.sources, self.diffs,
-                                      self.applied, field_manager=field_manager)
+                                      self.applied, field_manager=field_manager,
+                                      control_namespace=self.control_namespace)
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
         self._written = WrittenVersions()
-        self._warned: set[tuple[str, str]] = set()
+        self._warned: dict[str, str] = {}
+        """uid -> the generation whose unsupported fields were reported (one per app)."""
         self._lock = threading.Lock()
 
     @property
@@ -145,14 +159,14 @@ class ApplicationController:
             self._enqueue(app)
 
     def _on_tracked_change(self, _type: str, obj: Obj, old: Obj | None) -> None:
-        names = set()
         for version in (obj, old):
             annotations = ((version or {}).get("metadata") or {}).get("annotations") or {}
             parsed = parse_tracking_id(str(annotations.get(TRACKING_ANNOTATION) or ""))
-            if parsed is not None:
-                names.add(parsed.app)
-        for app in self.apps.list():
-            if (app.get("metadata") or {}).get("name") in names:
+            if parsed is None:
+                continue
+            namespace, name = split_instance_name(parsed.app, self.control_namespace)
+            app = self.apps.get(namespace, name)
+            if app is not None:
                 self._enqueue(app)
 
     def _on_push(self, event: PushEvent) -> list[str]:
@@ -170,8 +184,10 @@ class ApplicationController:
                 refreshed.append(key)
         return refreshed
 
-    def _repo_secrets(self, app_namespace: str) -> list[Obj]:
-        return self.secrets.list(self.namespace or app_namespace)
+    def _repo_secrets(self, _app_namespace: str) -> list[Obj]:
+        # Argo CD's rule: repository credentials live in the control namespace only, so a
+        # tenant cannot plant a Secret that another tenant's Application would use.
+        return self.secrets.list(self.control_namespace)
 
     # -- reconcile ----------------------------------------------------------------------
 
@@ -197,12 +213,18 @@ class ApplicationController:
         self.sources.forget(key)
         self.diffs.forget(key)
         self._written.forget(key)
+        with self._lock:
+            self._warned.pop(key, None)
 
     def _reconcile(self, key: str, raw: Obj) -> ReconcileResult:
         now = self.clock.now()
         metadata = raw["metadata"]
         app_namespace = str(metadata.get("namespace") or "")
-        app, problems = self._parse(raw)
+        refusal = namespace_problem(app_namespace, self.control_namespace,
+                                    self.application_namespaces)
+        if refusal is not None:
+            return self._refuse(key, raw, refusal, now)
+        app, problems = self._parse(key, raw)
         if app is None or problems:
             observation = self._observation(raw, None, None, None,
                                             [("InvalidSpecError", p) for p in problems])
@@ -276,7 +298,7 @@ class ApplicationController:
         if observation.sync_status is SyncStatusCode.OUT_OF_SYNC and \
                 app.spec.sync_policy_or_default.automated is not None:
             options = SyncOptions.for_application(app)
-            plan = plan_sync(str(raw["metadata"]["name"]), compared.desired, compared.tracked,
+            plan = plan_sync(self.runner.instance(raw), compared.desired, compared.tracked,
                              compared.diffs, options,
                              destination_namespace=app.spec.destination.namespace)
             refused = plan.refused
@@ -286,16 +308,26 @@ class ApplicationController:
             only_pruning=bool(out_of_sync) and all(r.requires_pruning for r in out_of_sync),
             refused=refused, now=now)
 
-    def _parse(self, raw: Obj) -> tuple[Application | None, list[str]]:
+    def _refuse(self, key: str, raw: Obj, message: str, now: datetime) -> ReconcileResult:
+        """Say why an Application is not served, and do nothing else (no Git, no timers)."""
+        if self._timers is not None:
+            self._timers.cancel(key)
+        observation = self._observation(raw, None, None, None, [("InvalidSpecError", message)])
+        status = raw.get("status") or {}
+        self._finish(key, raw, observation, now, refresh=False,
+                     state=status.get("operationState"), history=status.get("history"))
+        return ReconcileResult()
+
+    def _parse(self, key: str, raw: Obj) -> tuple[Application | None, list[str]]:
         # The status is ours and not a spec: its problems are no reason to stop.
         result = check_object({k: v for k, v in raw.items() if k != "status"})
         warnings = [str(p) for p in result.warnings]
         if warnings:
             metadata = raw["metadata"]
-            marker = (str(metadata.get("uid")), str(metadata.get("generation")))
+            marker = f"{metadata.get('uid')}/{metadata.get('generation')}"
             with self._lock:
-                fresh = marker not in self._warned
-                self._warned.add(marker)
+                fresh = self._warned.get(key) != marker
+                self._warned[key] = marker
             if fresh:
                 self.client.emit_event(raw, "Warning", "UnsupportedField",
                                        "; ".join(warnings)[:1000], component=COMPONENT)

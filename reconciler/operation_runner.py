@@ -35,6 +35,7 @@ from reconciler.source import SourceError, redact_url
 from reconciler.sync import AppliedVersions, SyncExecutor
 from reconciler.syncplan import SyncOptions, plan_sync
 from reconciler.syncplan_annotations import hook_info
+from reconciler.tenancy import instance_name
 from reconciler.tracking import ResourceKey, is_tracked_by, resource_key
 from reconciler.watches import WatchRegistry
 from rollouts.api.application import Application
@@ -105,13 +106,21 @@ class OperationRunner:
     """Compares apps and runs their operations; shared by all workers (keeps no state)."""
 
     def __init__(self, client: KubeClient, watches: WatchRegistry, sources: AppSources,
-                 diffs: DiffCache, applied: AppliedVersions, *, field_manager: str) -> None:
+                 diffs: DiffCache, applied: AppliedVersions, *, field_manager: str,
+                 control_namespace: str = "") -> None:
         self.client = client
+        self.control_namespace = control_namespace
         self.watches = watches
         self.sources = sources
         self.diffs = diffs
         self.applied = applied
         self.field_manager = field_manager
+
+    def instance(self, raw: Obj) -> str:
+        """The name `raw`'s objects are tracked by (`reconciler.tenancy.instance_name`)."""
+        metadata = raw["metadata"]
+        return instance_name(str(metadata["name"]), str(metadata.get("namespace") or ""),
+                             self.control_namespace)
 
     # -- comparing -------------------------------------------------------------------------
 
@@ -154,7 +163,8 @@ class OperationRunner:
         name, namespace = str(metadata["name"]), str(metadata.get("namespace") or "")
         rendered = self.sources.render(app, app_name=name, app_namespace=namespace,
                                        revision=revision)
-        prepared = prepare_desired(self.client, rendered.objects, app_name=name,
+        instance = self.instance(raw)
+        prepared = prepare_desired(self.client, rendered.objects, app_name=instance,
                                    destination_namespace=app.spec.destination.namespace)
         conditions = list(prepared.conditions)
         try:
@@ -176,7 +186,7 @@ class OperationRunner:
             if found is not None:
                 live[obj_key] = found
         tracked = [obj for informer in informers.values() for obj in informer.list()
-                   if is_tracked_by(obj, name)]
+                   if is_tracked_by(obj, instance)]
         diffs: dict[ResourceKey, ObjectDiff] = {}
         for obj in prepared.objects:
             info = hook_info(obj)
@@ -256,7 +266,7 @@ class OperationRunner:
         selective = sync.get("resources") or []
         if selective:
             desired, tracked = _selected(desired, selective), _selected(tracked, selective)
-        name = str(raw["metadata"]["name"])
+        name = self.instance(raw)
         plan = plan_sync(name, desired, tracked, compared.diffs, options,
                          destination_namespace=app.spec.destination.namespace)
         for warning in plan.warnings:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -43,7 +44,7 @@ from reconciler.diff import ObjectDiff, sync_body
 from reconciler.health import resource_health
 from reconciler.syncplan import HookTask, SyncPlan, SyncStep
 from reconciler.syncplan_annotations import HookDeletePolicy, SyncPhase
-from reconciler.tracking import ResourceKey, resource_key, with_tracking
+from reconciler.tracking import ResourceKey, is_tracked_by, resource_key, with_tracking
 from rollouts.api.phases import HealthStatusCode, OperationPhase
 from rollouts.kube import NAMESPACE, AlreadyExists, Kind, KubeError, NotFound
 
@@ -93,16 +94,26 @@ class SyncClient(Protocol):
                propagation: str = "Background") -> bool: ...
 
 
+APPLIED_VERSIONS_KEPT = 20_000
+"""Objects whose last written resourceVersion is remembered (the oldest are forgotten:
+an entry matters only until the watch cache has caught up, a second or so)."""
+
+
 class AppliedVersions:
     """resourceVersions of objects we wrote, so that an older cached copy is not trusted."""
 
-    def __init__(self) -> None:
-        self._versions: dict[ResourceKey, int] = {}
+    def __init__(self, limit: int = APPLIED_VERSIONS_KEPT) -> None:
+        self._versions: OrderedDict[ResourceKey, int] = OrderedDict()
+        self._limit = limit
         self._lock = threading.Lock()
 
     def remember(self, obj: Obj) -> None:
+        key = resource_key(obj)
         with self._lock:
-            self._versions[resource_key(obj)] = _version(obj)
+            self._versions[key] = _version(obj)
+            self._versions.move_to_end(key)
+            while len(self._versions) > self._limit:
+                self._versions.popitem(last=False)
 
     def knows(self, obj: Obj) -> bool:
         """Whether this process wrote `obj` (so a cache without it is just behind)."""
@@ -391,6 +402,11 @@ class _Run:
             if annotations.get(SYNC_ID_ANNOTATION) == self.op_id:
                 self.record(_entry(body, phase, "Synced", f"{_label(body)} created", **extra))
                 return True
+            refusal = _replace_refusal(existing, task, self.x.app_name)
+            if refusal is not None:
+                self.record(_entry(body, phase, "SyncFailed", f"{_label(body)}: {refusal}",
+                                   hookType=phase.value, hookPhase=OperationPhase.FAILED.value))
+                return True
             if not (existing.get("metadata") or {}).get("deletionTimestamp"):
                 client.delete(kind, namespace, key.name, propagation="Background")
             return None
@@ -445,6 +461,20 @@ class _Run:
         if health.status in (HealthStatusCode.PROGRESSING, HealthStatusCode.MISSING):
             return f"{_label(obj)} to be healthy ({health.message or health.status.value})"
         return None
+
+
+def _replace_refusal(existing: Obj, task: HookTask, app_name: str) -> str | None:
+    """Why a live object in a hook's place may not be deleted to create the hook; None
+    when it may: it is an earlier run of a hook of this very Application and the hook's
+    policy is BeforeHookCreation. Anything else (another tenant's Job, a Secret that
+    happens to share the name) is never deleted."""
+    if not is_tracked_by(existing, app_name):
+        return ("an object of that name already exists and does not belong to this "
+                "Application; rename the hook or remove the object")
+    if HookDeletePolicy.BEFORE_HOOK_CREATION not in task.delete_policies:
+        return ("an earlier run of this hook still exists and its delete policy is not "
+                "BeforeHookCreation; delete it or add that policy")
+    return None
 
 
 def entry_object(entry: Obj) -> Obj:

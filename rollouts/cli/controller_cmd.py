@@ -35,6 +35,12 @@ class ReconcilerOptions:
     webhook_secret: str | None = None
     webhook_host: str = "127.0.0.1"
     repo_cache: Path | None = None
+    control_namespace: str | None = None
+    application_namespaces: tuple[str, ...] = ()
+
+
+def _globs(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(g.strip() for value in values for g in value.split(",") if g.strip())
 
 
 def _client(kubeconfig: str | None, context: str | None, in_cluster: bool) -> KubeClient:
@@ -70,7 +76,9 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
 
             options = reconciler or ReconcilerOptions()
             controllers.append(ApplicationController(
-                client, namespace=namespace, repo_cache=options.repo_cache,
+                client, namespace=namespace, control_namespace=options.control_namespace,
+                application_namespaces=options.application_namespaces,
+                repo_cache=options.repo_cache,
                 resync=options.resync, webhook_port=options.webhook_port,
                 webhook_secret=options.webhook_secret, webhook_host=options.webhook_host))
         elif name in PLANNED:
@@ -116,6 +124,15 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
 @click.option("--repo-cache", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="reconciler: directory of Git clones and checkouts "
                    "(default ~/.cache/rollouts/git).")
+@click.option("--control-namespace", envvar="POD_NAMESPACE", default=None,
+              help="reconciler: namespace of the controller's own Applications, AppProjects and "
+                   "repository Secrets (default: --namespace, else $POD_NAMESPACE, else "
+                   "'rollouts').")
+@click.option("--application-namespaces", "application_namespaces", multiple=True,
+              metavar="GLOB",
+              help="reconciler: also serve Applications in namespaces matching GLOB "
+                   "(repeatable or comma-separated; their project must list the namespace in "
+                   "sourceNamespaces). Default: only the control namespace.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--log-level", default="INFO", show_default=True)
@@ -123,14 +140,17 @@ def controller(
     kubeconfig: str | None, context: str | None, in_cluster: bool, namespace: str | None,
     names: str, prometheus: str | None, leader_elect: bool, lease_namespace: str | None,
     port: int, bind: str, workers: int, app_resync: float, webhook_port: int,
-    webhook_secret: str | None, repo_cache: Path | None, log_format: str, log_level: str,
+    webhook_secret: str | None, repo_cache: Path | None, control_namespace: str | None,
+    application_namespaces: tuple[str, ...], log_format: str, log_level: str,
 ) -> None:
     """Run the controllers until interrupted (SIGINT/SIGTERM)."""
     logging_setup("json" if log_format == "json" else "text", log_level.upper())
     client = _client(kubeconfig, context, in_cluster)
     reconciler = ReconcilerOptions(resync=app_resync, webhook_port=webhook_port,
                                    webhook_secret=webhook_secret or None, webhook_host=bind,
-                                   repo_cache=repo_cache)
+                                   repo_cache=repo_cache,
+                                   control_namespace=namespace or control_namespace,
+                                   application_namespaces=_globs(application_namespaces))
     try:
         controllers = _controllers(names, client, namespace, prometheus, reconciler)
     except OSError as problem:

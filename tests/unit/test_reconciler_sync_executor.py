@@ -208,6 +208,33 @@ class TestResuming:
         assert cluster.calls[-1] == "create migrate"
         assert second.phase is OperationPhase.RUNNING
 
+    def test_a_same_named_object_of_someone_else_is_never_deleted_for_a_hook(self) -> None:
+        cluster = FakeCluster()
+        theirs = {"apiVersion": "batch/v1", "kind": "Job",
+                  "metadata": {"name": "migrate", "namespace": "web"}}
+        cluster.objects[("Job", "web", "migrate")] = theirs
+        other_app = with_tracking(copy.deepcopy(theirs), "team-b_" + APP)
+        for existing in (theirs, other_app):
+            cluster.objects[("Job", "web", "migrate")] = existing
+            cluster.calls.clear()
+            result = run(cluster, [job("migrate", "PreSync")])
+            assert cluster.calls == []
+            assert result.phase is OperationPhase.FAILED
+            assert "does not belong to this Application" in result.message
+            assert cluster.objects[("Job", "web", "migrate")] is existing
+
+    def test_an_earlier_run_is_kept_when_the_policy_is_not_before_hook_creation(
+            self) -> None:
+        cluster = FakeCluster()
+        policy = {"argocd.argoproj.io/hook-delete-policy": "HookSucceeded"}
+        old = copy.deepcopy(job("migrate", "PreSync", policy))
+        old["metadata"]["annotations"][SYNC_ID_ANNOTATION] = "an-earlier-sync"
+        cluster.objects[("Job", "web", "migrate")] = old
+        result = run(cluster, [job("migrate", "PreSync", policy)])
+        assert cluster.calls == []
+        assert result.phase is OperationPhase.FAILED
+        assert "BeforeHookCreation" in result.message
+
     def test_a_hook_created_before_a_crash_is_adopted_not_recreated(self) -> None:
         cluster = FakeCluster()
         first = run(cluster, [job("migrate", "PreSync")])
