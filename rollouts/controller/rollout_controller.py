@@ -94,7 +94,8 @@ class RolloutController:
         # resourceVersion of our last status write per key: until the cache has caught
         # up with it, a reconcile would plan from a stale view, so it waits instead.
         self._written = WrittenVersions()
-        self._warned: set[tuple[str, str]] = set()
+        self._warned: dict[tuple[str, str], str] = {}
+        """(namespace, name) -> the uid/generation whose unsupported fields were reported."""
         # (rollout uid, our template hash) -> the template as the API server defaults it.
         self._defaulted: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -148,6 +149,8 @@ class RolloutController:
             if self._timers is not None:
                 self._timers.cancel(key)
             self._written.forget(key)
+            with self._lock:
+                self._warned.pop((namespace, name), None)
             return ReconcileResult()
         if self._written.cache_is_behind(key, raw):
             return ReconcileResult(requeue_after=0.1)
@@ -300,11 +303,12 @@ class RolloutController:
         if not warnings:
             return
         meta = raw["metadata"]
-        marker = (str(meta.get("uid")), str(meta.get("generation")))
+        where = (str(meta.get("namespace") or ""), str(meta["name"]))
+        marker = f"{meta.get('uid')}/{meta.get('generation')}"
         with self._lock:
-            if marker in self._warned:
+            if self._warned.get(where) == marker:
                 return
-            self._warned.add(marker)
+            self._warned[where] = marker
         self._emit(raw, "UnsupportedField", "; ".join(warnings)[:1000])
 
     def _emit(self, raw: dict[str, Any], reason: str, message: str) -> None:
