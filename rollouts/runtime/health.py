@@ -1,8 +1,14 @@
 """The controller's HTTP endpoints: `/healthz`, `/readyz` and `/metrics`, on one port.
 
-A stdlib `ThreadingHTTPServer` in a daemon thread. The `Manager` owns it and supplies
-two probes, each returning `(ok, reason)`; `/metrics` is `prometheus_client`'s text
-format of the registry given (the metrics module registers its collectors there).
+A `BoundedHTTPServer` (see `httpserver.py`) in a daemon thread. The `Manager` owns it
+and supplies two probes, each returning `(ok, reason)`; `/metrics` is
+`prometheus_client`'s text format of the registry given (the metrics module registers
+its collectors there).
+
+The port may be reachable from the pod network (`--bind 0.0.0.0`), so a client cannot
+hold it: each connection has `timeout` seconds in all, at most `max_concurrent` are
+handled at once and at most `max_per_client` per client address, so a host holding
+slow connections gets 503s while the kubelet's probes are still answered.
 
 The socket is bound when the server is created, so `.port` is known at once (port 0
 picks a free one) and a port clash fails before any informer starts.
@@ -13,10 +19,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from .httpserver import (
+    DEFAULT_MAX_CONCURRENT,
+    DEFAULT_MAX_PER_CLIENT,
+    DEFAULT_REQUEST_TIMEOUT,
+    BoundedHTTPServer,
+)
 
 __all__ = ["HealthServer", "Probe"]
 
@@ -37,17 +50,25 @@ class HealthServer:
         liveness: Probe,
         readiness: Probe,
         registry: CollectorRegistry,
+        timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        max_per_client: int = DEFAULT_MAX_PER_CLIENT,
     ) -> None:
         handler = _handler_class(liveness=liveness, readiness=readiness, registry=registry)
         try:
-            self._server = ThreadingHTTPServer((host, port), handler)
+            self._server = BoundedHTTPServer(
+                (host, port),
+                handler,
+                timeout=timeout,
+                max_concurrent=max_concurrent,
+                max_per_client=max_per_client,
+            )
         except OSError as error:
             raise OSError(
                 error.errno,
                 f"cannot listen on {host}:{port} for /healthz, /readyz and /metrics "
                 f"({error.strerror}); choose another port or stop the process using it",
             ) from error
-        self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False

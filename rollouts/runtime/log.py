@@ -13,17 +13,25 @@ One wrinkle: the standard library refuses `extra={"name": ...}` (`name` is the l
 name on every `LogRecord`). Pass the object's name as `object_name`, or build the
 extra with `log_fields(kind=..., namespace=..., name=...)`; the formatters print it
 as `name`.
+
+The text format cannot be forged by what it logs: messages and fields often carry
+strings from outside (a webhook's `ref`, an object's name, a Git error), so control
+characters (`\n`, `\r`, ESC, every other C0 and C1 character, U+2028/U+2029) are
+written as escapes (`\n`, `\x1b`, `\u2028`); a field value with a space, `"` or `=`
+is quoted (`ref="main x=1"`); and the lines of a traceback are indented, so each line
+that starts at column 0 is one record. The JSON format escapes by construction.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
-__all__ = ["JsonFormatter", "TextFormatter", "log_fields", "logging_setup"]
+__all__ = ["JsonFormatter", "TextFormatter", "escape_control", "log_fields", "logging_setup"]
 
 LogFormat = Literal["text", "json"]
 
@@ -34,6 +42,11 @@ _STANDARD_ATTRS = frozenset(
 )
 # Loggers of libraries that say too much at INFO (APScheduler logs every job run).
 _CHATTY_LOGGERS = ("apscheduler",)
+# What a text line must not contain raw: C0, DEL, C1 and the Unicode line separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_NEEDS_QUOTES = re.compile(r'[\s"=]')
+_CONTINUATION = "    "  # indent of traceback lines in the text format
 
 
 def log_fields(
@@ -96,18 +109,52 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
+def escape_control(text: str) -> str:
+    """`text` with every control character written as an escape (`\\n`, `\\x1b`)."""
+    return _CONTROL.sub(_escape_one, text)
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def _field_value(value: Any) -> str:
+    text = escape_control(str(value))
+    if text and not _NEEDS_QUOTES.search(text):
+        return text
+    return '"' + text.replace('"', '\\"') + '"'
+
+
+def _indented(block: str) -> str:
+    return "\n".join(_CONTINUATION + escape_control(line) for line in block.splitlines())
+
+
 class TextFormatter(logging.Formatter):
-    """`ts LEVEL logger: msg key=value ...`, then the traceback, if any."""
+    """`ts LEVEL logger: msg key=value ...`, then the traceback, if any, indented.
+
+    Control characters in the message and fields are escaped (see the module docstring).
+    """
 
     def format(self, record: logging.LogRecord) -> str:
-        text = f"{_timestamp(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
-        pairs = " ".join(f"{field}={value}" for field, value in _extras(record).items())
+        message = escape_control(record.getMessage())
+        text = f"{_timestamp(record)} {record.levelname:<7} {record.name}: {message}"
+        pairs = " ".join(
+            f"{escape_control(field)}={_field_value(value)}"
+            for field, value in _extras(record).items()
+        )
         if pairs:
             text = f"{text}  {pairs}"
         if record.exc_info:
-            text = f"{text}\n{self.formatException(record.exc_info)}"
+            text = f"{text}\n{_indented(self.formatException(record.exc_info))}"
+        elif record.exc_text:
+            text = f"{text}\n{_indented(record.exc_text)}"
         if record.stack_info:
-            text = f"{text}\n{self.formatStack(record.stack_info)}"
+            text = f"{text}\n{_indented(self.formatStack(record.stack_info))}"
         return text
 
 

@@ -21,10 +21,12 @@ Probes: `/healthz` is 200 while `run` is running and every worker thread is aliv
 standby is ready to take over, and marking it unready would make a rolling update of
 the controller Deployment wait forever for a replica that is correctly waiting.
 
-Errors from `reconcile`: one with `temporary = False` is logged and dropped (the next
-watch event brings the key back); any other exception is logged and the key retried
-with per-key exponential backoff (see `retry.py`), waiting at least the error's
-`retry_after` seconds when it carries one (a 429 from the API server).
+Errors from `reconcile` are logged and the key retried with per-key exponential
+backoff (see `retry.py`), waiting at least the error's `retry_after` seconds when it
+carries one (a 429 from the API server). An error with `temporary = False` (403, 404,
+422) is retried too, but slowly (30 s doubling to 10 minutes, logged at ERROR): the
+object may be fine and the world wrong (RBAC not granted yet, a CRD missing), and it
+must recover once the world is fixed, without waiting for someone to edit it.
 """
 
 from __future__ import annotations
@@ -41,7 +43,14 @@ from .clock import Clock, SystemClock
 from .health import HealthServer
 from .interfaces import Controller, InformerLike, LeaderElectorLike
 from .queue import WorkQueue, split_key
-from .retry import DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY, is_temporary, retry_decision
+from .retry import (
+    DEFAULT_BASE_DELAY,
+    DEFAULT_MAX_DELAY,
+    PERMANENT_BASE_DELAY,
+    PERMANENT_MAX_DELAY,
+    ErrorKind,
+    error_kind,
+)
 from .timers import Timers
 
 __all__ = ["CacheSyncTimeout", "LeaderElectionLost", "Manager"]
@@ -85,6 +94,8 @@ class Manager:
         shutdown_timeout: float = 5.0,
         queue_base_delay: float = DEFAULT_BASE_DELAY,
         queue_max_delay: float = DEFAULT_MAX_DELAY,
+        queue_permanent_base_delay: float = PERMANENT_BASE_DELAY,
+        queue_permanent_max_delay: float = PERMANENT_MAX_DELAY,
     ) -> None:
         names = [c.name for c in controllers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -104,6 +115,8 @@ class Manager:
                 clock=self._clock,
                 base_delay=queue_base_delay,
                 max_delay=queue_max_delay,
+                permanent_base_delay=queue_permanent_base_delay,
+                permanent_max_delay=queue_permanent_max_delay,
             )
             self._runners[controller.name] = _Runner(
                 controller, queue, Timers(queue, self._clock), []
@@ -332,26 +345,27 @@ class Manager:
         try:
             result = controller.reconcile(key)
         except Exception as error:
-            temporary = is_temporary(error)
+            kind = error_kind(error)
             expected = hasattr(error, "temporary")
-            decision = retry_decision(temporary, queue.num_requeues(key))
-            if decision.action.retries:
-                delay = queue.add_rate_limited(key, at_least=_retry_after(error))
-                log.warning(
-                    "reconcile of %s failed, retry %d in %.2f s: %s",
+            delay = queue.add_rate_limited(key, at_least=_retry_after(error), kind=kind)
+            if kind is ErrorKind.PERMANENT:
+                log.error(
+                    "reconcile of %s failed permanently, retry %d in %g s (or when the "
+                    "object changes): %s",
                     key,
-                    queue.num_requeues(key),
+                    queue.num_requeues(key, kind),
                     delay,
                     error,
-                    exc_info=not expected,
                     extra=context,
                 )
             else:
-                queue.forget(key)
-                log.error(
-                    "reconcile of %s failed and will not be retried until the object changes: %s",
+                log.warning(
+                    "reconcile of %s failed, retry %d in %.2f s: %s",
                     key,
+                    queue.num_requeues(key, kind),
+                    delay,
                     error,
+                    exc_info=not expected,
                     extra=context,
                 )
             return

@@ -7,8 +7,9 @@ workers take them out and call the controller's `reconcile(key)`. The queue prom
 - **one worker per key**: a key handed out by `get` is not handed out again until
   `done(key)`; if it is added meanwhile, it is queued (once) when `done` is called, so
   the change that arrived during the reconcile is not lost;
-- **per-key exponential backoff**: `add_rate_limited(key)` waits `base * 2**n` seconds
-  (n = failures since the last `forget(key)`), capped at `max_delay`;
+- **per-key exponential backoff**: `add_rate_limited(key, kind=...)` waits
+  `retry_delay(kind, n)` seconds (n = failures of that kind since the last
+  `forget(key)`): quick for temporary errors, slow for permanent ones (`retry.py`);
 - **delays use the `Clock`**: `add_after` and backoff are measured with the clock
   given, so tests with a `FakeClock` advance time and call `get(timeout=0)`.
 
@@ -26,7 +27,14 @@ from collections import deque
 from datetime import datetime, timedelta
 
 from .clock import Clock, SystemClock
-from .retry import DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY, backoff_delay
+from .retry import (
+    DEFAULT_BASE_DELAY,
+    DEFAULT_MAX_DELAY,
+    PERMANENT_BASE_DELAY,
+    PERMANENT_MAX_DELAY,
+    ErrorKind,
+    retry_delay,
+)
 
 __all__ = ["WorkQueue", "object_key", "split_key"]
 
@@ -45,16 +53,24 @@ class WorkQueue:
         clock: Clock | None = None,
         base_delay: float = DEFAULT_BASE_DELAY,
         max_delay: float = DEFAULT_MAX_DELAY,
+        permanent_base_delay: float = PERMANENT_BASE_DELAY,
+        permanent_max_delay: float = PERMANENT_MAX_DELAY,
     ) -> None:
-        if base_delay <= 0 or max_delay < base_delay:
-            raise ValueError(
-                f"need 0 < base_delay <= max_delay, got base_delay={base_delay}, "
-                f"max_delay={max_delay}"
-            )
+        for low, high, what in ((base_delay, max_delay, ""),
+                                (permanent_base_delay, permanent_max_delay, "permanent_")):
+            if low <= 0 or high < low:
+                raise ValueError(
+                    f"need 0 < {what}base_delay <= {what}max_delay, got {what}base_delay="
+                    f"{low}, {what}max_delay={high}"
+                )
         self.name = name
         self._clock: Clock = clock or SystemClock()
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+        self._delays = {
+            "base_delay": base_delay,
+            "max_delay": max_delay,
+            "permanent_base_delay": permanent_base_delay,
+            "permanent_max_delay": permanent_max_delay,
+        }
         self._cond = threading.Condition()
         self._ready: deque[str] = deque()  # keys to hand out, in order
         self._dirty: set[str] = set()  # keys that need a reconcile (queued or re-added)
@@ -62,7 +78,7 @@ class WorkQueue:
         self._waiting: dict[str, datetime] = {}  # key -> when it becomes ready
         self._heap: list[tuple[datetime, int, str]] = []  # may hold stale entries
         self._sequence = itertools.count()
-        self._failures: dict[str, int] = {}
+        self._failures: dict[str, dict[ErrorKind, int]] = {}
         self._shutting_down = False
 
     # -- adding ---------------------------------------------------------------------
@@ -92,16 +108,19 @@ class WorkQueue:
             # A blocked `get` may be sleeping towards a later deadline: let it recompute.
             self._cond.notify_all()
 
-    def add_rate_limited(self, key: str, at_least: float = 0.0) -> float:
+    def add_rate_limited(
+        self, key: str, at_least: float = 0.0, *, kind: ErrorKind = ErrorKind.TEMPORARY
+    ) -> float:
         """Queue `key` after its backoff delay, and count the failure; returns the delay.
 
-        `at_least` lengthens the delay, e.g. to honour a server's `Retry-After`.
+        The delay is `retry_delay(kind, n)`, n = earlier failures of this kind since the
+        last `forget(key)`. `at_least` lengthens it, e.g. to honour a `Retry-After`.
         """
         with self._cond:
-            attempt = self._failures.get(key, 0)
-            self._failures[key] = attempt + 1
-        delay = backoff_delay(attempt, base_delay=self._base_delay, max_delay=self._max_delay)
-        delay = max(delay, at_least)
+            counts = self._failures.setdefault(key, {})
+            attempt = counts.get(kind, 0)
+            counts[kind] = attempt + 1
+        delay = max(retry_delay(kind, attempt, **self._delays), at_least)
         self.add_after(key, delay)
         return delay
 
@@ -110,10 +129,11 @@ class WorkQueue:
         with self._cond:
             self._failures.pop(key, None)
 
-    def num_requeues(self, key: str) -> int:
-        """How many times `key` was rate-limited since it was last forgotten."""
+    def num_requeues(self, key: str, kind: ErrorKind | None = None) -> int:
+        """How many times `key` was rate-limited (for `kind`, or in all) since `forget`."""
         with self._cond:
-            return self._failures.get(key, 0)
+            counts = self._failures.get(key, {})
+            return counts.get(kind, 0) if kind is not None else sum(counts.values())
 
     # -- processing -----------------------------------------------------------------
 

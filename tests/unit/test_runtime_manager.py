@@ -258,21 +258,32 @@ class TestErrors:
         assert failures and failures[0].levelname == "WARNING"
         assert failures[0].exc_info is not None  # unexpected: the traceback is kept
 
-    def test_given_a_permanent_error_then_it_is_logged_and_not_retried(
+    def test_given_a_permanent_error_then_it_is_logged_and_retried_slowly_until_it_heals(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
-        controller = FakeController(outcomes={"shop/web": [PermanentError("forbidden")]})
-        with running(make_manager(controller)):
+        # Forbidden until "RBAC is fixed": the key is not dropped, it comes back after the
+        # permanent delay (not the 1 ms temporary one) and then succeeds without an edit.
+        controller = FakeController(
+            outcomes={"shop/web": [PermanentError("forbidden"), PermanentError("forbidden")]}
+        )
+        manager = make_manager(
+            controller, queue_permanent_base_delay=0.3, queue_permanent_max_delay=0.6
+        )
+        with running(manager):
             enqueue(controller, "shop/web")
             enqueue(controller, "shop/api")  # a later key proves the worker moved on
             assert eventually(lambda: controller.calls.count("shop/api") == 1)
-            time.sleep(0.1)  # retries (base delay 1 ms) would have happened by now
+            time.sleep(0.1)  # retries at the temporary pace (1 ms) would have happened
             assert controller.reconciles_of("shop/web") == 1
             assert controller.queue is not None
-            assert controller.queue.num_requeues("shop/web") == 0
+            assert controller.queue.num_requeues("shop/web") == 1
+            assert eventually(lambda: controller.reconciles_of("shop/web") == 3)
+            queue = controller.queue
+            assert eventually(lambda: queue.num_requeues("shop/web") == 0)  # healed
         errors = [r for r in caplog.records if r.levelname == "ERROR"]
-        assert [getattr(r, "key", None) for r in errors] == ["shop/web"]
+        assert [getattr(r, "key", None) for r in errors] == ["shop/web", "shop/web"]
         assert "forbidden" in errors[0].getMessage()
+        assert "retry 1 in 0.3 s" in errors[0].getMessage()
 
 
 class TestProbes:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rollouts.runtime import FakeClock, WorkQueue, object_key, split_key
+from rollouts.runtime import ErrorKind, FakeClock, WorkQueue, object_key, split_key
 
 START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -130,6 +130,19 @@ class TestBackoff:
         queue.forget("shop/web")
         assert queue.num_requeues("shop/web") == 0
         assert queue.add_rate_limited("shop/web") == 0.05
+
+    def test_given_permanent_failures_then_they_back_off_slowly_and_apart_from_temporary(
+        self,
+    ) -> None:
+        queue, _ = _queue()
+        assert queue.add_rate_limited("shop/web") == 0.05
+        permanent = [queue.add_rate_limited("shop/web", kind=ErrorKind.PERMANENT)
+                     for _ in range(3)]
+        assert permanent == [30.0, 60.0, 120.0]  # counted apart from the temporary one
+        assert queue.num_requeues("shop/web", ErrorKind.PERMANENT) == 3
+        assert queue.num_requeues("shop/web") == 4
+        queue.forget("shop/web")
+        assert queue.add_rate_limited("shop/web", kind=ErrorKind.PERMANENT) == 30.0
 
     def test_backoff_is_per_key(self) -> None:
         queue, _ = _queue()

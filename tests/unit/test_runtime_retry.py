@@ -1,4 +1,4 @@
-"""Retry policy: temporary errors back off exponentially per attempt, permanent ones drop."""
+"""Retry policy: temporary errors back off quickly, permanent ones slowly; none is dropped."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rollouts.runtime import (
-    RetryAction,
-    RetryDecision,
+    PERMANENT_BASE_DELAY,
+    PERMANENT_MAX_DELAY,
+    ErrorKind,
     backoff_delay,
+    error_kind,
     is_temporary,
-    retry_decision,
+    retry_delay,
 )
 
 
@@ -22,9 +24,8 @@ class _KubeLikeError(Exception):
 
 
 def test_given_a_temporary_error_then_retry_after_a_delay_that_doubles_per_attempt() -> None:
-    delays = [retry_decision(True, attempt).delay_seconds for attempt in range(4)]
+    delays = [retry_delay(ErrorKind.TEMPORARY, attempt) for attempt in range(4)]
     assert delays == [0.05, 0.1, 0.2, 0.4]
-    assert retry_decision(True, 0) == RetryDecision(RetryAction.RETRY, 0.05)
 
 
 def test_given_many_attempts_then_the_delay_stops_at_sixty_seconds() -> None:
@@ -33,10 +34,18 @@ def test_given_many_attempts_then_the_delay_stops_at_sixty_seconds() -> None:
     assert backoff_delay(1000) == 60.0
 
 
-def test_given_a_permanent_error_then_drop_it_without_delay() -> None:
-    decision = retry_decision(False, 3)
-    assert decision == RetryDecision(RetryAction.DROP, 0.0)
-    assert not decision.action.retries
+def test_given_a_permanent_error_then_retry_from_30_s_doubling_to_10_minutes() -> None:
+    delays = [retry_delay(ErrorKind.PERMANENT, attempt) for attempt in range(7)]
+    assert delays == [30.0, 60.0, 120.0, 240.0, 480.0, 600.0, 600.0]
+    assert (PERMANENT_BASE_DELAY, PERMANENT_MAX_DELAY) == (30.0, 600.0)
+    assert retry_delay(ErrorKind.PERMANENT, 10_000) == 600.0
+
+
+def test_the_permanent_pace_is_configurable_apart_from_the_temporary_one() -> None:
+    assert retry_delay(ErrorKind.PERMANENT, 1, permanent_base_delay=1.0) == 2.0
+    assert retry_delay(ErrorKind.TEMPORARY, 1, permanent_base_delay=1.0) == 0.1
+    assert retry_delay(ErrorKind.PERMANENT, 3, permanent_base_delay=1.0,
+                       permanent_max_delay=5.0) == 5.0
 
 
 def test_base_and_max_delay_are_configurable() -> None:
@@ -48,6 +57,9 @@ def test_errors_say_whether_they_are_temporary_and_unknown_errors_count_as_tempo
     assert is_temporary(_KubeLikeError(temporary=True))
     assert not is_temporary(_KubeLikeError(temporary=False))
     assert is_temporary(ValueError("a bug"))
+    assert error_kind(_KubeLikeError(temporary=False)) is ErrorKind.PERMANENT
+    assert error_kind(_KubeLikeError(temporary=True)) is ErrorKind.TEMPORARY
+    assert error_kind(KeyError("spec")) is ErrorKind.TEMPORARY
 
 
 def test_a_negative_attempt_is_refused() -> None:
@@ -60,3 +72,10 @@ def test_the_backoff_never_shrinks_from_one_attempt_to_the_next_and_stays_in_bou
     attempt: int,
 ) -> None:
     assert 0.05 <= backoff_delay(attempt) <= backoff_delay(attempt + 1) <= 60.0
+
+
+@given(kind=st.sampled_from(list(ErrorKind)), attempt=st.integers(min_value=0, max_value=200))
+def test_a_permanent_error_never_waits_less_than_a_temporary_one(
+    kind: ErrorKind, attempt: int
+) -> None:
+    assert retry_delay(ErrorKind.PERMANENT, attempt) >= retry_delay(kind, attempt) > 0
