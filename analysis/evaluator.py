@@ -16,7 +16,9 @@ supported::
 This is our own tokenizer (`expr_lexer`), parser (`expr_parser`) and the tree walker
 below; user text is never given to Python's `eval`. Only dictionary keys are reachable
 (`result.key` reads `result["key"]`), never attributes of Python objects. Work is bounded:
-conditions of at most 2,000 characters, trees at most 100 deep, at most 100,000 steps.
+conditions of at most 2,000 characters, trees at most 100 deep, at most 100,000 steps,
+and at most 16 MiB of new strings and arrays per evaluation (`analysis.expr_values.Budget`:
+a slice, `map`, `filter`, an array literal or `+` is charged for what it builds).
 
 Every problem is a `ConditionError(message, position)`: syntax (``unexpected ')' at
 column 14``), unknown names or functions, type errors (``invalid operation: < (mismatched
@@ -137,7 +139,8 @@ class _Walker:
 
     def array(self, node: Node, element: object) -> object:
         assert isinstance(node, ArrayLiteral)
-        return [self.eval(item, element) for item in node.items]
+        return self.budget.build([self.eval(item, element) for item in node.items],
+                                 node.position)
 
     def unary(self, node: Node, element: object) -> object:
         assert isinstance(node, Unary)
@@ -181,14 +184,14 @@ class _Walker:
         if op == "!=":
             return not equal(left, right, self.budget)
         if op in ("<", "<=", ">", ">="):
-            return compare(op, left, right, position)
+            return compare(op, left, right, position, self.budget)
         if op == "in":
             return membership(left, right, self.budget, position)
         if op == "not in":
             return not membership(left, right, self.budget, position)
         if op in ("contains", "startsWith", "endsWith"):
-            return contains(op, left, right, position)
-        return arithmetic(op, left, right, position)
+            return contains(op, left, right, position, self.budget)
+        return arithmetic(op, left, right, position, self.budget)
 
     def conditional(self, node: Node, element: object) -> object:
         assert isinstance(node, Conditional)
@@ -255,9 +258,10 @@ class _Walker:
             bounds.append(value)
         if isinstance(target, list | tuple):
             self.budget.spend(len(target), node.position)
-            return list(target[bounds[0] : bounds[1]])
+            return self.budget.build(list(target[bounds[0] : bounds[1]]), node.position)
         if isinstance(target, str):
-            return target[bounds[0] : bounds[1]]
+            # Charged after the copy: one copy is at most the size of `result` itself.
+            return self.budget.build(target[bounds[0] : bounds[1]], node.position)
         raise ConditionError(f"cannot slice {type_name(target)}", node.position)
 
     def call(self, node: Node, element: object) -> object:
@@ -272,7 +276,7 @@ class _Walker:
             items = self.eval(node.args[0], element)
             body = node.args[1]
             predicate: Callable[[object], object] = lambda item: self.eval(body, item)  # noqa: E731
-            return call_predicate(node.function, items, predicate, node.position)
+            return call_predicate(node.function, items, predicate, self.budget, node.position)
         args = [self.eval(arg, element) for arg in node.args]
         return call_plain(node.function, args, self.budget, node.position)
 

@@ -40,8 +40,10 @@ __all__ = ["FUNCTIONS", "FunctionKind", "FunctionSpec", "call_plain", "call_pred
 
 # Go's strconv.ParseInt / ParseFloat syntax: no spaces, no underscores (Python allows both).
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
+# Unambiguous on purpose: `[0-9]+\.?[0-9]*` could split a run of digits n ways, and
+# `asFloat` of a 16k-digit string then took seconds (quadratic backtracking).
 _FLOAT_TEXT = re.compile(
-    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)",
+    r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)",
     re.IGNORECASE,
 )
 
@@ -128,16 +130,25 @@ def call_plain(name: str, args: list[object], budget: Budget, position: int) -> 
 
 
 def call_predicate(
-    name: str, items: object, predicate: Callable[[object], object], position: int
+    name: str,
+    items: object,
+    predicate: Callable[[object], object],
+    budget: Budget,
+    position: int,
 ) -> object:
-    """Run `all`/`any`/`none`/`one`/`filter`/`map`/`count` of `predicate` over `items`."""
+    """Run `all`/`any`/`none`/`one`/`filter`/`map`/`count` of `predicate` over `items`.
+
+    `map` and `filter` charge `budget` for the array they build (what each element is
+    built of was charged when the predicate built it).
+    """
     elements = as_array(items)
     if elements is None:
         raise _wrong_type(name, "an array", items, position)
     if name == "map":
-        return [predicate(element) for element in elements]
+        return budget.build([predicate(element) for element in elements], position)
     if name == "filter":
-        return [element for element in elements if _verdict(name, predicate(element), position)]
+        kept = [element for element in elements if _verdict(name, predicate(element), position)]
+        return budget.build(kept, position)
     if name == "all":
         return all(_verdict(name, predicate(element), position) for element in elements)
     if name == "any":
@@ -209,7 +220,7 @@ def _total(name: str, value: object, budget: Budget, position: int) -> object:
     if array is None:
         raise _wrong_type(name, "an array", value, position)
     budget.spend(len(array), position)
-    numbers = [_number(name, item, position) for item in array]
+    numbers = budget.build([_number(name, item, position) for item in array], position)
     if name == "mean":
         if not numbers:
             raise ConditionError("mean() of an empty array", position)

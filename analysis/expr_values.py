@@ -6,20 +6,29 @@ the way expr does at run time: comparing an array with a number, adding a string
 number, `!` on a number are `ConditionError`s, never Python coercions. `true == 1` is
 false (Python would say true). Integers stay within int64; division is always float.
 
-`Budget` counts the work an evaluation does; the evaluator and the functions of
-`analysis.expr_functions` spend from it so that no condition runs unbounded.
+`Budget` counts the work an evaluation does and the memory it builds; the evaluator and
+the functions of `analysis.expr_functions` spend from it so that no condition runs
+unbounded. Steps are node and element visits; bytes are what new strings and arrays
+(slices, `map`, `filter`, array literals, `+`) take, measured with `sys.getsizeof`, so a
+condition that copies a large `result` over and over stops at `MAX_BUILT_BYTES` instead of
+exhausting the controller's memory. Scanning a long string (`contains`, `==`) costs a step
+per `SCAN_CHARS_PER_STEP` characters.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 from analysis.expr_lexer import MAX_INT, ConditionError
 
 __all__ = [
+    "MAX_BUILT_BYTES",
     "MAX_STEPS",
     "MAX_STRING",
+    "SCAN_CHARS_PER_STEP",
     "Budget",
     "Missing",
     "arithmetic",
@@ -39,6 +48,13 @@ MAX_STEPS = 100_000
 """Node visits and element visits one evaluation may make."""
 MAX_STRING = 100_000
 """Longest string a condition may build (by `+`)."""
+MAX_BUILT_BYTES = 16 * 1024 * 1024
+"""Bytes of new strings and arrays one evaluation may build, summed (`sys.getsizeof`).
+
+Without it `map(result.items, result.text[1:])` copies `result.text` once per element:
+gigabytes from a 200 KB answer in 100,000 steps."""
+SCAN_CHARS_PER_STEP = 1024
+"""Characters a string comparison or search may scan per budget step."""
 
 
 class Missing(ConditionError):
@@ -49,13 +65,21 @@ class Missing(ConditionError):
     """
 
 
+_Built = TypeVar("_Built")
+
+
 class Budget:
-    """Work left for one evaluation; `spend` raises `ConditionError` when it runs out."""
+    """Work and memory left for one evaluation; raises `ConditionError` when either runs out.
 
-    __slots__ = ("left",)
+    `spend` counts steps, `build` charges a new string or array (and returns it), `scan`
+    charges reading a long string.
+    """
 
-    def __init__(self, steps: int = MAX_STEPS) -> None:
+    __slots__ = ("bytes_left", "left")
+
+    def __init__(self, steps: int = MAX_STEPS, built_bytes: int = MAX_BUILT_BYTES) -> None:
         self.left = steps
+        self.bytes_left = built_bytes
 
     def spend(self, steps: int = 1, position: int | None = None) -> None:
         self.left -= steps
@@ -63,6 +87,22 @@ class Budget:
             raise ConditionError(
                 f"condition takes too long to evaluate (more than {MAX_STEPS} steps)", position
             )
+
+    def build(self, value: _Built, position: int | None = None) -> _Built:
+        """Charge the new string or array `value` (its own size, not its elements')."""
+        self.bytes_left -= sys.getsizeof(value)
+        if self.bytes_left < 0:
+            raise ConditionError(
+                f"condition builds more than {MAX_BUILT_BYTES // (1024 * 1024)} MiB of strings "
+                "and arrays (slices, map, filter and + copy their input); simplify it",
+                position,
+            )
+        return value
+
+    def scan(self, characters: int, position: int | None = None) -> None:
+        """Charge reading `characters` characters of strings."""
+        if characters >= SCAN_CHARS_PER_STEP:
+            self.spend(characters // SCAN_CHARS_PER_STEP, position)
 
 
 def is_number(value: object) -> bool:
@@ -154,17 +194,25 @@ def equal(left: object, right: object, budget: Budget) -> bool:
             if len(a) != len(b) or any(key not in b for key in a):
                 return False
             pending.extend((a[key], b[key]) for key in a)
+        elif isinstance(a, str) and isinstance(b, str):
+            budget.scan(min(len(a), len(b)))
+            if a != b:
+                return False
         elif type_name(a) != type_name(b) or a != b:
             return False
     return True
 
 
-def compare(op: str, left: object, right: object, position: int) -> bool:
+def compare(
+    op: str, left: object, right: object, position: int, budget: Budget | None = None
+) -> bool:
     """`<`, `<=`, `>`, `>=` between two numbers or two strings; anything else is an error."""
     if not (
         (is_number(left) and is_number(right)) or (isinstance(left, str) and isinstance(right, str))
     ):
         raise _mismatch(op, left, right, position)
+    if budget is not None and isinstance(left, str) and isinstance(right, str):
+        budget.scan(min(len(left), len(right)), position)
     assert isinstance(left, int | float | str) and isinstance(right, int | float | str)
     if op == "<":
         return left < right  # type: ignore[operator]
@@ -175,12 +223,15 @@ def compare(op: str, left: object, right: object, position: int) -> bool:
     return left >= right  # type: ignore[operator]
 
 
-def arithmetic(op: str, left: object, right: object, position: int) -> object:
+def arithmetic(
+    op: str, left: object, right: object, position: int, budget: Budget | None = None
+) -> object:
     """`+ - * / % **` with Go's rules: int op int stays int (except `/` and `**`)."""
     if op == "+" and isinstance(left, str) and isinstance(right, str):
         if len(left) + len(right) > MAX_STRING:
             raise ConditionError(f"string longer than {MAX_STRING} characters", position)
-        return left + right
+        joined = left + right
+        return budget.build(joined, position) if budget is not None else joined
     if not (is_number(left) and is_number(right)):
         raise _mismatch(op, left, right, position)
     assert isinstance(left, int | float) and isinstance(right, int | float)
@@ -229,10 +280,14 @@ def membership(element: object, container: object, budget: Budget, position: int
     )
 
 
-def contains(op: str, left: object, right: object, position: int) -> bool:
+def contains(
+    op: str, left: object, right: object, position: int, budget: Budget | None = None
+) -> bool:
     """`contains`, `startsWith`, `endsWith` between strings."""
     if not (isinstance(left, str) and isinstance(right, str)):
         raise _mismatch(op, left, right, position)
+    if budget is not None:
+        budget.scan(len(left) + len(right), position)
     if op == "contains":
         return right in left
     if op == "startsWith":
