@@ -5,9 +5,10 @@ Imports pydantic and the standard library only; every other package builds on it
 Entry points: `parse_object` (document -> model, or `SpecError`), `check_object` (model plus
 every problem, for `rollouts lint`), `dump_object` (model -> the user's YAML shape).
 Modules: `rollout`/`rollout_status`, `analysis`/`analysis_status`, `experiment`,
-`application`/`application_status` (the kinds), `duration`, `intstr`, `quantity` (scalar
-types), `phases` (enums with behaviour), `defaults`, `validation` and `rules_*` (semantic
-rules), `fields` (unknown and not-yet-supported fields), `podtemplate`, `kinds`.
+`application`/`application_status`, `appproject` (the kinds), `duration`, `intstr`,
+`quantity` (scalar types), `phases` (enums with behaviour), `defaults`, `validation` and
+`rules_*` (semantic rules), `globs` and `cron` (Argo CD's glob and cron dialects),
+`fields` (unknown and not-yet-supported fields), `podtemplate`, `kinds`.
 """
 
 from rollouts.api import defaults
@@ -43,6 +44,16 @@ from rollouts.api.application_status import (
     ResourceStatus,
     RevisionHistory,
     SyncStatus,
+)
+from rollouts.api.appproject import (
+    AppProject,
+    AppProjectSpec,
+    ClusterResourceRestriction,
+    GroupKind,
+    OrphanedResourceKey,
+    OrphanedResources,
+    ProjectDestination,
+    SyncWindow,
 )
 from rollouts.api.common import API_GROUP, API_VERSION, ApiModel, Condition, ObjectMeta
 from rollouts.api.duration import Duration
@@ -109,6 +120,8 @@ __all__ = [
     "AnalysisTemplate",
     "AnalysisTemplateSpec",
     "ApiModel",
+    "AppProject",
+    "AppProjectSpec",
     "Application",
     "ApplicationDestination",
     "ApplicationSource",
@@ -121,6 +134,7 @@ __all__ = [
     "CanaryStrategy",
     "CheckResult",
     "ClusterAnalysisTemplate",
+    "ClusterResourceRestriction",
     "Condition",
     "ConditionStatus",
     "DryRun",
@@ -131,6 +145,7 @@ __all__ = [
     "ExperimentSpec",
     "ExperimentStatus",
     "ExperimentTemplate",
+    "GroupKind",
     "HealthStatus",
     "HealthStatusCode",
     "IntOrArg",
@@ -145,11 +160,14 @@ __all__ = [
     "Operation",
     "OperationPhase",
     "OperationState",
+    "OrphanedResourceKey",
+    "OrphanedResources",
     "Pause",
     "PauseCondition",
     "PauseReason",
     "PodTemplateHashValue",
     "Problem",
+    "ProjectDestination",
     "PrometheusMetric",
     "ResourceStatus",
     "RevisionHistory",
@@ -168,6 +186,7 @@ __all__ = [
     "SyncPolicy",
     "SyncStatus",
     "SyncStatusCode",
+    "SyncWindow",
     "TemplateStatus",
     "TemplateStatusCode",
     "TrafficRouting",

@@ -20,6 +20,7 @@ from pydantic_core import ErrorDetails
 
 from rollouts.api.analysis import AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate
 from rollouts.api.application import Application
+from rollouts.api.appproject import AppProject
 from rollouts.api.common import API_GROUP, API_VERSION, ApiModel
 from rollouts.api.errors import Problem, Severity, SpecError, child_path
 from rollouts.api.experiment import Experiment
@@ -39,7 +40,13 @@ __all__ = [
 ]
 
 ArgoObject = (
-    Rollout | AnalysisTemplate | ClusterAnalysisTemplate | AnalysisRun | Experiment | Application
+    Rollout
+    | AnalysisTemplate
+    | ClusterAnalysisTemplate
+    | AnalysisRun
+    | Experiment
+    | Application
+    | AppProject
 )
 
 KINDS: dict[str, type[ArgoObject]] = {
@@ -49,11 +56,11 @@ KINDS: dict[str, type[ArgoObject]] = {
     "AnalysisRun": AnalysisRun,
     "Experiment": Experiment,
     "Application": Application,
+    "AppProject": AppProject,
 }
 """The kinds of `argoproj.io/v1alpha1` we implement."""
 
 OTHER_ARGO_KINDS: dict[str, str] = {
-    "AppProject": "Argo CD projects are not implemented (Applications ignore spec.project)",
     "ApplicationSet": "Argo CD ApplicationSets are not implemented",
     "Workflow": "an Argo Workflows kind",
     "WorkflowTemplate": "an Argo Workflows kind",
