@@ -71,7 +71,7 @@ def cluster() -> Iterator[TestCluster]:
     state.wait_for_crds([
         "rollouts.argoproj.io", "analysisruns.argoproj.io", "analysistemplates.argoproj.io",
         "clusteranalysistemplates.argoproj.io", "applications.argoproj.io",
-        "experiments.argoproj.io",
+        "experiments.argoproj.io", "appprojects.argoproj.io",
     ])
     yield test_cluster
     if os.environ.get("ROLLOUTS_TEST_KEEP_CLUSTER") != "1":
