@@ -15,7 +15,13 @@ with a one-line message naming the file or tool; nothing is returned partially, 
 caller changes nothing in the cluster.
 
 The app path must stay inside the checkout: `../` escapes and symlinks leading out are
-refused.
+refused, and so are kustomizations that reach outside it (see `render_kustomize`).
+
+Git content is untrusted: every render runs under a `RenderPolicy` (limits on bytes,
+objects, YAML alias expansion, nesting and time, and whether kustomize may fetch remote
+bases; the defaults are `render_base`'s constants), passed by the controller:
+
+    render(path, source, app_name=..., namespace=..., policy=RenderPolicy(allow_remote_bases=True))
 """
 
 from __future__ import annotations
@@ -27,13 +33,25 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from reconciler.render_base import Object, RenderError
+from reconciler.render_base import Object, RenderBudget, RenderError, RenderPolicy
 from reconciler.render_directory import render_directory
 from reconciler.render_helm import render_helm
 from reconciler.render_kustomize import find_kustomization, render_kustomize
 from rollouts.api.application import ApplicationSource
 
-__all__ = ["Object", "RenderError", "SourceType", "app_directory", "render", "source_type"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "Object",
+    "RenderError",
+    "RenderPolicy",
+    "SourceType",
+    "app_directory",
+    "render",
+    "source_type",
+]
+
+DEFAULT_POLICY = RenderPolicy()
+"""The limits used when the caller passes none (see `reconciler.render_base`)."""
 
 
 class SourceType(StrEnum):
@@ -50,23 +68,31 @@ def render(
     *,
     app_name: str,
     namespace: str,
+    policy: RenderPolicy = DEFAULT_POLICY,
 ) -> list[Object]:
-    """The objects `source` describes in `checkout_dir`; `RenderError` if anything is wrong."""
+    """The objects `source` describes in `checkout_dir`; `RenderError` if anything is wrong.
+
+    `policy` bounds the render (bytes, objects, aliases, depth, time) and says whether
+    kustomize may fetch remote bases; the whole render shares one budget.
+    """
+    budget = RenderBudget(policy)
     spec = _as_source(source)
     root = checkout_dir.resolve()
     app_dir = app_directory(root, spec.path)
     kind = source_type(spec, app_dir)
     if kind is SourceType.HELM:
         release = (spec.helm.release_name if spec.helm else None) or app_name
-        return render_helm(app_dir, root, spec.helm, release_name=release, namespace=namespace)
+        return render_helm(app_dir, root, spec.helm, release_name=release, namespace=namespace,
+                           budget=budget)
     if kind is SourceType.KUSTOMIZE:
-        return render_kustomize(app_dir, root, spec.kustomize)
+        return render_kustomize(app_dir, root, spec.kustomize, budget=budget)
     directory = spec.directory
     return render_directory(
         app_dir, root,
         recurse=bool(directory and directory.recurse),
         include=directory.include if directory else None,
         exclude=directory.exclude if directory else None,
+        budget=budget,
     )
 
 

@@ -9,8 +9,11 @@ repository but never outside it; URLs are not fetched), then the inline values
 does unless the value is a `{a,b}` list. Precedence is therefore Argo CD's: parameters >
 valuesObject > values > valueFiles > the chart's values.yaml.
 
-Helm runs with its cache/config/data homes in a scratch directory, so nothing from the
-host's helm configuration (repositories, plugins) changes the output. Charts with
+Helm runs with `tools.environment()`: homes in a scratch directory, so nothing from the
+host's helm configuration (repositories, plugins) changes the output, and none of the
+controller's environment variables. Its output counts against the render's budget: each
+template's output against the per-file limit, all of it against the total, and the
+render's deadline kills it. Charts with
 dependencies must have them committed under `charts/` (no `helm dependency build`).
 
 Each object's error message names the template it came from (`# Source:` lines).
@@ -19,14 +22,13 @@ Each object's error message names the template it came from (`# Source:` lines).
 from __future__ import annotations
 
 import json
-import os
 import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from reconciler import tools
-from reconciler.render_base import Object, RenderError, check_objects, load_yaml, run_tool
+from reconciler.render_base import Object, RenderBudget, RenderError, check_objects, load_yaml
 from rollouts.api.application import ApplicationSourceHelm, HelmParameter
 
 __all__ = ["escape_set_value", "render_helm"]
@@ -50,8 +52,10 @@ def render_helm(
     *,
     release_name: str,
     namespace: str,
+    budget: RenderBudget | None = None,
 ) -> list[Object]:
     """Objects from `helm template` of the chart in `chart_dir` (`root` is the checkout)."""
+    budget = budget or RenderBudget()
     label = chart_dir.relative_to(root).as_posix() or "."
     try:
         helm = tools.helm()
@@ -64,13 +68,10 @@ def render_helm(
             argv += ["--namespace", namespace]
         argv += _values_arguments(chart_dir, root, options, Path(scratch))
         argv += _parameter_arguments(options.parameters if options else None)
-        env = {
-            **os.environ,
-            "HELM_CACHE_HOME": f"{scratch}/cache", "HELM_CONFIG_HOME": f"{scratch}/config",
-            "HELM_DATA_HOME": f"{scratch}/data", "KUBECONFIG": os.devnull,
-        }
-        output = run_tool(argv, what=f"helm template of {label}", cwd=chart_dir, env=env)
-    return _parse_output(output, label)
+        env = tools.environment(Path(scratch))
+        output = tools.run_tool(argv, what=f"helm template of {label}", cwd=chart_dir, env=env,
+                                budget=budget)
+    return _parse_output(output, label, budget)
 
 
 def _values_arguments(
@@ -124,7 +125,7 @@ def _parameter_arguments(parameters: list[HelmParameter] | None) -> list[str]:
     return argv
 
 
-def _parse_output(output: str, label: str) -> list[Object]:
+def _parse_output(output: str, label: str, budget: RenderBudget) -> list[Object]:
     objects: list[Object] = []
     default_source = f"helm template output of {label}"
     for chunk in _DOCUMENT_START.split(output):
@@ -132,5 +133,7 @@ def _parse_output(output: str, label: str) -> list[Object]:
             continue
         found = _SOURCE_COMMENT.search(chunk)
         source = f"{found.group(1).strip()} (helm template of {label})" if found else default_source
-        objects.extend(check_objects(load_yaml(chunk, source), source))
+        budget.check_time(source)
+        budget.check_file_size(len(chunk.encode()), source)
+        objects.extend(check_objects(load_yaml(chunk, source, budget), source, budget))
     return objects
