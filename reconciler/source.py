@@ -4,16 +4,30 @@
 Application controller uses (tests swap in a fake with the same method). On disk, under
 `cache_dir` (default `~/.cache/rollouts/git`, outside any work tree):
 
-    repos/<sha256(url)[:16]>/   one bare clone per repository URL (remote `origin`, the
-                                URL without credentials; heads and tags mirrored)
+    repos/<sha256(key)[:16]>/   one bare clone per repository, keyed by the normalized URL
+                                (`source_url.RepoURL.cache_key`: host case, `.git`, a
+                                trailing `/`, the default port and userinfo do not count);
+                                `origin` records the URL without credentials
     checkouts/<commit sha>/     a read-only tree per commit (files are not writable),
                                 shared by every Application at that commit and reused
-    askpass.sh, known_hosts     the credential helper (holds no secret) and ssh host keys
+    known_hosts/<key>           ssh host keys trusted on first use, one file per repository
+    home/                       the scratch `HOME` of every git process
+    askpass.sh                  the credential helper (holds no secret)
+
+Only network repositories are fetched (`source_url.parse_repo_url`): `file://` and local
+paths are refused unless `allow_local` (the controller's `--allow-local-repos`), so an
+Application cannot read another one's clone out of this cache. Every URL and revision
+reaches git after `--end-of-options`, and git runs with a minimal environment
+(`source_git`).
 
 One poll is `git ls-remote` (cheap: refs only) and, only when the commit it names is not
 in the clone yet, one `git fetch`; `fetch_count` and `ls_remote_count` count them for
 the "Git fetches per poll" benchmark. A full commit sha already present locally needs no
-network at all. Operations on one repository are serialized by a lock per URL.
+network at all. Operations on one repository are serialized by a lock per clone; network
+commands are bounded globally and per host (`source_cache.NetworkSlots`), and `ls-remote`
+has its own short timeout, so a tarpit server ties up a bounded number of threads.
+Clones unused for `clone_idle` seconds are deleted (`gc`, run from `fetch` every
+`GC_INTERVAL_SECONDS`), and what a failed or killed fetch leaves behind is removed.
 
 Checkouts are immutable, so the last `keep_checkouts` used ones stay; older ones are
 removed once unused for `min_checkout_age` seconds (a renderer still reading one is not
@@ -31,9 +45,26 @@ import stat
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.source_cache import (
+    CLONE_IDLE_SECONDS,
+    GC_INTERVAL_SECONDS,
+    LS_REMOTE_TIMEOUT,
+    NETWORK_GIT_CONCURRENCY,
+    PER_HOST_GIT_CONCURRENCY,
+    SLOT_WAIT_SECONDS,
+    STALE_TEMP_SECONDS,
+    KeyedLocks,
+    NetworkSlots,
+    SlotBusy,
+    collect,
+    mark_used,
+    remove_partial_fetch,
+)
 from reconciler.source_git import GitCommand, SourceError, init_bare_clone, local_commit
 from reconciler.source_refs import (
     RemoteRefs,
@@ -49,6 +80,7 @@ from reconciler.source_secrets import (
     redact_url,
     split_url_credentials,
 )
+from reconciler.source_url import RepoURL, RepoURLProblem, parse_repo_url
 from rollouts.devcluster.versions import cache_dir as rollouts_cache_dir
 
 __all__ = [
@@ -63,7 +95,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _FETCH_REFSPECS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
-_STALE_TEMP_SECONDS = 3600.0
 
 
 def default_cache_dir() -> Path:
@@ -83,7 +114,12 @@ class Checkout:
 
 
 class GitSource:
-    """Bare clones per repository, checkouts per commit; thread-safe per repository."""
+    """Bare clones per repository, checkouts per commit; thread-safe per repository.
+
+    `allow_local` permits `file://` URLs and local paths (off: an Application could
+    otherwise read any repository on the controller's disk, other tenants' clones in this
+    cache included). The limits default to the `source_cache` constants.
+    """
 
     def __init__(
         self,
@@ -92,15 +128,27 @@ class GitSource:
         timeout: float = 60.0,
         keep_checkouts: int = 16,
         min_checkout_age: float = 300.0,
+        allow_local: bool = False,
+        ls_remote_timeout: float = LS_REMOTE_TIMEOUT,
+        clone_idle: float = CLONE_IDLE_SECONDS,
+        max_network_git: int = NETWORK_GIT_CONCURRENCY,
+        max_git_per_host: int = PER_HOST_GIT_CONCURRENCY,
+        slot_wait: float = SLOT_WAIT_SECONDS,
     ) -> None:
         self.cache_dir = (cache_dir or default_cache_dir()).expanduser().resolve()
         self.timeout = timeout
         self.keep_checkouts = keep_checkouts
         self.min_checkout_age = min_checkout_age
+        self.allow_local = allow_local
+        self.ls_remote_timeout = ls_remote_timeout
+        self.clone_idle = clone_idle
+        self.slot_wait = slot_wait
         self.fetch_count = 0
         self.ls_remote_count = 0
-        self._locks: dict[str, threading.Lock] = {}
+        self._slots = NetworkSlots(max_network_git, max_git_per_host)
+        self._locks = KeyedLocks()
         self._guard = threading.Lock()
+        self._last_gc = 0.0
 
     # -- public API ---------------------------------------------------------------
 
@@ -115,6 +163,7 @@ class GitSource:
             sha = self._resolve_and_fetch(bare, url, revision, creds, redactor)
             path = self._checkout(bare, sha, redactor)
         self._prune_checkouts(keep=path)
+        self._maybe_gc(time.time())
         return Checkout(path=path, revision=sha, resolved=revision)
 
     def resolve(
@@ -138,6 +187,16 @@ class GitSource:
             bare = self._ensure_clone(url, redactor)
             return self._resolve_and_fetch(bare, url, revision, creds, redactor)
 
+    def gc(self, now: float) -> list[Path]:
+        """Delete clones unused for `clone_idle` seconds (`now`: `time.time()`); the removed
+        paths. `fetch` calls it every `GC_INTERVAL_SECONDS`; a timer may call it too."""
+        with self._guard:
+            self._last_gc = now
+        removed = collect(self.cache_dir / "repos", self._locks, now=now, idle=self.clone_idle)
+        for path in removed:
+            log.info("removed the unused git clone %s", path.name)
+        return removed
+
     # -- resolution -----------------------------------------------------------------
 
     def _resolve_and_fetch(
@@ -146,7 +205,7 @@ class GitSource:
         if is_full_sha(revision) and self._has_commit(bare, revision):
             return revision.lower()
         if looks_like_sha(revision):
-            local = local_commit(bare, revision, self.timeout)
+            local = self._local_commit(bare, revision)
             # Only a sha prefix counts here: a ref named like hex must be asked for anew.
             if local is not None and local.startswith(revision.lower()):
                 return local
@@ -166,7 +225,7 @@ class GitSource:
         if not looks_like_sha(revision):
             raise self._not_found(url, revision, "no branch or tag of that name")
         self._fetch(bare, url, creds, redactor, [])
-        local = local_commit(bare, revision, self.timeout)
+        local = self._local_commit(bare, revision)
         if local is None and is_full_sha(revision):
             # Servers that allow fetching any reachable commit (GitHub, GitLab) find
             # commits no branch or tag points at any more.
@@ -175,7 +234,7 @@ class GitSource:
             except SourceError as error:
                 if error.temporary:
                     raise
-            local = local_commit(bare, revision, self.timeout)
+            local = self._local_commit(bare, revision)
         if local is None:
             raise self._not_found(url, revision, "no branch, tag or commit of that name")
         return local
@@ -188,16 +247,20 @@ class GitSource:
         )
 
     def _has_commit(self, bare: Path, sha: str) -> bool:
-        return local_commit(bare, sha, self.timeout) == sha.lower()
+        return self._local_commit(bare, sha) == sha.lower()
+
+    def _local_commit(self, bare: Path, revision: str) -> str | None:
+        return local_commit(bare, revision, self.timeout, home=self._home())
 
     # -- network ----------------------------------------------------------------------
 
     def _ls_remote(self, url: str, creds: Credentials | None, redactor: Redactor) -> RemoteRefs:
         self._count("ls_remote_count")
-        with git_auth(creds, self.cache_dir) as env:
-            out = GitCommand(self.cache_dir, redactor).run(
-                ["ls-remote", "--symref", url], env=env, timeout=self.timeout,
-                failure=f"cannot list refs of {redact_url(url)}",
+        timeout = min(self.timeout, self.ls_remote_timeout)
+        with self._network_slot(url), self._auth(url, creds) as env:
+            out = self._command(self.cache_dir, redactor).run(
+                ["ls-remote", "--symref", "--end-of-options", url], env=env,
+                timeout=timeout, failure=f"cannot list refs of {redact_url(url)}",
             )
         return parse_ls_remote(out)
 
@@ -207,26 +270,63 @@ class GitSource:
     ) -> None:
         self._count("fetch_count")
         started = time.monotonic()
-        with git_auth(creds, self.cache_dir) as env:
-            GitCommand(bare, redactor).run(
-                ["fetch", "--prune", "--no-write-fetch-head", "--quiet", "origin",
-                 *_FETCH_REFSPECS, *extra_refspecs],
-                env=env, timeout=self.timeout, failure=f"cannot fetch {redact_url(url)}",
-            )
+        # By URL, not `origin`: the clone is shared by every spelling of the URL, and the
+        # one this Application wrote is the one its credentials were chosen for.
+        try:
+            with self._network_slot(url), self._auth(url, creds) as env:
+                self._command(bare, redactor).run(
+                    ["fetch", "--prune", "--no-write-fetch-head", "--quiet",
+                     "--end-of-options", url, *_FETCH_REFSPECS, *extra_refspecs],
+                    env=env, timeout=self.timeout, failure=f"cannot fetch {redact_url(url)}",
+                )
+        except SourceError:
+            remove_partial_fetch(bare, now=time.time())
+            raise
+        mark_used(bare)
         log.info("fetched %s in %.2f s", redact_url(url), time.monotonic() - started)
+
+    @contextmanager
+    def _network_slot(self, url: str) -> Iterator[None]:
+        try:
+            with self._slots.slot(self._parse(url).authority, self.slot_wait):
+                yield
+        except SlotBusy as busy:
+            raise SourceError(f"cannot reach {redact_url(url)} now: {busy.reason} (a slow "
+                              "server?); will retry", temporary=True) from None
+
+    @contextmanager
+    def _auth(self, url: str, creds: Credentials | None) -> Iterator[dict[str, str]]:
+        known_hosts = self.cache_dir / "known_hosts" / self._key(url)
+        known_hosts.parent.mkdir(parents=True, exist_ok=True)
+        with git_auth(creds, self.cache_dir, known_hosts=known_hosts) as env:
+            yield env
+
+    def _command(self, cwd: Path, redactor: Redactor) -> GitCommand:
+        return GitCommand(cwd, redactor, home=self._home(), allow_file=self.allow_local)
+
+    def _home(self) -> Path:
+        home = self.cache_dir / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        return home
 
     # -- local clone and checkouts -------------------------------------------------------
 
     def _ensure_clone(self, url: str, redactor: Redactor) -> Path:
-        key = hashlib.sha256(url.encode()).hexdigest()[:16]
+        key = self._key(url)
         bare = self.cache_dir / "repos" / key
         if (bare / "HEAD").is_file():
+            mark_used(bare)
             return bare
         staging = bare.with_name(f".tmp-{key}-{uuid.uuid4().hex[:8]}")
         staging.parent.mkdir(parents=True, exist_ok=True)
-        init_bare_clone(staging, url, _FETCH_REFSPECS)
         try:
+            init_bare_clone(staging, url, _FETCH_REFSPECS, home=self._home(),
+                            timeout=self.timeout)
+            mark_used(staging)
             staging.rename(bare)
+        except SourceError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)
             if not (bare / "HEAD").is_file():
@@ -246,11 +346,11 @@ class GitSource:
         index = checkouts / f"{staging.name}.index"
         env = {"GIT_INDEX_FILE": str(index)}
         try:
-            command = GitCommand(bare, redactor)
+            command = GitCommand(bare, redactor, home=self._home())
             tree_args = ["--git-dir", str(bare), "--work-tree", str(staging)]
             failure = f"cannot check out {sha}"
-            command.run([*tree_args, "read-tree", sha], env=env, timeout=self.timeout,
-                        failure=failure)
+            command.run([*tree_args, "read-tree", "--end-of-options", sha], env=env,
+                        timeout=self.timeout, failure=failure)
             command.run([*tree_args, "checkout-index", "--all", "--force"], env=env,
                         timeout=self.timeout, failure=failure)
             _refuse_outside_symlinks(staging)
@@ -275,7 +375,7 @@ class GitSource:
             except FileNotFoundError:
                 continue
             if entry.name.startswith(".tmp-"):
-                if now - modified > _STALE_TEMP_SECONDS:
+                if now - modified > STALE_TEMP_SECONDS:
                     _remove(entry)
                 continue
             if is_full_sha(entry.name):  # anything else is not ours to delete
@@ -290,17 +390,44 @@ class GitSource:
     def _prepare(
         self, repo_url: str, credentials: Credentials | None
     ) -> tuple[str, Credentials | None, Redactor]:
+        """The URL git is given (as written, minus any password: never in argv or the
+        clone config), the credentials, and the redactor; refuses what is not allowed."""
+        parsed = self._parse(repo_url)
         url, from_url = split_url_credentials(repo_url)
         creds = credentials or from_url
         secrets = [*(creds.secrets() if creds else []), *(from_url.secrets() if from_url else [])]
-        if from_url is not None and from_url.username:
+        if from_url is not None and from_url.username and parsed.scheme in ("http", "https"):
             secrets.append(from_url.username)  # a token passed as the username
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        return url.rstrip("/"), creds, Redactor(secrets)
+        return (parsed.clean if parsed.is_local else url), creds, Redactor(secrets)
 
-    def _lock_for(self, url: str) -> threading.Lock:
+    def _parse(self, url: str) -> RepoURL:
+        try:
+            return parse_repo_url(url, allow_local=self.allow_local)
+        except RepoURLProblem as problem:
+            raise SourceError(str(problem), temporary=False) from None
+
+    def _key(self, url: str) -> str:
+        """The clone's directory name: every spelling of one repository shares it."""
+        return hashlib.sha256(self._parse(url).cache_key().encode()).hexdigest()[:16]
+
+    @contextmanager
+    def _lock_for(self, url: str) -> Iterator[None]:
+        # Bounded: a poll queued behind a hung fetch of the same repository gives up
+        # (temporary) instead of holding its worker for ever.
+        with self._locks.hold(self._key(url), self.timeout + self.slot_wait) as acquired:
+            if not acquired:
+                raise SourceError(f"another fetch of {redact_url(url)} is still running; "
+                                  "will retry", temporary=True)
+            yield
+
+    def _maybe_gc(self, now: float) -> None:
         with self._guard:
-            return self._locks.setdefault(url, threading.Lock())
+            due = now - self._last_gc >= GC_INTERVAL_SECONDS
+            if due:
+                self._last_gc = now
+        if due:
+            self.gc(now)
 
     def _count(self, counter: str) -> None:
         with self._guard:

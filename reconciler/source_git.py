@@ -1,8 +1,18 @@
-"""Running one git command for the Git source: timeouts, secrets, and what a failure means.
+"""Running one git command for the Git source: environment, timeouts, and what a failure means.
 
-Every command runs through GitPython's `Git.execute` with a hard timeout (the process is
-killed, never waited on forever) and the environment from `source_secrets.git_auth`. A
-failure becomes a `SourceError` whose message is one redacted line ending with git's own
+Every command is a plain subprocess (not GitPython, which always merges the controller's
+`os.environ` into the child) with:
+
+- a minimal environment (`git_environment`): `PATH`, proxy and CA variables
+  (`PASSED_THROUGH_ENV`), a scratch `HOME`, `LC_ALL=C`, no system or global git config,
+  `GIT_ALLOW_PROTOCOL` limited to https/http/ssh/git (plus file when local repositories
+  are allowed), and whatever `source_secrets.git_auth` adds for one command. The
+  controller's own variables (tokens, `KUBECONFIG`, cloud credentials, the webhook
+  secret) never reach git, ssh or a credential helper;
+- a hard timeout that kills the whole process group (git, its remote helper and ssh),
+  never waited on forever.
+
+A failure becomes a `SourceError` whose message is one redacted line ending with git's own
 `fatal:` line, and whose `temporary` flag is the retry policy: network trouble, timeouts
 and rejected credentials (they may be rotated) are temporary; a repository or revision
 that does not exist is permanent until the Application changes.
@@ -10,27 +20,40 @@ that does not exist is permanent until the Application changes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler.source_secrets import Redactor
-
-# GitPython raises ImportError when git is missing; we would rather say so in a
-# SourceError when a fetch is attempted, so that the controller still starts.
-os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-import git
+from reconciler.source_url import NETWORK_SCHEMES
 
 __all__ = [
+    "GIT_EXECUTABLE",
+    "PASSED_THROUGH_ENV",
     "GitCommand",
     "SourceError",
+    "git_environment",
     "init_bare_clone",
     "is_temporary",
     "local_commit",
     "summarize_stderr",
 ]
 
+GIT_EXECUTABLE = "git"
+"""Looked up on `PATH` at each call."""
+
+PASSED_THROUGH_ENV = (
+    "PATH", "http_proxy", "https_proxy", "no_proxy", "all_proxy",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "TZ",
+)
+"""The only controller variables git sees: how to reach the network, nothing secret."""
+
+_KILL_GRACE = 5.0
 _NO_GIT = "git is not installed; install git (Debian package `git`)"
 
 _MAX_DETAIL = 300
@@ -87,72 +110,113 @@ def summarize_stderr(stderr: str) -> str:
     return detail or "git gave no reason"
 
 
+def git_environment(home: Path, *, allow_file: bool = False,
+                    extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of one git process: the allowlist, `extra`, then our rules.
+
+    `home` is a scratch directory: git and ssh find no user configuration there. The
+    hardening variables come last so that `extra` cannot undo them.
+    """
+    env = {name: os.environ[name] for name in PASSED_THROUGH_ENV if name in os.environ}
+    env.setdefault("PATH", os.defpath)
+    env.update(extra or {})
+    protocols = [*NETWORK_SCHEMES, *(["file"] if allow_file else [])]
+    env.update({
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "LANG": "C", "LC_ALL": "C", "LANGUAGE": "C",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ALLOW_PROTOCOL": ":".join(protocols),
+    })
+    return env
+
+
+def _execute(argv: list[str], cwd: Path, env: Mapping[str, str], timeout: float,
+             failure: str) -> tuple[int, str, str] | None:
+    """(status, stdout, stderr), or None when the command was killed at `timeout`."""
+    try:
+        process = subprocess.Popen(
+            [GIT_EXECUTABLE, *argv], cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        )
+    except FileNotFoundError as error:
+        raise SourceError(f"{failure}: {_NO_GIT}", temporary=False) from error
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # The process group: git's remote helper and ssh go too, so nothing keeps
+        # writing into the clone after we gave up on it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        try:
+            process.communicate(timeout=_KILL_GRACE)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        return None
+    return (process.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
 class GitCommand:
     """Runs `git <args>` in `cwd` with a timeout; failures raise a redacted `SourceError`."""
 
-    def __init__(self, cwd: Path, redactor: Redactor) -> None:
-        self._git = git.Git(str(cwd))
+    def __init__(self, cwd: Path, redactor: Redactor, *, home: Path,
+                 allow_file: bool = False) -> None:
+        self._cwd = cwd
         self._redact = redactor
+        self._home = home
+        self._allow_file = allow_file
 
     def run(
         self,
         args: list[str],
         *,
-        env: Mapping[str, str],
+        env: Mapping[str, str] | None = None,
         timeout: float,
         failure: str,
     ) -> str:
         """stdout of the command; on failure `SourceError("<failure>: <git's reason>")`."""
-        executable = git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git"
-        try:
-            status, stdout, stderr = self._git.execute(
-                [executable, *args],
-                env=dict(env),
-                kill_after_timeout=timeout,
-                with_extended_output=True,
-                with_exceptions=False,
-            )
-        except git.GitCommandNotFound as error:
-            raise SourceError(f"{failure}: {_NO_GIT}", temporary=False) from error
-        if status == 0:
-            return str(stdout)
-        stderr_text = str(stderr)
-        if "Timeout:" in stderr_text and "did not complete" in stderr_text:
+        full_env = git_environment(self._home, allow_file=self._allow_file, extra=env)
+        result = _execute(args, self._cwd, full_env, timeout, failure)
+        if result is None:
             raise SourceError(
                 self._redact(f"{failure}: no answer within {timeout:g} s (network or server "
                              "unreachable?); will retry"),
                 temporary=True,
             )
-        detail = summarize_stderr(stderr_text)
+        status, stdout, stderr = result
+        if status == 0:
+            return stdout
+        detail = summarize_stderr(stderr)
         if _AUTH_FAILED.search(detail):
             detail += "; check the credentials configured for this repository"
         raise SourceError(self._redact(f"{failure}: {detail}"), temporary=is_temporary(detail))
 
 
-def init_bare_clone(path: Path, url: str, refspecs: list[str]) -> None:
-    """An empty bare repository at `path` whose `origin` fetches `refspecs` from `url`."""
-    try:
-        repo = git.Repo.init(str(path), bare=True)
-    except git.GitCommandNotFound as error:
-        raise SourceError(f"cannot create a clone of {url}: {_NO_GIT}", temporary=False) from error
-    try:
-        repo.create_remote("origin", url)
-        with repo.config_writer() as config:
-            config.set_value('remote "origin"', "fetch", refspecs[0])
-            for refspec in refspecs[1:]:
-                config.add_value('remote "origin"', "fetch", refspec)
-    finally:
-        repo.close()
+def init_bare_clone(path: Path, url: str, refspecs: list[str], *, home: Path,
+                    timeout: float) -> None:
+    """An empty bare repository at `path` whose `origin` records `url` (no password) and
+    fetches `refspecs`; no template (so no hooks) is copied in."""
+    command = GitCommand(path.parent, Redactor(), home=home)
+    failure = f"cannot create a clone of {url}"
+    command.run(["init", "--quiet", "--bare", "--template=", "--end-of-options", str(path)],
+                timeout=timeout, failure=failure)
+    in_clone = GitCommand(path, Redactor(), home=home)
+    in_clone.run(["config", "--end-of-options", "remote.origin.url", url],
+                 timeout=timeout, failure=failure)
+    for refspec in refspecs:
+        in_clone.run(["config", "--add", "--end-of-options", "remote.origin.fetch", refspec],
+                     timeout=timeout, failure=failure)
 
 
-def local_commit(bare: Path, revision: str, timeout: float) -> str | None:
+def local_commit(bare: Path, revision: str, timeout: float, *, home: Path) -> str | None:
     """The commit `revision` names in the local clone, or None (no network involved)."""
-    try:
-        status, out, _ = git.Git(str(bare)).execute(
-            [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", "rev-parse", "--quiet", "--verify",
-             "--end-of-options", f"{revision}^{{commit}}"],
-            with_extended_output=True, with_exceptions=False, kill_after_timeout=timeout,
-        )
-    except git.GitCommandNotFound as error:
-        raise SourceError(f"cannot look up {revision}: {_NO_GIT}", temporary=False) from error
-    return str(out).strip().lower() if status == 0 and out else None
+    env = git_environment(home)
+    failure = f"cannot look up {revision}"
+    result = _execute(["rev-parse", "--quiet", "--verify", "--end-of-options",
+                       f"{revision}^{{commit}}"], bare, env, timeout, failure)
+    if result is None:
+        return None
+    status, out, _ = result
+    return out.strip().lower() if status == 0 and out.strip() else None

@@ -88,12 +88,16 @@ def _strip_userinfo(match: re.Match[str]) -> str:
 def split_url_credentials(url: str) -> tuple[str, Credentials | None]:
     """Split `https://user:token@host/repo` into the clean URL and its credentials.
 
-    Only http(s) URLs carry credentials this way; for ssh the user is part of the address.
+    http(s) loses its whole userinfo (the username travels through askpass); other schemes
+    keep the user, which is part of the address (`ssh://git:pw@h/r` -> `ssh://git@h/r`),
+    and only lose a password. The password never reaches git's argv or the clone config.
     """
     match = _URL_USERINFO.match(url.strip())
-    if match is None or not match.group("scheme").lower().startswith("http"):
+    if match is None:
         return url.strip(), None
-    user, _, password = match.group("userinfo").partition(":")
+    user, colon, password = match.group("userinfo").partition(":")
+    if not match.group("scheme").lower().startswith("http") and not colon:
+        return url.strip(), None
     clean = redact_url(url.strip())
     return clean, Credentials(username=unquote(user), password=unquote(password) or "")
 
@@ -158,20 +162,31 @@ def _base_env(helper: Path) -> dict[str, str]:
 
 
 @contextmanager
-def git_auth(credentials: Credentials | None, state_dir: Path) -> Iterator[dict[str, str]]:
-    """Environment for one git command run with `credentials`; temp files removed after."""
+def git_auth(credentials: Credentials | None, state_dir: Path, *,
+             known_hosts: Path | None = None) -> Iterator[dict[str, str]]:
+    """Environment for one git command run with `credentials`; temp files removed after.
+
+    ssh host keys: strict against `credentials.ssh_known_hosts` when given; otherwise
+    trusted on first use and remembered in `known_hosts` (the caller passes one file per
+    repository, so a key one tenant's Application pinned never vouches for another's
+    repository; default `state_dir/known_hosts`). ssh never reads the user's
+    `~/.ssh/config`, default keys or agent.
+    """
     env = _base_env(_askpass_helper(state_dir))
     ssh_options = [
-        "ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15",
+        "ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15",
         "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=2",
+        "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
     ]
     if credentials is not None and (credentials.username or credentials.password):
         env["ROLLOUTS_GIT_USERNAME"] = credentials.username or ""
         env["ROLLOUTS_GIT_PASSWORD"] = credentials.password or ""
-    tofu_hosts = ["-o", f"UserKnownHostsFile={state_dir / 'known_hosts'}",
+    tofu_file = known_hosts or state_dir / "known_hosts"
+    tofu_hosts = ["-o", f"UserKnownHostsFile={tofu_file}",
                   "-o", "StrictHostKeyChecking=accept-new"]
     if credentials is None or not credentials.ssh_private_key:
-        env["GIT_SSH_COMMAND"] = shlex.join([*ssh_options, *tofu_hosts])
+        env["GIT_SSH_COMMAND"] = shlex.join([*ssh_options, "-o", "IdentityFile=none",
+                                             *tofu_hosts])
         yield env
         return
     with tempfile.TemporaryDirectory(prefix="rollouts-ssh-") as secret_dir:
@@ -181,11 +196,11 @@ def git_auth(credentials: Credentials | None, state_dir: Path) -> Iterator[dict[
         with os.fdopen(descriptor, "w") as out:
             key = credentials.ssh_private_key
             out.write(key if key.endswith("\n") else key + "\n")
-        ssh_options += ["-i", str(key_file), "-o", "IdentitiesOnly=yes", "-F", "/dev/null"]
+        ssh_options += ["-i", str(key_file)]
         if credentials.ssh_known_hosts:
-            known_hosts = Path(secret_dir) / "known_hosts"
-            known_hosts.write_text(credentials.ssh_known_hosts)
-            ssh_options += ["-o", f"UserKnownHostsFile={known_hosts}",
+            pinned = Path(secret_dir) / "known_hosts"
+            pinned.write_text(credentials.ssh_known_hosts)
+            ssh_options += ["-o", f"UserKnownHostsFile={pinned}",
                             "-o", "StrictHostKeyChecking=yes"]
         else:
             ssh_options += tofu_hosts

@@ -183,11 +183,10 @@ class TestWithoutGit:
     def test_a_missing_git_binary_is_a_permanent_error_saying_what_to_install(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        import git
-
+        from reconciler import source_git
         from reconciler.source import GitSource
 
-        monkeypatch.setattr(git.Git, "GIT_PYTHON_GIT_EXECUTABLE", str(tmp_path / "no-git"))
+        monkeypatch.setattr(source_git, "GIT_EXECUTABLE", str(tmp_path / "no-git"))
         with pytest.raises(SourceError, match="git is not installed") as caught:
             GitSource(tmp_path / "cache").fetch("git://127.0.0.1:1/apps", "HEAD")
         assert caught.value.temporary is False
