@@ -24,6 +24,9 @@ _MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "
                 "dec")
 
 
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 class CronError(ValueError):
     """A schedule Argo CD would refuse; the message names the field and the mistake."""
 
@@ -58,6 +61,13 @@ class CronSchedule:
     days_unrestricted: bool
     """The day-of-month field starts with `*` or `?` (then the day fields are ANDed)."""
     weekdays_unrestricted: bool
+
+    @property
+    def can_fire(self) -> bool:
+        """False for a date that never exists (`0 0 30 2 *`, `0 0 31 4,6 *`)."""
+        if self.day_fields_or:
+            return True  # any allowed weekday fires
+        return any(day <= _MONTH_DAYS[month - 1] for month in self.months for day in self.days)
 
     @property
     def day_fields_or(self) -> bool:

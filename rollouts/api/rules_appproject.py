@@ -101,7 +101,10 @@ def _window_problems(window: SyncWindow, path: str) -> Iterator[Problem]:
                       "required: a five-field cron schedule, e.g. '0 22 * * *'")
     else:
         try:
-            parse_cron(window.schedule)
+            if not parse_cron(window.schedule).can_fire:
+                yield Problem(child_path(path, "schedule"),
+                              f"{window.schedule!r} names a date that never exists, so the "
+                              "window never opens")
         except CronError as error:
             yield Problem(child_path(path, "schedule"), str(error))
     try:
