@@ -77,8 +77,8 @@ class MeasuredGitSource(GitSource):
     """
 
     def __init__(self, cache_dir: Path | None = None, *,
-                 observer: Callable[[], Any] = lambda: None) -> None:
-        super().__init__(cache_dir)
+                 observer: Callable[[], Any] = lambda: None, allow_local: bool = False) -> None:
+        super().__init__(cache_dir, allow_local=allow_local)
         self.observer = observer
 
     def _timed(self, url: str, request_type: str) -> AbstractContextManager[Any]:

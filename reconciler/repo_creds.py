@@ -9,11 +9,18 @@ A Secret labelled `argocd.argoproj.io/secret-type: repository` (one repository) 
     sshPrivateKey: |                            # ssh: a private key instead
       -----BEGIN OPENSSH PRIVATE KEY-----
 
-An Application's `repoURL` takes the credentials of the Secret whose `url` is the longest
-prefix of it (compared without a trailing `/` or `.git`, case-insensitively): an exact
-`repository` Secret therefore wins over a broader `repo-creds` template. The controller
-reads these Secrets from its namespace (`-n`) through a label-selected watch; without
-`-n`, from the Application's own namespace. Pure; neighbour: `reconciler.source`.
+An Application's `repoURL` is matched the way Argo CD matches it, on parsed URLs
+(`reconciler.source_url`), never on raw string prefixes: same scheme (scp-like
+`git@host:path` is ssh), same host (any case), same port (the default one may be left
+out), and a path compared by whole segments without `.git` or a trailing `/`. A
+`repository` Secret applies to exactly its repository; a `repo-creds` template to every
+repository at or below its URL (`https://h/acme` covers `https://h/acme/app`, never
+`https://h/acme-evil` nor `https://h.evil.net/acme`), the longest one winning. A
+`repository` Secret with credentials wins over any template. A Secret may also carry
+`sshKnownHosts` (known_hosts lines): ssh then checks the host key strictly. The
+controller reads these Secrets from its namespace (`-n`) through a label-selected watch;
+without `-n`, from the Application's own namespace; `rollouts app diff` uses the same
+function. Pure; neighbours: `reconciler.source`, `reconciler.source_url`.
 """
 
 from __future__ import annotations
@@ -23,7 +30,14 @@ import binascii
 from collections.abc import Iterable
 from typing import Any
 
-from reconciler.source import Credentials, redact_url
+from reconciler.source_secrets import Credentials
+from reconciler.source_url import (
+    RepoURL,
+    RepoURLProblem,
+    parse_repo_url,
+    same_repository,
+    under_prefix,
+)
 
 __all__ = ["REPO_SECRET_SELECTOR", "SECRET_TYPE_LABEL", "credentials_for", "normalize_url"]
 
@@ -32,9 +46,20 @@ REPO_SECRET_SELECTOR = f"{SECRET_TYPE_LABEL} in (repository,repo-creds)"
 
 
 def normalize_url(url: str) -> str:
-    """`url` for comparison: no credentials, lower case, no trailing `/` or `.git`."""
-    clean = redact_url(url.strip()).lower().rstrip("/")
-    return clean.removesuffix(".git").rstrip("/")
+    """`url` as credentials compare it: `scheme://host[:port]/segments`, lower case, no
+    credentials, `.git` or trailing `/` (a local or refused URL is only lower-cased)."""
+    parsed = _parsed(url)
+    if parsed is None:
+        return url.strip().lower()
+    scheme, host, port, segments = parsed.match_key()
+    return f"{scheme}://{host}{f':{port}' if port is not None else ''}/{'/'.join(segments)}"
+
+
+def _parsed(url: str) -> RepoURL | None:
+    try:
+        return parse_repo_url(url.strip())
+    except RepoURLProblem:
+        return None
 
 
 def _field(secret: dict[str, Any], name: str) -> str | None:
@@ -49,26 +74,37 @@ def _field(secret: dict[str, Any], name: str) -> str | None:
 
 
 def credentials_for(repo_url: str, secrets: Iterable[dict[str, Any]]) -> Credentials | None:
-    """The credentials of the best-matching repository Secret (None: no Secret matches)."""
-    wanted = normalize_url(repo_url)
-    best: tuple[int, dict[str, Any]] | None = None
+    """The credentials for `repo_url`: its `repository` Secret (exact match), else the
+    `repo-creds` template with the longest matching URL; None when nothing matches."""
+    wanted = _parsed(repo_url)
+    if wanted is None:
+        return None  # a URL the source refuses anyway: no credentials for it
+    exact: Credentials | None = None
+    best: tuple[int, Credentials] | None = None
     for secret in secrets:
         labels = (secret.get("metadata") or {}).get("labels") or {}
-        if labels.get(SECRET_TYPE_LABEL) not in ("repository", "repo-creds"):
+        kind = labels.get(SECRET_TYPE_LABEL)
+        if kind not in ("repository", "repo-creds"):
             continue
-        url = _field(secret, "url")
-        if not url:
+        configured = _parsed(_field(secret, "url") or "")
+        credentials = _credentials(secret)
+        if configured is None or credentials is None:
             continue
-        prefix = normalize_url(url)
-        if not wanted.startswith(prefix):
-            continue
-        if best is None or len(prefix) > best[0]:
-            best = (len(prefix), secret)
-    if best is None:
-        return None
-    secret = best[1]
+        if kind == "repository" and same_repository(wanted, configured):
+            exact = credentials
+        elif kind == "repo-creds" and under_prefix(wanted, configured):
+            depth = len(configured.segments)
+            if best is None or depth > best[0]:
+                best = (depth, credentials)
+    if exact is not None:
+        return exact
+    return best[1] if best is not None else None
+
+
+def _credentials(secret: dict[str, Any]) -> Credentials | None:
     username, password = _field(secret, "username"), _field(secret, "password")
     key = _field(secret, "sshPrivateKey")
     if not (username or password or key):
         return None
-    return Credentials(username=username, password=password, ssh_private_key=key)
+    return Credentials(username=username, password=password, ssh_private_key=key,
+                       ssh_known_hosts=_field(secret, "sshKnownHosts") or None)

@@ -112,12 +112,12 @@ def parse_repo_url(url: str, *, allow_local: bool = False) -> RepoURL:
     shown = _shown(url)
     if not url or not url.strip():
         raise RepoURLProblem("repoURL is empty: set spec.source.repoURL")
-    if _CONTROL.search(url):
-        raise RepoURLProblem(f"repoURL {shown} holds whitespace or control characters; "
-                             "remove them from spec.source.repoURL")
     if url.startswith("-"):
         raise RepoURLProblem(f"repoURL {shown} starts with '-', which git would read as an "
                              "option; fix spec.source.repoURL")
+    if _CONTROL.search(url):
+        raise RepoURLProblem(f"repoURL {shown} holds whitespace or control characters; "
+                             "remove them from spec.source.repoURL")
     match = _URL.match(url)
     if match is not None:
         return _parse_url(match, shown, allow_local)
@@ -165,6 +165,10 @@ def _parse_url(match: re.Match[str], shown: str, allow_local: bool) -> RepoURL:
 
 def _parse_scp(match: re.Match[str], url: str, shown: str) -> RepoURL:
     host = match.group("host")
+    if "@" in match.group("path"):
+        # `a:b@c:d` is host `a` to git and host `c` to a reader: refuse the ambiguity.
+        raise RepoURLProblem(f"repoURL {shown} is ambiguous ('@' after the host); write it "
+                             "as ssh://user@host/path")
     if not _HOST.match(host):
         raise RepoURLProblem(f"repoURL {shown} has an invalid host name")
     return RepoURL(scheme="ssh", host=host.lower().strip("[]"), port=None,

@@ -31,6 +31,8 @@ def _spec_problems(spec: ApplicationSpec, path: str) -> Iterator[Problem]:
         source = spec.source
         if not source.repo_url:
             yield Problem(child_path(source_path, "repoURL"), "required: the Git repository URL")
+        else:
+            yield from _repo_url_problems(source.repo_url, child_path(source_path, "repoURL"))
         if not source.path and "chart" not in (source.model_extra or {}):
             yield Problem(
                 child_path(source_path, "path"),
@@ -88,6 +90,17 @@ def _spec_problems(spec: ApplicationSpec, path: str) -> Iterator[Problem]:
                     f"{pointer!r} is not a JSON pointer: it must start with '/' "
                     "(e.g. /spec/replicas)",
                 )
+
+
+def _repo_url_problems(url: str, path: str) -> Iterator[Problem]:
+    # The controller's Git source checks the rest (scheme allowlist, local paths) at fetch
+    # time; these two are never a valid URL and would reach git as an option or garbage.
+    if url.startswith("-"):
+        yield Problem(path, f"{url[:80]!r} starts with '-', which git would read as an "
+                            "option: use an https://, ssh:// or git@host:path URL")
+    elif any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        yield Problem(path, f"{url[:80]!r} holds whitespace or control characters: "
+                            "remove them")
 
 
 def _sync_policy_problems(policy: SyncPolicy, path: str) -> Iterator[Problem]:

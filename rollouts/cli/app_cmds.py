@@ -189,7 +189,9 @@ def _checkout_objects(session: Session, app: Application, revision: str
                       ) -> tuple[list[Obj], str]:
     """Fetch and render the source at `revision`: the objects and the commit sha."""
     assert app.spec.source is not None
-    from reconciler.source import GitSource, SourceError  # GitPython loads only for diff
+    # Imported here: only diff needs git. Same rules as the controller: no local paths or
+    # file:// (refused in GitSource), credentials by normalized URL (credentials_for).
+    from reconciler.source import GitSource, SourceError
 
     source, name = app.spec.source, str(app.metadata.name)
     credentials, note = _credentials(session, source.repo_url)

@@ -1,4 +1,5 @@
-"""Repository credentials from Argo CD-style Secrets, matched by URL prefix."""
+"""Repository credentials from Argo CD-style Secrets: `repository` exactly, `repo-creds`
+by URL prefix (look-alike hosts and paths: tests/unit/test_repo_creds_hostile.py)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def test_no_match_and_unlabelled_secrets_give_nothing() -> None:
 
 def test_ssh_keys_and_string_data_are_read() -> None:
     key = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n"
-    by_key = credentials_for("git@host:org/repo", [secret("git@host:org", sshPrivateKey=key)])
+    template = secret("git@host:org", "repo-creds", sshPrivateKey=key)
+    by_key = credentials_for("git@host:org/repo", [template])
     assert by_key is not None and by_key.ssh_private_key == key
     plain = {"metadata": {"labels": {"argocd.argoproj.io/secret-type": "repo-creds"}},
              "stringData": {"url": "https://h", "password": "t0ken"}}
