@@ -1,46 +1,75 @@
 """`POST /api/webhook`: Git push notifications that make Applications look at Git at once.
 
 Without a webhook an Application sees a new commit at its next poll (`--app-resync`);
-with one, the push is noticed in a moment. Two payloads are understood, as Argo CD does:
+with one, the push is noticed in a moment. What a request must look like (GitHub's
+`X-Hub-Signature-256` HMAC, GitLab's `X-Gitlab-Token`; SHA-1 signatures are refused, as
+Argo CD does) and which Applications a push refreshes is decided in
+`reconciler.webhook_rules`; this module is the HTTP server around it.
 
-- GitHub: `X-GitHub-Event: push`, signed `X-Hub-Signature-256: sha256=<HMAC-SHA256 of
-  the body with the secret>` (the older `X-Hub-Signature: sha1=...` is accepted too);
-- GitLab: `X-Gitlab-Event: Push Hook` (or `Tag Push Hook`), `X-Gitlab-Token: <secret>`.
+A secret is required (`WebhookServer` raises `ValueError` without one): a missing or
+wrong signature or token is refused with 401 and triggers nothing. Other events
+(`ping`, issues, ...) are acknowledged and ignored once authenticated.
 
-With a secret configured (`--webhook-secret`, `ROLLOUTS_WEBHOOK_SECRET`), a missing or
-wrong signature is refused with 401 and triggers nothing; without one every request is
-accepted (Argo CD's behaviour; the controller logs a warning at start). Other events
-(`ping`, issues, ...) are acknowledged and ignored.
+The endpoint may face the internet, so nothing about a request is trusted before it is
+authenticated, and nothing it does is unbounded:
 
-An Application is refreshed when its `repoURL` names one of the payload's repository URLs
-(`normalize_repo`: scheme, user, port, `.git` and case do not matter, `git@host:org/r`
-equals `https://host/org/r`) and its `targetRevision` names the pushed ref: the branch or
-tag itself, `refs/...` in full, or `HEAD`/empty for a push to the default branch (any
-branch when the payload does not say which is the default). A commit sha never matches:
-it cannot move.
+- the headers are checked first: an unknown sender is 400, a GitHub request without a
+  well-formed `X-Hub-Signature-256` or a GitLab request with a wrong token is 401, a
+  request without `Content-Length` (or chunked) is 411 and one over `max_body` (1 MiB)
+  is 413, all **before** a byte of the body is read;
+- the body is read under the server's socket timeout, and every connection has
+  `timeout` (10 s) in all; at most `max_concurrent` (16) requests are handled at once,
+  `max_per_client` (4) from one address, others get 503 at once (see
+  `rollouts.runtime.httpserver`);
+- replays: GitHub's HMAC covers only the body, so a captured request could be sent
+  again forever. The last `replay_window` (1024) verified deliveries are remembered by
+  their `X-GitHub-Delivery` id *and* by their signature (the id is not signed, so a
+  replay with a fresh id is caught by the signature); a replay is acknowledged with 200
+  and triggers nothing. GitLab's token is a plain shared value, not a signature: anyone
+  who has it can forge any request, so there is nothing to deduplicate there beyond
+  GitLab's own `X-Gitlab-Event-UUID`, which is remembered the same way.
 
-`verify`, `parse_push`, `normalize_repo` and `source_matches` are pure; `WebhookServer`
-is a small stdlib HTTP server thread on 127.0.0.1 (by default) that calls `on_push` and
-answers with the keys it refreshed. Neighbour: `reconciler.controller` (owns the server).
+`WebhookServer` serves in a thread on 127.0.0.1 (by default), calls `on_push` and
+answers with the keys it refreshed. Neighbours: `reconciler.controller` (owns the
+server), `reconciler.webhook_rules` (the decisions), `rollouts.runtime.httpserver`.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
-import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from reconciler.webhook_rules import (
+    PushEvent,
+    WebhookError,
+    check_headers,
+    delivery_ids,
+    normalize_repo,
+    parse_push,
+    source_matches,
+    verify,
+)
+from rollouts.runtime import BoundedHTTPServer
+from rollouts.runtime.httpserver import (
+    DEFAULT_MAX_CONCURRENT,
+    DEFAULT_MAX_PER_CLIENT,
+    DEFAULT_REQUEST_TIMEOUT,
+)
 
 __all__ = [
     "MAX_BODY",
+    "REPLAY_WINDOW",
+    "DeliveryLog",
     "PushEvent",
     "WebhookError",
     "WebhookServer",
+    "check_headers",
+    "delivery_ids",
     "normalize_repo",
     "parse_push",
     "source_matches",
@@ -49,143 +78,77 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 25 * 1024 * 1024
-"""GitHub caps payloads at 25 MB; anything larger is refused (413)."""
+MAX_BODY = 1024 * 1024
+"""Bytes of body accepted (1 MiB); larger is refused (413) before it is read. A push
+whose payload is larger (thousands of commits) is seen at the next poll instead."""
+
+REPLAY_WINDOW = 1024
+"""Verified deliveries remembered to refuse replays (the most recent ones)."""
+
 PATH = "/api/webhook"
 
-_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
 
+class DeliveryLog:
+    """The most recent `size` delivery ids, oldest forgotten first (thread-safe LRU)."""
 
-class WebhookError(Exception):
-    """A request that is refused, with the HTTP status to answer."""
+    def __init__(self, size: int = REPLAY_WINDOW) -> None:
+        if size < 1:
+            raise ValueError(f"the replay window must hold >= 1 delivery, got {size}")
+        self.size = size
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+    def first_time(self, ids: tuple[str, ...]) -> bool:
+        """Record `ids`; False if any of them was seen before (a replay)."""
+        with self._lock:
+            replay = any(i in self._seen for i in ids)
+            for i in ids:
+                self._seen[i] = None
+                self._seen.move_to_end(i)
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+            return not replay
 
-
-@dataclass(frozen=True)
-class PushEvent:
-    """A push: to which repository (its URLs) and which ref."""
-
-    provider: str
-    repo_urls: tuple[str, ...]
-    ref: str
-    """`refs/heads/main`, `refs/tags/v1`."""
-    default_branch: str | None = None
-
-
-def _lower(headers: Mapping[str, str]) -> dict[str, str]:
-    return {key.lower(): value for key, value in headers.items()}
-
-
-def verify(headers: Mapping[str, str], body: bytes, secret: str | None) -> str:
-    """The provider (`github`, `gitlab`) of a request whose signature holds.
-
-    Raises `WebhookError(400)` for a request from neither, `WebhookError(401)` when a
-    secret is configured and the request is not signed with it.
-    """
-    lowered = _lower(headers)
-    if "x-github-event" in lowered:
-        if secret:
-            _verify_github(lowered, body, secret)
-        return "github"
-    if "x-gitlab-event" in lowered:
-        if secret and not hmac.compare_digest(lowered.get("x-gitlab-token", "").encode(),
-                                              secret.encode()):
-            raise WebhookError(401, "the X-Gitlab-Token header does not match the secret")
-        return "gitlab"
-    raise WebhookError(400, "not a GitHub or GitLab webhook (no X-GitHub-Event or "
-                            "X-Gitlab-Event header)")
-
-
-def _verify_github(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    for header, algorithm in (("x-hub-signature-256", "sha256"), ("x-hub-signature", "sha1")):
-        signature = headers.get(header)
-        if signature is None:
-            continue
-        expected = f"{algorithm}=" + hmac.new(secret.encode(), body, algorithm).hexdigest()
-        if hmac.compare_digest(signature.strip().encode(), expected.encode()):
-            return
-        raise WebhookError(401, f"the {header} signature does not match the secret")
-    raise WebhookError(401, "the request is not signed (no X-Hub-Signature-256 header)")
-
-
-def parse_push(provider: str, headers: Mapping[str, str], body: bytes) -> PushEvent | None:
-    """The push in a verified request; None when it is another kind of event."""
-    lowered = _lower(headers)
-    if provider == "github" and lowered.get("x-github-event", "").lower() != "push":
-        return None
-    if provider == "gitlab" and lowered.get("x-gitlab-event", "") not in ("Push Hook",
-                                                                            "Tag Push Hook"):
-        return None
-    try:
-        payload = json.loads(body or b"{}")
-    except ValueError as error:
-        raise WebhookError(400, f"the payload is not JSON: {error}") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("ref"), str):
-        raise WebhookError(400, "the push payload has no 'ref'")
-    if provider == "github":
-        repository = payload.get("repository") or {}
-        sections = [repository]
-        fields: tuple[str, ...] = ("html_url", "clone_url", "git_url", "ssh_url", "url", "svn_url")
-        default = repository.get("default_branch") or repository.get("master_branch")
-    else:
-        project = payload.get("project") or {}
-        sections = [project, payload.get("repository") or {}]
-        fields = ("web_url", "git_http_url", "git_ssh_url", "http_url", "ssh_url", "url",
-                  "homepage")
-        default = project.get("default_branch")
-    urls = tuple(dict.fromkeys(str(section[f]) for section in sections
-                               if isinstance(section, dict)
-                               for f in fields if isinstance(section.get(f), str)))
-    if not urls:
-        raise WebhookError(400, "the push payload names no repository URL")
-    return PushEvent(provider, urls, payload["ref"], str(default) if default else None)
-
-
-def normalize_repo(url: str) -> str:
-    """`host/path` of a repository URL: lower case, no scheme, user, port or `.git`."""
-    text = url.strip().lower()
-    had_scheme = bool(_SCHEME.match(text))
-    text = _SCHEME.sub("", text)
-    host, slash, path = text.partition("/")
-    if "@" in host:
-        host = host.rpartition("@")[2]
-    if not had_scheme and ":" in host and not host.split(":", 1)[1].isdigit():
-        host, _, first = host.partition(":")  # scp-like git@host:org/repo
-        path = f"{first}/{path}" if slash else first
-        slash = "/"
-    host = host.split(":", 1)[0]
-    path = path.rstrip("/").removesuffix(".git").rstrip("/")
-    return f"{host}{slash}{path}" if path else host
-
-
-def source_matches(repo_url: str, target_revision: str | None, event: PushEvent) -> bool:
-    """Whether an Application with this source should look at Git after `event`."""
-    if normalize_repo(repo_url) not in {normalize_repo(url) for url in event.repo_urls}:
-        return False
-    revision = (target_revision or "HEAD").strip() or "HEAD"
-    if revision == "HEAD":
-        return event.default_branch is None or event.ref == f"refs/heads/{event.default_branch}"
-    if revision.startswith("refs/"):
-        return revision == event.ref
-    return event.ref in (f"refs/heads/{revision}", f"refs/tags/{revision}")
+    def forget(self, ids: tuple[str, ...]) -> None:
+        """Unrecord `ids` (a delivery that failed may be delivered again)."""
+        with self._lock:
+            for i in ids:
+                self._seen.pop(i, None)
 
 
 OnPush = Callable[[PushEvent], list[str]]
 
 
 class WebhookServer:
-    """`POST /api/webhook` on `host:port` (0: any free port) in a thread."""
+    """`POST /api/webhook` on `host:port` (0: any free port) in a thread.
+
+    `secret` is required (a `ValueError` without one). Limits (see the module
+    docstring): `max_body` bytes of body, `timeout` seconds per connection,
+    `max_concurrent` requests at once (`max_per_client` from one address), the last
+    `replay_window` deliveries remembered.
+    """
 
     def __init__(self, on_push: OnPush, *, secret: str | None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, max_body: int = MAX_BODY,
+                 timeout: float = DEFAULT_REQUEST_TIMEOUT,
+                 max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+                 max_per_client: int = DEFAULT_MAX_PER_CLIENT,
+                 replay_window: int = REPLAY_WINDOW) -> None:
+        if not secret:
+            raise ValueError("the Git webhook needs a secret: set --webhook-secret or "
+                             "ROLLOUTS_WEBHOOK_SECRET (and the same secret in GitHub/GitLab)")
+        if max_body < 1:
+            raise ValueError(f"max_body must be >= 1 byte, got {max_body}")
         self.on_push = on_push
-        self.secret = secret or None
+        self.secret: str = secret
         self.host = host
         self.requested_port = port
-        self._server: ThreadingHTTPServer | None = None
+        self.max_body = max_body
+        self.timeout = timeout
+        self.max_concurrent = max_concurrent
+        self.max_per_client = max_per_client
+        self.deliveries = DeliveryLog(replay_window)
+        self._server: BoundedHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -197,9 +160,9 @@ class WebhookServer:
     def listen(self) -> None:
         """Take the port now (an `OSError` says it is in use); `start` serves it."""
         if self._server is None:
-            self._server = ThreadingHTTPServer((self.host, self.requested_port),
-                                               self._handler())
-            self._server.daemon_threads = True
+            self._server = BoundedHTTPServer(
+                (self.host, self.requested_port), self._handler(), timeout=self.timeout,
+                max_concurrent=self.max_concurrent, max_per_client=self.max_per_client)
 
     def start(self) -> None:
         if self._thread is not None:
@@ -207,11 +170,9 @@ class WebhookServer:
         self.listen()
         assert self._server is not None
         self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.2},
                                         name="webhook-server", daemon=True)
         self._thread.start()
-        if not self.secret:
-            log.warning("webhook: no secret configured; every request to %s is accepted "
-                        "(set --webhook-secret or ROLLOUTS_WEBHOOK_SECRET)", PATH)
         log.info("serving the Git webhook on http://%s:%d%s", self.host, self.port, PATH)
 
     def stop(self) -> None:
@@ -222,20 +183,56 @@ class WebhookServer:
             server.server_close()
         self._thread = None
 
+    def precheck(self, headers: Mapping[str, str], length: str | None) -> WebhookError | None:
+        """Why a request is refused before its body is read, or None to read it."""
+        try:
+            size = int(length) if length is not None else None
+        except ValueError:
+            return WebhookError(400, f"Content-Length {length!r} is not a number")
+        if size is None:
+            return WebhookError(411, "a Content-Length header is required (chunked bodies "
+                                     "are not accepted)")
+        if size < 0:
+            return WebhookError(400, f"Content-Length {size} is negative")
+        if size > self.max_body:
+            return WebhookError(413, f"the body of {size} bytes is over the limit of "
+                                     f"{self.max_body} bytes")
+        try:
+            check_headers(headers, self.secret)
+        except WebhookError as error:
+            return error
+        return None
+
     def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         """The answer to one request: (status, JSON body). Also used by tests directly."""
         try:
             provider = verify(headers, body, self.secret)
-            event = parse_push(provider, headers, body)
         except WebhookError as error:
-            log.warning("webhook refused (%d): %s", error.status, error)
-            return error.status, {"error": str(error)}
-        if event is None:
-            return 200, {"ignored": "not a push event"}
-        refreshed = self.on_push(event)
+            return self._refused(error)
+        ids = delivery_ids(provider, headers)
+        if ids and not self.deliveries.first_time(ids):
+            log.warning("webhook: ignored a replayed %s delivery (%s)", provider,
+                        ", ".join(ids))
+            return 200, {"ignored": "replayed delivery"}
+        try:
+            event = parse_push(provider, headers, body)
+            if event is None:
+                return 200, {"ignored": "not a push event"}
+            refreshed = self.on_push(event)
+        except WebhookError as error:
+            return self._refused(error)
+        except Exception as error:
+            self.deliveries.forget(ids)  # a redelivery may succeed
+            log.exception("webhook: handling a %s push failed", provider)
+            return 500, {"error": f"handling the push failed: {error}"}
         log.info("webhook: %s push to %s refreshed %s", provider, event.ref,
                  ", ".join(refreshed) or "no application")
         return 200, {"refreshed": refreshed}
+
+    @staticmethod
+    def _refused(error: WebhookError) -> tuple[int, dict[str, Any]]:
+        log.warning("webhook refused (%d): %s", error.status, error)
+        return error.status, {"error": str(error)}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         owner = self
@@ -251,6 +248,7 @@ class WebhookServer:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -258,16 +256,25 @@ class WebhookServer:
                 if self.path.split("?", 1)[0].rstrip("/") != PATH:
                     self._answer(404, {"error": f"not found; POST to {PATH}"})
                     return
-                try:
-                    length = int(self.headers.get("Content-Length") or 0)
-                except ValueError:
-                    length = -1
-                if length < 0 or length > MAX_BODY:
-                    self._answer(413 if length > 0 else 400, {"error": "bad Content-Length"})
+                headers = dict(self.headers.items())
+                refused = owner.precheck(headers, self.headers.get("Content-Length"))
+                if refused is None and self.headers.get("Transfer-Encoding"):
+                    refused = WebhookError(411, "chunked bodies are not accepted; send a "
+                                                "Content-Length")
+                if refused is not None:
+                    self._answer(*owner._refused(refused))
                     return
-                body = self.rfile.read(length) if length else b""
-                status, payload = owner.handle(dict(self.headers.items()), body)
-                self._answer(status, payload)
+                length = int(self.headers["Content-Length"])
+                try:
+                    body = self.rfile.read(length) if length else b""
+                except (TimeoutError, OSError):
+                    log.warning("webhook: the client did not send its body in time")
+                    return  # the connection is gone or cut: nobody to answer
+                if len(body) < length:
+                    log.warning("webhook: the body ended after %d of %d bytes", len(body),
+                                length)
+                    return
+                self._answer(*owner.handle(headers, body))
 
             def do_GET(self) -> None:
                 self._answer(405, {"error": f"use POST {PATH}"})

@@ -9,7 +9,9 @@ its handlers wait forever for a client that sends its request a byte at a time
   trickles a byte every few seconds is cut off (the serving loop shuts its socket down
   when the deadline passes, which wakes the handler thread blocked in `recv`);
 - **threads**: at most `max_concurrent` connections are handled at once; one more is
-  answered `503` at once on the accepting thread (no new thread) and closed;
+  answered `503` at once on the accepting thread (no new thread) and closed a moment
+  later (up to `LINGER_MAX` refused sockets wait `LINGER_SECONDS`, so the client can
+  finish sending and read the 503 instead of a TCP reset);
 - **fairness**: at most `max_per_client` of those slots go to one client address, so
   one host holding slow connections cannot starve the others (the kubelet's probes,
   GitHub's deliveries): its next connection gets the `503` instead.
@@ -27,6 +29,7 @@ import logging
 import socket
 import threading
 import time
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -51,7 +54,13 @@ DEFAULT_MAX_PER_CLIENT = 4
 LISTEN_BACKLOG = 128
 """Connections the kernel queues before `accept` (the stdlib default of 5 drops SYNs)."""
 
-_DRAIN_LIMIT = 64 * 1024  # bytes of an unread request swallowed before a 503 (see _refuse)
+LINGER_SECONDS = 1.0
+"""How long a refused (503) connection stays open before it is closed."""
+
+LINGER_MAX = 64
+"""Refused connections kept open at once; beyond that they are closed at once."""
+
+_DRAIN_LIMIT = 64 * 1024  # bytes of an unread request swallowed before closing (see _drain)
 
 _BUSY_BODY = b"busy: too many requests in progress; retry in a moment\n"
 _BUSY = (
@@ -96,6 +105,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         self._deadlines: dict[socket.socket, float] = {}
         self._per_client: dict[str, int] = {}
         self._clients: dict[socket.socket, str] = {}
+        self._lingering: deque[tuple[float, socket.socket]] = deque()
         super().__init__(address, handler)
 
     @property
@@ -119,8 +129,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
                 self._deadlines[request] = time.monotonic() + self.request_timeout
         if busy:
             log.debug("refusing a connection from %s: %d in progress", client, self.active)
-            _refuse(request)
-            self.shutdown_request(request)
+            self._refuse(request)
             return
         request.settimeout(self.request_timeout)
         try:
@@ -143,9 +152,23 @@ class BoundedHTTPServer(ThreadingHTTPServer):
                     self._per_client.pop(client, None)
         super().shutdown_request(request)
 
+    def _refuse(self, sock: socket.socket) -> None:
+        """Answer 503 without a thread and without waiting on the client."""
+        _drain(sock)
+        # If the client is gone or not reading, closing is all that is left.
+        with contextlib.suppress(OSError):
+            sock.send(_BUSY)
+            sock.shutdown(socket.SHUT_WR)
+        if len(self._lingering) < LINGER_MAX:
+            self._lingering.append((time.monotonic() + LINGER_SECONDS, sock))
+        else:
+            _close(sock)
+
     def service_actions(self) -> None:
         """Cut connections past their deadline (`serve_forever` calls this every poll)."""
         now = time.monotonic()
+        while self._lingering and self._lingering[0][0] <= now:
+            _close(self._lingering.popleft()[1])
         with self._lock:
             overdue = [sock for sock, deadline in self._deadlines.items() if deadline <= now]
             for sock in overdue:
@@ -158,6 +181,8 @@ class BoundedHTTPServer(ThreadingHTTPServer):
     def server_close(self) -> None:
         """Close the listening socket and cut every connection still being handled."""
         super().server_close()
+        while self._lingering:
+            _close(self._lingering.popleft()[1])
         with self._lock:
             for sock in list(self._deadlines):
                 _cut(sock)
@@ -177,11 +202,11 @@ def _cut(sock: socket.socket) -> None:
             log.debug("cutting a connection failed: %s", error)
 
 
-def _refuse(sock: socket.socket) -> None:
-    """Answer 503 without a thread and without waiting on the client.
+def _drain(sock: socket.socket) -> None:
+    """Read what the client already sent, without blocking.
 
-    What the client already sent is read first (without blocking): closing a socket
-    with unread input sends a TCP reset, which may destroy the 503 before it is read.
+    Closing a socket with unread input sends a TCP reset, which may destroy the 503
+    before the client reads it.
     """
     try:
         sock.setblocking(False)
@@ -193,6 +218,9 @@ def _refuse(sock: socket.socket) -> None:
             drained += len(chunk)
     except OSError:
         pass  # nothing (more) to read now
-    # If the client is gone or not reading, closing is all that is left.
+
+
+def _close(sock: socket.socket) -> None:
+    _drain(sock)
     with contextlib.suppress(OSError):
-        sock.send(_BUSY)
+        sock.close()

@@ -45,15 +45,23 @@ class TestSignatures:
         body = github_body()
         assert verify(signed(body), body, SECRET) == "github"
 
-    def test_header_names_are_case_insensitive_and_sha1_is_accepted(self) -> None:
+    def test_header_names_are_case_insensitive(self) -> None:
+        body = github_body()
+        headers = {key.lower(): value for key, value in signed(body).items()}
+        assert verify(headers, body, SECRET) == "github"
+
+    def test_the_sha1_signature_alone_is_401_like_argo_cd(self) -> None:
         body = github_body()
         digest = hmac.new(SECRET.encode(), body, hashlib.sha1).hexdigest()
-        headers = {"x-github-event": "push", "x-hub-signature": f"sha1={digest}"}
-        assert verify(headers, body, SECRET) == "github"
+        headers = {"X-GitHub-Event": "push", "X-Hub-Signature": f"sha1={digest}"}
+        with pytest.raises(WebhookError, match="SHA-1") as refused:
+            verify(headers, body, SECRET)
+        assert refused.value.status == 401
 
     @pytest.mark.parametrize("headers", [
         {"X-GitHub-Event": "push"},
         {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=00"},
+        {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + "0" * 64},
         signed(github_body(), "another secret"),
     ])
     def test_a_missing_or_wrong_github_signature_is_401(self, headers: dict[str, str]) -> None:
@@ -72,11 +80,15 @@ class TestSignatures:
             verify({"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "no"}, b"{}", SECRET)
         assert refused.value.status == 401
 
-    def test_without_a_secret_everything_is_accepted_and_unknown_senders_are_400(self) -> None:
-        assert verify({"X-GitHub-Event": "push"}, b"{}", None) == "github"
+    def test_unknown_senders_are_400(self) -> None:
         with pytest.raises(WebhookError) as refused:
-            verify({"User-Agent": "curl"}, b"{}", None)
+            verify({"User-Agent": "curl"}, b"{}", SECRET)
         assert refused.value.status == 400
+
+    @pytest.mark.parametrize("secret", [None, ""])
+    def test_a_server_without_a_secret_is_refused(self, secret: str | None) -> None:
+        with pytest.raises(ValueError, match="needs a secret: set --webhook-secret"):
+            WebhookServer(lambda event: [], secret=secret)
 
 
 class TestPayloads:
@@ -190,4 +202,5 @@ class TestServer:
             conn.sendall(f"POST /api/webhook HTTP/1.1\r\nHost: x\r\n"
                          f"Content-Length: {MAX_BODY + 1}\r\n\r\n".encode())
             assert conn.recv(100).startswith(b"HTTP/1.0 413")
+        assert MAX_BODY == 1024 * 1024
         assert server[1] == []
