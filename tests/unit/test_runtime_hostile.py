@@ -237,12 +237,12 @@ class RbacController:
     def bind(self, queue: WorkQueue, timers: Timers) -> None:
         self.queue = queue
 
-    def reconcile(self, key: str) -> ReconcileResult | None:
+    def reconcile(self, key: str) -> ReconcileResult:
         self.attempts += 1
         if not self.rbac_fixed.is_set():
             raise Forbidden(f"rollouts {key} is forbidden: cannot patch replicasets")
         self.succeeded.set()
-        return None
+        return ReconcileResult()
 
 
 def test_a_forbidden_object_recovers_once_rbac_is_fixed_without_being_edited(
