@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ from reconciler.app_status import (
 from reconciler.compare import DiffCache
 from reconciler.operation import Decision, decide_auto_sync, parse_time, requested_operation
 from reconciler.operation_runner import Compared, OperationRunner
+from reconciler.project_gate import ProjectGate, spec_problem, window_problem
+from reconciler.projects import default_project
 from reconciler.render import RenderError
 from reconciler.repo_creds import REPO_SECRET_SELECTOR
 from reconciler.source import GitSource, SourceError, redact_url
@@ -48,9 +50,17 @@ from reconciler.tenancy import namespace_problem, split_instance_name
 from reconciler.tracking import TRACKING_ANNOTATION, parse_tracking_id
 from reconciler.watches import Background, WatchRegistry
 from reconciler.webhook import PushEvent, WebhookServer, source_matches
-from rollouts.api import Application, check_object
+from rollouts.api import Application, AppProject, check_object
 from rollouts.api.phases import SyncStatusCode
-from rollouts.kube import APPLICATION, SECRET, Conflict, Informer, KubeClient
+from rollouts.kube import (
+    APP_PROJECT,
+    APPLICATION,
+    SECRET,
+    AlreadyExists,
+    Conflict,
+    Informer,
+    KubeClient,
+)
 from rollouts.runtime import Clock, ReconcileResult, SystemClock, Timers, WorkQueue
 from rollouts.runtime.queue import object_key, split_key
 from rollouts.runtime.written import WrittenVersions
@@ -68,6 +78,8 @@ DEFAULT_CONTROL_NAMESPACE = "rollouts"
 """The control namespace when neither -n nor --control-namespace names one."""
 
 
+WINDOW_RECHECK = timedelta(seconds=60)
+"""How soon an automated sync held by a sync window is considered again."""
 AFTER_OPERATION = 0.5
 """Seconds after an operation ended before comparing again (its writes reach the cache)."""
 
@@ -94,7 +106,7 @@ class ApplicationController:
         source: GitSource | None = None,
         repo_cache: Path | None = None,
         resync: float = 120.0,
-        webhook_port: int | None = 0,
+        webhook_port: int | None = None,
         webhook_secret: str | None = None,
         webhook_host: str = "127.0.0.1",
         clock: Clock | None = None,
@@ -111,10 +123,11 @@ class ApplicationController:
         self.apps = Informer(client, APPLICATION, scope)
         self.secrets = Informer(client, SECRET, self.control_namespace,
                                 label_selector=REPO_SECRET_SELECTOR)
+        self.projects = ProjectGate(client, self.control_namespace)
         self.watches = WatchRegistry(client, self._on_tracked_change)
         self.webhook = None
-        if webhook_port is not None:
-            self.webhook = WebhookServer(self._on_push, secret=webhook_secret,
+        if webhook_port is not None:  # off unless configured
+            self.webhook = WebhookServer(self._on_push, secret=webhook_secret or "",
                                          host=webhook_host, port=webhook_port)
             self.webhook.listen()  # a port in use is an error now, not in the manager
         self.background = Background(self.watches, self.webhook)
@@ -127,7 +140,8 @@ class ApplicationController:
         self.applied = AppliedVersions()
         self.runner = OperationRunner(client, self.watches, self.sources, self.diffs,
                                       self.applied, field_manager=field_manager,
-                                      control_namespace=self.control_namespace)
+                                      control_namespace=self.control_namespace,
+                                      gate=self.projects)
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
         self._written = WrittenVersions()
@@ -140,12 +154,13 @@ class ApplicationController:
         return "reconciler"
 
     def informers(self) -> Sequence[Any]:
-        return (self.apps, self.secrets, self.background)
+        return (self.apps, self.secrets, self.projects.informer, self.background)
 
     def bind(self, queue: WorkQueue, timers: Timers, /) -> None:
         self._queue, self._timers = queue, timers
         self.apps.add_handler(lambda _t, obj, _old: self._enqueue(obj))
         self.secrets.add_handler(lambda _t, _obj, _old: self._enqueue_all())
+        self.projects.informer.add_handler(lambda _t, _obj, _old: self._enqueue_all())
 
     # -- events -> keys ----------------------------------------------------------------
 
@@ -232,6 +247,11 @@ class ApplicationController:
             self._finish(key, raw, observation, now, refresh=False,
                          state=status.get("operationState"), history=status.get("history"))
             return ReconcileResult()
+        project = self._project(app)
+        refusal = spec_problem(project, app, app_namespace=app_namespace,
+                               control_namespace=self.control_namespace)
+        if refusal is not None or project is None:
+            return self._refuse(key, raw, refusal or "no project", now)
         annotations = metadata.get("annotations") or {}
         target = self.sources.target(key, app, app_namespace, now,
                                      refresh=REFRESH_ANNOTATION in annotations)
@@ -257,9 +277,18 @@ class ApplicationController:
         running = state if (state or {}).get("phase") == "Running" else None
         outcome = None
         if running is None and requested is not None:
-            outcome = self.runner.start_requested(key, app, raw, requested, target, compared, now)
-        elif running is None and compared is not None:
+            blocked = window_problem(project, app, app_name=str(metadata["name"]), now=now,
+                                     manual=True)
+            outcome = self.runner.start_requested(key, app, raw, requested, target, compared, now,
+                                                  blocked=blocked)
+        elif running is None and compared is not None and not compared.forbidden:
             decision = self._decide(app, raw, compared, observation, state, now)
+            blocked = None if decision.start is None else window_problem(
+                project, app, app_name=str(metadata["name"]), now=now, manual=False)
+            if blocked is not None:
+                log.info("%s: automated sync waits: %s", key, blocked)
+                decision = Decision(condition=decision.condition, wake_at=min(
+                    filter(None, [decision.wake_at, now + WINDOW_RECHECK])))
             if decision.condition is not None:
                 observation.conditions.append(decision.condition)
             if decision.wake_at is not None and self._timers is not None:
@@ -307,6 +336,22 @@ class ApplicationController:
             source=observation.source, operation_state=state,
             only_pruning=bool(out_of_sync) and all(r.requires_pruning for r in out_of_sync),
             refused=refused, now=now)
+
+    def _project(self, app: Application) -> AppProject | None:
+        """The Application's project; `default` is created on first use, as Argo CD does
+        at start, so a fresh install has it."""
+        project = self.projects.project(app)
+        if project is None and (app.spec.project or "default") == "default":
+            try:
+                self.client.create(APP_PROJECT, self.control_namespace,
+                                   default_project(self.control_namespace))
+                log.info("created the default AppProject in %s", self.control_namespace)
+            except AlreadyExists:
+                pass
+            raw = self.client.get(APP_PROJECT, self.control_namespace, "default")
+            result = check_object(raw)
+            project = result.obj if isinstance(result.obj, AppProject) else None
+        return project
 
     def _refuse(self, key: str, raw: Obj, message: str, now: datetime) -> ReconcileResult:
         """Say why an Application is not served, and do nothing else (no Git, no timers)."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from reconciler.app_source import AppSources, Target
 from reconciler.app_status import ResourceRow, build_rows
-from reconciler.compare import DiffCache, prepare_desired
+from reconciler.compare import DiffCache, Prepared, prepare_desired
 from reconciler.diff import IgnoreRule, ObjectDiff
 from reconciler.operation import (
     append_history,
@@ -30,6 +30,7 @@ from reconciler.operation import (
     retry_at,
     start_operation,
 )
+from reconciler.project_gate import ProjectGate, object_problems
 from reconciler.render import RenderError
 from reconciler.source import SourceError, redact_url
 from reconciler.sync import AppliedVersions, SyncExecutor
@@ -57,6 +58,10 @@ class WatchNotReady(Exception):
     temporary = True
 
 
+MAX_FORBIDDEN_SHOWN = 10
+"""Project refusals listed one condition each; the rest are counted."""
+
+
 @dataclass
 class Compared:
     """An Application's desired objects at `revision`, compared with the cluster."""
@@ -70,6 +75,8 @@ class Compared:
     rows: list[ResourceRow]
     source_type: str
     conditions: list[tuple[str, str]] = field(default_factory=list)
+    forbidden: list[str] = field(default_factory=list)
+    """Rendered objects the project forbids: the sync fails and nothing is applied."""
 
 
 @dataclass
@@ -107,8 +114,9 @@ class OperationRunner:
 
     def __init__(self, client: KubeClient, watches: WatchRegistry, sources: AppSources,
                  diffs: DiffCache, applied: AppliedVersions, *, field_manager: str,
-                 control_namespace: str = "") -> None:
+                 control_namespace: str = "", gate: ProjectGate | None = None) -> None:
         self.client = client
+        self.gate = gate
         self.control_namespace = control_namespace
         self.watches = watches
         self.sources = sources
@@ -167,6 +175,13 @@ class OperationRunner:
         prepared = prepare_desired(self.client, rendered.objects, app_name=instance,
                                    destination_namespace=app.spec.destination.namespace)
         conditions = list(prepared.conditions)
+        forbidden = self._forbidden(app, prepared)
+        conditions += [("InvalidSpecError", problem)
+                       for problem in forbidden[:MAX_FORBIDDEN_SHOWN]]
+        if len(forbidden) > MAX_FORBIDDEN_SHOWN:
+            extra = len(forbidden) - MAX_FORBIDDEN_SHOWN
+            conditions.append(("InvalidSpecError",
+                               f"... and {extra} more objects the project forbids"))
         try:
             rules = [IgnoreRule.from_api(r) for r in app.spec.ignore_differences or []]
         except ValueError as error:
@@ -188,7 +203,7 @@ class OperationRunner:
         tracked = [obj for informer in informers.values() for obj in informer.list()
                    if is_tracked_by(obj, instance)]
         diffs: dict[ResourceKey, ObjectDiff] = {}
-        for obj in prepared.objects:
+        for obj in prepared.objects if not forbidden else ():  # no dry run of forbidden objects
             info = hook_info(obj)
             if info.is_hook or info.skip or info.unknown:
                 continue
@@ -197,18 +212,30 @@ class OperationRunner:
         rows = build_rows(prepared.objects, live, tracked,
                           {k: d.changed for k, d in diffs.items()})
         return Compared(revision, prepared.objects, prepared.kinds, live, tracked, diffs, rows,
-                        rendered.source_type, conditions)
+                        rendered.source_type, conditions, forbidden)
+
+    def _forbidden(self, app: Application, prepared: Prepared) -> list[str]:
+        project = self.gate.project(app) if self.gate is not None else None
+        if project is None:
+            return []
+        return object_problems(project, app, [(obj, prepared.kinds.get(resource_key(obj)))
+                                              for obj in prepared.objects])
 
     # -- operations ------------------------------------------------------------------------
 
     def start_requested(self, key: str, app: Application, raw: Obj, requested: Obj,
-                        target: Target, compared: Compared | None, now: datetime
-                        ) -> OpOutcome:
-        """Start the `.operation` a user asked for."""
+                        target: Target, compared: Compared | None, now: datetime, *,
+                        blocked: str | None = None) -> OpOutcome:
+        """Start the `.operation` a user asked for (or end it at once when `blocked`)."""
         namespace = str(raw["metadata"].get("namespace") or "")
         wanted = str((requested.get("sync") or {}).get("revision") or "")
         user = (requested.get("initiatedBy") or {}).get("username") or "Unknown user"
         source = _source(raw)
+        if blocked is not None:
+            state = start_operation(requested, revision=wanted, source=source, now=now)
+            return self._end(app, raw, state, OperationPhase.ERROR, blocked, now,
+                             [("Normal", "OperationStarted",
+                               f"{user} initiated sync to {wanted or 'the target revision'}")])
         try:
             if wanted:
                 revision = self.sources.resolve(app, namespace, wanted)
@@ -260,6 +287,11 @@ class OperationRunner:
             except (SourceError, RenderError) as error:
                 message = f"cannot render revision {revision}: {redact_url(str(error))}"
                 return self._end(app, raw, state, OperationPhase.ERROR, message, now, events)
+        if compared.forbidden:
+            more = len(compared.forbidden) - 1
+            message = (f"nothing applied: {compared.forbidden[0]}"
+                       + (f" (and {more} more)" if more else ""))
+            return self._end(app, raw, state, OperationPhase.ERROR, message, now, events)
         options = SyncOptions.for_application(
             app, Operation.model_validate(operation, by_alias=True, by_name=False))
         desired, tracked = compared.desired, compared.tracked

@@ -31,7 +31,7 @@ class ReconcilerOptions:
     """Options of the Application controller (`reconciler`)."""
 
     resync: float = 120.0
-    webhook_port: int = 0
+    webhook_port: int | None = None
     webhook_secret: str | None = None
     webhook_host: str = "127.0.0.1"
     repo_cache: Path | None = None
@@ -115,8 +115,10 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
               help="reconciler: seconds between Git polls of each Application (+ up to 10% "
                    "jitter).")
 @click.option("--webhook-port", default=0, show_default=True, type=click.IntRange(0, 65535),
-              help="reconciler: port of the Git webhook (POST /api/webhook) on --bind; "
-                   "0 picks a free one (logged).")
+              help="reconciler: port of the Git webhook (POST /api/webhook); 0 = no webhook. "
+                   "Needs --webhook-secret.")
+@click.option("--webhook-bind", default="127.0.0.1", show_default=True,
+              help="reconciler: address the Git webhook listens on (apart from --bind).")
 @click.option("--webhook-secret", envvar="ROLLOUTS_WEBHOOK_SECRET", default=None,
               show_envvar=True,
               help="reconciler: shared secret of GitHub/GitLab webhooks (unsigned pushes are "
@@ -139,22 +141,26 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
 def controller(
     kubeconfig: str | None, context: str | None, in_cluster: bool, namespace: str | None,
     names: str, prometheus: str | None, leader_elect: bool, lease_namespace: str | None,
-    port: int, bind: str, workers: int, app_resync: float, webhook_port: int,
+    port: int, bind: str, workers: int, app_resync: float, webhook_port: int, webhook_bind: str,
     webhook_secret: str | None, repo_cache: Path | None, control_namespace: str | None,
     application_namespaces: tuple[str, ...], log_format: str, log_level: str,
 ) -> None:
     """Run the controllers until interrupted (SIGINT/SIGTERM)."""
     logging_setup("json" if log_format == "json" else "text", log_level.upper())
     client = _client(kubeconfig, context, in_cluster)
-    reconciler = ReconcilerOptions(resync=app_resync, webhook_port=webhook_port,
-                                   webhook_secret=webhook_secret or None, webhook_host=bind,
+    if webhook_port and not webhook_secret and "reconciler" in names:
+        raise UsageProblem("--webhook-port needs a shared secret: set --webhook-secret (or "
+                           "ROLLOUTS_WEBHOOK_SECRET) to the secret configured in GitHub/GitLab")
+    reconciler = ReconcilerOptions(resync=app_resync, webhook_port=webhook_port or None,
+                                   webhook_secret=webhook_secret or None,
+                                   webhook_host=webhook_bind,
                                    repo_cache=repo_cache,
                                    control_namespace=namespace or control_namespace,
                                    application_namespaces=_globs(application_namespaces))
     try:
         controllers = _controllers(names, client, namespace, prometheus, reconciler)
     except OSError as problem:
-        raise UsageProblem(f"cannot listen on {bind}:{webhook_port} for the Git webhook "
+        raise UsageProblem(f"cannot listen on {webhook_bind}:{webhook_port} for the Git webhook "
                            f"({problem.strerror}); choose another --webhook-port") from None
     elector = None
     if leader_elect:

@@ -33,9 +33,10 @@ class Reconciler:
     """`rollouts controller --controllers <...>` as a child process."""
 
     def __init__(self, cluster: TestCluster, namespace: str, tmp: Path, *,
-                 controllers: str = "reconciler", resync: float = 3.0) -> None:
+                 controllers: str = "reconciler", resync: float = 3.0,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.cluster, self.namespace, self.tmp = cluster, namespace, tmp
-        self.controllers, self.resync = controllers, resync
+        self.controllers, self.resync, self.extra_args = controllers, resync, extra_args
         self.webhook_port = free_port()
         self.log = tmp / "controller.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -45,7 +46,8 @@ class Reconciler:
                 f"--kubeconfig={self.cluster.kubeconfig}", "-n", self.namespace,
                 "--controllers", self.controllers, "--no-leader-elect", "--port", "0",
                 "--app-resync", str(self.resync), "--webhook-port", str(self.webhook_port),
-                "--repo-cache", str(self.tmp / "git-cache"), "--log-level", "DEBUG"]
+                "--repo-cache", str(self.tmp / "git-cache"), "--log-level", "DEBUG",
+                *self.extra_args]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "ROLLOUTS_WEBHOOK_SECRET": SECRET}
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)

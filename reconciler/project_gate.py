@@ -1,0 +1,120 @@
+"""The project check of every Application: before any Git access, and on every rendered object.
+
+DESIGN.md makes projects the reconciler's security boundary, and this module is where the
+controller asks them (the rules themselves are `reconciler.projects`, pure):
+
+1. `spec_problem`, before the source is fetched or rendered: the project exists (in the
+   control namespace, where AppProjects live), the Application's namespace is one of its
+   `sourceNamespaces` (unless it is the control namespace), `repoURL` is one of its
+   `sourceRepos`, the destination one of its `destinations`;
+2. `object_problems`, after rendering and before anything is diffed or applied: every
+   object's kind against the cluster- or namespace-scoped white/blacklists, and every
+   namespaced object's own namespace against `destinations` (a rendered object may name
+   any namespace; the destination's is only the default). One refusal fails the whole
+   sync: nothing is sent to the API server, not even a dry run;
+3. `window_problem`, before a sync starts: the project's sync windows.
+
+`ProjectGate` reads AppProjects from an informer on the control namespace. Neighbours:
+`reconciler.controller` and `reconciler.operation_runner` call it; `reconciler.tenancy`
+decides which namespaces are served at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from reconciler.projects import (
+    check_destination,
+    check_resource,
+    check_source_namespace,
+    check_source_repo,
+    sync_window_verdict,
+)
+from reconciler.tracking import resource_key
+from rollouts.api import AppProject, Application, check_object
+from rollouts.kube import APP_PROJECT, Informer, Kind, KubeClient
+
+__all__ = ["ProjectGate", "object_problems", "spec_problem", "window_problem"]
+
+Obj = dict[str, Any]
+IN_CLUSTER = "https://kubernetes.default.svc"
+
+
+def _project_name(app: Application) -> str:
+    return app.spec.project or "default"
+
+
+def spec_problem(project: AppProject | None, app: Application, *, app_namespace: str,
+                 control_namespace: str) -> str | None:
+    """None when `app` may be fetched and rendered under its project, else why not."""
+    name = _project_name(app)
+    if project is None:
+        return (f"spec.project: AppProject {name!r} does not exist in namespace "
+                f"{control_namespace!r}; create it or use an existing project")
+    problem = check_source_namespace(project, app_namespace=app_namespace,
+                                     control_namespace=control_namespace)
+    if problem is not None:
+        return problem
+    source = app.spec.source
+    if source is not None:
+        problem = check_source_repo(project, source.repo_url or "")
+        if problem is not None:
+            return problem
+    destination = app.spec.destination
+    return check_destination(project, server=destination.server,
+                             name=(destination.model_extra or {}).get("name"),
+                             namespace=destination.namespace or "")
+
+
+def object_problems(project: AppProject, app: Application,
+                    objects: Iterable[tuple[Obj, Kind | None]]) -> list[str]:
+    """Why rendered objects may not be applied under the project (empty when all may)."""
+    destination = app.spec.destination
+    server, name = destination.server, (destination.model_extra or {}).get("name")
+    problems = []
+    for obj, kind in objects:
+        key = resource_key(obj)
+        namespaced = kind.namespaced if kind is not None else bool(key.namespace)
+        problem = check_resource(project, group=key.group, kind=key.kind, namespaced=namespaced)
+        if problem is None and namespaced:
+            problem = check_destination(project, server=server, name=name,
+                                        namespace=key.namespace)
+        if problem is not None:
+            problems.append(f"{key}: {problem}")
+    return problems
+
+
+def window_problem(project: AppProject, app: Application, *, app_name: str, now: datetime,
+                   manual: bool) -> str | None:
+    """None when a sync may start now, else the window that blocks it."""
+    destination = app.spec.destination
+    cluster = destination.server or str((destination.model_extra or {}).get("name") or "")
+    return sync_window_verdict(project, app=app_name, namespace=destination.namespace or "",
+                               cluster=cluster, now=now, manual=manual)
+
+
+class ProjectGate:
+    """AppProjects of the control namespace, read from a watch, parsed once per version."""
+
+    def __init__(self, client: KubeClient, control_namespace: str) -> None:
+        self.control_namespace = control_namespace
+        self.informer = Informer(client, APP_PROJECT, control_namespace)
+        self._parsed: dict[str, tuple[str, AppProject | None]] = {}
+
+    def project(self, app: Application) -> AppProject | None:
+        """The Application's project; None when it does not exist or is not valid."""
+        raw = self.informer.get(self.control_namespace, _project_name(app))
+        if raw is None:
+            return None
+        version = str((raw.get("metadata") or {}).get("resourceVersion") or "")
+        name = str(raw["metadata"]["name"])
+        cached = self._parsed.get(name)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        result = check_object({k: v for k, v in raw.items() if k != "status"})
+        model = result.obj if isinstance(result.obj, AppProject) and not result.errors \
+            else None
+        self._parsed[name] = (version, model)
+        return model
