@@ -7,6 +7,11 @@ Prometheus query, an HTTP call, a Job poll), fold each outcome in (`decide.recor
 write the status once, and set a timer for the next due time. Everything is derived
 from the stored status, so a restarted controller measures next when it would have.
 
+Secret-backed argument values never reach the status or an Event: provider errors and
+metadata, measured values (an endpoint may echo its query string or headers) and
+condition messages are masked with the run's redactor (`ResolvedArgs.redact`) before the
+status is written, and Events quote at most `EVENT_VALUE_LENGTH` characters of a value.
+
 It talks to the Rollout controller only through AnalysisRun objects.
 """
 
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -37,6 +42,9 @@ from rollouts.runtime.queue import object_key, split_key
 from rollouts.runtime.written import WrittenVersions
 
 log = logging.getLogger(__name__)
+
+EVENT_VALUE_LENGTH = 200
+"""Longest measured value an Event quotes (the status keeps up to 1 KiB of it)."""
 
 
 def _phase(status: dict[str, Any]) -> AnalysisPhase | None:
@@ -124,11 +132,12 @@ class AnalysisRunController:
             error = args.redact(outcome.error) if outcome.error else None
             outcome = replace(outcome, error=error,
                               metadata=args.redact_all(dict(outcome.metadata)))
-            status = record(view, status, metric_name, outcome, self.clock.now())
+            status = record(view, status, metric_name, outcome, self.clock.now(),
+                            redact=args.redact)
         settled = plan_run({**view, "status": status}, self.clock.now())
         for metric_name in settled.cancelled:
             self._cancel(run, by_name.get(metric_name), settled.status, now)
-        self._write(key, run, old_status, settled.status)
+        self._write(key, run, old_status, _redacted(settled.status, args.redact))
         if not settled.done and settled.next_wake is not None and self._timers is not None:
             self._timers.at(key, settled.next_wake, "measure")
         return ReconcileResult()
@@ -205,9 +214,45 @@ class AnalysisRunController:
         for result in new.get("metricResults") or []:
             name, phase = result.get("name"), result.get("phase")
             last = (result.get("measurements") or [{}])[-1]
+            value = str(last.get("value", "-"))
+            if len(value) > EVENT_VALUE_LENGTH:
+                value = value[: EVENT_VALUE_LENGTH - 3] + "..."
             self.client.emit_event(
                 run, "Normal" if phase == "Successful" else "Warning", f"Metric{phase}",
-                f"metric {name} {phase}: last value {last.get('value', '-')}")
+                f"metric {name} {phase}: last value {value}")
+
+
+def _redacted(status: dict[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
+    """`status` with the free text that may quote a measured value redacted.
+
+    `record` already masked what it stored; this also covers messages that other steps
+    compose from them (the run's and each metric's `message`). Times, phases and counters
+    are left alone: a short secret must not mangle them.
+    """
+    fresh = dict(status)
+    if isinstance(fresh.get("message"), str):
+        fresh["message"] = redact(fresh["message"])
+    results = []
+    for result in fresh.get("metricResults") or []:
+        if not isinstance(result, dict):
+            results.append(result)
+            continue
+        result = dict(result)
+        if isinstance(result.get("message"), str):
+            result["message"] = redact(result["message"])
+        measured = []
+        for measurement in result.get("measurements") or []:
+            if isinstance(measurement, dict):
+                measurement = {key: redact(value) if key in ("value", "message")
+                               and isinstance(value, str) else value
+                               for key, value in measurement.items()}
+            measured.append(measurement)
+        if "measurements" in result:
+            result["measurements"] = measured
+        results.append(result)
+    if "metricResults" in fresh:
+        fresh["metricResults"] = results
+    return fresh
 
 
 def _fields(run: dict[str, Any]) -> dict[str, Any]:

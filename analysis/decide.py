@@ -53,7 +53,7 @@ Choices:
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -134,8 +134,14 @@ def record(
     metric_name: str,
     outcome: MeasurementOutcome,
     now: datetime,
+    *,
+    redact: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
     """The status after `outcome` of measuring `metric_name` at `now` (a new dict).
+
+    `redact` masks secret argument values in what is stored from the outcome: the value
+    (the condition still sees it unmasked) and the message of a condition that could not
+    be evaluated. The outcome's `error` and `metadata` are the caller's to redact.
 
     Folds the outcome into its metric: the measurement, the counters, the metric's phase.
     The run as a whole (its phase, ending it when a metric went wrong, terminating the
@@ -164,7 +170,7 @@ def record(
     result_phase = phase_of(result)
     if result_phase is not None and result_phase.completed:
         return new_status
-    _add_measurement(metric, result, outcome, now)
+    _add_measurement(metric, result, outcome, now, redact)
     _assess_metrics(rules, new_status, terminating=False)
     return new_status
 
@@ -203,7 +209,11 @@ def _start(status: dict[str, Any], rules: RunRules, now: datetime) -> None:
 
 
 def _add_measurement(
-    metric: MetricRules, result: dict[str, Any], outcome: MeasurementOutcome, now: datetime
+    metric: MetricRules,
+    result: dict[str, Any],
+    outcome: MeasurementOutcome,
+    now: datetime,
+    redact: Callable[[str], str] | None,
 ) -> None:
     history = measurements(result)
     last = history[-1] if history else None
@@ -230,7 +240,9 @@ def _add_measurement(
         phase, message = AnalysisPhase.ERROR, outcome.error
     else:
         phase, message = metric.judge(outcome.value)
-        measurement["value"] = format_value(outcome.value)
+        measurement["value"] = format_value(outcome.value, redact)
+        if message and redact is not None:
+            message = redact(message)
     measurement["phase"] = phase.value
     measurement["finishedAt"] = stamp(now)
     if message:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,13 +111,17 @@ def counters(result: Mapping[str, Any]) -> dict[str, int]:
     return found
 
 
-def format_value(value: object) -> str:
+def format_value(value: object, redact: Callable[[str], str] | None = None) -> str:
     """A measured value as Argo stores it: `[0.99,0.98]`, `0.99`, `true`, JSON for maps.
 
     Floats print as Go's `FormatFloat(f, 'f', -1)` does (`1`, `0.00001`, `NaN`, `+Inf`);
-    strings are kept as they are. Longer than `MAX_VALUE_LENGTH`: cut, with `...`.
+    strings are kept as they are. `redact` (the run's `ResolvedArgs.redact`) masks secret
+    argument values an endpoint echoed; it runs before the text is cut, so no secret
+    survives half-cut at the end. Longer than `MAX_VALUE_LENGTH`: cut, with `...`.
     """
     text = _render(value, 0)
+    if redact is not None:
+        text = redact(text)
     if len(text) > MAX_VALUE_LENGTH:
         text = text[: MAX_VALUE_LENGTH - 3] + "..."
     return text

@@ -31,13 +31,16 @@ its predecessor that the garbage collector has not removed yet; `n` is the measu
 number, so a create retried after a crash finds the Job it made before (AlreadyExists with
 our run as controller: adopted, as Argo does). Names are DNS-1123 subdomains of at most 63
 characters (the Job controller copies the name into a pod label): longer ones keep `.<n>`
-and trade their end for a hash. `terminate` deletes the Job (background propagation).
+and trade their end for a hash. `terminate` deletes the Job (background propagation),
+but only a Job whose ownerReferences name this AnalysisRun by uid: the Job name comes
+from the run's status, which whoever can edit the run can point at any Job.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,6 +66,7 @@ NAME_LABEL = "analysisrun.argoproj.io/name"
 UID_LABEL = "analysisrun.argoproj.io/uid"
 METRIC_ANNOTATION = "analysisrun.argoproj.io/metric-name"
 MAX_NAME = 63
+log = logging.getLogger(__name__)
 _COMPLETED_PHASES = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
 _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
@@ -177,14 +181,24 @@ class JobProvider:
         return self._check(context, name)
 
     def terminate(self, context: MeasureContext) -> None:
-        """Delete the running Job of `context.previous`, if any.
+        """Delete the running Job of `context.previous`, if any and if this run owns it.
 
-        Raises `KubeError` when the API server refused or could not be reached (the
-        caller retries); a Job that is already gone is not an error.
+        A Job without an ownerReference to the run (`uid` match) is left alone and the
+        refusal logged. Raises `KubeError` when the API server refused or could not be
+        reached (the caller retries); a Job that is already gone is not an error.
         """
         name = _job_name_of(context.previous)
-        if name is not None:
-            self.client.delete(JOB, context.namespace, name, propagation="Background")
+        if name is None:
+            return
+        try:
+            job = self.client.get(JOB, context.namespace, name)
+        except NotFound:
+            return
+        if not _owned_by(job, context.run_uid):
+            log.warning("not deleting Job %s/%s: it is not owned by AnalysisRun %s (uid %s)",
+                        context.namespace, name, context.run_name, context.run_uid)
+            return
+        self.client.delete(JOB, context.namespace, name, propagation="Background")
 
     def _start(self, context: MeasureContext) -> Outcome:
         number = context.measurement_number or _next_number(context.previous)
@@ -210,9 +224,8 @@ class JobProvider:
             existing = self.client.get(JOB, context.namespace, name)
         except KubeError as exc:
             return Outcome(error=scrub(f"Job {name} exists but cannot be read: {exc}", ()))
-        for owner in (existing.get("metadata") or {}).get("ownerReferences") or []:
-            if owner.get("controller") and owner.get("uid") == context.run_uid:
-                return None
+        if _owned_by(existing, context.run_uid, controller=True):
+            return None
         return Outcome(error=f"a Job named {name} already exists and does not belong to "
                              f"AnalysisRun {context.run_name}; delete it or rename the metric")
 
@@ -236,6 +249,18 @@ class JobProvider:
         if not succeeded:
             metadata["job-failure"] = scrub(reason, (), 200)
         return Outcome(value=succeeded, metadata=metadata)
+
+
+def _owned_by(job: dict[str, Any], run_uid: str, *, controller: bool = False) -> bool:
+    """Whether `job` has an ownerReference to the AnalysisRun with uid `run_uid`."""
+    if not run_uid:
+        return False
+    for owner in (job.get("metadata") or {}).get("ownerReferences") or []:
+        if (isinstance(owner, dict) and owner.get("uid") == run_uid
+                and owner.get("kind") == "AnalysisRun"
+                and (owner.get("controller") or not controller)):
+            return True
+    return False
 
 
 def _job_name_of(measurement: dict[str, Any] | None) -> str | None:

@@ -26,31 +26,40 @@ Argo's conditions expect (`result[0] >= 0.95`, `len(result) == 0`):
 
 `NaN`, `+Inf`, `-Inf` become `float("nan")`, `inf`, `-inf` (`isNaN(result[0])`).
 
-The HTTP exchange goes through `prometheus_api_client.PrometheusConnect.custom_query` on a
-session that keeps the raw response, because `custom_query` returns only `data.result` and
-we also need `resultType` (a scalar and a string look alike otherwise) and `warnings`. It
-never retries: the measurement interval and `consecutiveErrorLimit` are the retry policy.
+The query is one GET of `<address>/api/v1/query?query=...` through
+`analysis.providers.transport` (the `web` provider's hardened client): the timeout bounds
+the whole exchange and is clamped to 60 s, answers over 4 MiB are refused, redirects are
+followed only within the same origin, and the controller's egress policy refuses
+link-local and cloud metadata addresses. We read the raw answer rather than
+`prometheus_api_client`'s `custom_query`, which keeps only `data.result`: we also need
+`resultType` (a scalar and a string look alike otherwise) and `warnings`. It never
+retries: the measurement interval and `consecutiveErrorLimit` are the retry policy.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
-
-import requests
-from prometheus_api_client import PrometheusConnect
-from urllib3.util.retry import Retry
+from urllib.parse import urlencode
 
 from analysis.providers.base import (
     MeasureContext,
     Outcome,
-    describe_transport_error,
     display_url,
     headers_dict,
     scrub,
     seconds_setting,
     sensitive_header_values,
+)
+from analysis.providers.egress import EgressPolicy
+from analysis.providers.transport import (
+    MAX_TIMEOUT_SECONDS,
+    HttpRequest,
+    TransportError,
+    exchange,
 )
 
 __all__ = [
@@ -124,31 +133,27 @@ class PrometheusRequest:
             token = str(bearer["token"])
             headers["Authorization"] = f"Bearer {token}"
             secrets.append(token)
-        timeout = seconds_setting(spec.get("timeout"), DEFAULT_TIMEOUT_SECONDS,
-                                  "provider.prometheus.timeout")
+        timeout = min(seconds_setting(spec.get("timeout"), DEFAULT_TIMEOUT_SECONDS,
+                                      "provider.prometheus.timeout"), MAX_TIMEOUT_SECONDS)
         return cls(address=address.rstrip("/"), query=query, timeout=timeout,
                    insecure=spec.get("insecure") is True, headers=headers,
                    basic_auth=basic_auth, secrets=tuple(s for s in secrets if s))
 
 
-class _RecordingSession(requests.Session):
-    """A session that remembers the last response, so we can read all of the answer."""
-
-    last_response: Any = None
-
-    def request(self, *args: Any, **kwargs: Any) -> Any:
-        self.last_response = super().request(*args, **kwargs)
-        return self.last_response
-
-
 class PrometheusProvider:
-    """Instant queries against the metric's Prometheus; one HTTP request per measurement."""
+    """Instant queries against the metric's Prometheus; one HTTP request per measurement.
+
+    `egress` is the policy every connection is checked against (default: deny
+    `analysis.providers.egress.DEFAULT_DENY_NETWORKS`).
+    """
 
     kind = "prometheus"
 
-    def __init__(self, *, default_address: str | None = None) -> None:
+    def __init__(self, *, default_address: str | None = None,
+                 egress: EgressPolicy | None = None) -> None:
         self.default_address = (default_address if default_address is not None
                                 else os.environ.get(ADDRESS_ENV))
+        self.egress = egress if egress is not None else EgressPolicy.from_networks()
 
     def measure(self, context: MeasureContext) -> Outcome:
         spec = context.provider_spec("prometheus")
@@ -156,47 +161,41 @@ class PrometheusProvider:
             request = PrometheusRequest.from_spec(spec, self.default_address)
         except ValueError as exc:
             return Outcome(error=scrub(str(exc), _spec_secrets(spec)))
-        return query(request)
+        return query(request, self.egress)
 
     def terminate(self, context: MeasureContext) -> None:
         """Nothing to stop: a query finishes within `measure`."""
 
 
-def query(request: PrometheusRequest) -> Outcome:
+def query(request: PrometheusRequest, egress: EgressPolicy | None = None) -> Outcome:
     """Send `request`; the measurement, or an error saying why there is none."""
     where = f"prometheus at {display_url(request.address)}"
-    session = _RecordingSession()
-    session.verify = not request.insecure
-    client = PrometheusConnect(
-        url=request.address, headers=request.headers or None, auth=request.basic_auth,
-        session=session, timeout=request.timeout, retry=Retry(total=0, read=False),
-    )
+    headers = {"Accept": "application/json", **request.headers}
+    if request.basic_auth is not None:  # as requests did: basic auth wins over a header
+        pair = ":".join(request.basic_auth).encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+    sent = HttpRequest(url=f"{request.address}/api/v1/query?{urlencode({'query': request.query})}",
+                       timeout=request.timeout, insecure=request.insecure, headers=headers)
     try:
-        client.custom_query(request.query)
-    except requests.exceptions.Timeout:
-        return Outcome(error=f"{where} did not answer within {request.timeout:g}s")
-    except requests.exceptions.JSONDecodeError:
+        answer = exchange(sent, egress if egress is not None else EgressPolicy.from_networks())
+    except TransportError as exc:
+        if exc.timed_out:
+            return Outcome(error=f"{where} {exc.reason}")
+        reason = exc.reason.removeprefix("failed: ").removeprefix("not sent: ")
+        return Outcome(error=scrub(f"cannot query {where}: {reason}", request.secrets))
+    text = answer.body.decode("utf-8", "replace")
+    try:
+        document: Any = json.loads(text)
+    except ValueError:
+        document = None
+    if answer.status != 200:
+        return Outcome(error=scrub(_refusal(where, answer.status, document, text),
+                                   request.secrets))
+    if document is None:
         return Outcome(error=f"{where} answered with something that is not JSON; "
                              "is the address a Prometheus server?")
-    except requests.exceptions.RequestException as exc:
-        return Outcome(error=scrub(f"cannot query {where}: {describe_transport_error(exc)}",
-                                   request.secrets))
-    except Exception:  # PrometheusApiClientException (non-200), KeyError (odd JSON)
-        pass  # the recorded response says what went wrong
-    finally:
-        client.close()
-    response = session.last_response
-    if response is None:
-        return Outcome(error=f"{where} gave no answer")
     try:
-        answer = response.json()
-    except ValueError:
-        answer = None
-    if response.status_code != 200:
-        return Outcome(error=scrub(_refusal(where, response.status_code, answer, response.text),
-                                   request.secrets))
-    try:
-        value, warnings = value_from_answer(answer)
+        value, warnings = value_from_answer(document)
     except QueryError as exc:
         return Outcome(error=scrub(f"{where}: {exc}", request.secrets))
     metadata = {"warnings": ", ".join(f'"{w}"' for w in warnings)} if warnings else {}

@@ -18,37 +18,45 @@ As in Argo: a non-2xx status is an Error measurement naming the status; a `body`
 when there is no `jsonPath` (an endpoint answering `OK`). Beyond Argo: with a `jsonPath`, a
 non-JSON answer is an error (Argo would hand the raw text to the condition); a `body`
 without a `Content-Type` header goes out as `application/json` when it is JSON, else as
-`text/plain` (urllib would otherwise label it a form). Answers over 4 MiB are refused.
+`text/plain` (urllib would otherwise label it a form).
 
-The standard library's `urllib` does the exchange, so the provider adds no dependency.
+Hardened against hostile endpoints (`analysis.providers.transport`): `timeoutSeconds`
+bounds the whole exchange, body included, and is clamped to 60 s; answers over 4 MiB are
+refused; redirects are followed only within the same scheme, host and port, so the
+metric's `headers` never reach another host (and https never drops to http); the
+controller's egress policy (`analysis.providers.egress`) refuses link-local and cloud
+metadata addresses before connecting.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
-import ssl
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.providers.base import (
     MeasureContext,
     Outcome,
-    describe_transport_error,
     display_url,
     headers_dict,
     scrub,
     seconds_setting,
     sensitive_header_values,
 )
+from analysis.providers.egress import EgressPolicy
 from analysis.providers.jsonpath import JsonPathError, Step, find, parse_json_path
+from analysis.providers.transport import (
+    MAX_ANSWER_BYTES,
+    MAX_TIMEOUT_SECONDS,
+    HttpAnswer,
+    HttpRequest,
+    TransportError,
+    exchange,
+)
 
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "MAX_ANSWER_BYTES", "WebProvider", "WebRequest", "fetch"]
 
 DEFAULT_TIMEOUT_SECONDS = 10.0  # Argo's default
-MAX_ANSWER_BYTES = 4 * 1024 * 1024
 _METHODS = ("GET", "POST", "PUT")
 
 
@@ -80,8 +88,8 @@ class WebRequest:
         body = _body(spec, method, headers)
         json_path = str(spec.get("jsonPath") or "")
         steps = parse_json_path(json_path) if json_path else ()
-        timeout = seconds_setting(spec.get("timeoutSeconds"), DEFAULT_TIMEOUT_SECONDS,
-                                  "provider.web.timeoutSeconds")
+        timeout = min(seconds_setting(spec.get("timeoutSeconds"), DEFAULT_TIMEOUT_SECONDS,
+                                      "provider.web.timeoutSeconds"), MAX_TIMEOUT_SECONDS)
         secrets = tuple(s for s in sensitive_header_values(spec.get("headers")) if s)
         return cls(url=url, method=method, timeout=timeout, insecure=spec.get("insecure") is True,
                    json_path=json_path, steps=steps, body=body, headers=headers,
@@ -113,9 +121,16 @@ def _body(spec: dict[str, Any], method: str, headers: dict[str, str]) -> bytes |
 
 
 class WebProvider:
-    """HTTP checks: the JSON answer (or the part `jsonPath` picks) is the value."""
+    """HTTP checks: the JSON answer (or the part `jsonPath` picks) is the value.
+
+    `egress` is the policy every connection is checked against (default: deny
+    `analysis.providers.egress.DEFAULT_DENY_NETWORKS`).
+    """
 
     kind = "web"
+
+    def __init__(self, *, egress: EgressPolicy | None = None) -> None:
+        self.egress = egress if egress is not None else EgressPolicy.from_networks()
 
     def measure(self, context: MeasureContext) -> Outcome:
         spec = context.provider_spec("web")
@@ -123,38 +138,26 @@ class WebProvider:
             request = WebRequest.from_spec(spec)
         except ValueError as exc:
             return Outcome(error=scrub(str(exc), sensitive_header_values(spec.get("headers"))))
-        return fetch(request)
+        return fetch(request, self.egress)
 
     def terminate(self, context: MeasureContext) -> None:
         """Nothing to stop: a request finishes within `measure`."""
 
 
-def fetch(request: WebRequest) -> Outcome:
+def fetch(request: WebRequest, egress: EgressPolicy | None = None) -> Outcome:
     """Send `request`; the measurement, or an error saying why there is none."""
     where = f"{request.method} {display_url(request.url)}"
-    prepared = urllib.request.Request(request.url, data=request.body, method=request.method,
-                                      headers={"Accept": "application/json", **request.headers})
-    context = None
-    if request.insecure and request.url.startswith("https://"):
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    sent = HttpRequest(url=request.url, method=request.method, timeout=request.timeout,
+                       insecure=request.insecure, body=request.body,
+                       headers={"Accept": "application/json", **request.headers})
     try:
-        with urllib.request.urlopen(prepared, timeout=request.timeout,
-                                    context=context) as response:
-            raw = response.read(MAX_ANSWER_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        return Outcome(error=scrub(_refusal(where, exc), request.secrets))
-    except (OSError, ValueError, http.client.HTTPException) as exc:
-        reason = describe_transport_error(exc)
-        if reason == "timed out":
-            return Outcome(error=f"{where} did not answer within {request.timeout:g}s")
-        return Outcome(error=scrub(f"{where} failed: {reason}", request.secrets))
-    if len(raw) > MAX_ANSWER_BYTES:
-        return Outcome(error=f"{where} answered more than {MAX_ANSWER_BYTES} bytes; "
-                             "point jsonPath-able metrics at a smaller endpoint")
+        answer = exchange(sent, egress if egress is not None else EgressPolicy.from_networks())
+    except TransportError as exc:
+        return Outcome(error=scrub(f"{where} {exc.reason}", request.secrets))
+    if not 200 <= answer.status < 300:
+        return Outcome(error=scrub(_refusal(where, answer), request.secrets))
     try:
-        return Outcome(value=value_from_answer(raw, request.steps, request.json_path))
+        return Outcome(value=value_from_answer(answer.body, request.steps, request.json_path))
     except JsonPathError as exc:
         return Outcome(error=scrub(f"{where}: {exc}", request.secrets))
 
@@ -177,12 +180,7 @@ def value_from_answer(raw: bytes, steps: tuple[Step, ...], json_path: str = "") 
     return find(document, steps, json_path)
 
 
-def _refusal(where: str, exc: urllib.error.HTTPError) -> str:
-    try:
-        detail = " ".join(exc.read(400).decode("utf-8", "replace").split())[:200]
-    except OSError:
-        detail = ""
-    finally:
-        exc.close()
-    reason = f" ({exc.reason})" if exc.reason else ""
-    return f"{where} answered HTTP {exc.code}{reason}" + (f": {detail}" if detail else "")
+def _refusal(where: str, answer: HttpAnswer) -> str:
+    detail = " ".join(answer.body[:400].decode("utf-8", "replace").split())[:200]
+    reason = f" ({answer.reason})" if answer.reason else ""
+    return f"{where} answered HTTP {answer.status}{reason}" + (f": {detail}" if detail else "")

@@ -61,7 +61,8 @@ class TestPrometheusOverHttp:
         assert outcome == Outcome(value=[0.97])
         request = server.received[-1]
         assert "query=up" in request.path
-        assert request.headers["X-Scope-OrgID"] == "a"
+        # HTTP header names are case-insensitive; urllib sends this one as X-Scope-Orgid
+        assert {k.lower(): v for k, v in request.headers.items()}["x-scope-orgid"] == "a"
         expected = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
         assert request.headers["Authorization"] == f"Basic {expected}"
 
