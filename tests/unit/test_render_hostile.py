@@ -127,13 +127,20 @@ class TestSizeLimits:
             render_directory(tmp_path / "app", tmp_path, recurse=True, budget=budget)
 
     def test_a_very_deep_directory_tree_is_walked_without_recursion(self, tmp_path: Path) -> None:
-        deep = tmp_path / "app"
-        deep.mkdir()
+        levels = [tmp_path / "app"]
         for _ in range(1200):  # deeper than Python's recursion limit
-            deep = deep / "d"
-            deep.mkdir()
-        (deep / "x.yaml").write_text(HEADER.format(name="deep"))
-        assert [o["metadata"]["name"] for o in render_dir(tmp_path, recurse=True)] == ["deep"]
+            levels.append(levels[-1] / "d")
+        try:
+            for level in levels:
+                level.mkdir()
+            (levels[-1] / "x.yaml").write_text(HEADER.format(name="deep"))
+            assert [o["metadata"]["name"] for o in render_dir(tmp_path, recurse=True)] == ["deep"]
+        finally:
+            # pytest's own clean-up (shutil.rmtree) recurses: leave no such tree behind.
+            (levels[-1] / "x.yaml").unlink(missing_ok=True)
+            for level in reversed(levels):
+                if level.is_dir():
+                    level.rmdir()
 
 
 class TestNesting:
