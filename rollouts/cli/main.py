@@ -27,6 +27,7 @@ def _register() -> None:
         dev_cmd,
         experiment_cmds,
         lint_cmd,
+        proj_cmds,
         rollout_cmds,
     )
     from rollouts.cli.app_cmds import register as register_app_commands
@@ -38,6 +39,7 @@ def _register() -> None:
     analysis_cmds.register(cli)
     experiment_cmds.register(cli)
     register_app_commands(cli)
+    proj_cmds.register(cli)
 
 
 _register()
