@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,13 +32,14 @@ from reconciler.operation import (
     start_operation,
 )
 from reconciler.project_gate import ProjectGate, object_problems
+from reconciler.projects import ORPHANED_CONDITION, orphan_warning, orphaned_objects
 from reconciler.render import RenderError
 from reconciler.source import SourceError, redact_url
 from reconciler.sync import AppliedVersions, SyncExecutor
 from reconciler.syncplan import SyncOptions, plan_sync
 from reconciler.syncplan_annotations import hook_info
 from reconciler.tenancy import instance_name
-from reconciler.tracking import ResourceKey, is_tracked_by, resource_key
+from reconciler.tracking import TRACKING_ANNOTATION, ResourceKey, is_tracked_by, resource_key
 from reconciler.watches import WatchRegistry
 from rollouts.api.application import Application
 from rollouts.api.application_status import Operation
@@ -202,6 +204,7 @@ class OperationRunner:
                 live[obj_key] = found
         tracked = [obj for informer in informers.values() for obj in informer.list()
                    if is_tracked_by(obj, instance)]
+        conditions += self._orphans(app, prepared, tracked, informers.values())
         diffs: dict[ResourceKey, ObjectDiff] = {}
         for obj in prepared.objects if not forbidden else ():  # no dry run of forbidden objects
             info = hook_info(obj)
@@ -213,6 +216,26 @@ class OperationRunner:
                           {k: d.changed for k, d in diffs.items()})
         return Compared(revision, prepared.objects, prepared.kinds, live, tracked, diffs, rows,
                         rendered.source_type, conditions, forbidden)
+
+    def _orphans(self, app: Application, prepared: Prepared, tracked: list[Obj],
+                 informers: Iterable[Informer]) -> list[tuple[str, str]]:
+        """The project's OrphanedResourceWarning, over the kinds this app watches."""
+        project = self.gate.project(app) if self.gate is not None else None
+        if project is None or project.spec.orphaned_resources is None:
+            return []
+        destination = app.spec.destination
+        namespace = destination.namespace or ""
+        keys = {resource_key(obj) for obj in [*prepared.objects, *tracked]}
+        # Argo CD's meaning: an orphan belongs to no Application at all, not just not ours.
+        live = [obj for informer in informers for obj in informer.list()
+                if (obj.get("metadata") or {}).get("namespace") == namespace
+                and TRACKING_ANNOTATION not in
+                ((obj.get("metadata") or {}).get("annotations") or {})]
+        orphans = orphaned_objects(project, tracked_or_desired_keys=keys, live_objects=live,
+                                   server=destination.server,
+                                   name=(destination.model_extra or {}).get("name"))
+        warning = orphan_warning(project, orphans)
+        return [] if warning is None else [(ORPHANED_CONDITION, warning)]
 
     def _forbidden(self, app: Application, prepared: Prepared) -> list[str]:
         project = self.gate.project(app) if self.gate is not None else None

@@ -80,7 +80,9 @@ def test_same_named_apps_of_two_namespaces_never_prune_each_other(
     })
     with namespaces(cluster, "team", "stranger", "dest") as (team, stranger, dest):
         apply(cluster, namespace, project("team", sourceNamespaces=[team], sourceRepos=["*"],
-                                          destinations=[{"server": "*", "namespace": dest}]))
+                                          destinations=[{"server": "*", "namespace": dest}],
+                                          orphanedResources={"warn": True}))
+        cluster.kubectl_run("create", "configmap", "left-behind", "-n", dest)
         apply(cluster, namespace, application("web", daemon.url("apps"), "a", dest))
         team_web = application("web", daemon.url("apps"), "b", dest)
         team_web["spec"]["project"] = "team"
@@ -97,6 +99,12 @@ def test_same_named_apps_of_two_namespaces_never_prune_each_other(
                    [TRACKING] for name in ("from-control", "from-team")}
             assert ids == {"from-control": f"web:/ConfigMap:{dest}/from-control",
                            "from-team": f"{team}_web:/ConfigMap:{dest}/from-team"}
+
+            # The team's project watches for orphans: only the untracked one is named.
+            orphaned = wait_app(cluster, team, "web", check=lambda s: "OrphanedResourceWarning"
+                                in conditions_of(s))
+            warning = conditions_of(orphaned)["OrphanedResourceWarning"]
+            assert "left-behind" in warning and "keep-control" not in warning
 
             refused = wait_app(cluster, stranger, "web", sync="Unknown", health=None,
                                check=lambda s: "InvalidSpecError" in conditions_of(s))
