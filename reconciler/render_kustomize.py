@@ -172,6 +172,9 @@ def scan_kustomizations(app_dir: Path, root: Path, budget: RenderBudget) -> None
         for kustomization in _kustomization_files(directory):
             label = kustomization.relative_to(root).as_posix()
             budget.check_time(label)
+            if not kustomization.resolve().is_relative_to(root):
+                raise RenderError(f"{label} is a symlink to a file outside the repository; "
+                                  "refused")
             document = _read_kustomization(kustomization, label, budget)
             for field, entry in _references(document, label):
                 target = _check_entry(directory, root, label, field, entry,
@@ -269,7 +272,8 @@ def _check_entry(
     if not lexical.is_relative_to(root) or not physical.is_relative_to(root):
         raise RenderError(f"{where} leads outside the repository; kustomize may only use files "
                           "in the Application's repository")
-    if not physical.exists() and (_HOST_LIKE.match(entry) or "//" in entry):
+    looks_like_url = not re.search(r"\s", entry) and not entry.startswith(("{", "["))
+    if not physical.exists() and looks_like_url and (_HOST_LIKE.match(entry) or "//" in entry):
         _check_remote(where, allow_remote)  # kustomize would try it as a remote base
         return None
     return physical if physical.exists() else None

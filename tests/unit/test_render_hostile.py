@@ -266,6 +266,22 @@ class TestKustomizeScan:
         assert str(caught.value).startswith("apps/web/kustomization.yaml: ")
         assert complaint in str(caught.value)
 
+    def test_inline_patches_are_not_mistaken_for_paths_or_urls(self, tmp_path: Path) -> None:
+        self.scan(tmp_path / "repo", "patchesStrategicMerge:\n- '{\"apiVersion\": \"v1\", "
+                  "\"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"x\", \"annotations\": "
+                  "{\"docs\": \"https://example.com//a\"}}}'\n- |\n  apiVersion: v1\n"
+                  "  kind: ConfigMap\n  metadata: {name: y}\n"
+                  "patches:\n- patch: |-\n    - op: remove\n      path: /spec/x\n")
+
+    def test_a_symlinked_kustomization_leading_out_is_refused(self, tmp_path: Path) -> None:
+        root = tmp_path / "repo"
+        write(tmp_path, {"outside/kustomization.yaml": "resources: []\n"})
+        (root / "apps/web").mkdir(parents=True)
+        (root / "apps/web/kustomization.yaml").symlink_to(tmp_path / "outside/kustomization.yaml")
+        with pytest.raises(RenderError, match=r"^apps/web/kustomization\.yaml is a symlink to a "
+                                              r"file outside the repository"):
+            scan_kustomizations(root / "apps/web", root, RenderBudget())
+
     def test_a_base_of_a_base_is_scanned_too(self, tmp_path: Path) -> None:
         root = tmp_path / "repo"
         write(root, {"apps/mid/kustomization.yaml": "resources:\n- ../../../elsewhere\n"})
