@@ -271,7 +271,9 @@ class GitSource:
         self._count("fetch_count")
         started = time.monotonic()
         # By URL, not `origin`: the clone is shared by every spelling of the URL, and the
-        # one this Application wrote is the one its credentials were chosen for.
+        # one this Application wrote is the one its credentials were chosen for. Leftovers
+        # of a fetch killed earlier (even by a crash) go first: we hold the clone's lock.
+        remove_partial_fetch(bare, now=time.time())
         try:
             with self._network_slot(url), self._auth(url, creds) as env:
                 self._command(bare, redactor).run(
@@ -394,9 +396,12 @@ class GitSource:
         clone config), the credentials, and the redactor; refuses what is not allowed."""
         parsed = self._parse(repo_url)
         url, from_url = split_url_credentials(repo_url)
-        creds = credentials or from_url
+        web = parsed.scheme in ("http", "https")
+        # A password in an ssh/git URL has no use (ssh runs in batch mode): it is only
+        # removed, never handed to git or ssh.
+        creds = credentials or (from_url if web else None)
         secrets = [*(creds.secrets() if creds else []), *(from_url.secrets() if from_url else [])]
-        if from_url is not None and from_url.username and parsed.scheme in ("http", "https"):
+        if from_url is not None and from_url.username and web:
             secrets.append(from_url.username)  # a token passed as the username
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         return (parsed.clean if parsed.is_local else url), creds, Redactor(secrets)
