@@ -330,9 +330,9 @@ def test_a_tarpit_server_costs_bounded_threads_and_others_still_resolve(
 
 def test_the_controller_refuses_a_local_repo_url_in_a_condition(
         cluster: TestCluster, namespace: str, daemon: GitDaemon, tmp_path: Path) -> None:
-    compat_repo(daemon, "guestbook")
+    compat_repo(daemon, "guestbook", name="compat")
     with running_reconciler(cluster, namespace, tmp_path) as controller:
-        apply(cluster, namespace, application("victim", daemon.url("apps"), "guestbook",
+        apply(cluster, namespace, application("victim", daemon.url("compat"), "guestbook",
                                               namespace))
         wait_app(cluster, namespace, "victim", health=None)
         [clone] = (controller.tmp / "git-cache" / "repos").iterdir()
