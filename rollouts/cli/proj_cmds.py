@@ -177,7 +177,8 @@ def render_project(project: Obj, now: datetime) -> str:
     lines = [f"{label + ':' if label else '':<{_LABEL_WIDTH}}{value}".rstrip()
              for label, value in pairs]
     lines += _window_rows(project, now)
-    problems = [str(problem) for problem in check_object(_without_status(project)).problems]
+    problems = [f"{problem.severity}: {problem}"
+                for problem in check_object(_without_status(project)).problems]
     if problems:
         lines.append("Problems:")
         lines += [f"  {problem}" for problem in problems]

@@ -66,4 +66,4 @@ def test_get_of_a_broken_project_lists_its_problems_and_still_shows_it() -> None
     project["spec"]["syncWindows"][1]["schedule"] = "0 22 * * 7"
     view = render_project(project, datetime(2024, 5, 1, 20, 30, tzinfo=UTC))
     assert "error: schedule: day of week" in view
-    assert "Problems:" in view and "spec.syncWindows[1].schedule" in view
+    assert "Problems:" in view and "error: spec.syncWindows[1].schedule" in view
