@@ -169,8 +169,6 @@ class AppProjectSpec(ApiModel):
 class AppProjectStatus(ApiModel):
     """Written by Argo CD's API server (JWT tokens of roles); kept as given."""
 
-    unsupported_fields: ClassVar[dict[str, str]] = {"*": "kept as is"}
-
     jwt_tokens_by_role: dict[str, Any] | None = Field(default=None, alias="jwtTokensByRole")
 
 
