@@ -2,9 +2,10 @@
 
 Each YAML (or JSON) document is checked on its own. Objects of our kinds
 (`argoproj.io/v1alpha1` Rollout, AnalysisTemplate, ClusterAnalysisTemplate, AnalysisRun,
-Application) go through `rollouts.api.check_object`; other Kubernetes objects (Services,
-Ingresses, Deployments, ...) legitimately live in the same files and are skipped, but
-counted; an unknown `argoproj.io` kind is an error. Each problem prints as
+Experiment, Application, AppProject) go through `rollouts.api.check_object`; other
+Kubernetes objects (Services, Ingresses, Deployments, ...) legitimately live in the same
+files and are skipped, but counted; an unknown `argoproj.io` kind is an error. Each
+problem prints as
 
     FILE:DOCUMENT:FIELD.PATH: SEVERITY: MESSAGE
 
