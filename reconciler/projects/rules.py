@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from reconciler.source_secrets import redact_url
 from rollouts.api.appproject import AppProject, ClusterResourceRestriction, GroupKind
 from rollouts.api.globs import Dialect, glob_match
-from rollouts.api.rules_appproject import regex_entry
+from rollouts.api.rules_appproject import regex_entry, regex_problem
 
 __all__ = [
     "IN_CLUSTER_NAME",
@@ -212,14 +212,15 @@ def _kind_text(item: GroupKind | ClusterResourceRestriction) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _regex(expression: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(expression)
-    except re.error:
-        return None
+    # A refused expression (bad, or able to backtrack exponentially) matches nothing.
+    return None if regex_problem(expression) is not None else re.compile(expression)
 
 
 def namespace_matches(patterns: Sequence[str], namespace: str) -> bool:
-    """Argo's namespace list match: globs, and `/regexp/` entries searched (unanchored)."""
+    """Argo's namespace list match: globs, and `/regexp/` entries searched (unanchored).
+
+    Expressions `rollouts.api.rules_appproject.regex_problem` refuses match nothing.
+    """
     for pattern in patterns:
         expression = regex_entry(pattern)
         if expression is not None:

@@ -17,7 +17,7 @@ from rollouts.api.cron import CronError, parse_cron
 from rollouts.api.errors import Problem, Severity, SpecError, child_path
 from rollouts.api.globs import Dialect, GlobError, compile_glob
 
-__all__ = ["MAX_DESCRIPTION_LENGTH", "appproject_problems", "regex_entry"]
+__all__ = ["MAX_DESCRIPTION_LENGTH", "appproject_problems", "regex_entry", "regex_problem"]
 
 MAX_DESCRIPTION_LENGTH = 255
 """Argo CD's limit on `spec.description`."""
@@ -34,6 +34,59 @@ def regex_entry(pattern: str) -> str | None:
     if len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/"):
         return pattern[1:-1]
     return None
+
+
+def regex_problem(expression: str) -> str | None:
+    """Why a `/regexp/` entry is refused, or None.
+
+    Argo CD evaluates these with Go's RE2 (linear time); Python's engine backtracks, so an
+    expression that repeats a group which itself repeats or alternates (`(a+)+`, `(a|aa)*`)
+    could take exponential time on a 63-character namespace name and stall the controller.
+    Such expressions, back-references and look-arounds (which RE2 lacks too) are refused.
+    """
+    try:
+        re.compile(expression)
+    except re.error as error:
+        return f"bad regular expression {expression!r}: {error}"
+    if re.search(r"\\[1-9]|\(\?(=|!|<=|<!|P=)", expression):
+        return (f"regular expression {expression!r} uses a back-reference or look-around, "
+                "which Argo CD's RE2 does not support")
+    risky: list[bool] = []  # per open group: does its body repeat or alternate?
+    index = 0
+    while index < len(expression):
+        char = expression[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == "[":
+            index = _class_end(expression, index)
+            continue
+        if char == "(":
+            risky.append(False)
+        elif char == ")" and risky:
+            inner = risky.pop()
+            quantified = expression[index + 1:index + 2] in ("*", "+", "{")
+            if inner and quantified:
+                return (f"regular expression {expression!r} repeats a group that itself "
+                        "repeats or alternates, which can take exponential time; rewrite it "
+                        "without nested repetition")
+            if risky:
+                risky[-1] = risky[-1] or inner or quantified
+        elif char in "*+{|" and risky:
+            risky[-1] = True
+        index += 1
+    return None
+
+
+def _class_end(expression: str, start: int) -> int:
+    index = start + 1
+    if expression[index:index + 1] == "^":
+        index += 1
+    if expression[index:index + 1] == "]":
+        index += 1
+    while index < len(expression) and expression[index] != "]":
+        index += 2 if expression[index] == "\\" else 1
+    return index + 1
 
 
 def _spec_problems(spec: AppProjectSpec, path: str) -> Iterator[Problem]:
@@ -131,10 +184,9 @@ def _namespace_entry(entry: str, path: str) -> Iterator[Problem]:
     if expression is None:
         yield from _glob(entry, path)
         return
-    try:
-        re.compile(expression)
-    except re.error as error:
-        yield Problem(path, f"bad regular expression {expression!r}: {error}")
+    problem = regex_problem(expression)
+    if problem is not None:
+        yield Problem(path, problem)
 
 
 def _glob(pattern: str, path: str, separators: str = "",

@@ -20,7 +20,7 @@ from reconciler.projects import (
     namespace_matches,
     normalize_git_url,
 )
-from rollouts.api import AppProject, parse_object
+from rollouts.api import AppProject, check_object, parse_object
 
 IN_CLUSTER = "https://kubernetes.default.svc"
 
@@ -222,3 +222,34 @@ def test_a_malformed_glob_matches_nothing(pattern: str) -> None:
     proj = AppProject.model_validate({"metadata": {"name": "p"}, "spec": {
         "destinations": [{"server": "*", "namespace": pattern}]}})
     assert check_destination(proj, server=IN_CLUSTER, name=None, namespace="a") is not None
+
+
+class TestRegularExpressionsCannotStallTheController:
+    def test_nested_repetition_is_refused_and_matches_nothing(self) -> None:
+        import time
+
+        hostile = "/^(a|aa)+$/"
+        started = time.monotonic()
+        assert not namespace_matches([hostile], "a" * 62 + "!")
+        assert time.monotonic() - started < 2  # Python's backtracking would take ages
+        result = check_object({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+                               "metadata": {"name": "p"}, "spec": {"sourceNamespaces": [hostile]}})
+        (problem,) = result.errors
+        assert problem.path == "spec.sourceNamespaces[0]" and "exponential" in problem.message
+
+    def test_plain_groups_and_classes_are_fine(self) -> None:
+        assert namespace_matches(["/^team-(a|b)-[0-9]+$/"], "team-a-12")
+
+
+def test_the_public_surface_is_pinned() -> None:
+    import reconciler.projects as projects
+
+    assert sorted(projects.__all__) == [
+        "DEFAULT_PROJECT_NAME", "IN_CLUSTER_NAME", "IN_CLUSTER_SERVER", "ORPHANED_CONDITION",
+        "WindowState", "check_destination", "check_object_namespace", "check_resource",
+        "check_source_namespace", "check_source_repo", "cluster_aliases", "default_project",
+        "matching_windows", "namespace_matches", "next_window_change", "normalize_git_url",
+        "orphan_warning", "orphaned_objects", "sync_window_verdict", "window_state",
+        "window_states"]
+    for name in projects.__all__:
+        assert hasattr(projects, name), name
