@@ -249,3 +249,19 @@ class TestTheCycle:
         assert kube.deleted == [(name, "Background")] and not kube.jobs
         provider(kube).terminate(context(previous=None))  # nothing running: nothing to do
         assert len(kube.deleted) == 1
+
+    @pytest.mark.parametrize("owners", [
+        [],
+        [{"kind": "AnalysisRun", "name": "web-6f7d8-2-1", "uid": "other", "controller": True}],
+        [{"kind": "Rollout", "name": "web", "uid": UID, "controller": True}],
+    ], ids=["no-owner", "another-run", "not-a-run"])
+    def test_terminate_leaves_a_job_the_run_does_not_own(self, owners: list[Any]) -> None:
+        kube = FakeKube()
+        kube.jobs["precious"] = {"metadata": {"name": "precious", "ownerReferences": owners}}
+        provider(kube).terminate(context(previous=running("precious")))
+        assert kube.deleted == [] and "precious" in kube.jobs
+
+    def test_terminate_of_a_job_already_gone_is_quiet(self) -> None:
+        kube = FakeKube()
+        provider(kube).terminate(context(previous=running("gone")))
+        assert kube.deleted == []
