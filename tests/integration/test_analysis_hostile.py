@@ -318,6 +318,19 @@ def test_cloud_metadata_is_refused_without_connecting(url: str, connects: list[o
     assert connects == []
 
 
+def test_through_a_proxy_the_target_is_still_checked(monkeypatch: pytest.MonkeyPatch,
+                                                      first: ScriptedServer) -> None:
+    monkeypatch.setenv("http_proxy", first.url())
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    outcome = web({"url": "http://169.254.169.254/latest/meta-data/"})
+    assert outcome.error is not None and "egress policy denies" in outcome.error
+    assert first.received == [], "the proxy must not be asked either"
+    first.reply("http://checks.example/", Reply(body={"via": "proxy"}))  # a proxy sees URLs
+    assert web({"url": "http://checks.example/"}) == Outcome(value={"via": "proxy"})
+    assert first.received[-1].path == "http://checks.example/"
+
+
 def test_a_custom_deny_list_blocks_a_local_server_by_name_and_address() -> None:
     providers = default_providers(cast(KubeClient, None), deny_networks=["127.0.0.0/8"])
     with RawServer(drip(HEADERS_THEN_DRIP, 0)) as server:
