@@ -94,6 +94,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# Full history, not `--depth`/`--filter=blob:none`: abbreviated shas and commits no ref
+# points at any more must resolve locally, and a partial clone would fetch blobs lazily
+# during checkout (network and credentials outside the bounded, authenticated fetch).
 _FETCH_REFSPECS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
 
 
