@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from reconciler.render import app_directory, render, source_type
+from reconciler.render import DEFAULT_POLICY, RenderPolicy, app_directory, render, source_type
 from reconciler.repo_creds import credentials_for
 from reconciler.source import Credentials, GitSource, SourceError
 from reconciler.source_refs import RemoteRefs
@@ -99,8 +99,10 @@ class MeasuredGitSource(GitSource):
 class AppSources:
     """Polling state and render cache for every Application (thread-safe)."""
 
-    def __init__(self, source: GitSource, secrets: SecretsLookup, *, resync: float) -> None:
+    def __init__(self, source: GitSource, secrets: SecretsLookup, *, resync: float,
+                 render_policy: RenderPolicy = DEFAULT_POLICY) -> None:
         self.source = source
+        self.render_policy = render_policy
         self.secrets = secrets
         self.resync = resync
         self._targets: dict[str, Target] = {}
@@ -163,7 +165,8 @@ class AppSources:
                 return cached
         checkout = self.source.fetch(source.repo_url, revision,
                                      self.credentials(app, app_namespace))
-        objects = render(checkout.path, source, app_name=app_name, namespace=destination)
+        objects = render(checkout.path, source, app_name=app_name, namespace=destination,
+                         policy=self.render_policy)
         kind = source_type(source, app_directory(checkout.path.resolve(), source.path))
         rendered = Rendered(objects, kind.value)
         with self._lock:

@@ -39,9 +39,9 @@ from reconciler.app_status import (
 from reconciler.compare import DiffCache
 from reconciler.operation import Decision, decide_auto_sync, parse_time, requested_operation
 from reconciler.operation_runner import Compared, OperationRunner
-from reconciler.project_gate import ProjectGate, spec_problem, window_problem
+from reconciler.project_gate import InvalidProject, ProjectGate, spec_problem, window_problem
 from reconciler.projects import default_project
-from reconciler.render import RenderError
+from reconciler.render import DEFAULT_POLICY, RenderError, RenderPolicy
 from reconciler.repo_creds import REPO_SECRET_SELECTOR
 from reconciler.source import GitSource, SourceError, redact_url
 from reconciler.sync import AppliedVersions
@@ -109,6 +109,8 @@ class ApplicationController:
         webhook_port: int | None = None,
         webhook_secret: str | None = None,
         webhook_host: str = "127.0.0.1",
+        allow_local_repos: bool = False,
+        render_policy: RenderPolicy = DEFAULT_POLICY,
         clock: Clock | None = None,
         field_manager: str = FIELD_MANAGER,
     ) -> None:
@@ -134,8 +136,10 @@ class ApplicationController:
         self.git_metrics: Any = None
         """Set by `rollouts.metrics.wiring`: times every `git ls-remote` and `git fetch`."""
         if source is None:
-            source = MeasuredGitSource(repo_cache, observer=lambda: self.git_metrics)
-        self.sources = AppSources(source, self._repo_secrets, resync=resync)
+            source = MeasuredGitSource(repo_cache, observer=lambda: self.git_metrics,
+                                       allow_local=allow_local_repos)
+        self.sources = AppSources(source, self._repo_secrets, resync=resync,
+                                  render_policy=render_policy)
         self.diffs = DiffCache(client, field_manager)
         self.applied = AppliedVersions()
         self.runner = OperationRunner(client, self.watches, self.sources, self.diffs,
@@ -250,7 +254,7 @@ class ApplicationController:
         project = self._project(app)
         refusal = spec_problem(project, app, app_namespace=app_namespace,
                                control_namespace=self.control_namespace)
-        if refusal is not None or project is None:
+        if refusal is not None or not isinstance(project, AppProject):
             return self._refuse(key, raw, refusal or "no project", now)
         annotations = metadata.get("annotations") or {}
         target = self.sources.target(key, app, app_namespace, now,
@@ -337,10 +341,10 @@ class ApplicationController:
             only_pruning=bool(out_of_sync) and all(r.requires_pruning for r in out_of_sync),
             refused=refused, now=now)
 
-    def _project(self, app: Application) -> AppProject | None:
+    def _project(self, app: Application) -> AppProject | InvalidProject | None:
         """The Application's project; `default` is created on first use, as Argo CD does
         at start, so a fresh install has it."""
-        project = self.projects.project(app)
+        project = self.projects.lookup(app)
         if project is None and (app.spec.project or "default") == "default":
             try:
                 self.client.create(APP_PROJECT, self.control_namespace,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.projects import (
     check_destination,
@@ -33,10 +33,11 @@ from reconciler.projects import (
     sync_window_verdict,
 )
 from reconciler.tracking import resource_key
-from rollouts.api import AppProject, Application, check_object
+from rollouts.api import Application, AppProject, check_object
 from rollouts.kube import APP_PROJECT, Informer, Kind, KubeClient
 
-__all__ = ["ProjectGate", "object_problems", "spec_problem", "window_problem"]
+__all__ = ["InvalidProject", "ProjectGate", "object_problems", "spec_problem",
+           "window_problem"]
 
 Obj = dict[str, Any]
 IN_CLUSTER = "https://kubernetes.default.svc"
@@ -46,13 +47,21 @@ def _project_name(app: Application) -> str:
     return app.spec.project or "default"
 
 
-def spec_problem(project: AppProject | None, app: Application, *, app_namespace: str,
-                 control_namespace: str) -> str | None:
+class InvalidProject(NamedTuple):
+    """A project that exists but does not parse: every Application of it is refused."""
+
+    message: str
+
+
+def spec_problem(project: AppProject | InvalidProject | None, app: Application, *,
+                 app_namespace: str, control_namespace: str) -> str | None:
     """None when `app` may be fetched and rendered under its project, else why not."""
     name = _project_name(app)
     if project is None:
         return (f"spec.project: AppProject {name!r} does not exist in namespace "
                 f"{control_namespace!r}; create it or use an existing project")
+    if isinstance(project, InvalidProject):
+        return project.message
     problem = check_source_namespace(project, app_namespace=app_namespace,
                                      control_namespace=control_namespace)
     if problem is not None:
@@ -101,10 +110,16 @@ class ProjectGate:
     def __init__(self, client: KubeClient, control_namespace: str) -> None:
         self.control_namespace = control_namespace
         self.informer = Informer(client, APP_PROJECT, control_namespace)
-        self._parsed: dict[str, tuple[str, AppProject | None]] = {}
+        self._parsed: dict[str, tuple[str, AppProject | InvalidProject]] = {}
 
     def project(self, app: Application) -> AppProject | None:
-        """The Application's project; None when it does not exist or is not valid."""
+        """The Application's project when it exists and is valid, else None."""
+        found = self.lookup(app)
+        return found if isinstance(found, AppProject) else None
+
+    def lookup(self, app: Application) -> AppProject | InvalidProject | None:
+        """The Application's project; None when it does not exist, `InvalidProject` (with
+        the first lint error) when it does not parse."""
         raw = self.informer.get(self.control_namespace, _project_name(app))
         if raw is None:
             return None
@@ -114,7 +129,12 @@ class ProjectGate:
         if cached is not None and cached[0] == version:
             return cached[1]
         result = check_object({k: v for k, v in raw.items() if k != "status"})
-        model = result.obj if isinstance(result.obj, AppProject) and not result.errors \
-            else None
+        model: AppProject | InvalidProject
+        if isinstance(result.obj, AppProject) and not result.errors:
+            model = result.obj
+        else:
+            first = result.errors[0] if result.errors else "not an AppProject"
+            model = InvalidProject(f"AppProject {name!r} is invalid ({first}); fix it "
+                                   "(`rollouts lint`) before its Applications can sync")
         self._parsed[name] = (version, model)
         return model

@@ -6,8 +6,8 @@ Argo CD's "applications in any namespace" rules, as pure functions:
   `--control-namespace`): its own Applications, AppProjects and repository Secrets live
   there. Applications in it are always served.
 - Applications in another namespace are served only when that namespace matches one of
-  `--application-namespaces` (shell globs, `team-*`), and then only when their project's
-  `sourceNamespaces` permits the namespace too (`reconciler.projects`). Any other
+  `--application-namespaces` (Argo CD's globs, `team-*`, or `/regexp/`), and then only when
+  their project's `sourceNamespaces` permits the namespace too (`reconciler.projects`). Any other
   Application gets an `InvalidSpecError` condition saying why, and nothing else.
 - The **instance name** written into the tracking annotation is the Application's name in
   the control namespace and `<namespace>_<name>` elsewhere (Argo CD's format). A namespace
@@ -21,7 +21,8 @@ with `instance_name`), `reconciler.tracking` (the annotation itself).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from fnmatch import fnmatchcase
+
+from reconciler.projects import namespace_matches
 
 __all__ = ["instance_name", "namespace_problem", "split_instance_name"]
 
@@ -50,7 +51,7 @@ def namespace_problem(namespace: str, control_namespace: str,
     """None when Applications in `namespace` may be served, else why not (one line)."""
     if namespace == control_namespace:
         return None
-    if any(fnmatchcase(namespace, pattern) for pattern in patterns):
+    if namespace_matches(patterns, namespace):
         return None
     allowed = ", ".join(patterns) if patterns else "none"
     return (f"Applications in namespace {namespace!r} are not served: only namespace "

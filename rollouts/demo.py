@@ -91,6 +91,7 @@ def run() -> None:
     repo = DemoRepo(cluster.directory / "demo-repo", MANIFESTS / "demo",
                     exclude=(demo_traffic.MANIFEST,))
     try:
+        repo.__enter__()
         _deploy_from_git(cluster, repo)
         _walk_the_canary(cluster, repo)
         _bad_version_aborts(cluster, repo)
@@ -98,6 +99,7 @@ def run() -> None:
         traffic = demo_traffic.run(cluster, 11)
         _show_metrics(cluster, metrics_port, traffic=traffic)
     finally:
+        repo.__exit__(None, None, None)
         target.unlink(missing_ok=True)
         app.close()
         controller.terminate()

@@ -285,7 +285,8 @@ class ApplicationSpec(ApiModel):
     source: ApplicationSource | None = None
     destination: ApplicationDestination
     project: str | None = None
-    """Accepted for compatibility; AppProject restrictions are not enforced."""
+    """The AppProject (in the controller's namespace) that bounds this Application;
+    `default` when empty (`reconciler.projects`)."""
     sync_policy: SyncPolicy | None = None
     ignore_differences: list[ResourceIgnoreDifferences] | None = None
     info: list[InfoItem] | None = None

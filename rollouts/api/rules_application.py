@@ -63,12 +63,6 @@ def _spec_problems(spec: ApplicationSpec, path: str) -> Iterator[Problem]:
             "only this cluster (https://kubernetes.default.svc) is supported, "
             f"not {destination.server!r}",
         )
-    if spec.project not in (None, "default"):
-        yield Problem(
-            child_path(path, "project"),
-            f"AppProjects are not implemented: project {spec.project!r} is not enforced",
-            Severity.WARNING,
-        )
     if spec.sync_policy is not None:
         yield from _sync_policy_problems(spec.sync_policy, child_path(path, "syncPolicy"))
     if spec.revision_history_limit is not None and spec.revision_history_limit < 0:

@@ -37,6 +37,8 @@ class ReconcilerOptions:
     repo_cache: Path | None = None
     control_namespace: str | None = None
     application_namespaces: tuple[str, ...] = ()
+    allow_local_repos: bool = False
+    allow_remote_bases: bool = False
 
 
 def _globs(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -73,11 +75,14 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
             controllers.append(ExperimentController(client, namespace=namespace))
         elif name == "reconciler":
             from reconciler.controller import ApplicationController
+            from reconciler.render import RenderPolicy
 
             options = reconciler or ReconcilerOptions()
             controllers.append(ApplicationController(
                 client, namespace=namespace, control_namespace=options.control_namespace,
                 application_namespaces=options.application_namespaces,
+                allow_local_repos=options.allow_local_repos,
+                render_policy=RenderPolicy(allow_remote_bases=options.allow_remote_bases),
                 repo_cache=options.repo_cache,
                 resync=options.resync, webhook_port=options.webhook_port,
                 webhook_secret=options.webhook_secret, webhook_host=options.webhook_host))
@@ -121,7 +126,8 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
               help="reconciler: address the Git webhook listens on (apart from --bind).")
 @click.option("--webhook-secret", envvar="ROLLOUTS_WEBHOOK_SECRET", default=None,
               show_envvar=True,
-              help="reconciler: shared secret of GitHub/GitLab webhooks (unsigned pushes are "
+              help="reconciler: shared secret of GitHub/GitLab webhooks, required with "
+                   "--webhook-port (unsigned pushes are "
                    "refused with 401 when set).")
 @click.option("--repo-cache", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="reconciler: directory of Git clones and checkouts "
@@ -135,6 +141,12 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
               help="reconciler: also serve Applications in namespaces matching GLOB "
                    "(repeatable or comma-separated; their project must list the namespace in "
                    "sourceNamespaces). Default: only the control namespace.")
+@click.option("--allow-local-repos", is_flag=True,
+              help="reconciler: permit file:// and local-path repoURLs (off: an Application "
+                   "could read the controller's disk, other tenants' clones included).")
+@click.option("--kustomize-remote-bases", "allow_remote_bases", is_flag=True,
+              help="reconciler: let kustomize fetch remote bases (https/ssh); off by default, "
+                   "as they reach any host the controller can.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--log-level", default="INFO", show_default=True)
@@ -143,7 +155,8 @@ def controller(
     names: str, prometheus: str | None, leader_elect: bool, lease_namespace: str | None,
     port: int, bind: str, workers: int, app_resync: float, webhook_port: int, webhook_bind: str,
     webhook_secret: str | None, repo_cache: Path | None, control_namespace: str | None,
-    application_namespaces: tuple[str, ...], log_format: str, log_level: str,
+    application_namespaces: tuple[str, ...], allow_local_repos: bool, allow_remote_bases: bool,
+    log_format: str, log_level: str,
 ) -> None:
     """Run the controllers until interrupted (SIGINT/SIGTERM)."""
     logging_setup("json" if log_format == "json" else "text", log_level.upper())
@@ -156,7 +169,9 @@ def controller(
                                    webhook_host=webhook_bind,
                                    repo_cache=repo_cache,
                                    control_namespace=namespace or control_namespace,
-                                   application_namespaces=_globs(application_namespaces))
+                                   application_namespaces=_globs(application_namespaces),
+                                   allow_local_repos=allow_local_repos,
+                                   allow_remote_bases=allow_remote_bases)
     try:
         controllers = _controllers(names, client, namespace, prometheus, reconciler)
     except OSError as problem:

@@ -284,4 +284,5 @@ def test_the_public_surface_is_pinned() -> None:
         "AnalysisRun",
         "Experiment",
         "Application",
+        "AppProject",
     }

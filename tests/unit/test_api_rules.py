@@ -405,9 +405,9 @@ class TestGivenApplications:
         doc = application(source={"repoURL": "https://git.example/a.git", "path": "../x"})
         error_at(doc, "spec.source.path")
 
-    def test_when_a_project_other_than_default_then_a_warning(self) -> None:
-        found = problems(application(project="team-a"))["spec.project"]
-        assert found.severity is Severity.WARNING
+    def test_when_a_project_other_than_default_then_no_warning_as_projects_are_enforced(
+            self) -> None:
+        assert "spec.project" not in problems(application(project="team-a"))
 
     def test_when_ignore_differences_has_a_bad_pointer_then_error(self) -> None:
         doc = application(

@@ -78,6 +78,14 @@ EXPECTED = {
         "status": True,
         "columns": ["Status", "Age"],
     },
+    "appprojects.yaml": {
+        "kind": "AppProject",
+        "plural": "appprojects",
+        "scope": "Namespaced",
+        "short": {"appproj", "appprojs"},
+        "status": False,
+        "columns": ["Description", "Age"],
+    },
     "applications.yaml": {
         "kind": "Application",
         "plural": "applications",

@@ -71,7 +71,7 @@ class TestGivenArgoKinds:
         assert problem.path == "kind" and "did you mean 'Rollout'" in problem.message
 
     def test_when_the_kind_belongs_to_another_argo_project_then_a_warning_and_skipped(self) -> None:
-        text = "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {name: x}\n"
+        text = "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: x}\n"
         report = lint_text(text, "a.yaml")
         assert report.errors == 0 and report.warnings == 1 and report.skipped == 1
 
