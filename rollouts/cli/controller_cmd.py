@@ -56,7 +56,8 @@ def _client(kubeconfig: str | None, context: str | None, in_cluster: bool) -> Ku
 
 def _controllers(names: str, client: KubeClient, namespace: str | None,
                  prometheus: str | None,
-                 reconciler: ReconcilerOptions | None = None) -> list[Controller]:
+                 reconciler: ReconcilerOptions | None = None,
+                 deny_networks: tuple[str, ...] | None = None) -> list[Controller]:
     chosen = [name.strip() for name in names.split(",") if name.strip()]
     controllers: list[Controller] = []
     for name in chosen:
@@ -67,7 +68,11 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
             from analysis.controller import AnalysisRunController
             from analysis.providers import default_providers
 
-            providers = default_providers(client, prometheus_address=prometheus)
+            try:
+                providers = default_providers(client, prometheus_address=prometheus,
+                                              deny_networks=deny_networks)
+            except ValueError as problem:
+                raise UsageProblem(f"--analysis-deny-networks: {problem}") from None
             controllers.append(AnalysisRunController(client, providers, namespace=namespace))
         elif name == "experiments":
             from rollouts.experiments.controller import ExperimentController
@@ -147,6 +152,10 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
 @click.option("--kustomize-remote-bases", "allow_remote_bases", is_flag=True,
               help="reconciler: let kustomize fetch remote bases (https/ssh); off by default, "
                    "as they reach any host the controller can.")
+@click.option("--analysis-deny-networks", "deny_networks", default=None, metavar="CIDRS",
+              help="analysis: comma-separated networks the web and prometheus providers may "
+                   "not reach (default: 169.254.0.0/16,fe80::/10, cloud metadata; '' denies "
+                   "nothing).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--log-level", default="INFO", show_default=True)
@@ -156,7 +165,7 @@ def controller(
     port: int, bind: str, workers: int, app_resync: float, webhook_port: int, webhook_bind: str,
     webhook_secret: str | None, repo_cache: Path | None, control_namespace: str | None,
     application_namespaces: tuple[str, ...], allow_local_repos: bool, allow_remote_bases: bool,
-    log_format: str, log_level: str,
+    deny_networks: str | None, log_format: str, log_level: str,
 ) -> None:
     """Run the controllers until interrupted (SIGINT/SIGTERM)."""
     logging_setup("json" if log_format == "json" else "text", log_level.upper())
@@ -173,7 +182,9 @@ def controller(
                                    allow_local_repos=allow_local_repos,
                                    allow_remote_bases=allow_remote_bases)
     try:
-        controllers = _controllers(names, client, namespace, prometheus, reconciler)
+        denied = None if deny_networks is None else tuple(
+            n.strip() for n in deny_networks.split(",") if n.strip())
+        controllers = _controllers(names, client, namespace, prometheus, reconciler, denied)
     except OSError as problem:
         raise UsageProblem(f"cannot listen on {webhook_bind}:{webhook_port} for the Git webhook "
                            f"({problem.strerror}); choose another --webhook-port") from None
