@@ -30,10 +30,12 @@ The query is one GET of `<address>/api/v1/query?query=...` through
 `analysis.providers.transport` (the `web` provider's hardened client): the timeout bounds
 the whole exchange and is clamped to 60 s, answers over 4 MiB are refused, redirects are
 followed only within the same origin, and the controller's egress policy refuses
-link-local and cloud metadata addresses. We read the raw answer rather than
-`prometheus_api_client`'s `custom_query`, which keeps only `data.result`: we also need
-`resultType` (a scalar and a string look alike otherwise) and `warnings`. It never
-retries: the measurement interval and `consecutiveErrorLimit` are the retry policy.
+link-local and cloud metadata addresses. `prometheus_api_client.PrometheusConnect` builds
+and sends the query on a requests session whose transport is that hardened client
+(`_TransportSession`); the session keeps the raw answer, because `custom_query` returns
+only `data.result` and we also need `resultType` (a scalar and a string look alike
+otherwise) and `warnings`. It never retries: the measurement interval and
+`consecutiveErrorLimit` are the retry policy.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from requests.structures import CaseInsensitiveDict
+from urllib3.util.retry import Retry
 
 from analysis.providers.base import (
     MeasureContext,
@@ -57,6 +64,7 @@ from analysis.providers.base import (
 from analysis.providers.egress import EgressPolicy
 from analysis.providers.transport import (
     MAX_TIMEOUT_SECONDS,
+    HttpAnswer,
     HttpRequest,
     TransportError,
     exchange,
@@ -167,6 +175,36 @@ class PrometheusProvider:
         """Nothing to stop: a query finishes within `measure`."""
 
 
+class _TransportSession(requests.Session):
+    """A requests session for `prometheus_api_client` whose every request goes through
+    `analysis.providers.transport.exchange` (total deadline, size cap, same-origin
+    redirects, egress policy) instead of requests' own adapters; it keeps the answer, as
+    `custom_query` returns only `data.result`."""
+
+    def __init__(self, egress: EgressPolicy, *, insecure: bool) -> None:
+        super().__init__()
+        self.verify = not insecure
+        self.egress = egress
+        self.answer: HttpAnswer | None = None
+
+    def request(self, method: str | bytes, url: str | bytes,  # type: ignore[override]
+                params: Any = None, data: Any = None, headers: Any = None,
+                timeout: Any = None, **_ignored: Any) -> requests.Response:
+        target = str(url) + (f"?{urlencode(params)}" if params else "")
+        body = urlencode(data).encode() if isinstance(data, dict) else data
+        sent = HttpRequest(url=target, method=str(method), body=body,
+                           timeout=float(timeout or MAX_TIMEOUT_SECONDS),
+                           insecure=not self.verify, headers=dict(headers or {}))
+        self.answer = exchange(sent, self.egress)
+        response = requests.Response()
+        response.status_code = self.answer.status
+        response.reason = self.answer.reason
+        response._content = self.answer.body
+        response.url = target
+        response.headers = CaseInsensitiveDict(dict(self.answer.headers.items()))
+        return response
+
+
 def query(request: PrometheusRequest, egress: EgressPolicy | None = None) -> Outcome:
     """Send `request`; the measurement, or an error saying why there is none."""
     where = f"prometheus at {display_url(request.address)}"
@@ -174,15 +212,24 @@ def query(request: PrometheusRequest, egress: EgressPolicy | None = None) -> Out
     if request.basic_auth is not None:  # as requests did: basic auth wins over a header
         pair = ":".join(request.basic_auth).encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-    sent = HttpRequest(url=f"{request.address}/api/v1/query?{urlencode({'query': request.query})}",
-                       timeout=request.timeout, insecure=request.insecure, headers=headers)
+    session = _TransportSession(egress if egress is not None else EgressPolicy.from_networks(),
+                                insecure=request.insecure)
+    client = PrometheusConnect(url=request.address, headers=headers, session=session,
+                               timeout=request.timeout, retry=Retry(total=0, read=False))
     try:
-        answer = exchange(sent, egress if egress is not None else EgressPolicy.from_networks())
+        client.custom_query(request.query)
     except TransportError as exc:
         if exc.timed_out:
             return Outcome(error=f"{where} {exc.reason}")
         reason = exc.reason.removeprefix("failed: ").removeprefix("not sent: ")
         return Outcome(error=scrub(f"cannot query {where}: {reason}", request.secrets))
+    except Exception:  # PrometheusApiClientException (non-200), odd JSON: judged below
+        pass
+    finally:
+        client.close()
+    answer = session.answer
+    if answer is None:
+        return Outcome(error=f"{where} gave no answer")
     text = answer.body.decode("utf-8", "replace")
     try:
         document: Any = json.loads(text)
