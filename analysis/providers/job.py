@@ -46,7 +46,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from analysis.providers.base import MeasureContext, Outcome, scrub
-from rollouts.kube import JOB, AlreadyExists, KubeClient, KubeError, NotFound
+from rollouts.kube import JOB, AlreadyExists, Conflict, KubeClient, KubeError, NotFound
 
 __all__ = [
     "JOB_NAME_KEY",
@@ -198,7 +198,12 @@ class JobProvider:
             log.warning("not deleting Job %s/%s: it is not owned by AnalysisRun %s (uid %s)",
                         context.namespace, name, context.run_name, context.run_uid)
             return
-        self.client.delete(JOB, context.namespace, name, propagation="Background")
+        uid = str((job.get("metadata") or {}).get("uid") or "") or None
+        try:  # the uid precondition: never a namesake created since we looked
+            self.client.delete(JOB, context.namespace, name, propagation="Background", uid=uid)
+        except Conflict:
+            log.warning("not deleting Job %s/%s: it was replaced since it was checked",
+                        context.namespace, name)
 
     def _start(self, context: MeasureContext) -> Outcome:
         number = context.measurement_number or _next_number(context.previous)

@@ -310,11 +310,14 @@ class KubeClient:
         return self.patch(kind, namespace, name, patch, "merge", subresource="status")
 
     def delete(
-        self, kind: Kind, namespace: str | None, name: str, propagation: str = "Background"
+        self, kind: Kind, namespace: str | None, name: str, propagation: str = "Background",
+        *, uid: str | None = None,
     ) -> bool:
-        """Delete the object; False when it was already gone."""
+        """Delete the object; False when it was already gone. With `uid`, only that very
+        object is deleted (a namesake created since raises `Conflict`)."""
         try:
-            self.request(request_for(Verb.DELETE, kind, namespace, name, propagation=propagation))
+            self.request(request_for(Verb.DELETE, kind, namespace, name, propagation=propagation,
+                                     uid=uid))
         except NotFound:
             return False
         return True

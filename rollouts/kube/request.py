@@ -113,6 +113,7 @@ def request_for(
     force: bool = False,
     dry_run: bool = False,
     propagation: str | None = None,
+    uid: str | None = None,
 ) -> Request:
     """The request for `verb` on `kind`; raises ValueError when the arguments cannot work.
 
@@ -120,7 +121,8 @@ def request_for(
     - CREATE posts to the collection (or to `name/subresource`, e.g. a pod's eviction).
     - APPLY is server-side apply: a PATCH whose body is the JSON of the whole intent,
       sent as `application/apply-patch+yaml` (JSON is YAML), with a field manager.
-    - DELETE carries `DeleteOptions` with the propagation policy.
+    - DELETE carries `DeleteOptions` with the propagation policy, and with `uid` a
+      precondition: the server deletes only that very object (409 for a namesake).
     """
     verb = Verb(verb)
     if verb.needs_name and not name:
@@ -171,6 +173,8 @@ def request_for(
         options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
         if propagation:
             options["propagationPolicy"] = propagation
+        if uid:
+            options["preconditions"] = {"uid": uid}
         if dry_run:
             options["dryRun"] = ["All"]
         body, content_type = options, JSON

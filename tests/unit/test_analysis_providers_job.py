@@ -23,7 +23,16 @@ from analysis.providers.job import (
     label_value,
     poll_delay,
 )
-from rollouts.kube import JOB, AlreadyExists, Invalid, Kind, KubeClient, NotFound, Unavailable
+from rollouts.kube import (
+    JOB,
+    AlreadyExists,
+    Conflict,
+    Invalid,
+    Kind,
+    KubeClient,
+    NotFound,
+    Unavailable,
+)
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 UID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
@@ -65,7 +74,10 @@ class FakeKube:
             raise NotFound(f'jobs.batch "{name}" not found', 404, "NotFound")
         return self.jobs[name]
 
-    def delete(self, kind: Kind, namespace: str, name: str, propagation: str = "") -> bool:
+    def delete(self, kind: Kind, namespace: str, name: str, propagation: str = "",
+               uid: str | None = None) -> bool:
+        if uid is not None and self.jobs.get(name, {}).get("metadata", {}).get("uid") != uid:
+            raise Conflict("precondition failed: uid", 409, "Conflict")
         self.deleted.append((name, propagation))
         return self.jobs.pop(name, None) is not None
 

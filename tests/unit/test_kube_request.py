@@ -208,6 +208,11 @@ class TestWriting:
         assert r.body == {"apiVersion": "v1", "kind": "DeleteOptions",
                           "propagationPolicy": "Foreground"}
 
+    def test_delete_with_a_uid_deletes_only_that_very_object(self) -> None:
+        r = request_for(Verb.DELETE, JOB, "shop", "probe", propagation="Background", uid="u-1")
+        assert r.body == {"apiVersion": "v1", "kind": "DeleteOptions",
+                          "propagationPolicy": "Background", "preconditions": {"uid": "u-1"}}
+
 
 def test_every_verb_names_its_http_method_and_counter() -> None:
     assert {v.value: v.method for v in Verb} == {
