@@ -257,32 +257,29 @@ def _checked_connector(policy: EgressPolicy, deadline: _Deadline) -> Any:
     return connect
 
 
-class _GuardedHTTP(http.client.HTTPConnection):
+class _Guarded:
+    """Connects only to policy-checked addresses; the deadline watches the socket (the TLS
+    one for HTTPS). Mixed into `http.client`'s connection classes."""
+
+    sock: Any
+
+    def __init__(self, host: str, *, policy: EgressPolicy, deadline: _Deadline,
+                 **kwargs: Any) -> None:
+        super().__init__(host, **kwargs)  # type: ignore[call-arg]
+        self._deadline = deadline
+        self._create_connection = _checked_connector(policy, deadline)
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        self._deadline.watch(self.sock)
+
+
+class _GuardedHTTP(_Guarded, http.client.HTTPConnection):
     """An HTTP connection to policy-checked addresses, watched by the deadline."""
 
-    def __init__(self, host: str, *, policy: EgressPolicy, deadline: _Deadline,
-                 **kwargs: Any) -> None:
-        super().__init__(host, **kwargs)
-        self._deadline = deadline
-        self._create_connection = _checked_connector(policy, deadline)
 
-    def connect(self) -> None:
-        super().connect()
-        self._deadline.watch(self.sock)
-
-
-class _GuardedHTTPS(http.client.HTTPSConnection):
-    """The same for HTTPS (the deadline watches the TLS socket)."""
-
-    def __init__(self, host: str, *, policy: EgressPolicy, deadline: _Deadline,
-                 **kwargs: Any) -> None:
-        super().__init__(host, **kwargs)
-        self._deadline = deadline
-        self._create_connection = _checked_connector(policy, deadline)
-
-    def connect(self) -> None:
-        super().connect()
-        self._deadline.watch(self.sock)
+class _GuardedHTTPS(_Guarded, http.client.HTTPSConnection):
+    """The same for HTTPS."""
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
