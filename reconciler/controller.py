@@ -60,6 +60,7 @@ from rollouts.kube import (
     Conflict,
     Informer,
     KubeClient,
+    KubeError,
 )
 from rollouts.runtime import Clock, ReconcileResult, SystemClock, Timers, WorkQueue
 from rollouts.runtime.queue import object_key, split_key
@@ -347,12 +348,19 @@ class ApplicationController:
         project = self.projects.lookup(app)
         if project is None and (app.spec.project or "default") == "default":
             try:
-                self.client.create(APP_PROJECT, self.control_namespace,
-                                   default_project(self.control_namespace))
-                log.info("created the default AppProject in %s", self.control_namespace)
-            except AlreadyExists:
-                pass
-            raw = self.client.get(APP_PROJECT, self.control_namespace, "default")
+                try:
+                    raw = self.client.create(APP_PROJECT, self.control_namespace,
+                                             default_project(self.control_namespace))
+                    log.info("created the default AppProject in %s", self.control_namespace)
+                except AlreadyExists:  # another replica, or our cache is behind
+                    raw = self.client.get(APP_PROJECT, self.control_namespace, "default")
+            except KubeError as error:
+                if error.temporary:
+                    raise
+                # e.g. no RBAC to create it: the app says the project is missing.
+                log.warning("cannot create the default AppProject in %s: %s",
+                            self.control_namespace, error)
+                return None
             result = check_object(raw)
             project = result.obj if isinstance(result.obj, AppProject) else None
         return project
