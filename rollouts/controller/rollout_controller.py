@@ -156,7 +156,13 @@ class RolloutController:
             return ReconcileResult(requeue_after=0.1)
         if (raw.get("metadata") or {}).get("deletionTimestamp"):
             return ReconcileResult()
-        return self._reconcile_rollout(key, raw)
+        try:
+            return self._reconcile_rollout(key, raw)
+        except KubeError as error:
+            if not error.temporary:  # Forbidden, Invalid, ...: say so where users look
+                self._emit(raw, "ReconcileError", f"cannot reconcile: {error}; retried with "
+                           "backoff (up to every 10 minutes) until it succeeds")
+            raise
 
     def _reconcile_rollout(self, key: str, raw: dict[str, Any]) -> ReconcileResult:
         result = check_object(raw)
