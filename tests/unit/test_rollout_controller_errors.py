@@ -24,11 +24,11 @@ def _controller(events: list[tuple[str, str]], error: Exception) -> RolloutContr
     def fail(_key: str, _raw: dict[str, Any]) -> Any:
         raise error
 
-    client.emit_event = emit  # type: ignore[method-assign]
-    controller._reconcile_rollout = fail  # type: ignore[method-assign]
+    client.emit_event = emit  # type: ignore[method-assign,assignment]
+    controller._reconcile_rollout = fail  # type: ignore[method-assign,assignment]
     web = {"metadata": {"namespace": "shop", "name": "web", "resourceVersion": "1"},
            "spec": {"replicas": 2, "strategy": {"canary": {}}}}
-    controller.rollouts._apply(WatchEvent("ADDED", web))  # type: ignore[arg-type]
+    controller.rollouts._apply(WatchEvent("ADDED", web))
     return controller
 
 
