@@ -200,3 +200,22 @@ def test_what_a_project_forbids_is_never_applied(
     assert get(cluster, namespace, "configmap", "fine")["metadata"]["annotations"][
         TRACKING] == f"fine:/ConfigMap:{namespace}/fine"
     assert get(cluster, namespace, "appproject", "default")["spec"]["sourceRepos"] == ["*"]
+
+
+def test_a_hook_never_deletes_an_object_it_does_not_own(
+        cluster: TestCluster, namespace: str, daemon: GitDaemon, tmp_path: Path) -> None:
+    hook = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: precious\n  annotations:\n"
+            "    argocd.argoproj.io/hook: PreSync\ndata:\n  from: git\n")
+    daemon.create_repo("apps", {"app/hook.yaml": hook, "app/ok.yaml": config_map("after")})
+    cluster.kubectl_run("create", "configmap", "precious", "-n", namespace,
+                        "--from-literal=owner=someone-else")
+    uid = get(cluster, namespace, "configmap", "precious")["metadata"]["uid"]
+    apply(cluster, namespace, application("hooked", daemon.url("apps"), "app", namespace))
+    with running_reconciler(cluster, namespace, tmp_path, resync=2):
+        wait_for(lambda: operation_phase(cluster, namespace, "hooked") in ("Failed", "Error"),
+                 60, "the sync to fail on the foreign object")
+        message = app_status(cluster, namespace, "hooked")["operationState"]["message"]
+        assert "does not belong to this Application" in message
+    kept = get(cluster, namespace, "configmap", "precious")
+    assert kept["metadata"]["uid"] == uid and kept["data"] == {"owner": "someone-else"}
+    assert not exists(cluster, namespace, "configmap", "after")
