@@ -371,9 +371,13 @@ def test_int_or_string_fields() -> None:
 
 
 def test_kustomization_installs_every_crd() -> None:
-    kustomization = yaml.safe_load((REPO / "manifests" / "kustomization.yaml").read_text())
-    assert sorted(kustomization["resources"]) == sorted(f"crds/{n}" for n in EXPECTED)
+    top = yaml.safe_load((REPO / "manifests" / "kustomization.yaml").read_text())
+    assert top["resources"] == ["crds"]
+    kustomization = yaml.safe_load((CRD_DIR / "Kustomization").read_text())
+    assert sorted(kustomization["resources"]) == sorted(EXPECTED)
     assert sorted(p.name for p in CRD_DIR.glob("*.yaml")) == sorted(EXPECTED)
+    install = yaml.safe_load((REPO / "manifests" / "install" / "kustomization.yaml").read_text())
+    assert "../crds" in install["resources"]
 
 
 # ------------------------------------------------- the compatibility corpus, offline

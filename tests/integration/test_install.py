@@ -1,0 +1,135 @@
+"""`manifests/install`: it applies to a real API server, its pods pass the `restricted`
+Pod Security Standard, and the controller runs a canary with its ServiceAccount's token
+(RBAC enforced by the dev cluster) without a single refusal.
+
+What is not proven here: the image itself (building it needs a container engine, which
+this machine has not); kwok runs the Deployments' pods without pulling it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import TestCluster
+from tests.integration.support import REPO, get, set_image, wait_for, wait_phase
+
+INSTALL = REPO / "manifests" / "install"
+CONTROLLER_SA = "system:serviceaccount:rollouts:rollouts-controller"
+RECONCILER_SA = "system:serviceaccount:rollouts:rollouts-reconciler"
+
+
+def _token_kubeconfig(cluster: TestCluster, account: str, path: Path) -> Path:
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    token = cluster.kubectl_run("create", "token", account, "-n", "rollouts",
+                                "--duration=1h").stdout.strip()
+    context = config["contexts"][0]
+    context["context"]["user"] = account
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    config["contexts"] = [context]
+    config["current-context"] = context["name"]
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _can(cluster: TestCluster, who: str, verb: str, resource: str,
+         namespace: str = "default") -> bool:
+    result = cluster.kubectl_run("auth", "can-i", verb, resource, "-n", namespace,
+                                 f"--as={who}", check=False)
+    return result.stdout.strip() == "yes"
+
+
+def test_the_install_applies_and_its_pods_are_locked_down(cluster: TestCluster) -> None:
+    cluster.kubectl_run("apply", "--server-side", "-k", str(INSTALL))
+    # Applying again is a no-op the server validates in full (admission included).
+    cluster.kubectl_run("apply", "--server-side", "--dry-run=server", "-k", str(INSTALL))
+    for name in ("rollouts-controller", "rollouts-reconciler"):
+        deployment = get(cluster, "rollouts", "deployment", name)
+        spec = deployment["spec"]
+        assert spec["replicas"] == 2
+        pod = spec["template"]["spec"]
+        assert pod["serviceAccountName"] == name
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        [container] = pod["containers"]
+        context = container["securityContext"]
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"]["drop"] == ["ALL"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["resources"]["limits"]["memory"]
+        assert get(cluster, "rollouts", "poddisruptionbudget", name)["spec"]["minAvailable"] == 1
+
+        # The namespace enforces the `restricted` Pod Security Standard: the pods exist.
+        def running(name: str = name) -> bool:
+            out = cluster.kubectl_run("get", "pods", "-n", "rollouts", "-l",
+                                      f"app.kubernetes.io/name={name}", "-o", "json").stdout
+            return len(json.loads(out)["items"]) == 2
+
+        wait_for(running, 60, f"two {name} pods")
+
+
+def test_each_service_account_has_only_its_verbs(cluster: TestCluster) -> None:
+    cluster.kubectl_run("apply", "--server-side", "-k", str(INSTALL))
+    allowed = [(CONTROLLER_SA, "patch", "rollouts.argoproj.io"),
+               (CONTROLLER_SA, "create", "replicasets.apps"),
+               (CONTROLLER_SA, "get", "secrets"),
+               (CONTROLLER_SA, "create", "jobs.batch"),
+               (RECONCILER_SA, "patch", "applications.argoproj.io"),
+               (RECONCILER_SA, "create", "deployments.apps")]
+    denied = [(CONTROLLER_SA, "list", "secrets"),
+              (CONTROLLER_SA, "create", "clusterrolebindings.rbac.authorization.k8s.io"),
+              (CONTROLLER_SA, "create", "pods"),
+              (CONTROLLER_SA, "delete", "namespaces"),
+              (CONTROLLER_SA, "patch", "applications.argoproj.io"),
+              (RECONCILER_SA, "escalate", "clusterroles.rbac.authorization.k8s.io"),
+              (RECONCILER_SA, "bind", "clusterroles.rbac.authorization.k8s.io")]
+    assert [a for a in allowed if not _can(cluster, *a)] == []
+    assert [d for d in denied if _can(cluster, *d)] == []
+    assert _can(cluster, RECONCILER_SA, "list", "secrets", "rollouts")
+
+
+def rollout(name: str) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 2, "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels},
+                         "spec": {"containers": [{"name": "app", "image": "demo:1"}]}},
+            "strategy": {"canary": {"steps": [{"setWeight": 50}, {"pause": {"duration": "1s"}}]}},
+        },
+    }
+
+
+def test_the_controller_runs_a_canary_with_its_own_token(
+        cluster: TestCluster, namespace: str, tmp_path: Path) -> None:
+    cluster.kubectl_run("apply", "--server-side", "-k", str(INSTALL))
+    kubeconfig = _token_kubeconfig(cluster, "rollouts-controller", tmp_path / "sa.kubeconfig")
+    log = tmp_path / "controller.log"
+    argv = [sys.executable, "-m", "rollouts.cli.main", "controller", f"--kubeconfig={kubeconfig}",
+            "--controllers", "rollouts,analysis,experiments", "--lease-namespace", "rollouts",
+            "--port", "0", "--log-level", "DEBUG", "--log-format", "json"]
+    cluster.kubectl_run("apply", "-n", namespace, "-f", "-", input=json.dumps(rollout("web")))
+    with log.open("ab") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        wait_phase(cluster, namespace, "web", "Healthy", timeout=90)
+        set_image(cluster, namespace, "web", "demo:2")
+        wait_phase(cluster, namespace, "web", "Healthy", timeout=90,
+                   step=2)
+        assert process.poll() is None
+    finally:
+        process.terminate()
+        process.wait(20)
+    text = log.read_text().lower()
+    assert "forbidden" not in text and " 403" not in text, text[-3000:]
