@@ -16,6 +16,13 @@ reconciler), hands them to a `Manager` and calls `run()`. In order, `run`:
    the process then exits and its supervisor restarts it as a standby, rather than
    trying to wind down controllers that may hold stale decisions.
 
+Losing the lease (the elector's renew deadline passed) stops taking work at once (the
+queues shut down) and calls `on_lost` on the elector's thread, so the command can end
+the process after a short grace even while a worker is still busy (a deposed leader's
+in-flight writes are abandoned, not finished). On a clean stop the workers get
+`shutdown_timeout` seconds to finish; the lease is released only if they all did,
+otherwise it is left to expire, so a standby never acts beside a still-busy worker.
+
 Probes: `/healthz` is 200 while `run` is running and every worker thread is alive.
 `/readyz` is 200 once the caches have synced, on the leader *and* on standbys: a
 standby is ready to take over, and marking it unready would make a rolling update of
@@ -96,6 +103,7 @@ class Manager:
         queue_max_delay: float = DEFAULT_MAX_DELAY,
         queue_permanent_base_delay: float = PERMANENT_BASE_DELAY,
         queue_permanent_max_delay: float = PERMANENT_MAX_DELAY,
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         names = [c.name for c in controllers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -105,6 +113,7 @@ class Manager:
             raise ValueError(f"workers must be >= 1 per controller, got {workers}")
         self._workers = workers
         self._elector = leader_elector
+        self._on_lost = on_lost
         self._clock: Clock = clock or SystemClock()
         self._sync_timeout = sync_timeout
         self._shutdown_timeout = shutdown_timeout
@@ -324,6 +333,13 @@ class Manager:
         if not self._stopping.is_set() and not self._lost.is_set():
             log.error("lost the leader lease; stopping all controllers")
             self._lost.set()
+            # Take no new work from this instant; stop competing for the lease (the
+            # elector does not release a lease it lost), then let the owner end us.
+            for runner in self._runners.values():
+                runner.queue.shutdown()
+            self._elector_stop.set()
+            if self._on_lost is not None:
+                _quietly(self._on_lost, "the on_lost callback")
         self._wake.set()
 
     # -- workers --------------------------------------------------------------------
@@ -388,18 +404,25 @@ class Manager:
                 runner.queue.shutdown()
             deadline = time.monotonic() + self._shutdown_timeout
             current = threading.current_thread()
+            busy: list[str] = []
             for runner in self._runners.values():
                 for thread in runner.workers:
                     if thread is not current:
                         thread.join(timeout=max(0.0, deadline - time.monotonic()))
-                    if thread.is_alive() and thread is not current:
-                        log.warning("worker %s still busy after shutdown timeout", thread.name)
+                    if thread.is_alive():
+                        busy.append(thread.name)
                 _quietly(runner.timers.shutdown, "timers of " + runner.controller.name)
-            # Only now that no worker acts may the lease go to another replica.
-            self._elector_stop.set()
-            if self._elector_thread is not None and self._elector_thread is not current:
-                # Releasing the lease takes an API call or two: allow it at least a second.
-                self._elector_thread.join(timeout=max(1.0, deadline - time.monotonic()))
+            if busy:
+                # A standby must not act beside a worker that still writes: keep the
+                # lease (it expires once this process is gone) instead of releasing it.
+                log.warning("workers still busy after %g s: %s; not releasing the leader "
+                            "lease", self._shutdown_timeout, ", ".join(busy))
+            else:
+                # Only now that no worker acts may the lease go to another replica.
+                self._elector_stop.set()
+                if self._elector_thread is not None and self._elector_thread is not current:
+                    # Releasing the lease takes an API call or two: allow a few seconds.
+                    self._elector_thread.join(timeout=max(5.0, deadline - time.monotonic()))
             for informer in self._informers:
                 _quietly(informer.stop, f"informer {informer!r}")
             _quietly(self._server.stop, "health server")
