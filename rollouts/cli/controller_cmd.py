@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +17,33 @@ from prometheus_client import REGISTRY
 from rollouts.cli.errors import UsageProblem
 from rollouts.controller import RolloutController
 from rollouts.kube import KubeClient, KubeError, LeaderElector
+from rollouts.kube.leader import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_RENEW_SECONDS,
+    DEFAULT_RETRY_SECONDS,
+    lease_name,
+    new_identity,
+)
 from rollouts.metrics.kube_requests import KubeRequestsCollector
 from rollouts.metrics.wiring import instrument
-from rollouts.runtime import CacheSyncTimeout, Controller, Manager, logging_setup
+from rollouts.runtime import (
+    CacheSyncTimeout,
+    Controller,
+    LeaderElectionLost,
+    Manager,
+    logging_setup,
+)
 
 AVAILABLE = ("rollouts", "analysis", "experiments", "reconciler")
 DEFAULT_CONTROLLERS = "rollouts,analysis,experiments"
 PLANNED: tuple[str, ...] = ()
+
+LOST_GRACE_SECONDS = 2.0
+"""After losing the lease, the process exits (code 1) this long after, busy or not."""
+SHUTDOWN_SECONDS = 10.0
+"""On SIGTERM/SIGINT, how long in-flight reconciles may finish before the process exits
+(the lease is released only if they all did)."""
+EXIT_LEADERSHIP_LOST = 1
 
 
 @dataclass(frozen=True)
@@ -117,6 +137,21 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
               help="Take a Lease so only one replica acts at a time.")
 @click.option("--lease-namespace", default=None,
               help="Namespace of the leader Lease (default: --namespace, else 'default').")
+@click.option("--lease-name", "lease_name_", default=None,
+              help="Name of the leader Lease (default: rollouts-controller-<controllers "
+                   "sorted, joined by '-'>[-<instance id>]).")
+@click.option("--instance-id", default="", envvar="ROLLOUTS_INSTANCE_ID",
+              help="Install name, as Argo Rollouts' --instance-id: part of the default Lease "
+                   "name, so several installs never block each other.")
+@click.option("--lease-duration", default=DEFAULT_LEASE_SECONDS, show_default=True,
+              type=click.FloatRange(min=1), help="Seconds a standby waits, after it last saw "
+              "the Lease change, before taking it.")
+@click.option("--renew-deadline", default=DEFAULT_RENEW_SECONDS, show_default=True,
+              type=click.FloatRange(min=0.1), help="Seconds the leader keeps acting without "
+              "a successful renewal (less than --lease-duration).")
+@click.option("--retry-period", default=DEFAULT_RETRY_SECONDS, show_default=True,
+              type=click.FloatRange(min=0.05), help="Seconds between attempts to acquire or "
+              "renew the Lease (less than --renew-deadline).")
 @click.option("--port", default=8090, show_default=True,
               help="Port of /metrics, /healthz and /readyz (0 picks a free one).")
 @click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -162,6 +197,8 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
 def controller(
     kubeconfig: str | None, context: str | None, in_cluster: bool, namespace: str | None,
     names: str, prometheus: str | None, leader_elect: bool, lease_namespace: str | None,
+    lease_name_: str | None, instance_id: str, lease_duration: float, renew_deadline: float,
+    retry_period: float,
     port: int, bind: str, workers: int, app_resync: float, webhook_port: int, webhook_bind: str,
     webhook_secret: str | None, repo_cache: Path | None, control_namespace: str | None,
     application_namespaces: tuple[str, ...], allow_local_repos: bool, allow_remote_bases: bool,
@@ -189,15 +226,30 @@ def controller(
         raise UsageProblem(f"cannot listen on {webhook_bind}:{webhook_port} for the Git webhook "
                            f"({problem.strerror}); choose another --webhook-port") from None
     elector = None
+    log = logging.getLogger(__name__)
     if leader_elect:
-        identity = f"{socket.gethostname()}_{os.getpid()}"
-        elector = LeaderElector(client, lease_namespace or namespace or "default",
-                                "rollouts-controller", identity)
+        try:
+            name = lease_name_ or lease_name(names.split(","), instance_id)
+            elector = LeaderElector(client, lease_namespace or namespace or "default", name,
+                                    new_identity(), lease_seconds=lease_duration,
+                                    renew_seconds=renew_deadline, retry_seconds=retry_period)
+        except ValueError as problem:
+            raise UsageProblem(f"leader election: {problem}; check --instance-id, "
+                               "--lease-duration, --renew-deadline, --retry-period") from None
+        log.info("leader election on Lease %s/%s as %s", elector.namespace, elector.name,
+                 elector.identity)
+
+    def _on_lost() -> None:
+        # Like controller-runtime: a deposed leader must not finish its in-flight writes.
+        log.error("lost the leader lease: exiting in %g s", LOST_GRACE_SECONDS)
+        timer = threading.Timer(LOST_GRACE_SECONDS, _exit_now, args=(EXIT_LEADERSHIP_LOST,))
+        timer.daemon = True
+        timer.start()
     REGISTRY.register(KubeRequestsCollector(client.requests_by_verb))
     controllers = instrument(controllers, REGISTRY)  # collectors, hooks, reconcile timing
     try:
         manager = Manager(controllers, workers=workers, leader_elector=elector, host=bind,
-                          port=port)
+                          port=port, on_lost=_on_lost, shutdown_timeout=SHUTDOWN_SECONDS)
     except OSError as problem:
         raise UsageProblem(f"cannot listen on {bind}:{port} ({problem.strerror}); "
                            "choose another --port") from None
@@ -214,6 +266,16 @@ def controller(
         manager.port)
     try:
         manager.run(stop)
+    except LeaderElectionLost as problem:
+        log.error("%s", problem)
+        _exit_now(EXIT_LEADERSHIP_LOST)
     except CacheSyncTimeout as problem:
         raise UsageProblem(f"{problem}; is the API server reachable and are the CRDs "
                            "installed (kubectl apply -k manifests)?") from None
+
+
+def _exit_now(code: int) -> None:
+    """End the process at once, busy worker threads and all (they must not write on)."""
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(code)
