@@ -1,15 +1,24 @@
-"""Leader election between two electors on one real Lease."""
+"""Leader election on one real Lease: two electors in-process, then two real controller
+processes failing over on SIGKILL and handing over on SIGTERM (H6, issue 12 items 3-4)."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from rollouts.kube import LEASE, KubeClient, LeaderElector
+from rollouts.kube import LEASE, KubeClient, KubeError, LeaderElector
 
 if TYPE_CHECKING:
     from tests.conftest import TestCluster
@@ -97,3 +106,94 @@ def test_a_crashed_leaders_lease_is_taken_after_it_expires(
         assert not crashed.try_acquire_or_renew()
     finally:
         b.halt()
+
+
+# -- two real `rollouts controller` processes on one Lease ----------------------------------
+
+LEASE_SECONDS = 8  # long enough that "handed over at once" and "expired" are far apart
+
+
+class Replica:
+    """`rollouts controller --controllers rollouts` with leader election, as a child."""
+
+    def __init__(self, cluster: TestCluster, namespace: str, log: Path) -> None:
+        self.log = log
+        argv = [sys.executable, "-m", "rollouts.cli.main", "controller",
+                f"--kubeconfig={cluster.kubeconfig}", "-n", namespace,
+                "--controllers", "rollouts", "--lease-namespace", namespace,
+                "--instance-id", "failover", "--lease-duration", str(LEASE_SECONDS),
+                "--renew-deadline", "5", "--retry-period", "0.5", "--port", "0"]
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def _find(self, pattern: str) -> str | None:
+        found = re.search(pattern, self.log.read_text(errors="replace"))
+        return found.group(1) if found else None
+
+    @property
+    def identity(self) -> str:
+        wait_for(lambda: self._find(r"leader election on Lease \S+ as (\S+)") is not None,
+                 "the replica to log its identity", timeout=30)
+        return str(self._find(r"leader election on Lease \S+ as (\S+)"))
+
+    def readyz(self) -> str:
+        port = self._find(r"/metrics on 127\.0\.0\.1:(\d+)")
+        if port is None:
+            return "not serving yet"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
+                return str(answer.read().decode().strip())
+        except urllib.error.HTTPError as error:  # 503 until the caches synced
+            return f"{error.code}: {error.read().decode().strip()}"
+
+    def end(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def holder(kube: KubeClient, namespace: str) -> str:
+    try:
+        lease = kube.get(LEASE, namespace, "rollouts-controller-rollouts-failover")
+    except KubeError:
+        return ""
+    return str((lease.get("spec") or {}).get("holderIdentity") or "")
+
+
+def test_two_controller_processes_fail_over_on_kill_and_hand_over_on_sigterm(
+    kube: KubeClient, namespace: str, cluster: TestCluster, tmp_path: Path
+) -> None:
+    replicas = [Replica(cluster, namespace, tmp_path / f"replica-{i}.log") for i in range(2)]
+    try:
+        ids = [r.identity for r in replicas]
+        assert ids[0] != ids[1]
+        wait_for(lambda: holder(kube, namespace) in ids, "a replica to lead", timeout=30)
+        leader = replicas[ids.index(holder(kube, namespace))]
+        standby = replicas[1 - replicas.index(leader)]
+        wait_for(lambda: standby.readyz() == "ok: standby", "the standby to be ready")
+        assert leader.readyz() == "ok: leading"
+
+        # kill -9: no release, so the standby waits for the Lease to expire as it observes it.
+        leader.process.send_signal(signal.SIGKILL)
+        leader.process.wait(10)
+        killed_at = time.monotonic()
+        wait_for(lambda: holder(kube, namespace) == standby.identity,
+                 "the standby to take over after the kill", timeout=LEASE_SECONDS + 10)
+        assert time.monotonic() - killed_at >= LEASE_SECONDS - 1.5  # not before expiry
+        wait_for(lambda: standby.readyz() == "ok: leading", "the new leader to say so")
+
+        # SIGTERM: the leader stops, releases, exits 0; the newcomer leads at once.
+        newcomer = Replica(cluster, namespace, tmp_path / "replica-2.log")
+        replicas.append(newcomer)
+        wait_for(lambda: newcomer.readyz() == "ok: standby", "the newcomer to be ready",
+                 timeout=30)
+        standby.process.send_signal(signal.SIGTERM)
+        termed_at = time.monotonic()
+        assert standby.process.wait(20) == 0, standby.log.read_text()[-3000:]
+        wait_for(lambda: holder(kube, namespace) == newcomer.identity,
+                 "the newcomer to take the released Lease", timeout=LEASE_SECONDS + 10)
+        assert time.monotonic() - termed_at < LEASE_SECONDS - 2  # released, not expired
+    finally:
+        for replica in replicas:
+            replica.end()
