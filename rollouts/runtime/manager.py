@@ -23,6 +23,9 @@ in-flight writes are abandoned, not finished). On a clean stop the workers get
 `shutdown_timeout` seconds to finish; the lease is released only if they all did,
 otherwise it is left to expire, so a standby never acts beside a still-busy worker.
 
+With an elector, `/metrics` carries `controller_leader{identity="<host>_<uuid>"}`: 1 while
+this replica leads, 0 while it stands by (as `/readyz` says `ok: leading` / `ok: standby`).
+
 Probes: `/healthz` is 200 while `run` is running and every worker thread is alive.
 `/readyz` is 200 once the caches have synced, on the leader *and* on standbys: a
 standby is ready to take over, and marking it unready would make a rolling update of
@@ -41,10 +44,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from .clock import Clock, SystemClock
 from .health import HealthServer
@@ -144,12 +149,19 @@ class Manager:
         self._elector_thread: threading.Thread | None = None
         self._elector_stop = threading.Event()
         self._run_thread: threading.Thread | None = None
+        chosen = registry if registry is not None else REGISTRY
+        if leader_elector is not None:
+            identity = str(getattr(leader_elector, "identity", "") or "")
+            try:
+                chosen.register(_LeaderCollector(identity, self._leading.is_set))
+            except ValueError:  # a second Manager on the same registry: keep the first
+                log.warning("controller_leader is already registered; not adding another")
         self._server = HealthServer(
             host=host,
             port=port,
             liveness=self.liveness,
             readiness=self.readiness,
-            registry=registry if registry is not None else REGISTRY,
+            registry=chosen,
         )
 
     # -- public ---------------------------------------------------------------------
@@ -428,6 +440,21 @@ class Manager:
             _quietly(self._server.stop, "health server")
             self._running.clear()
             log.info("manager stopped")
+
+
+class _LeaderCollector(Collector):
+    """`controller_leader{identity}`: 1 while this replica leads, else 0."""
+
+    def __init__(self, identity: str, leading: Callable[[], bool]) -> None:
+        self._identity = identity
+        self._leading = leading
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily("controller_leader",
+                                  "1 while this replica holds the leader Lease, else 0",
+                                  labels=["identity"])
+        gauge.add_metric([self._identity], 1.0 if self._leading() else 0.0)
+        yield gauge
 
 
 def _log_context(controller: str, key: str) -> dict[str, str]:

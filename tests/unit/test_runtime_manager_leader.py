@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 
+from prometheus_client import CollectorRegistry
+
 from rollouts.runtime import LeaderElectionLost
 from tests.unit.test_runtime_manager import (
     FakeController,
@@ -61,3 +63,20 @@ def test_a_worker_still_busy_at_the_stop_bound_keeps_the_lease_held() -> None:
         enqueue(controller, "shop/web")
         assert eventually(lambda: controller.calls == ["shop/web"])
     assert not elector.released.is_set()  # a standby must not act beside that worker
+
+
+def test_the_controller_leader_gauge_says_who_leads() -> None:
+    elector = FakeElector()
+    elector.identity = "host_abc"  # type: ignore[attr-defined]
+    registry = CollectorRegistry()
+    manager = make_manager(FakeController(), leader_elector=elector, registry=registry)
+
+    def leader() -> float | None:
+        return registry.get_sample_value("controller_leader", {"identity": "host_abc"})
+
+    with running(manager):
+        assert eventually(lambda: manager.readiness() == (True, "ok: standby"))
+        assert leader() == 0.0
+        elector.grant.set()
+        assert eventually(lambda: leader() == 1.0)
+        assert manager.readiness() == (True, "ok: leading")
