@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from rollouts.kube import LEASE, KubeClient, KubeError, LeaderElector
+from rollouts.kube.errors import Conflict
 
 if TYPE_CHECKING:
     from tests.conftest import TestCluster
@@ -197,3 +198,36 @@ def test_two_controller_processes_fail_over_on_kill_and_hand_over_on_sigterm(
     finally:
         for replica in replicas:
             replica.end()
+
+
+def test_a_deposed_leader_process_exits_non_zero_by_its_renew_deadline(
+    kube: KubeClient, namespace: str, cluster: TestCluster, tmp_path: Path
+) -> None:
+    replica = Replica(cluster, namespace, tmp_path / "replica.log")
+    try:
+        me = replica.identity
+        wait_for(lambda: holder(kube, namespace) == me, "the replica to lead", timeout=30)
+        # Someone else claims the Lease: the replica can no longer renew it.
+        name = "rollouts-controller-rollouts-failover"
+
+        def intrude() -> bool:
+            lease = kube.get(LEASE, namespace, name)
+            lease["spec"] = {**lease["spec"], "holderIdentity": "intruder",
+                             "leaseDurationSeconds": 3600}
+            try:
+                kube.replace(LEASE, namespace, lease)
+            except Conflict:
+                return False  # the leader renewed in between: try again
+            return True
+
+        wait_for(intrude, "the intruder to write the Lease")
+        deposed_at = time.monotonic()
+        code = replica.process.wait(30)
+        log = replica.log.read_text()
+        assert code == 1, log[-3000:]
+        assert "lost the leader lease" in log
+        # renew deadline (5 s) + grace (2 s), with slack for a loaded machine.
+        assert time.monotonic() - deposed_at < 15
+        assert holder(kube, namespace) == "intruder"  # and it did not take it back
+    finally:
+        replica.end()
