@@ -44,8 +44,9 @@ class LeaderElectorLike(Protocol):
 
     `run(on_started_leading, on_stopped_leading, stop_event)` blocks until `stop_event`
     is set: it competes for the lease, calls `on_started_leading()` when it wins and
-    `on_stopped_leading()` when it stops leading (renewals failed, or stop), and on stop
-    releases the lease so a standby takes over at once. The callbacks run on the
+    `on_stopped_leading()` when it stops leading (renewals failed, or stop). It releases
+    the lease only when leadership ended because `stop_event` was set, which the
+    `Manager` does only once every worker has finished; then a standby takes over at once. The callbacks run on the
     elector's thread and must be quick (the `Manager`'s only set flags).
     """
 
