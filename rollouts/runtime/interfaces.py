@@ -46,8 +46,8 @@ class LeaderElectorLike(Protocol):
     is set: it competes for the lease, calls `on_started_leading()` when it wins and
     `on_stopped_leading()` when it stops leading (renewals failed, or stop). It releases
     the lease only when leadership ended because `stop_event` was set, which the
-    `Manager` does only once every worker has finished; then a standby takes over at once. The callbacks run on the
-    elector's thread and must be quick (the `Manager`'s only set flags).
+    `Manager` does only once every worker has finished; then a standby takes over at once.
+    The callbacks run on the elector's thread and must be quick (the `Manager`'s only set flags).
     """
 
     def run(
