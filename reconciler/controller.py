@@ -243,20 +243,15 @@ class ApplicationController:
         refusal = namespace_problem(app_namespace, self.control_namespace,
                                     self.application_namespaces)
         if refusal is not None:
-            return self._refuse(key, raw, refusal, now)
+            return self._refuse(key, raw, [refusal], now)
         app, problems = self._parse(key, raw)
         if app is None or problems:
-            observation = self._observation(raw, None, None, None,
-                                            [("InvalidSpecError", p) for p in problems])
-            status = raw.get("status") or {}
-            self._finish(key, raw, observation, now, refresh=False,
-                         state=status.get("operationState"), history=status.get("history"))
-            return ReconcileResult()
+            return self._refuse(key, raw, problems, now)
         project = self._project(app)
         refusal = spec_problem(project, app, app_namespace=app_namespace,
                                control_namespace=self.control_namespace)
         if refusal is not None or not isinstance(project, AppProject):
-            return self._refuse(key, raw, refusal or "no project", now)
+            return self._refuse(key, raw, [refusal or f"AppProject {app.spec.project!r}"], now)
         annotations = metadata.get("annotations") or {}
         target = self.sources.target(key, app, app_namespace, now,
                                      refresh=REFRESH_ANNOTATION in annotations)
@@ -365,11 +360,13 @@ class ApplicationController:
             project = result.obj if isinstance(result.obj, AppProject) else None
         return project
 
-    def _refuse(self, key: str, raw: Obj, message: str, now: datetime) -> ReconcileResult:
-        """Say why an Application is not served, and do nothing else (no Git, no timers)."""
+    def _refuse(self, key: str, raw: Obj, problems: list[str], now: datetime) -> ReconcileResult:
+        """Say why an Application is not served or not valid (`InvalidSpecError`), and do
+        nothing else: no Git, no timers."""
         if self._timers is not None:
             self._timers.cancel(key)
-        observation = self._observation(raw, None, None, None, [("InvalidSpecError", message)])
+        observation = self._observation(raw, None, None, None,
+                                        [("InvalidSpecError", p) for p in problems])
         status = raw.get("status") or {}
         self._finish(key, raw, observation, now, refresh=False,
                      state=status.get("operationState"), history=status.get("history"))
