@@ -1,4 +1,5 @@
-"""`rollouts dev up|down|status|env|build`: the local control plane from the command line."""
+"""`rollouts dev up|down|status|env|build|restart`: the local control plane from the command
+line."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import time
 import click
 
 from rollouts.cli.errors import UsageProblem
-from rollouts.devcluster import Cluster, DevClusterError, down, up
+from rollouts.devcluster import Cluster, DevClusterError, down, restart_component, up
 from rollouts.devcluster.build import ensure_built
+from rollouts.devcluster.cluster import COMPONENT_STOP_GRACE_SECONDS
 from rollouts.devcluster.versions import ALL_TOOLS, CONTROL_PLANE_TOOLS, KUBERNETES
 
 
@@ -37,6 +39,22 @@ def dev_up() -> None:
 def dev_down() -> None:
     """Stop exactly the processes `dev up` started and remove their state."""
     down(_say)
+
+
+@dev.command("restart")
+@click.argument("component")
+@click.option("--down-seconds", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds to leave it stopped before starting it again.")
+@click.option("--kill", is_flag=True, help="SIGKILL it at once (a crash) instead of SIGTERM.")
+def dev_restart(component: str, down_seconds: float, kill: bool) -> None:
+    """Stop one component (etcd, kube-apiserver, prometheus, ...) and start it again."""
+    if Cluster.load() is None:
+        raise UsageProblem("no dev cluster is running; start one with `rollouts dev up`")
+    try:
+        restart_component(_say, component, down_seconds=down_seconds,
+                          grace_seconds=0.0 if kill else COMPONENT_STOP_GRACE_SECONDS)
+    except DevClusterError as problem:
+        raise UsageProblem(f"dev restart: {problem}") from None
 
 
 @dev.command("build")

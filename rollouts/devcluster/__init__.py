@@ -6,7 +6,15 @@ kube-apiserver, kube-controller-manager, kube-scheduler and kubectl built from
 it must run before anything else of ours can.
 """
 
-from rollouts.devcluster.cluster import Cluster, down, up
+from rollouts.devcluster.cluster import (
+    Cluster,
+    down,
+    restart_component,
+    start_component,
+    stop_component,
+    up,
+)
 from rollouts.devcluster.errors import DevClusterError
 
-__all__ = ["Cluster", "DevClusterError", "down", "up"]
+__all__ = ["Cluster", "DevClusterError", "down", "restart_component", "start_component",
+           "stop_component", "up"]

@@ -8,6 +8,9 @@ config, scraping whatever `targets/*.json` lists). Everything listens on 127.0.0
 ports chosen free at start. The state file records the PIDs, ports and paths, so
 `down` stops exactly what `up` started and `status` can tell what runs.
 
+`stop_component`, `start_component` and `restart_component` stop and start one
+component by name with its recorded command line (the chaos harness, tests/chaos).
+
 Any failure stops what was started and raises `DevClusterError` naming the component
 and its log.
 """
@@ -447,3 +450,79 @@ def _default_service_account(cluster: Cluster) -> bool:
     except DevClusterError:
         return False
     return True
+
+
+# --- one component at a time (the chaos harness: tests/chaos) -------------------------
+
+COMPONENT_READY_SECONDS = 90.0
+"""How long `start_component` waits for a restarted component to be healthy again."""
+COMPONENT_STOP_GRACE_SECONDS = 10.0
+"""How long `stop_component` lets a component shut down after SIGTERM before SIGKILL
+(kube-apiserver drains for about this long; etcd takes ~7 s here)."""
+
+
+def _component(cluster: Cluster, name: str) -> tuple[int, Running]:
+    for index, running in enumerate(cluster.processes):
+        if running.name == name:
+            return index, running
+    names = ", ".join(running.name for running in cluster.processes)
+    raise DevClusterError(f"no component '{name}' in the dev cluster; choose from {names}")
+
+
+def stop_component(say: Say, name: str, *, directory: Path | None = None,
+                   grace_seconds: float = COMPONENT_STOP_GRACE_SECONDS) -> Running:
+    """Stop one component of the running dev cluster: SIGTERM, then SIGKILL after
+    `grace_seconds` (0: at once, a crash).
+
+    Its entry stays in the state file, so `start_component` can start it again as it
+    was and `down` still knows about it.
+    """
+    directory = directory or state_dir()
+    with _exclusive(directory):
+        cluster = _loaded(directory)
+        _, running = _component(cluster, name)
+        process.stop(running, grace_seconds=grace_seconds)
+        say(f"{name} stopped (pid {running.pid})")
+        return running
+
+
+def start_component(say: Say, name: str, *, directory: Path | None = None,
+                    timeout: float = COMPONENT_READY_SECONDS) -> Running:
+    """Start one stopped component again with its recorded argv and log; wait until it
+    is healthy (components without a probe: alive). Fails if it still runs."""
+    directory = directory or state_dir()
+    with _exclusive(directory):
+        cluster = _loaded(directory)
+        index, old = _component(cluster, name)
+        if old.alive():
+            raise DevClusterError(f"{name} is still running (pid {old.pid}); stop it first "
+                                  f"or use restart_component")
+        if not old.argv:
+            raise DevClusterError(f"{name} was started by an older version that did not "
+                                  "record its command line; run `rollouts dev down` and "
+                                  "`rollouts dev up`")
+        running = process.start(name, list(old.argv), Path(old.log))
+        cluster.processes[index] = running
+        cluster.save()
+        process.wait_until(running, cluster_probe(cluster, name), what="healthy",
+                           timeout=timeout)
+        say(f"{name} started again (pid {running.pid})")
+        return running
+
+
+def restart_component(say: Say, name: str, *, directory: Path | None = None,
+                      down_seconds: float = 0.0,
+                      grace_seconds: float = COMPONENT_STOP_GRACE_SECONDS,
+                      timeout: float = COMPONENT_READY_SECONDS) -> Running:
+    """Stop one component, leave it down `down_seconds`, start it and wait until healthy."""
+    stop_component(say, name, directory=directory, grace_seconds=grace_seconds)
+    if down_seconds > 0:
+        time.sleep(down_seconds)
+    return start_component(say, name, directory=directory, timeout=timeout)
+
+
+def _loaded(directory: Path) -> Cluster:
+    cluster = Cluster.load(directory)
+    if cluster is None:
+        raise DevClusterError(f"no dev cluster in {directory}; start one with `rollouts dev up`")
+    return cluster

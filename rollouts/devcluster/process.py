@@ -27,12 +27,17 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 @dataclass(frozen=True)
 class Running:
-    """A started process: its component name, PID, binary and log file."""
+    """A started process: its component name, PID, binary, log file and full argv.
+
+    `argv` lets one component be started again as it was (`cluster.start_component`);
+    state files written before it existed load with an empty argv.
+    """
 
     name: str
     pid: int
     binary: str
     log: str
+    argv: tuple[str, ...] = ()
 
     def alive(self) -> bool:
         child = _CHILDREN.get(self.pid)
@@ -56,12 +61,15 @@ class Running:
         return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
     def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "pid": self.pid, "binary": self.binary, "log": self.log}
+        return {"name": self.name, "pid": self.pid, "binary": self.binary, "log": self.log,
+                "argv": list(self.argv)}
 
     @staticmethod
     def from_json(data: dict[str, object]) -> Running:
+        argv = data.get("argv")
         return Running(str(data["name"]), int(str(data["pid"])), str(data["binary"]),
-                       str(data["log"]))
+                       str(data["log"]),
+                       tuple(str(part) for part in argv) if isinstance(argv, list) else ())
 
 
 def free_port() -> int:
@@ -84,7 +92,7 @@ def start(name: str, argv: Sequence[str], log: Path, env: dict[str, str] | None 
             env={**os.environ, **(env or {})},
         )
     _CHILDREN[proc.pid] = proc
-    return Running(name, proc.pid, argv[0], str(log))
+    return Running(name, proc.pid, argv[0], str(log), tuple(argv))
 
 
 def stop(process: Running, grace_seconds: float = 10.0) -> None:
