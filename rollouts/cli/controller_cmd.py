@@ -218,13 +218,6 @@ def controller(
                                    application_namespaces=_globs(application_namespaces),
                                    allow_local_repos=allow_local_repos,
                                    allow_remote_bases=allow_remote_bases)
-    try:
-        denied = None if deny_networks is None else tuple(
-            n.strip() for n in deny_networks.split(",") if n.strip())
-        controllers = _controllers(names, client, namespace, prometheus, reconciler, denied)
-    except OSError as problem:
-        raise UsageProblem(f"cannot listen on {webhook_bind}:{webhook_port} for the Git webhook "
-                           f"({problem.strerror}); choose another --webhook-port") from None
     elector = None
     log = logging.getLogger(__name__)
     if leader_elect:
@@ -238,6 +231,17 @@ def controller(
                                "--lease-duration, --renew-deadline, --retry-period") from None
         log.info("leader election on Lease %s/%s as %s", elector.namespace, elector.name,
                  elector.identity)
+
+    # Under leader election the controllers write through a fenced view of the client:
+    # from the renew deadline on, no write of theirs leaves the process.
+    acting = client.fenced(elector.is_leader) if elector is not None else client
+    try:
+        denied = None if deny_networks is None else tuple(
+            n.strip() for n in deny_networks.split(",") if n.strip())
+        controllers = _controllers(names, acting, namespace, prometheus, reconciler, denied)
+    except OSError as problem:
+        raise UsageProblem(f"cannot listen on {webhook_bind}:{webhook_port} for the Git webhook "
+                           f"({problem.strerror}); choose another --webhook-port") from None
 
     def _on_lost() -> None:
         # Like controller-runtime: a deposed leader must not finish its in-flight writes.

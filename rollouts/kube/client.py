@@ -16,11 +16,13 @@ controllers get one `KubeClient` from the manager.
 from __future__ import annotations
 
 import builtins
+import copy
 import json
 import logging
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -32,6 +34,7 @@ from kubernetes import config as _k8s_config
 from rollouts.kube.errors import (
     KubeError,
     NotFound,
+    NotLeader,
     Unauthorized,
     Unavailable,
     error_from_response,
@@ -52,6 +55,7 @@ k8s_config: Any = _k8s_config
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 LIST_PAGE_SIZE = 500
 FIELD_MANAGER = "rollouts-controller"
+WRITE_VERBS = frozenset({Verb.CREATE, Verb.REPLACE, Verb.PATCH, Verb.APPLY, Verb.DELETE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,7 @@ class KubeClient:
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         self._discovered: dict[tuple[str, str], Kind] = {}
+        self._may_write: Callable[[], bool] | None = None
 
     @classmethod
     def from_kubeconfig(
@@ -343,6 +348,16 @@ class KubeClient:
             return False
         return True
 
+    def fenced(self, may_write: Callable[[], bool]) -> KubeClient:
+        """This connection, but every write first asks `may_write()` and is not sent
+        (`NotLeader`) when it says no: the controllers' view under leader election, so a
+        deposed leader's in-flight reconciles cannot write on. Reads, watches and the
+        request counts are shared with this client; the elector keeps the unfenced one.
+        """
+        view = copy.copy(self)
+        view._may_write = may_write
+        return view
+
     # --- sending -----------------------------------------------------------------------
 
     @property
@@ -361,6 +376,9 @@ class KubeClient:
 
         `timeout` bounds both connecting and reading (default: the client's timeouts).
         """
+        if self._may_write is not None and req.verb in WRITE_VERBS and not self._may_write():
+            raise NotLeader(f"{req.method} {req.path}: not sent, this replica no longer "
+                            "holds the leader Lease")
         response = self._send(req, (timeout, timeout) if timeout else self.timeout)
         try:
             body = response.read()

@@ -15,6 +15,7 @@ invalid object) is reported and not retried until the input changes.
 | `Forbidden`     | 403                          | no        |
 | `Invalid`       | 422 (+ `causes` per field)   | no        |
 | `Unavailable`   | 5xx, 429, connection errors, timeouts | yes |
+| `NotLeader`     | none: a write this replica refused to send (write fence) | yes |
 | `KubeError`     | anything else (400, 405, 415 ...) | no   |
 
 `error_from_response(status, body)` is the pure mapping from a response (the body is the
@@ -38,6 +39,7 @@ __all__ = [
     "Invalid",
     "KubeError",
     "NotFound",
+    "NotLeader",
     "Unauthorized",
     "Unavailable",
     "error_from_response",
@@ -143,6 +145,13 @@ class Invalid(KubeError):
 
 class Unavailable(KubeError):
     """The API server could not answer (5xx, 429, refused connection, timeout); retry later."""
+
+    default_temporary = True
+
+
+class NotLeader(KubeError):
+    """A write this replica did not send: it no longer holds the leader Lease (the write
+    fence of `KubeClient.fenced`). Nothing reached the API server; the new leader acts."""
 
     default_temporary = True
 

@@ -232,10 +232,14 @@ class LeaderElector:
         self._lock = threading.Lock()
         self._observation: Observation | None = None
         self._deadline = 0.0  # monotonic end of the current attempt
+        self._valid_until = 0.0  # monotonic end of leadership: last renew's start + deadline
         self.observed_holder = ""
 
     def is_leader(self) -> bool:
-        return self._leading.is_set()
+        """True while this process leads, judged by the clock at the moment of asking:
+        false from the renew deadline on even if the elector's thread has not run since
+        (a stalled process must not keep writing). The controllers' write fence."""
+        return self._leading.is_set() and self._monotonic() < self._valid_until
 
     def run(
         self,
@@ -257,6 +261,7 @@ class LeaderElector:
                 stop_event.wait(self.retry_seconds)
                 continue
             last_renew = started  # the deadline runs from the attempt's start
+            self._valid_until = last_renew + self.renew_seconds
             self._leading.set()
             log.info("leader election: %s leads %s/%s", self.identity, self.namespace, self.name)
             self._call(on_started)
@@ -281,6 +286,7 @@ class LeaderElector:
                 return False
             if self._attempt(deadline):
                 last_renew = attempt_start
+                self._valid_until = last_renew + self.renew_seconds
 
     def _attempt(self, deadline: float) -> bool:
         """`try_acquire_or_renew` in a helper thread, abandoned at `deadline` (a hung

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from rollouts.kube import LEASE, KubeClient, KubeError, LeaderElector
+from rollouts.kube import CONFIG_MAP, LEASE, KubeClient, KubeError, LeaderElector, NotLeader
 from rollouts.kube.errors import Conflict
 
 if TYPE_CHECKING:
@@ -107,6 +107,32 @@ def test_a_crashed_leaders_lease_is_taken_after_it_expires(
         assert not crashed.try_acquire_or_renew()
     finally:
         b.halt()
+
+
+def test_a_deposed_leaders_writes_are_fenced_from_its_renew_deadline(
+    kube: KubeClient, namespace: str
+) -> None:
+    a = Candidate(kube, namespace, "replica-a").start()
+    acting = kube.fenced(a.elector.is_leader)  # what `rollouts controller` gives controllers
+    try:
+        wait_for(a.leading.is_set, "replica-a to lead")
+        acting.create(CONFIG_MAP, namespace, {"metadata": {"name": "work"},
+                                              "data": {"step": "1"}})
+        # Someone else takes the Lease (as a standby would once a's renewals stalled).
+        lease = kube.get(LEASE, namespace, "rollouts-controller")
+        taken = {**lease["spec"], "holderIdentity": "usurper",
+                 "renewTime": lease["spec"]["renewTime"]}
+        kube.replace(LEASE, namespace, {**lease, "spec": taken})
+        wait_for(lambda: not a.elector.is_leader(), "replica-a to stop leading", timeout=6)
+        with pytest.raises(NotLeader):
+            acting.patch(CONFIG_MAP, namespace, "work", {"data": {"step": "2"}})
+        with pytest.raises(NotLeader):
+            acting.delete(CONFIG_MAP, namespace, "work")
+        assert kube.get(CONFIG_MAP, namespace, "work")["data"] == {"step": "1"}
+        assert acting.get(LEASE, namespace, "rollouts-controller")["spec"][
+            "holderIdentity"] == "usurper"  # reads still work, and a never took it back
+    finally:
+        a.halt()
 
 
 # -- two real `rollouts controller` processes on one Lease ----------------------------------

@@ -28,6 +28,7 @@ from rollouts.kube import (
     KubeClient,
     KubeError,
     NotFound,
+    NotLeader,
     Unavailable,
 )
 
@@ -292,3 +293,26 @@ def test_an_informer_outlives_an_absent_api_server_and_still_stops_promptly() ->
     informer.stop()
     assert time.monotonic() - began < 2
     assert informer.list() == [] and not informer.has_synced()
+
+
+class TestWriteFence:
+    def test_a_fenced_view_sends_no_write_once_it_may_not(self, server: Loopback) -> None:
+        server.answer = lambda seen: (200, {"kind": "ConfigMap", "metadata": {"name": "c"}})
+        client = client_for(server.url)
+        leading = [True]
+        fenced = client.fenced(lambda: leading[0])
+        fenced.patch(CONFIG_MAP, "ns", "c", {"data": {"a": "1"}})
+        leading[0] = False
+        for write in (lambda: fenced.patch(CONFIG_MAP, "ns", "c", {"data": {"a": "2"}}),
+                      lambda: fenced.create(CONFIG_MAP, "ns", {"metadata": {"name": "d"}}),
+                      lambda: fenced.apply(CONFIG_MAP, "ns", {"metadata": {"name": "c"}}, "m"),
+                      lambda: fenced.delete(CONFIG_MAP, "ns", "c")):
+            with pytest.raises(NotLeader, match="no longer holds the leader Lease"):
+                write()
+        assert not fenced.emit_event({"kind": "ConfigMap", "metadata": {
+            "name": "c", "namespace": "ns"}}, "Normal", "Reason", "message")
+        assert fenced.get(CONFIG_MAP, "ns", "c")["metadata"]["name"] == "c"  # reads go on
+        client.patch(CONFIG_MAP, "ns", "c", {"data": {"a": "3"}})  # the elector's client
+        assert [(s.method, (s.body or {}).get("data")) for s in server.seen] == [
+            ("PATCH", {"a": "1"}), ("GET", None), ("PATCH", {"a": "3"})]
+        assert client.request_count == fenced.request_count == 3  # one set of counts

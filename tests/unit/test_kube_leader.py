@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -289,10 +290,11 @@ class TestAttempts:
 class Scripted(LeaderElector):
     """`try_acquire_or_renew` does what the test says: succeed, fail, or hang."""
 
-    def __init__(self, renew_seconds: float = 1.0) -> None:
+    def __init__(self, renew_seconds: float = 1.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         client: Any = object.__new__(KubeClient)
         super().__init__(client, "ns", "lease", "me", lease_seconds=renew_seconds * 1.5,
-                         renew_seconds=renew_seconds, retry_seconds=0.1)
+                         renew_seconds=renew_seconds, retry_seconds=0.1, monotonic=monotonic)
         self.script: list[str] = []  # "ok", "fail", "hang", "slow:<s>"; last one repeats
         self.released = threading.Event()
         self.unhang = threading.Event()
@@ -348,6 +350,27 @@ class TestRunLoop:
             assert times["stopped"] - times["started"] < 5.0
             assert not e.is_leader()
             assert not e.released.is_set()  # lost, not stopped: never released
+        finally:
+            stop.set()
+            e.unhang.set()
+            thread.join(5)
+
+    def test_the_write_fence_closes_at_the_deadline_by_the_clock_alone(self) -> None:
+        # A stalled process: its elector thread has not run since the last renewal, yet
+        # `is_leader()` (what every write asks) says no from the renew deadline on.
+        clock = FakeClock()
+        e = Scripted(renew_seconds=1.0, monotonic=clock)
+        e.script = ["ok", "hang"]
+        stop = threading.Event()
+        thread, times = run_in_thread(e, stop)
+        try:
+            thread.start()
+            assert wait_for(lambda: "started" in times)
+            clock.now += 0.99
+            assert e.is_leader()
+            clock.now += 0.01
+            assert not e.is_leader()
+            assert "stopped" not in times  # the elector thread has not noticed yet
         finally:
             stop.set()
             e.unhang.set()
