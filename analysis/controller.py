@@ -28,6 +28,7 @@ from analysis.decide import plan_run, record
 from analysis.providers import MeasureContext, MetricProvider, Outcome, provider_for
 from rollouts.api import AnalysisPhase
 from rollouts.api.common import format_time
+from rollouts.api.sharding import instance_selector
 from rollouts.kube import ANALYSIS_RUN, Conflict, Informer, KubeClient, NotFound
 from rollouts.merge_patch import merge_patch
 from rollouts.runtime import (
@@ -64,11 +65,13 @@ class AnalysisRunController:
         *,
         namespace: str | None = None,
         clock: Clock | None = None,
+        instance_id: str = "",
     ) -> None:
         self.client = client
         self.providers = providers
         self.clock: Clock = clock or SystemClock()
-        self.runs = Informer(client, ANALYSIS_RUN, namespace)
+        # Only this install's runs (`--instance-id`, as Argo Rollouts shards).
+        self.runs = Informer(client, ANALYSIS_RUN, namespace, instance_selector(instance_id))
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
         self._written = WrittenVersions()

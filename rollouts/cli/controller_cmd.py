@@ -77,12 +77,14 @@ def _client(kubeconfig: str | None, context: str | None, in_cluster: bool) -> Ku
 def _controllers(names: str, client: KubeClient, namespace: str | None,
                  prometheus: str | None,
                  reconciler: ReconcilerOptions | None = None,
-                 deny_networks: tuple[str, ...] | None = None) -> list[Controller]:
+                 deny_networks: tuple[str, ...] | None = None,
+                 instance_id: str = "") -> list[Controller]:
     chosen = [name.strip() for name in names.split(",") if name.strip()]
     controllers: list[Controller] = []
     for name in chosen:
         if name == "rollouts":
-            controllers.append(RolloutController(client, namespace=namespace))
+            controllers.append(RolloutController(client, namespace=namespace,
+                                                 instance_id=instance_id))
         elif name == "analysis":
             # Imported here: `analysis` is optional, and only this command wires it in.
             from analysis.controller import AnalysisRunController
@@ -93,11 +95,13 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
                                               deny_networks=deny_networks)
             except ValueError as problem:
                 raise UsageProblem(f"--analysis-deny-networks: {problem}") from None
-            controllers.append(AnalysisRunController(client, providers, namespace=namespace))
+            controllers.append(AnalysisRunController(client, providers, namespace=namespace,
+                                                     instance_id=instance_id))
         elif name == "experiments":
             from rollouts.experiments.controller import ExperimentController
 
-            controllers.append(ExperimentController(client, namespace=namespace))
+            controllers.append(ExperimentController(client, namespace=namespace,
+                                                    instance_id=instance_id))
         elif name == "reconciler":
             from reconciler.controller import ApplicationController
             from reconciler.render import RenderPolicy
@@ -141,8 +145,10 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
               help="Name of the leader Lease (default: rollouts-controller-<controllers "
                    "sorted, joined by '-'>[-<instance id>]).")
 @click.option("--instance-id", default="", envvar="ROLLOUTS_INSTANCE_ID",
-              help="Install name, as Argo Rollouts' --instance-id: part of the default Lease "
-                   "name, so several installs never block each other.")
+              help="Install name, as Argo Rollouts' --instance-id: this install serves only "
+                   "Rollouts, Experiments and AnalysisRuns labelled "
+                   "argo-rollouts.argoproj.io/controller-instance-id=<id> (without it: only "
+                   "those without the label), and it is part of the default Lease name.")
 @click.option("--lease-duration", default=DEFAULT_LEASE_SECONDS, show_default=True,
               type=click.FloatRange(min=1), help="Seconds a standby waits, after it last saw "
               "the Lease change, before taking it.")
@@ -218,6 +224,10 @@ def controller(
                                    application_namespaces=_globs(application_namespaces),
                                    allow_local_repos=allow_local_repos,
                                    allow_remote_bases=allow_remote_bases)
+    try:
+        lease_name(names.split(","), instance_id)  # the instance id is a DNS label
+    except ValueError as problem:
+        raise UsageProblem(f"--instance-id: {problem}") from None
     elector = None
     log = logging.getLogger(__name__)
     if leader_elect:
@@ -238,7 +248,8 @@ def controller(
     try:
         denied = None if deny_networks is None else tuple(
             n.strip() for n in deny_networks.split(",") if n.strip())
-        controllers = _controllers(names, acting, namespace, prometheus, reconciler, denied)
+        controllers = _controllers(names, acting, namespace, prometheus, reconciler, denied,
+                                   instance_id)
     except OSError as problem:
         raise UsageProblem(f"cannot listen on {webhook_bind}:{webhook_port} for the Git webhook "
                            f"({problem.strerror}); choose another --webhook-port") from None

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from rollouts.api import Rollout, check_object, unsupported_metric_providers
+from rollouts.api.sharding import instance_selector
 from rollouts.controller.executor import EventHook, execute
 from rollouts.controller.traffic_io import TrafficIO
 from rollouts.core import (
@@ -77,18 +78,22 @@ class RolloutController:
     """Reconciles Rollouts of both strategies."""
 
     def __init__(
-        self, client: KubeClient, *, namespace: str | None = None, clock: Clock | None = None
+        self, client: KubeClient, *, namespace: str | None = None, clock: Clock | None = None,
+        instance_id: str = "",
     ) -> None:
         self.client = client
         self.clock: Clock = clock or SystemClock()
-        self.rollouts = Informer(client, ROLLOUT, namespace)
+        # Only this install's Rollouts and the runs and Experiments they made (`--instance-id`,
+        # as Argo Rollouts shards); ReplicaSets and Services are matched by owner, not label.
+        mine = instance_selector(instance_id)
+        self.rollouts = Informer(client, ROLLOUT, namespace, mine)
         self.replica_sets = Informer(client, REPLICA_SET, namespace)
         self.services = Informer(client, SERVICE, namespace)
-        self.analysis_runs = Informer(client, ANALYSIS_RUN, namespace)
+        self.analysis_runs = Informer(client, ANALYSIS_RUN, namespace, mine)
         self.templates = Informer(client, ANALYSIS_TEMPLATE, namespace)
         self.cluster_templates = Informer(client, CLUSTER_ANALYSIS_TEMPLATE)
         self.deployments = Informer(client, DEPLOYMENT, namespace)
-        self.experiments = Informer(client, EXPERIMENT, namespace)
+        self.experiments = Informer(client, EXPERIMENT, namespace, mine)
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
         # resourceVersion of our last status write per key: until the cache has caught

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rollouts.api.rollout import RolloutAnalysis, RolloutArgument
+from rollouts.api.sharding import inherited_instance_label
 from rollouts.core.owner import owner_reference
 
 ROLLOUT_LABEL = "rollouts.argoproj.io/rollout"
@@ -100,7 +101,7 @@ def build_analysis_run(
 
     meta = rollout.get("metadata", {})
     labels = {ROLLOUT_LABEL: str(meta.get("name")), TYPE_LABEL: request.run_type,
-              HASH_LABEL: request.latest_hash}
+              HASH_LABEL: request.latest_hash, **inherited_instance_label(meta.get("labels"))}
     if request.step_index is not None:
         labels[STEP_LABEL] = str(request.step_index)
     spec: dict[str, Any] = {"metrics": metrics}

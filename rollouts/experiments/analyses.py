@@ -31,6 +31,7 @@ from rollouts.api.common import format_time
 from rollouts.api.experiment import Experiment, ExperimentAnalysis
 from rollouts.api.phases import AnalysisPhase
 from rollouts.api.rollout import RolloutAnalysis, RolloutAnalysisTemplateRef
+from rollouts.api.sharding import inherited_instance_label
 from rollouts.core.analysis_runs import (
     MissingTemplate,
     RunRequest,
@@ -125,7 +126,8 @@ def analysis_run_manifest(work: ExperimentPass, analysis: ExperimentAnalysis) ->
     manifest["metadata"] = {
         "name": name,
         "namespace": work.namespace,
-        "labels": {EXPERIMENT_NAME_ANNOTATION: work.name},
+        "labels": {EXPERIMENT_NAME_ANNOTATION: work.name,
+                   **inherited_instance_label((work.raw.get("metadata") or {}).get("labels"))},
         "ownerReferences": [experiment_owner(work.raw)],
     }
     return manifest

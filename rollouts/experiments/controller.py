@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from rollouts.api import Experiment, check_object
+from rollouts.api.sharding import instance_selector
 from rollouts.core.observed import AnalysisRunView, ReplicaSetView
 from rollouts.experiments.plan import plan_experiment
 from rollouts.experiments.work import (
@@ -72,14 +73,17 @@ class ExperimentController:
     """Reconciles Experiments (`--controllers experiments`)."""
 
     def __init__(
-        self, client: KubeClient, *, namespace: str | None = None, clock: Clock | None = None
+        self, client: KubeClient, *, namespace: str | None = None, clock: Clock | None = None,
+        instance_id: str = "",
     ) -> None:
         self.client = client
         self.clock: Clock = clock or SystemClock()
-        self.experiments = Informer(client, EXPERIMENT, namespace)
+        # Only this install's Experiments and runs (`--instance-id`, as Argo Rollouts shards).
+        mine = instance_selector(instance_id)
+        self.experiments = Informer(client, EXPERIMENT, namespace, mine)
         self.replica_sets = Informer(client, REPLICA_SET, namespace)
         self.services = Informer(client, SERVICE, namespace)
-        self.analysis_runs = Informer(client, ANALYSIS_RUN, namespace)
+        self.analysis_runs = Informer(client, ANALYSIS_RUN, namespace, mine)
         self.templates = Informer(client, ANALYSIS_TEMPLATE, namespace)
         self.cluster_templates = Informer(client, CLUSTER_ANALYSIS_TEMPLATE)
         self._queue: WorkQueue | None = None
