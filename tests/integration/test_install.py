@@ -9,33 +9,19 @@ this machine has not); kwok runs the Deployments' pods without pulling it.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tests.conftest import TestCluster
-from tests.integration.support import REPO, get, set_image, wait_for, wait_phase
-
-INSTALL = REPO / "manifests" / "install"
-CONTROLLER_SA = "system:serviceaccount:rollouts:rollouts-controller"
-RECONCILER_SA = "system:serviceaccount:rollouts:rollouts-reconciler"
-
-
-def _token_kubeconfig(cluster: TestCluster, account: str, path: Path) -> Path:
-    config = yaml.safe_load(cluster.kubeconfig.read_text())
-    token = cluster.kubectl_run("create", "token", account, "-n", "rollouts",
-                                "--duration=1h").stdout.strip()
-    context = config["contexts"][0]
-    context["context"]["user"] = account
-    config["users"] = [{"name": account, "user": {"token": token}}]
-    config["contexts"] = [context]
-    config["current-context"] = context["name"]
-    path.write_text(yaml.safe_dump(config))
-    return path
+from tests.integration.install_support import (
+    CONTROLLER_SA,
+    INSTALL,
+    RECONCILER_SA,
+    SaController,
+    refusals,
+    token_kubeconfig,
+)
+from tests.integration.support import get, set_image, wait_for, wait_phase
 
 
 def _can(cluster: TestCluster, who: str, verb: str, resource: str,
@@ -113,23 +99,15 @@ def rollout(name: str) -> dict[str, Any]:
 def test_the_controller_runs_a_canary_with_its_own_token(
         cluster: TestCluster, namespace: str, tmp_path: Path) -> None:
     cluster.kubectl_run("apply", "--server-side", "-k", str(INSTALL))
-    kubeconfig = _token_kubeconfig(cluster, "rollouts-controller", tmp_path / "sa.kubeconfig")
-    log = tmp_path / "controller.log"
-    argv = [sys.executable, "-m", "rollouts.cli.main", "controller", f"--kubeconfig={kubeconfig}",
-            "--controllers", "rollouts,analysis,experiments", "--lease-namespace", "rollouts",
-            "--port", "0", "--log-level", "DEBUG", "--log-format", "json"]
-    cluster.kubectl_run("apply", "-n", namespace, "-f", "-", input=json.dumps(rollout("web")))
-    with log.open("ab") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
+    kubeconfig = token_kubeconfig(cluster, "rollouts-controller", tmp_path / "sa.kubeconfig")
+    controller = SaController(cluster, kubeconfig, tmp_path / "controller.log",
+                              "--controllers", "rollouts,analysis,experiments")
+    cluster.kubectl_run("apply", "-n", namespace, "-f", "-",
+                        input=json.dumps(controller.label(rollout("web"))))
+    with controller:
         wait_phase(cluster, namespace, "web", "Healthy", timeout=90)
         set_image(cluster, namespace, "web", "demo:2")
-        wait_phase(cluster, namespace, "web", "Healthy", timeout=90,
-                   step=2)
-        assert process.poll() is None
-    finally:
-        process.terminate()
-        process.wait(20)
-    text = log.read_text().lower()
-    assert "forbidden" not in text and " 403" not in text, text[-3000:]
+        wait_phase(cluster, namespace, "web", "Healthy", timeout=90, step=2)
+        assert controller.alive()
+    text = controller.text()
+    assert refusals(text) == [], text[-3000:]
