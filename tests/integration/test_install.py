@@ -75,11 +75,15 @@ def test_each_service_account_has_only_its_verbs(cluster: TestCluster) -> None:
               (CONTROLLER_SA, "create", "pods"),
               (CONTROLLER_SA, "delete", "namespaces"),
               (CONTROLLER_SA, "patch", "applications.argoproj.io"),
+              (CONTROLLER_SA, "update", "leases.coordination.k8s.io"),  # not outside its own
               (RECONCILER_SA, "escalate", "clusterroles.rbac.authorization.k8s.io"),
               (RECONCILER_SA, "bind", "clusterroles.rbac.authorization.k8s.io")]
     assert [a for a in allowed if not _can(cluster, *a)] == []
     assert [d for d in denied if _can(cluster, *d)] == []
     assert _can(cluster, RECONCILER_SA, "list", "secrets", "rollouts")
+    assert _can(cluster, CONTROLLER_SA, "update", "leases.coordination.k8s.io", "rollouts")
+    assert not _can(cluster, CONTROLLER_SA, "update", "leases.coordination.k8s.io",
+                    "kube-system")
 
 
 def rollout(name: str) -> dict[str, Any]:

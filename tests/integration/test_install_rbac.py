@@ -62,8 +62,8 @@ from tests.integration.support import get, rollout_status, rollouts_cli, set_ima
 ALL = ["create", "delete", "get", "list", "patch", "update", "watch"]
 READ = ["get", "list", "watch"]
 
-# What each ServiceAccount may do (besides EVERY_AUTHENTICATED_USER), wherever it asks:
-# the roles are ClusterRoles, so an ordinary namespace shows the same set.
+# What each ServiceAccount may do (besides EVERY_AUTHENTICATED_USER) in an ordinary
+# namespace (its ClusterRoles), and in its own namespace (plus its Role -home there).
 CONTROLLER_CAN = {
     "analysisruns.argoproj.io": ALL, "analysisruns.argoproj.io/status": ALL,
     "experiments.argoproj.io": ALL, "experiments.argoproj.io/status": ALL,
@@ -73,7 +73,6 @@ CONTROLLER_CAN = {
     "services": ALL, "pods": ["delete", "get", "list", "watch"], "pods/eviction": ["create"],
     "secrets": ["get"], "jobs.batch": ["create", "delete", "get", "list", "watch"],
     "events": ["create", "patch"], "events.events.k8s.io": ["create", "patch"],
-    "leases.coordination.k8s.io": ["create", "get", "update"],
     "ingresses.networking.k8s.io": ALL, "trafficsplits.split.smi-spec.io": ALL,
     "virtualservices.networking.istio.io": ["get", "list", "patch", "update", "watch"],
     "destinationrules.networking.istio.io": ["get", "list", "patch", "update", "watch"],
@@ -89,7 +88,9 @@ RECONCILER_CAN = {
     "events": ["create", "patch"],
     "*.*": ALL,  # what Applications deploy (rollouts-reconciler-apply); projects narrow it
 }
-# Only in its control namespace: repository Secrets and its Lease (Role -home).
+# Only in its own namespace: its Lease (never other components' Leases).
+CONTROLLER_HOME_CAN = {**CONTROLLER_CAN, "leases.coordination.k8s.io": ["create", "get", "update"]}
+# Only in its control namespace: repository Secrets and its Lease.
 RECONCILER_HOME_CAN = {**RECONCILER_CAN, "secrets": READ,
                        "leases.coordination.k8s.io": ["create", "get", "update"]}
 
@@ -109,7 +110,8 @@ def _diff(expected: dict[str, list[str]], actual: dict[str, list[str]]) -> list[
 def test_can_i_list_of_each_service_account_is_pinned(cluster: TestCluster,
                                                       namespace: str) -> None:
     cluster.kubectl_run("apply", "--server-side", "-k", str(INSTALL))
-    cases = [(CONTROLLER_SA, HOME, CONTROLLER_CAN), (CONTROLLER_SA, namespace, CONTROLLER_CAN),
+    cases = [(CONTROLLER_SA, HOME, CONTROLLER_HOME_CAN),
+             (CONTROLLER_SA, namespace, CONTROLLER_CAN),
              (RECONCILER_SA, HOME, RECONCILER_HOME_CAN),
              (RECONCILER_SA, namespace, RECONCILER_CAN)]
     problems = []
