@@ -8,13 +8,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := prometheus openssl git
 
-.PHONY: help deps venv tools argo-rollouts traefik test unit integration demo lint bench dev-up dev-down clean
+.PHONY: help deps venv tools argo-rollouts traefik test unit integration demo lint bench chaos dev-up dev-down clean
 
 help:
 	@echo "make demo        bring up the local cluster and run the demo rollout"
 	@echo "make test        unit + integration tests (starts its own local cluster)"
 	@echo "make lint        ruff, mypy --strict, import-linter"
 	@echo "make bench       measure and write BENCHMARKS.md"
+	@echo "make chaos       inject faults into a cluster of its own; table in BENCHMARKS.md"
 	@echo "make dev-up / dev-down   the local control plane on its own"
 
 $(STAMP): pyproject.toml
@@ -75,6 +76,9 @@ lint: venv
 
 bench: tools
 	$(BIN)/python -m tests.bench.run
+
+chaos: tools
+	$(BIN)/python -m tests.chaos.run
 
 dev-up: tools
 	$(BIN)/rollouts dev up
