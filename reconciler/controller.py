@@ -48,7 +48,7 @@ from reconciler.sync import AppliedVersions
 from reconciler.syncplan import SyncOptions, plan_sync
 from reconciler.tenancy import namespace_problem, split_instance_name
 from reconciler.tracking import TRACKING_ANNOTATION, parse_tracking_id
-from reconciler.watches import Background, WatchRegistry
+from reconciler.watches import Background, WatchRefused, WatchRegistry
 from reconciler.webhook import PushEvent, WebhookServer, source_matches
 from rollouts.api import Application, AppProject, check_object
 from rollouts.api.phases import SyncStatusCode
@@ -267,7 +267,7 @@ class ApplicationController:
             try:
                 compared = self.runner.compare(key, app, raw, target.revision)
                 conditions += compared.conditions
-            except (SourceError, RenderError) as error:
+            except (SourceError, RenderError, WatchRefused) as error:
                 conditions.append(("ComparisonError", redact_url(str(error))))
         observation = self._observation(raw, app, target.revision, compared, conditions)
         status = raw.get("status") or {}

@@ -40,7 +40,7 @@ from reconciler.syncplan import SyncOptions, plan_sync
 from reconciler.syncplan_annotations import hook_info
 from reconciler.tenancy import instance_name
 from reconciler.tracking import TRACKING_ANNOTATION, ResourceKey, is_tracked_by, resource_key
-from reconciler.watches import WatchRegistry
+from reconciler.watches import WatchRefused, WatchRegistry
 from rollouts.api.application import Application
 from rollouts.api.application_status import Operation
 from rollouts.api.phases import OperationPhase
@@ -148,7 +148,10 @@ class OperationRunner:
             kind = self.client.discover_kind(str(obj.get("apiVersion") or ""), key.kind)
         except KubeError:
             return None
-        informer = self.watches.informer(kind, key.namespace)
+        try:
+            informer = self.watches.informer(kind, key.namespace)
+        except WatchRefused:
+            return None  # compare() has reported it; the write itself will be refused
         if informer is None:
             return None
         return informer.get(key.namespace if kind.namespaced else None, key.name)
@@ -309,6 +312,9 @@ class OperationRunner:
                 compared = self.compare(key, app, raw, revision)
             except (SourceError, RenderError) as error:
                 message = f"cannot render revision {revision}: {redact_url(str(error))}"
+                return self._end(app, raw, state, OperationPhase.ERROR, message, now, events)
+            except WatchRefused as error:
+                message = f"nothing applied: {error}"
                 return self._end(app, raw, state, OperationPhase.ERROR, message, now, events)
         if compared.forbidden:
             more = len(compared.forbidden) - 1

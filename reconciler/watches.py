@@ -14,19 +14,27 @@ the manager starts, polls and stops whatever a controller returns from `informer
 the controller returns one `Background` among its informers. `start` starts the webhook
 server, `has_synced` is always true (dynamic informers are waited for where they are
 created), `stop` stops the webhook and every dynamic informer.
+
+A watch the API server refuses for good (403: the reconciler is not bound in that
+namespace) raises `WatchRefused`, which the Application shows as a ComparisonError
+instead of waiting forever for a sync that cannot come.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Protocol
 
-from rollouts.kube import Handler, Informer, Kind, KubeClient
+from rollouts.kube import Handler, Informer, Kind, KubeClient, KubeError
 
-__all__ = ["Background", "WatchRegistry"]
+__all__ = ["Background", "WatchRefused", "WatchRegistry"]
 
 log = logging.getLogger(__name__)
+
+SYNC_POLL = 0.1
+"""Seconds between looks at a new watch that has not synced: a refusal ends the wait."""
 
 Obj = dict[str, Any]
 WatchKey = tuple[Kind, str | None]
@@ -36,6 +44,20 @@ class _Server(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+
+class WatchRefused(Exception):
+    """The API server refuses to list a kind in a namespace (RBAC, say): waiting for the
+    watch to sync would never end, so the Application reports it instead."""
+
+    temporary = False
+
+    def __init__(self, kind: Kind, namespace: str | None, error: KubeError) -> None:
+        where = f"in namespace {namespace}" if namespace else "cluster-wide"
+        super().__init__(
+            f"cannot watch {kind.plural} {where}: {error}; grant the reconciler's "
+            "ServiceAccount get/list/watch there (manifests/install/namespaced binds "
+            "rollouts-reconciler-apply per namespace)")
 
 
 class WatchRegistry:
@@ -55,7 +77,8 @@ class WatchRegistry:
         return (kind, (namespace or None) if kind.namespaced else None)
 
     def informer(self, kind: Kind, namespace: str | None) -> Informer | None:
-        """The synced informer of `kind` in `namespace`; None if it has not synced in time."""
+        """The synced informer of `kind` in `namespace`; None if it has not synced in time.
+        Raises `WatchRefused` when its list fails for good (403, 404 of the kind)."""
         key = self.key(kind, namespace)
         with self._lock:
             if self._stopped:
@@ -70,9 +93,14 @@ class WatchRegistry:
                 log.info("watching %s in %s", kind.plural, key[1] or "all namespaces")
         # A new watch gets time for its first list; one that failed to list before (RBAC,
         # a kind being removed) is not waited for again at length by every reconcile.
-        if informer.wait_for_sync(self.sync_timeout if created else 0.5):
-            return informer
-        return None
+        deadline = time.monotonic() + (self.sync_timeout if created else 0.5)
+        while not informer.wait_for_sync(min(SYNC_POLL, max(0.0, deadline - time.monotonic()))):
+            error = informer.last_error
+            if error is not None and not error.temporary:
+                raise WatchRefused(kind, key[1], error)
+            if time.monotonic() >= deadline:
+                return None
+        return informer
 
     def cached(self, kind: Kind, namespace: str | None) -> Informer | None:
         """The informer if it exists and has synced (never creates one)."""

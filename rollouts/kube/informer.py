@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from rollouts.kube.client import KubeClient
-from rollouts.kube.errors import Gone, Unavailable
+from rollouts.kube.errors import Gone, KubeError, Unavailable
 from rollouts.kube.kinds import Kind
 from rollouts.kube.stream import WatchStream
 from rollouts.kube.watch import WatchEvent
@@ -106,6 +106,7 @@ class Informer:
         self._stream: WatchStream | None = None
         self._thread: threading.Thread | None = None
         self._resource_version = ""
+        self._last_error: KubeError | None = None
 
     # --- reading the cache --------------------------------------------------------------
 
@@ -135,6 +136,12 @@ class Informer:
 
     def wait_for_sync(self, timeout: float | None = None) -> bool:
         return self._synced.wait(timeout)
+
+    @property
+    def last_error(self) -> KubeError | None:
+        """Why the last list or watch failed (None once a list succeeded since): lets a
+        caller tell "not synced yet" from "refused" (a 403 is not worth waiting for)."""
+        return self._last_error
 
     # --- running ------------------------------------------------------------------------
 
@@ -186,6 +193,8 @@ class Informer:
                     attempt = 1
                     continue
             except Exception as exc:
+                if isinstance(exc, KubeError):
+                    self._last_error = exc
                 log.warning("%s informer: %s; retrying in %.1fs", self.kind.plural, exc,
                             backoff_delay(attempt))
             self._stopping.wait(backoff_delay(attempt))
@@ -193,6 +202,7 @@ class Informer:
 
     def _relist(self) -> None:
         result = self.client.list(self.kind, self.namespace, label_selector=self.label_selector)
+        self._last_error = None
         fresh = {object_key(obj): obj for obj in result.items}
         with self._lock:
             old = self._cache

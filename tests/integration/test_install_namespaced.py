@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import TestCluster
 from tests.integration.gitserver import GitDaemon
 from tests.integration.install_support import (
@@ -163,10 +161,6 @@ def test_the_namespaced_reconciler_deploys_only_where_it_is_bound(
     assert [line for line in refusals(log) if run.unbound not in line] == [], log[-5000:]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "reconciler: a dynamic watch the API server refuses (403) is retried as 'has not synced "
-    "yet' (WatchNotReady, temporary) forever, so the Application never gets a condition; "
-    "needs the informer's permanent list error surfaced as a ComparisonError"))
 def test_an_application_into_an_unbound_namespace_says_it_is_forbidden(
         cluster: TestCluster, namespace: str, tmp_path: Path) -> None:
     with namespaced_reconciler(cluster, namespace, tmp_path) as run:
