@@ -72,6 +72,7 @@ def main(names: list[str]) -> int:
     if unknown:
         sys.exit(f"unknown fault {', '.join(unknown)}; choose from {', '.join(FAULTS)}")
     seed = int(os.environ.get("CHAOS_SEED") or time.time())
+    commit = _commit()  # now: the code the controllers run is the code at the start
     print(f"== chaos: seed {seed}", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
     rng = random.Random(seed)
@@ -89,13 +90,21 @@ def main(names: list[str]) -> int:
     print("\n".join(table(outcomes)), flush=True)
     print(f"total {total / 60:.1f} min", flush=True)
     if os.environ.get("CHAOS_RECORD", "1") != "0":
-        _record(outcomes, total, seed)
+        _record(outcomes, total, seed, commit)
     return 0 if all(o.right == o.n for o in outcomes) else 1
 
 
-def _record(outcomes: list[Outcome], total: float, seed: int) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True, check=False).stdout.strip()
+def _commit() -> str:
+    """The short commit, with `+changes` when the controller code has uncommitted edits."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                              check=False).stdout.strip()
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "rollouts", "analysis", "reconciler")
+    return f"{commit}+changes" if dirty else commit
+
+
+def _record(outcomes: list[Outcome], total: float, seed: int, commit: str) -> None:
     rows = []
     for o in outcomes:
         rows.append({"figure": f"{o.fault}: runs right", "n": o.n,
@@ -114,7 +123,7 @@ def _record(outcomes: list[Outcome], total: float, seed: int) -> None:
         f"Random moments from seed {seed}.", "",
         *table(outcomes)])
     record("chaos", "Chaos: faults injected mid-rollout, N of N runs right", rows, notes, {
-        "commit": commit or "unknown", "kubernetes": KUBERNETES.version,
+        "commit": commit, "kubernetes": KUBERNETES.version,
         "lease/renew/retry": f"{DEFAULT_LEASE_SECONDS:g}/{DEFAULT_RENEW_SECONDS:g}/"
                              f"{DEFAULT_RETRY_SECONDS:g} s",
         "N": ", ".join(f"{o.fault} {o.n}" for o in outcomes)})
