@@ -62,7 +62,7 @@ def experiment_step(work: Pass, step: CanaryStep) -> str | None:
             work.plan.event("ExperimentNotCreated", str(error), warning=True)
             return None
         work.plan.create_experiments.append(manifest)
-        work.plan.event("ExperimentCreated", f"Created Experiment {name}")
+        work.plan.event("ExperimentCreated", f"Created Experiment {name}", created=name)
         _section(work)[_CURRENT] = name
         return None
     _section(work)[_CURRENT] = name

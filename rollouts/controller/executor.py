@@ -3,14 +3,18 @@ impure half.
 
 Order matters: the canary ReplicaSet exists before anything points at it (the
 arithmetic keeps each pass's scaling within the surge and availability budgets), runs
-and services follow, then the single status write (with the
+and services follow, then the Events, and last the single status write (with the
 object's resourceVersion as a precondition, so a stale view never overwrites a newer
-one), and last the Events, so they describe only what was written.
+one). Each Event is named after the state it was planned from and what it says
+(`event_key`), so a pass planned again from the same state, by this process or by the
+next leader after a crash, never records it twice, and a crash between the Events and
+the status write loses none; a "Created X" Event whose X already existed is dropped.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any, Literal
@@ -18,6 +22,7 @@ from typing import Any, Literal
 from rollouts.controller.traffic_io import write_router_objects
 from rollouts.core import HASH_LABEL, MANAGED_BY_ANNOTATION, MetadataChange, Plan
 from rollouts.core.observed import EPHEMERAL_ANNOTATION
+from rollouts.core.work import Event
 from rollouts.kube import (
     ANALYSIS_RUN,
     DEPLOYMENT,
@@ -45,10 +50,12 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
     meta = raw["metadata"]
     namespace, name = meta.get("namespace"), meta["name"]
     context = log_fields(kind="Rollout", namespace=namespace, name=name)
+    existed: set[str] = set()  # objects this pass meant to create that were there already
     if plan.create_replica_set is not None:
         try:
             client.create(REPLICA_SET, namespace, plan.create_replica_set)
         except AlreadyExists:
+            existed.add(str(plan.create_replica_set["metadata"]["name"]))
             log.info("ReplicaSet %s already exists",
                      plan.create_replica_set["metadata"]["name"], extra=context)
     for rs_name, replicas in plan.scale.items():
@@ -62,16 +69,20 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
     for rs_name, change in plan.metadata_changes.items():
         _move_metadata(client, namespace, rs_name, change)
     for manifest in plan.create_analysis_runs:
-        with contextlib.suppress(AlreadyExists):
+        try:
             client.create(ANALYSIS_RUN, namespace, manifest)
+        except AlreadyExists:
+            existed.add(str(manifest["metadata"]["name"]))
     for run in plan.terminate_analysis_runs:
         with contextlib.suppress(NotFound):
             client.patch(ANALYSIS_RUN, namespace, run, {"spec": {"terminate": True}})
     for run in plan.delete_analysis_runs:
         client.delete(ANALYSIS_RUN, namespace, run)
     for manifest in plan.create_experiments:
-        with contextlib.suppress(AlreadyExists):
+        try:
             client.create(EXPERIMENT, namespace, manifest)
+        except AlreadyExists:
+            existed.add(str(manifest["metadata"]["name"]))
     for experiment in plan.terminate_experiments:
         with contextlib.suppress(NotFound):
             client.patch(EXPERIMENT, namespace, experiment, {"spec": {"terminate": True}})
@@ -90,18 +101,37 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
         client.patch(DEPLOYMENT, namespace, str(workload),
                      {"spec": {"replicas": plan.scale_workload}})
 
+    # The Events before the status write, each named after the Rollout state it was
+    # planned from: if this process dies between the two, the next leader plans the same
+    # pass from the same state and the API server refuses the repeat, so every Event is
+    # recorded once (after the write, a death in between would lose them). A "Created X"
+    # Event is dropped when X already existed: an earlier pass made and announced it.
+    for event in plan.events:
+        if event.created is not None and event.created in existed:
+            continue
+        type_: Literal["Normal", "Warning"] = (
+            "Warning" if event.type == "Warning" else "Normal")
+        key = event_key(meta.get("resourceVersion"), event)
+        if client.emit_event(raw, type_, event.reason, event.message, key=key) and \
+                on_event is not None:
+            on_event(raw, type_, event.reason)
     written: dict[str, Any] | None = None
     diff = merge_patch(raw.get("status") or {}, plan.status)
     if diff:
         body = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": diff}
         written = client.patch_status(ROLLOUT, namespace, name, body)
-    for event in plan.events:
-        type_: Literal["Normal", "Warning"] = (
-            "Warning" if event.type == "Warning" else "Normal")
-        client.emit_event(raw, type_, event.reason, event.message)
-        if on_event is not None:
-            on_event(raw, type_, event.reason)
     return written
+
+
+def event_key(resource_version: object, event: Event) -> str:
+    """The name suffix of an Event planned from the Rollout at `resource_version`: the
+    version (zero-padded hex, so one Rollout's Events sort in the order of the states they
+    came from) and a digest of what the Event says (several Events of one pass differ)."""
+    digest = hashlib.sha256(f"{event.type}/{event.reason}/{event.message}".encode()).hexdigest()
+    version = str(resource_version or "")
+    if version.isdigit() and len(version) <= 16:
+        return f"{int(version):016x}{digest[:16]}"
+    return digest[:32]  # an opaque version: still one name per happening, unordered
 
 
 def _move_metadata(client: KubeClient, namespace: str | None, rs_name: str,

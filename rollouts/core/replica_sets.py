@@ -211,7 +211,8 @@ def scale_to(work: Pass, rs: ReplicaSetView | None, replicas: int,
             work.plan.create_replica_set = new_replica_set_manifest(work, replicas, role)
             work.plan.event("NewReplicaSetCreated",
                             f"Created ReplicaSet {work.name}-{work.new_hash} "
-                            f"(revision {work.revision}) with {replicas} replicas")
+                            f"(revision {work.revision}) with {replicas} replicas",
+                            created=str(work.plan.create_replica_set["metadata"]["name"]))
         return
     if rs.replicas != replicas:
         work.plan.scale[rs.name] = replicas

@@ -53,7 +53,8 @@ def ensure_run(work: Pass, analysis: RolloutAnalysis, name: str, run_type: str,
                                  message, work.now)
         return None
     work.plan.create_analysis_runs.append(manifest)
-    work.plan.event("AnalysisRunCreated", f"Created {run_type.lower()} AnalysisRun {name}")
+    work.plan.event("AnalysisRunCreated", f"Created {run_type.lower()} AnalysisRun {name}",
+                    created=name)
     return AnalysisPhase.PENDING
 
 

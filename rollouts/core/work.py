@@ -24,6 +24,10 @@ class Event:
     type: str  # Normal | Warning
     reason: str
     message: str
+    # The object whose creation this Event announces: the executor drops the Event when
+    # that object already existed (a pass planned from a cache that had not seen it yet),
+    # so "Created ..." is said once per object.
+    created: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,10 @@ class Plan:
     # The restart needs the Rollout's pods, which the controller lists only on demand.
     needs_pods: bool = False
 
-    def event(self, reason: str, message: str, warning: bool = False) -> None:
-        self.events.append(Event("Warning" if warning else "Normal", reason, message))
+    def event(self, reason: str, message: str, warning: bool = False, *,
+              created: str | None = None) -> None:
+        self.events.append(Event("Warning" if warning else "Normal", reason, message,
+                                 created))
 
 
 @dataclass

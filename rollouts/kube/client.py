@@ -32,6 +32,7 @@ from kubernetes import client as _k8s_client
 from kubernetes import config as _k8s_config
 
 from rollouts.kube.errors import (
+    AlreadyExists,
     KubeError,
     NotFound,
     NotLeader,
@@ -334,13 +335,21 @@ class KubeClient:
         reason: str,
         message: str,
         component: str = "rollouts-controller",
+        *,
+        key: str | None = None,
     ) -> bool:
-        """Record a core/v1 Event about `regarding`; a failure is logged, never raised."""
+        """Record a core/v1 Event about `regarding`; a failure is logged, never raised.
+
+        With `key`, the Event is recorded at most once per object and key (False when it
+        already was)."""
         metadata = regarding.get("metadata") or {}
         try:
-            event = event_for(regarding, type_, reason, message, component, datetime.now(UTC))
+            event = event_for(regarding, type_, reason, message, component, datetime.now(UTC),
+                              key=key)
             self.create(EVENT, event["metadata"]["namespace"], event)
         except (KubeError, ValueError) as exc:
+            if key is not None and isinstance(exc, AlreadyExists):
+                return False  # recorded before: by this process or the previous leader
             log.warning(
                 "could not record event %s on %s %s/%s: %s", reason, regarding.get("kind"),
                 metadata.get("namespace", ""), metadata.get("name", ""), exc,

@@ -9,6 +9,7 @@ shortened to 1 KiB and scrubbed of anything that looks like a credential.
 
 from __future__ import annotations
 
+import re
 import socket
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 from rollouts.kube.errors import one_line
 
 __all__ = ["event_for"]
+
+_KEY = re.compile(r"^[0-9a-f]{1,32}$")
 
 
 def event_for(
@@ -25,8 +28,14 @@ def event_for(
     message: str,
     component: str,
     now: datetime,
+    key: str | None = None,
 ) -> dict[str, Any]:
-    """The core/v1 Event recording `reason: message` about `regarding` at `now` (pure)."""
+    """The core/v1 Event recording `reason: message` about `regarding` at `now` (pure).
+
+    With `key` (lower-case hex, at most 32 characters), the name is `<object>.<key>`
+    instead of the instant's, so recording the same happening twice is refused by the API
+    server (`AlreadyExists`); a key that grows with time keeps names in time order.
+    """
     metadata = regarding.get("metadata") or {}
     name = metadata.get("name")
     if not name:
@@ -45,8 +54,8 @@ def event_for(
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {
-            # As client-go names them: unique per object and instant.
-            "name": f"{name}.{int(now.timestamp() * 1e9):x}",
+            # As client-go names them: unique per object and instant (or per `key`).
+            "name": f"{name}.{_suffix(key, now)}",
             "namespace": namespace,
         },
         "involvedObject": {k: v for k, v in involved.items() if v},
@@ -60,3 +69,11 @@ def event_for(
         "lastTimestamp": stamp,
         "count": 1,
     }
+
+
+def _suffix(key: str | None, now: datetime) -> str:
+    if key is None:
+        return f"{int(now.timestamp() * 1e9):x}"
+    if not _KEY.match(key):
+        raise ValueError(f"event key {key!r} is not lower-case hex of at most 32 characters")
+    return key

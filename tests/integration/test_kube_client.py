@@ -203,3 +203,12 @@ class TestEvents:
         assert event["involvedObject"]["kind"] == "Rollout"
         assert event["source"]["component"] == "rollouts-controller"
         assert event["count"] == 1
+
+    def test_a_keyed_event_is_recorded_once(self, kube: KubeClient, namespace: str) -> None:
+        rollout = kube.create(ROLLOUT, namespace, minimal_rollout())
+        key = "00000000000004d2" + "ab" * 8
+        assert kube.emit_event(rollout, "Normal", "AnalysisRunCreated", "Created", key=key)
+        assert not kube.emit_event(rollout, "Normal", "AnalysisRunCreated", "Created", key=key)
+        events = kube.list(EVENT, namespace,
+                           field_selector=f"involvedObject.uid={rollout['metadata']['uid']}")
+        assert [e["reason"] for e in events.items] == ["AnalysisRunCreated"]

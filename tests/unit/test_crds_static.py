@@ -377,7 +377,10 @@ def test_kustomization_installs_every_crd() -> None:
     assert sorted(kustomization["resources"]) == sorted(EXPECTED)
     assert sorted(p.name for p in CRD_DIR.glob("*.yaml")) == sorted(EXPECTED)
     install = yaml.safe_load((REPO / "manifests" / "install" / "kustomization.yaml").read_text())
-    assert "../crds" in install["resources"]
+    assert install["resources"] == ["base"]
+    base = yaml.safe_load((REPO / "manifests" / "install" / "base" / "kustomization.yaml")
+                          .read_text())
+    assert "../../crds" in base["resources"]
 
 
 # ------------------------------------------------- the compatibility corpus, offline

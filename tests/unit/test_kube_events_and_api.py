@@ -6,6 +6,8 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 import rollouts.kube
 from rollouts.kube import KubeClient, LeaderElector, event_for
 
@@ -37,6 +39,15 @@ class TestEventFor:
         later = AT.replace(microsecond=1)
         first = event_for(ROLLOUT_OBJ, "Normal", "R", "m", "c", AT)["metadata"]["name"]
         assert first != event_for(ROLLOUT_OBJ, "Normal", "R", "m", "c", later)["metadata"]["name"]
+
+    def test_a_keyed_event_has_one_name_per_object_and_key_whenever_it_is_made(self) -> None:
+        later = AT.replace(microsecond=1)
+        first = event_for(ROLLOUT_OBJ, "Normal", "R", "m", "c", AT, key="00a1")
+        again = event_for(ROLLOUT_OBJ, "Normal", "R", "m", "c", later, key="00a1")
+        assert first["metadata"]["name"] == again["metadata"]["name"] == (
+            f"{ROLLOUT_OBJ['metadata']['name']}.00a1")
+        with pytest.raises(ValueError, match="lower-case hex"):
+            event_for(ROLLOUT_OBJ, "Normal", "R", "m", "c", AT, key="Run/1")
 
     def test_events_about_cluster_scoped_objects_go_to_default(self) -> None:
         template = {"apiVersion": "argoproj.io/v1alpha1", "kind": "ClusterAnalysisTemplate",
