@@ -48,8 +48,6 @@ def dev_down() -> None:
 @click.option("--kill", is_flag=True, help="SIGKILL it at once (a crash) instead of SIGTERM.")
 def dev_restart(component: str, down_seconds: float, kill: bool) -> None:
     """Stop one component (etcd, kube-apiserver, prometheus, ...) and start it again."""
-    if Cluster.load() is None:
-        raise UsageProblem("no dev cluster is running; start one with `rollouts dev up`")
     try:
         restart_component(_say, component, down_seconds=down_seconds,
                           grace_seconds=0.0 if kill else COMPONENT_STOP_GRACE_SECONDS)
