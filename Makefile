@@ -8,13 +8,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := prometheus openssl git
 
-.PHONY: help deps venv tools argo-rollouts traefik test unit integration demo lint bench chaos dev-up dev-down clean
+.PHONY: help deps venv tools argo-rollouts traefik test unit integration demo lint bench bench-compare chaos dev-up dev-down clean
 
 help:
 	@echo "make demo        bring up the local cluster and run the demo rollout"
 	@echo "make test        unit + integration tests (starts its own local cluster)"
 	@echo "make lint        ruff, mypy --strict, import-linter"
 	@echo "make bench       measure and write BENCHMARKS.md"
+	@echo "make bench-compare  the same scenarios on us and on Argo Rollouts v1.10.2, side by side"
 	@echo "make chaos       inject faults into a cluster of its own; table in BENCHMARKS.md"
 	@echo "make dev-up / dev-down   the local control plane on its own"
 
@@ -76,6 +77,11 @@ lint: venv
 
 bench: tools
 	$(BIN)/python -m tests.bench.run
+
+# Our controller and the real Argo Rollouts controller, one at a time on one local
+# cluster, each with its own CRDs; the table with ratios goes to BENCHMARKS.md.
+bench-compare: tools argo-rollouts
+	$(BIN)/python -m tests.bench.compare
 
 chaos: tools
 	$(BIN)/python -m tests.chaos.run

@@ -42,11 +42,3 @@ def run() -> None:
            "nothing with later ones except what the empty caches gained from them.",
            {tool.name: tool.version for tool in ALL_TOOLS})
 
-
-def record_session_figures(figures: dict[str, float], note: str) -> None:
-    """Record build times measured by hand (when a full cold run was not made)."""
-    rows = [{"figure": f"cold build of {name}", "n": 1, "value": f"{value:.0f}", "unit": "s"}
-            for name, value in figures.items()]
-    record("build", "Cold build of the local control plane (empty Go caches)", rows, note,
-           {tool.name: tool.version for tool in ALL_TOOLS})
-
