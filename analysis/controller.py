@@ -131,9 +131,10 @@ class AnalysisRunController:
             self._cancel(run, by_name.get(metric_name), status, now)
         for metric_name in plan.due:
             metric = by_name[metric_name]
+            started = self.clock.now()  # startedAt is before the query, as in Argo
             outcome = self._take(run, metric, status, now)
             error = args.redact(outcome.error) if outcome.error else None
-            outcome = replace(outcome, error=error,
+            outcome = replace(outcome, error=error, started_at=outcome.started_at or started,
                               metadata=args.redact_all(dict(outcome.metadata)))
             status = record(view, status, metric_name, outcome, self.clock.now(),
                             redact=args.redact)

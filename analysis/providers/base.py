@@ -98,6 +98,8 @@ class Outcome:
       again at `resume_at` with this outcome's `metadata` in `previous`.
     - `metadata`: stored on the measurement (`job-name`, Prometheus `warnings`); never
       holds credentials.
+    - `started_at`: when the measurement began (the controller stamps it just before
+      calling the provider, so `startedAt` precedes `finishedAt` by the query's time).
     """
 
     value: object = None
@@ -105,6 +107,7 @@ class Outcome:
     pending: bool = False
     resume_at: datetime | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    started_at: datetime | None = None
 
 
 @runtime_checkable

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,12 @@ def test_good_metrics_pass_the_gate_and_the_canary_completes(
     result = run["status"]["metricResults"][0]
     assert result["count"] == 3 and result["successful"] == 3
     assert result["measurements"][-1]["value"] == "[0.99]"
+    # startedAt is stamped before the query and finishedAt after its answer, so each
+    # measurement spans the real query (review finding 9: they used to be equal).
+    for measurement in result["measurements"]:
+        started, finished = (datetime.fromisoformat(measurement[k].replace("Z", "+00:00"))
+                             for k in ("startedAt", "finishedAt"))
+        assert started < finished, measurement
 
 
 def test_an_error_rate_spike_fails_the_step_and_the_rollout_aborts_to_stable(
