@@ -31,8 +31,8 @@ from rollouts.cli.rollout_controls import promote_patches
 from rollouts.devcluster import down, up
 from rollouts.devcluster.versions import KUBERNETES, cache_dir
 from rollouts.kube import ROLLOUT, SERVICE, Informer, KubeClient
-from tests.bench.canary import ControllerProcess, _wait
-from tests.bench.report import record
+from tests.bench.canary import CONTROLLERS, WORKERS, ControllerProcess, _wait
+from tests.bench.report import latency_rows, record
 
 NAMESPACE = "bench"
 NAME = "bg"
@@ -133,44 +133,13 @@ def promote_latency(client: KubeClient, iterations: int) -> dict[str, list[float
     return {"promote": promote, "pause": to_pause}
 
 
-def _p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-
-
 def _rows(latency: dict[str, list[float]]) -> list[dict[str, Any]]:
-    promote, pause = latency["promote"], latency["pause"]
-    n = len(promote)
-
-    def ms(seconds: float) -> str:
-        return f"{seconds * 1000:.0f}"
-
-    return [
-        {"figure": "promote -> active Service switched: p50", "n": n,
-         "value": ms(statistics.median(promote)), "unit": "ms"},
-        {"figure": "promote -> active Service switched: p99", "n": n,
-         "value": ms(_p99(promote)), "unit": "ms"},
-        {"figure": "promote -> active Service switched: max", "n": n,
-         "value": ms(max(promote)), "unit": "ms"},
-        {"figure": "image change -> BlueGreenPause (preview up): p50", "n": len(pause),
-         "value": ms(statistics.median(pause)), "unit": "ms"},
-        {"figure": "image change -> BlueGreenPause (preview up): p99", "n": len(pause),
-         "value": ms(_p99(pause)), "unit": "ms"},
-    ]
-
-
-def _commit() -> str:
-    done = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True, check=False)
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
-                            "rollouts"], capture_output=True, text=True, check=False)
-    commit = done.stdout.strip() or "unknown"
-    return commit + ("+uncommitted" if dirty.stdout.strip() else "")
+    return [*latency_rows("promote -> active Service switched", latency["promote"]),
+            *latency_rows("image change -> BlueGreenPause (preview up)", latency["pause"])]
 
 
 def run(iterations: int = 100) -> None:
     directory = cache_dir() / "bench-bluegreen-cluster"
-    commit = _commit()
     cluster = up(lambda line: print(f"   {line}", flush=True), directory=directory)
     try:
         subprocess.run([str(cluster.kubectl), f"--kubeconfig={cluster.kubeconfig}", "apply",
@@ -200,4 +169,5 @@ def run(iterations: int = 100) -> None:
            "nearest-rank value. The image change -> BlueGreenPause figures are read by "
            "polling the benchmark's Rollout cache every 50 ms (resolution +50 ms); the "
            "promote figures are watch-event times.",
-           {"kubernetes": KUBERNETES.version, "commit": commit})
+           {"kubernetes": KUBERNETES.version},
+           {"controllers": CONTROLLERS, "workers": str(WORKERS), "leader election": "off"})

@@ -93,8 +93,12 @@ def record(benchmark: str, title: str, rows: list[dict[str, Any]], notes: str,
     """Store this run of `benchmark` (rows of figure/value/unit/n) and rewrite the report.
 
     `settings` names how the measured processes ran (controllers enabled, workers,
-    resync, ...); the commit is stamped here."""
+    resync, ...); the commit is stamped here. BENCH_RECORD=0 prints the rows and
+    stores nothing (a trial run)."""
     _check(rows)
+    if os.environ.get("BENCH_RECORD") == "0":
+        print(f"BENCH_RECORD=0: not recording {benchmark}: {json.dumps(rows)}", flush=True)
+        return
     data: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     previous = data.get(benchmark, {}).get("current")
     data[benchmark] = {

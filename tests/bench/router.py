@@ -27,9 +27,9 @@ from rollouts.cli.rollout_controls import promote_patches
 from rollouts.devcluster import down, up
 from rollouts.devcluster.versions import KUBERNETES, cache_dir
 from rollouts.kube import ROLLOUT, SERVICE, Informer, Kind, KubeClient
-from tests.bench.bluegreen import REPO, _commit, _image_patch, _p99
-from tests.bench.canary import ControllerProcess, _wait
-from tests.bench.report import record
+from tests.bench.bluegreen import REPO, _image_patch
+from tests.bench.canary import CONTROLLERS, WORKERS, ControllerProcess, _wait
+from tests.bench.report import latency_rows, record
 
 NAMESPACE = "bench"
 NAME = "routed"
@@ -138,24 +138,11 @@ def gate_to_weight(client: KubeClient, updates: int) -> list[float]:
 
 
 def _rows(samples: list[float]) -> list[dict[str, Any]]:
-    n = len(samples)
-
-    def ms(seconds: float) -> str:
-        return f"{seconds * 1000:.0f}"
-
-    rows = [{"figure": "gate cleared (promote) -> TrafficSplit at the next weight: p50",
-             "n": n, "value": ms(statistics.median(samples)), "unit": "ms"}]
-    if n >= 100:  # a p99 of fewer samples would be the max under another name
-        rows.append({"figure": "gate cleared (promote) -> TrafficSplit at the next weight: "
-                     "p99", "n": n, "value": ms(_p99(samples)), "unit": "ms"})
-    rows.append({"figure": "gate cleared (promote) -> TrafficSplit at the next weight: max",
-                 "n": n, "value": ms(max(samples)), "unit": "ms"})
-    return rows
+    return latency_rows("gate cleared (promote) -> TrafficSplit at the next weight", samples)
 
 
 def run(updates: int = 2) -> None:
     directory = cache_dir() / "bench-router-cluster"
-    commit = _commit()
     cluster = up(lambda line: print(f"   {line}", flush=True), directory=directory)
     try:
         kubectl = [str(cluster.kubectl), f"--kubeconfig={cluster.kubeconfig}"]
@@ -185,4 +172,5 @@ def run(updates: int = 2) -> None:
            "weight planned, TrafficSplit patched). The controller runs 4 workers; the API "
            "server, etcd, kwok and the controller share the machine's cores. p99 is the "
            "nearest-rank value.",
-           {"kubernetes": KUBERNETES.version, "commit": commit})
+           {"kubernetes": KUBERNETES.version},
+           {"controllers": CONTROLLERS, "workers": str(WORKERS), "leader election": "off"})
