@@ -22,14 +22,18 @@ COMPAT = REPO.parent / "shared" / "compat"
 class Controller:
     """`rollouts controller` as a child process, scoped to one namespace."""
 
-    def __init__(self, cluster: TestCluster, namespace: str, log: Path) -> None:
+    def __init__(self, cluster: TestCluster, namespace: str, log: Path,
+                 controllers: str | None = None) -> None:
         self.cluster, self.namespace, self.log = cluster, namespace, log
+        self.controllers = controllers  # None: the command's default
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         argv = [sys.executable, "-m", "rollouts.cli.main", "controller",
                 f"--kubeconfig={self.cluster.kubeconfig}", "-n", self.namespace,
                 "--no-leader-elect", "--port", "0", "--log-level", "DEBUG"]
+        if self.controllers is not None:
+            argv += ["--controllers", self.controllers]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -53,8 +57,9 @@ class Controller:
 
 
 @contextmanager
-def running_controller(cluster: TestCluster, namespace: str, tmp: Path) -> Iterator[Controller]:
-    controller = Controller(cluster, namespace, tmp / "controller.log")
+def running_controller(cluster: TestCluster, namespace: str, tmp: Path,
+                       controllers: str | None = None) -> Iterator[Controller]:
+    controller = Controller(cluster, namespace, tmp / "controller.log", controllers)
     controller.start()
     try:
         yield controller
