@@ -2,10 +2,10 @@
 the Application controller (`--controllers reconciler`) syncing a compat app from a real
 Git repository (`git daemon`), scraped by the dev cluster's Prometheus.
 
-The Git panels read `git_request_*`: checked against the controller when it exports them
-(its `git_metrics` hook, see `rollouts/metrics/app_metrics.py`), and always over a
-`GitMetrics` that times a real `GitSource` against a real server, served to Prometheus
-as its own target.
+The Git panels read `git_request_*`: checked against the controller, which always
+exports them (its `MeasuredGitSource`, `reconciler/app_source.py`), and over the same
+`MeasuredGitSource` and `GitMetrics` against a real server, served to Prometheus as its
+own target, so the fetch series is checked too.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from reconciler.source import GitSource
+from reconciler.app_source import MeasuredGitSource
 from rollouts.metrics.app_metrics import GitMetrics
 from tests.conftest import TestCluster
 from tests.integration.exporter import wait_until_scraped
@@ -75,14 +74,12 @@ def test_application_panels_answer_while_the_controller_syncs_an_app(
             synced = wait_until_scraped(prometheus,
                                         f'app_sync_total{{namespace="{namespace}"}}')
             assert synced[0]["metric"]["phase"] == "Succeeded"
-            if "\ngit_request_total{" in controller.scrape():  # fed by the controller
-                assert_every_query_answers("applications", git_queries, values, prometheus)
-                print("GIT panels answered from the controller's own git_request_* series")
-                job = controller.job
-                for promql in (f'sum by (request_type) (git_request_total{{job="{job}"}})',
-                               f'app_reconcile_count{{namespace="{namespace}"}}'):
-                    answer = wait_until_scraped(prometheus, promql)
-                    print("PROMQL", promql, "->", [(r["metric"], r["value"][1]) for r in answer])
+            # The controller always times its Git requests (MeasuredGitSource): the Git
+            # panels must answer from its own series.
+            assert "\ngit_request_total{" in controller.scrape(), "no git_request_total"
+            job = controller.job
+            wait_until_scraped(prometheus, f'git_request_total{{job="{job}"}}')
+            assert_every_query_answers("applications", git_queries, values, prometheus)
             cluster.kubectl_run("delete", "application", "guestbook", "-n", namespace)
             assert _gone(controller.scrape, namespace), "deleted app's series remain"
 
@@ -118,25 +115,6 @@ def _served(registry: CollectorRegistry, targets: Path) -> Iterator[str]:
         thread.join(5)
 
 
-def _timed_source(cache: Path, metrics: GitMetrics) -> GitSource:
-    """A real GitSource whose `git ls-remote` and `git fetch` are timed by `metrics`
-    (what the Application controller's hook is to do)."""
-    source = GitSource(cache)
-    ls_remote, fetch = source._ls_remote, source._fetch
-
-    def timed_ls_remote(url: str, *args: Any) -> Any:
-        with metrics.timed(url, "ls-remote"):
-            return ls_remote(url, *args)
-
-    def timed_fetch(bare: Path, url: str, *args: Any) -> None:
-        with metrics.timed(url, "fetch"):
-            fetch(bare, url, *args)
-
-    source._ls_remote = timed_ls_remote  # type: ignore[method-assign,assignment]
-    source._fetch = timed_fetch  # type: ignore[method-assign,assignment]
-    return source
-
-
 def test_git_panels_answer_over_a_timed_real_git_source(
     cluster: TestCluster, tmp_path: Path
 ) -> None:
@@ -147,7 +125,7 @@ def test_git_panels_answer_over_a_timed_real_git_source(
     with GitDaemon(tmp_path / "git") as daemon, \
             _served(registry, Path(cluster.state.prometheus_targets)) as job:
         repo = compat_repo(daemon, "guestbook")
-        source = _timed_source(tmp_path / "cache", metrics)
+        source = MeasuredGitSource(tmp_path / "cache", observer=lambda: metrics)
         source.fetch(daemon.url("apps"), "HEAD")
         repo.commit({"guestbook/extra.yaml": "# a change\n"}, "change")
         source.fetch(daemon.url("apps"), "HEAD")
