@@ -57,6 +57,7 @@ def _rollout(name: str, steps: list[dict[str, object]], replicas: int = 4,
         ("examples-rollout-canary.yaml", "rollout-canary"),
     ],
 )
+@pytest.mark.timeout(420)  # its own waits add up to 335 s: let them report, not the timeout
 def test_compat_rollouts_reach_healthy_after_an_image_change(
     cluster: TestCluster, namespace: str, tmp_path: Path, file: str, name: str
 ) -> None:

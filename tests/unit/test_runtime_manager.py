@@ -7,6 +7,7 @@ with a deadline, and never assert how long something took.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import urllib.error
@@ -168,7 +169,10 @@ class Running:
 
 
 @contextmanager
-def running(manager: Manager) -> Iterator[Running]:
+def running(manager: Manager, *, expect_errors: bool = False) -> Iterator[Running]:
+    """`manager.run()` on a thread for the block; unless `expect_errors`, it must not
+    have raised (a crash of the manager thread fails the test even when no other
+    assertion would notice it)."""
     errors: list[BaseException] = []
 
     def target() -> None:
@@ -185,6 +189,8 @@ def running(manager: Manager) -> Iterator[Running]:
         manager.stop()
         thread.join(timeout=5)
         assert not thread.is_alive(), "Manager.run() did not return after stop()"
+    if not expect_errors:
+        assert errors == [], f"Manager.run() raised: {errors!r}"
 
 
 def enqueue(controller: FakeController, key: str) -> None:
@@ -376,8 +382,15 @@ class TestStopping:
 
     def test_stop_before_run_closes_the_port_and_run_then_returns_at_once(self) -> None:
         manager = make_manager(FakeController())
+        port = manager.port
         manager.stop()
-        manager.run()
+        thread = threading.Thread(target=manager.run, daemon=True)
+        thread.start()
+        thread.join(timeout=5)
+        assert not thread.is_alive(), "run() after stop() did not return"
+        assert manager.liveness() == (False, "not running")
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
     def test_controller_names_must_be_unique(self) -> None:
         with pytest.raises(ValueError, match="rollouts"):
@@ -407,7 +420,7 @@ class TestLeaderElection:
         elector.grant.set()
         controller = FakeController()
         manager = make_manager(controller, leader_elector=elector)
-        with running(manager) as run:
+        with running(manager, expect_errors=True) as run:
             enqueue(controller, "shop/web")
             assert eventually(lambda: controller.calls == ["shop/web"])
             elector.revoke.set()
