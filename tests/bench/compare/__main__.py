@@ -1,0 +1,226 @@
+"""`make bench-compare`: `python -m tests.bench.compare` runs the same scenarios against
+our controller and against the real Argo Rollouts v1.10.2 controller, one at a time, and
+records one side-by-side table (BENCHMARKS.md entry `compare`) plus the chart
+docs/bench-scale.svg (RSS and CPU against the number of Rollouts).
+
+Each controller gets a fresh local dev cluster (same directory, same versions, brought
+up the same way) with its own CRDs: ours from manifests/crds, Argo's from its Go module.
+Both use the group argoproj.io, and a fresh cluster leaves nothing of one run (objects,
+CRD versions, etcd size) under the other.
+
+Knobs (environment):
+- COMPARE_CONTROLLERS   ours,argo   which to run (the table needs both)
+- COMPARE_SCENARIOS     latency,analysis,mass,idle
+- COMPARE_LATENCY_N     100    samples per latency figure (p99 needs >= 100)
+- COMPARE_LATENCY_PARALLEL 10  Rollouts driven in parallel for them
+- COMPARE_RUNS          200    concurrent AnalysisRuns
+- COMPARE_MASS          1000   Rollouts changed at once
+- COMPARE_IDLE          10000  idle Rollouts (the table's row; the last chart point)
+- COMPARE_IDLE_SECONDS  900    the idle window at COMPARE_IDLE
+- COMPARE_POINTS        100,1000,10000  chart points (each below COMPARE_IDLE gets
+                                         COMPARE_POINT_SECONDS, default 120)
+- COMPARE_IDLE_REPLICAS 1      replicas of each idle Rollout
+- COMPARE_ARGO_QPS      1000   Argo's client-side --qps (burst twice that); 40 = shipped
+- COMPARE_RECORD        1      0 leaves BENCHMARKS.md and the chart alone (trial runs)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from rollouts.devcluster import down, up
+from rollouts.devcluster.versions import KUBERNETES, cache_dir
+from rollouts.kube import KubeClient
+from tests.bench.compare import scenarios
+from tests.bench.compare.chart import Series, panel, svg
+from tests.bench.compare.controllers import (
+    ARGO_VERSION,
+    CONTROLLERS,
+    REPO,
+    Argo,
+    Controller,
+    Ours,
+    argo_missing,
+)
+from tests.bench.compare.scenarios import Lab, Point
+from tests.bench.compare.table import Figure, rows, table
+from tests.bench.report import record
+
+CLUSTER_DIR = cache_dir() / "bench-compare-cluster"
+RESULTS = cache_dir() / "bench-compare-results.json"
+CHART = REPO / "docs" / "bench-scale.svg"
+SCENARIOS = ("latency", "analysis", "mass", "idle")
+CRD_NAMES = ["rollouts.argoproj.io", "analysisruns.argoproj.io", "analysistemplates.argoproj.io",
+             "clusteranalysistemplates.argoproj.io", "experiments.argoproj.io"]
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name) or str(default)
+    try:
+        return int(value)
+    except ValueError:
+        sys.exit(f"bench-compare: {name}={value!r} is not a whole number; set a number "
+                 f"(default {default})")
+
+
+def _env_list(name: str, default: str) -> list[str]:
+    return [part.strip() for part in (os.environ.get(name) or default).split(",")
+            if part.strip()]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def say(self, message: str) -> None:
+        minutes, seconds = divmod(int(self.elapsed()), 60)
+        print(f"[{minutes:3d}:{seconds:02d}] {message}", flush=True)
+
+
+def _install_crds(lab: Lab, kind: type[Controller]) -> None:
+    kubectl = [str(lab.cluster.kubectl), f"--kubeconfig={lab.cluster.kubeconfig}"]
+    for path in kind.crds():
+        subprocess.run([*kubectl, "apply", "--server-side", "-f", str(path)], check=True,
+                       capture_output=True)
+    lab.cluster.wait_for_crds(CRD_NAMES)
+
+
+def run_controller(key: str, wanted: list[str], clock: Clock) -> tuple[list[Figure],
+                                                                        list[Point],
+                                                                        dict[str, Any]]:
+    kind = CONTROLLERS[key]
+    clock.say(f"== {kind.name}: fresh dev cluster in {CLUSTER_DIR}")
+    down(lambda _line: None, directory=CLUSTER_DIR, quiet=True)
+    cluster = up(lambda line: clock.say(f"   {line}"), directory=CLUSTER_DIR)
+    figures: list[Figure] = []
+    points: list[Point] = []
+    try:
+        lab = Lab(cluster, KubeClient.from_kubeconfig(str(cluster.kubeconfig)),
+                  CLUSTER_DIR / "logs", clock.say)
+        _install_crds(lab, kind)
+
+        def make(namespace: str, controllers: str) -> Controller:
+            return kind(cluster, namespace, lab.logs / f"{key}-{namespace}.log", controllers)
+
+        for scenario in wanted:
+            began = time.monotonic()
+            clock.say(f"== {kind.name}: {scenario}")
+            if scenario == "latency":
+                figures += scenarios.latency(lab, make, _env_int("COMPARE_LATENCY_N", 100),
+                                             _env_int("COMPARE_LATENCY_PARALLEL", 10))
+            elif scenario == "analysis":
+                figures += scenarios.analysis(lab, make, _env_int("COMPARE_RUNS", 200))
+            elif scenario == "mass":
+                figures += scenarios.mass(lab, make, _env_int("COMPARE_MASS", 1000))
+            elif scenario == "idle":
+                points = scenarios.idle(lab, make, _idle_points(),
+                                        _env_int("COMPARE_IDLE_SECONDS", 900),
+                                        _env_int("COMPARE_POINT_SECONDS", 120),
+                                        _env_int("COMPARE_IDLE_REPLICAS", 1))
+                figures += scenarios.idle_figures(points)
+            clock.say(f"== {kind.name}: {scenario} took {time.monotonic() - began:.0f}s")
+    finally:
+        down(lambda _line: None, directory=CLUSTER_DIR)
+    return figures, points, lab.raw
+
+
+def _idle_points() -> list[int]:
+    idle = _env_int("COMPARE_IDLE", 10000)
+    try:
+        points = {int(p) for p in _env_list("COMPARE_POINTS", "100,1000,10000")}
+    except ValueError:
+        sys.exit("bench-compare: COMPARE_POINTS must be comma-separated whole numbers")
+    return sorted({p for p in points if p < idle} | {idle})
+
+
+def chart(ours: list[Point], argo: list[Point]) -> str:
+    def series(pick: Callable[[Point], float]) -> list[Series]:
+        return [Series("ours", [(p.rollouts, pick(p)) for p in ours]),
+                Series(f"Argo Rollouts {ARGO_VERSION}", [(p.rollouts, pick(p)) for p in argo])]
+
+    return svg([panel("RSS", "Rollouts", "MiB", series(lambda p: p.rss_mib)),
+                panel("CPU until all Healthy", "Rollouts", "CPU seconds",
+                      series(lambda p: p.cpu_to_healthy)),
+                panel("Idle CPU", "Rollouts", "CPU seconds per minute",
+                      series(lambda p: p.cpu_per_minute))],
+               "How controller cost grows with the number of Rollouts (make bench-compare)",
+               "Same local dev cluster, one controller at a time; RSS at the end of the idle "
+               "window; CPU from the controller's start.")
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up (controllers, cluster) like Ctrl-C
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    wanted = _env_list("COMPARE_SCENARIOS", ",".join(SCENARIOS))
+    keys = _env_list("COMPARE_CONTROLLERS", "ours,argo")
+    unknown = [s for s in wanted if s not in SCENARIOS] + [k for k in keys
+                                                           if k not in CONTROLLERS]
+    if unknown:
+        sys.exit(f"bench-compare: unknown {', '.join(unknown)}; scenarios are "
+                 f"{', '.join(SCENARIOS)}, controllers {', '.join(CONTROLLERS)}")
+    if "argo" in keys and (missing := argo_missing()):
+        sys.exit(missing)
+    clock = Clock()
+    results: dict[str, tuple[list[Figure], list[Point], dict[str, Any]]] = {}
+    for key in keys:
+        results[key] = run_controller(key, wanted, clock)
+    total = clock.elapsed()
+    ours, argo = (results.get(k, ([], [], {})) for k in ("ours", "argo"))
+    lines = table(ours[0], argo[0])
+    print("\n".join(lines), flush=True)
+    clock.say(f"whole run {total / 60:.1f} min")
+    RESULTS.write_text(json.dumps({k: {"figures": [f.__dict__ for f in v[0]],
+                                       "points": [p.__dict__ for p in v[1]], "raw": v[2]}
+                                   for k, v in results.items()}, indent=1))
+    clock.say(f"raw samples in {RESULTS}")
+    if os.environ.get("COMPARE_RECORD", "1") == "0" or set(keys) != set(CONTROLLERS):
+        clock.say("not recorded (COMPARE_RECORD=0 or not both controllers)")
+        return 0
+    if ours[1] and argo[1]:
+        CHART.write_text(chart(ours[1], argo[1]))
+        clock.say(f"chart written to {CHART.relative_to(REPO)}")
+    _record(ours[0], argo[0], lines, total, wanted)
+    return 0
+
+
+def _record(ours: list[Figure], argo: list[Figure], lines: list[str], total: float,
+            wanted: list[str]) -> None:
+    knobs = {name: os.environ[name] for name in sorted(os.environ)
+             if name.startswith("COMPARE_")}
+    notes = "\n".join([
+        f"`make bench-compare` (`tests/bench/compare/`): the same scenarios against our "
+        f"controller and against Argo Rollouts {ARGO_VERSION}, one at a time, each on a fresh "
+        "local dev cluster with its own CRDs; every figure is seen from outside the "
+        "controller (watches in the benchmark process, /proc for CPU and RSS, each "
+        "controller's own request counter on its /metrics). Every row is lower-is-better; "
+        "the ratio is Argo / ours, so above 1 means ours is ahead. The scenarios, "
+        "start and end events are described in tests/bench/compare/scenarios.py. The whole "
+        f"run ({', '.join(wanted)}, both controllers) took {total / 60:.1f} min"
+        + (f"; knobs {knobs}" if knobs else "") + ".", "",
+        *lines])
+    record("compare", f"Side by side with Argo Rollouts {ARGO_VERSION}: same scenarios, same "
+           "local cluster", rows("ours", ours) + rows("Argo Rollouts", argo)
+           + [{"figure": "whole run", "n": 1, "value": f"{total / 60:.1f}", "unit": "min"}],
+           notes, {"kubernetes": KUBERNETES.version, "argo-rollouts": ARGO_VERSION},
+           settings={"ours": Ours.settings(), "Argo Rollouts": Argo.settings(),
+                     "cluster": f"a fresh dev cluster per controller (kwok nodes; "
+                                f"{os.cpu_count()} cores shared by the control plane, the "
+                                "controller and the benchmark)"})
+
+
+if __name__ == "__main__":
+    sys.exit(main())
