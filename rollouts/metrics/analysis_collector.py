@@ -19,7 +19,8 @@ beyond Argo, so a dashboard can plot what was measured against what was required
         `success`/`failure`) that compares the result with one number
 
 `rollout` is the run's `rollouts.argoproj.io/rollout` label (or its owner), `""` for a
-run made by hand. A deleted run's series are gone at the next scrape.
+run made by hand. Each run's lines are kept as text until its resourceVersion changes
+(`object_blocks`); a deleted run's series are gone at the next scrape.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from rollouts.metrics.exposition import Family
+from rollouts.metrics.object_blocks import ObjectBlocks, Row
 from rollouts.metrics.values import (
     condition_threshold,
     measurement_value,
@@ -38,7 +41,7 @@ from rollouts.metrics.values import (
     provider_type,
 )
 
-__all__ = ["PHASES", "AnalysisRunCollector"]
+__all__ = ["FAMILIES", "PHASES", "AnalysisRunCollector", "run_series"]
 
 PHASES = ("Pending", "Running", "Successful", "Failed", "Error", "Inconclusive")
 NAMESPACE_NAME = ["namespace", "name"]
@@ -58,61 +61,65 @@ def _args(run: dict[str, Any]) -> dict[str, str]:
             if isinstance(arg, dict) and arg.get("value") is not None}
 
 
+FAMILIES = (
+    Family("analysis_run_info", "Information about analysis run.", "gauge",
+           [*NAMESPACE_NAME, "phase"]),
+    Family("analysis_run_metric_type",
+           "Information on the type of a specific metric in the Analysis Runs", "gauge",
+           [*NAMESPACE_NAME, "metric", "type"]),
+    Family("analysis_run_metric_phase",
+           "Information on the phase of a specific metric in the Analysis Run (1 for its "
+           "current phase)", "gauge", [*NAMESPACE_NAME, "metric", "type", "dry_run", "phase"]),
+    Family("analysis_run_measurement_value",
+           "Last measured value of a metric of an analysis run.", "gauge",
+           [*NAMESPACE_NAME, "rollout", "metric"]),
+    Family("analysis_run_metric_threshold",
+           "Constant of a metric's success or failure condition, when it compares the "
+           "result with one number.", "gauge", [*NAMESPACE_NAME, "rollout", "metric",
+                                                 "condition"]),
+)
+INFO, TYPE, PHASE, VALUE, THRESHOLD = range(len(FAMILIES))
+
+
+def run_series(run: dict[str, Any]) -> Iterator[Row]:
+    """The series of one AnalysisRun, as rows of `FAMILIES`."""
+    meta = run.get("metadata") or {}
+    key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+    status = run.get("status") or {}
+    yield INFO, (*key, str(status.get("phase") or "")), 1
+    rollout = owner_rollout(run)
+    results = {str(r.get("name")): r for r in status.get("metricResults") or []
+               if isinstance(r, dict)}
+    args = _args(run)
+    for metric in (run.get("spec") or {}).get("metrics") or []:
+        name = str(metric.get("name") or "")
+        kind = provider_type(metric)
+        result = results.get(name)
+        current = str((result or {}).get("phase") or "Pending")
+        dry_run = "true" if metric_dry_run(run, name, result) else "false"
+        yield TYPE, (*key, name, kind), 1
+        for phase in PHASES:
+            yield PHASE, (*key, name, kind, dry_run, phase), 1 if phase == current else 0
+        value = _last_value(result) if result is not None else None
+        if value is not None:
+            yield VALUE, (*key, rollout, name), value
+        for condition in ("success", "failure"):
+            found = condition_threshold(metric.get(f"{condition}Condition"), args)
+            if found is not None:
+                yield THRESHOLD, (*key, rollout, name, condition), found[1]
+
+
 class AnalysisRunCollector(Collector):
-    """Gauges over `list_runs()` (the informer's cached dicts), computed per scrape."""
+    """Gauges over `list_runs()` (the informer's cached dicts); each run's text is kept
+    until its resourceVersion changes (`ObjectBlocks`)."""
 
     def __init__(self, list_runs: Callable[[], list[dict[str, Any]]]) -> None:
         self._list = list_runs
+        self.blocks = ObjectBlocks(FAMILIES, run_series)
 
-    def describe(self) -> Iterator[GaugeMetricFamily]:
-        yield from self._families()
+    def describe(self) -> Iterator[Metric]:
+        for family in FAMILIES:
+            yield family.metric()
 
-    def _families(self) -> tuple[GaugeMetricFamily, ...]:
-        return (
-            GaugeMetricFamily("analysis_run_info", "Information about analysis run.",
-                              labels=[*NAMESPACE_NAME, "phase"]),
-            GaugeMetricFamily("analysis_run_metric_type",
-                              "Information on the type of a specific metric in the "
-                              "Analysis Runs", labels=[*NAMESPACE_NAME, "metric", "type"]),
-            GaugeMetricFamily("analysis_run_metric_phase",
-                              "Information on the phase of a specific metric in the "
-                              "Analysis Run (1 for its current phase)",
-                              labels=[*NAMESPACE_NAME, "metric", "type", "dry_run", "phase"]),
-            GaugeMetricFamily("analysis_run_measurement_value",
-                              "Last measured value of a metric of an analysis run.",
-                              labels=[*NAMESPACE_NAME, "rollout", "metric"]),
-            GaugeMetricFamily("analysis_run_metric_threshold",
-                              "Constant of a metric's success or failure condition, when "
-                              "it compares the result with one number.",
-                              labels=[*NAMESPACE_NAME, "rollout", "metric", "condition"]),
-        )
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        info, types, phases, values, thresholds = self._families()
-        for run in self._list():
-            meta = run.get("metadata") or {}
-            key = [str(meta.get("namespace") or ""), str(meta.get("name") or "")]
-            status = run.get("status") or {}
-            info.add_metric([*key, str(status.get("phase") or "")], 1)
-            rollout = owner_rollout(run)
-            results = {str(r.get("name")): r for r in status.get("metricResults") or []
-                       if isinstance(r, dict)}
-            args = _args(run)
-            for metric in (run.get("spec") or {}).get("metrics") or []:
-                name = str(metric.get("name") or "")
-                kind = provider_type(metric)
-                result = results.get(name)
-                current = str((result or {}).get("phase") or "Pending")
-                dry_run = "true" if metric_dry_run(run, name, result) else "false"
-                types.add_metric([*key, name, kind], 1)
-                for phase in PHASES:
-                    phases.add_metric([*key, name, kind, dry_run, phase],
-                                      1 if phase == current else 0)
-                value = _last_value(result) if result is not None else None
-                if value is not None:
-                    values.add_metric([*key, rollout, name], value)
-                for condition in ("success", "failure"):
-                    found = condition_threshold(metric.get(f"{condition}Condition"), args)
-                    if found is not None:
-                        thresholds.add_metric([*key, rollout, name, condition], found[1])
-        yield from (info, types, phases, values, thresholds)
+    def collect(self) -> Iterator[Metric]:
+        yield from self.blocks.collect(self._list())

@@ -34,16 +34,16 @@ What the Application controller (`reconciler.controller`) needs to do, handed th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from rollouts.metrics.exposition import Family
+from rollouts.metrics.object_blocks import ObjectBlocks, Row
 from rollouts.metrics.object_series import Alive, ObjectMetrics, exposed
 from rollouts.metrics.values import redact_repo
 
@@ -76,33 +76,35 @@ def _repo(spec: dict[str, Any]) -> str:
     return redact_repo(source.get("repoURL") if isinstance(source, dict) else "")
 
 
+APP_INFO = Family("app_info", "Information about application.", "gauge", APP_INFO_LABELS)
+
+
+def application_series(app: dict[str, Any]) -> Iterator[Row]:
+    """The `app_info` series of one Application."""
+    meta = app.get("metadata") or {}
+    spec = app.get("spec") or {}
+    status = app.get("status") or {}
+    yield 0, (
+        str(meta.get("name") or ""), str(meta.get("namespace") or ""), _repo(spec),
+        str((spec.get("destination") or {}).get("namespace") or ""),
+        str((status.get("sync") or {}).get("status") or "Unknown"),
+        str((status.get("health") or {}).get("status") or "Unknown"),
+    ), 1
+
+
 class ApplicationCollector(Collector):
-    """`app_info` over `list_applications()` (Application dicts), computed per scrape."""
+    """`app_info` over `list_applications()` (Application dicts); each Application's
+    line is kept until its resourceVersion changes (`ObjectBlocks`)."""
 
     def __init__(self, list_applications: Callable[[], list[dict[str, Any]]]) -> None:
         self._list = list_applications
+        self.blocks = ObjectBlocks((APP_INFO,), application_series)
 
-    def describe(self) -> Iterator[GaugeMetricFamily]:
-        yield self._family()
+    def describe(self) -> Iterator[Metric]:
+        yield APP_INFO.metric()
 
-    @staticmethod
-    def _family() -> GaugeMetricFamily:
-        return GaugeMetricFamily("app_info", "Information about application.",
-                                 labels=APP_INFO_LABELS)
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = self._family()
-        for app in self._list():
-            meta = app.get("metadata") or {}
-            spec = app.get("spec") or {}
-            status = app.get("status") or {}
-            family.add_metric([
-                str(meta.get("name") or ""), str(meta.get("namespace") or ""), _repo(spec),
-                str((spec.get("destination") or {}).get("namespace") or ""),
-                str((status.get("sync") or {}).get("status") or "Unknown"),
-                str((status.get("health") or {}).get("status") or "Unknown"),
-            ], 1)
-        yield family
+    def collect(self) -> Iterator[Metric]:
+        yield from self.blocks.collect(self._list())
 
 
 class AppMetrics(ObjectMetrics):
@@ -118,23 +120,20 @@ class AppMetrics(ObjectMetrics):
         super().__init__(alive)
         self.from_status = from_status
         self.acting = acting
-        self.syncs = Counter("app_sync_total", "Number of application syncs.",
-                             ("namespace", "name", "phase"), registry=None)
-        self.reconcile = Histogram("app_reconcile", "Application reconciliation performance.",
-                                   ("namespace", "name"), buckets=APP_RECONCILE_BUCKETS,
-                                   registry=None)
-
-    def metrics(self) -> Iterable[MetricWrapperBase]:
-        return (self.syncs, self.reconcile)
+        self.syncs = self.counter("app_sync_total", "Number of application syncs.",
+                                  ("namespace", "name", "phase"))
+        self.reconcile = self.histogram("app_reconcile",
+                                        "Application reconciliation performance.",
+                                        ("namespace", "name"), APP_RECONCILE_BUCKETS)
 
     def synced(self, namespace: str, name: str, phase: str) -> None:
         """A sync operation of the Application ended in `phase` (Succeeded, Failed, Error)."""
         if self.exists(namespace, name):
-            self.series.child(self.syncs, namespace, name, phase).inc()
+            self.series.inc(self.syncs, namespace, name, phase)
 
     def reconciled(self, namespace: str, name: str, seconds: float, failed: bool) -> None:
         if self.exists(namespace, name):
-            self.series.child(self.reconcile, namespace, name).observe(seconds)
+            self.series.observe(self.reconcile, namespace, name, value=seconds)
 
     def on_change(self, event_type: str, obj: dict[str, Any], old: object = None) -> None:
         super().on_change(event_type, obj, old)

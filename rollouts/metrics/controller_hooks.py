@@ -17,11 +17,8 @@ controller after each `emit_event`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
-
-from prometheus_client import Counter, Histogram
-from prometheus_client.metrics import MetricWrapperBase
 
 from rollouts.metrics.durations import StepClock
 from rollouts.metrics.object_series import Alive, ObjectMetrics
@@ -47,46 +44,41 @@ class RolloutMetrics(ObjectMetrics):
     def __init__(self, alive: Alive | None = None, *,
                  clock: Callable[[], float] = time.time) -> None:
         super().__init__(alive)
-        self.reconcile = Histogram("rollout_reconcile", "Rollout reconciliation performance.",
-                                   _KEY, buckets=RECONCILE_BUCKETS, registry=None)
-        self.reconcile_error = Counter("rollout_reconcile_error",
-                                       "Error occurring during the rollout", _KEY,
-                                       registry=None)
-        self.events = Counter("rollout_events_total", "Count of rollout events",
-                              (*_KEY, "type", "reason"), registry=None)
-        self.step_duration = Histogram(
+        self.reconcile = self.histogram("rollout_reconcile",
+                                        "Rollout reconciliation performance.", _KEY,
+                                        RECONCILE_BUCKETS)
+        self.reconcile_error = self.counter("rollout_reconcile_error",
+                                            "Error occurring during the rollout", _KEY)
+        self.events = self.counter("rollout_events_total", "Count of rollout events",
+                                   (*_KEY, "type", "reason"))
+        self.step_duration = self.histogram(
             "rollout_step_duration_seconds", "Time a canary step took, from its start to "
-            "the Event that completed it.", _KEY, buckets=STEP_BUCKETS,
-            registry=None)
-        self.duration = Histogram(
+            "the Event that completed it.", _KEY, STEP_BUCKETS)
+        self.duration = self.histogram(
             "rollout_duration_seconds", "Time an update took, from the new revision to "
-            "it being stable.", _KEY, buckets=ROLLOUT_BUCKETS, registry=None)
+            "it being stable.", _KEY, ROLLOUT_BUCKETS)
         self.steps = StepClock(clock)
-
-    def metrics(self) -> Iterable[MetricWrapperBase]:
-        return (self.reconcile, self.reconcile_error, self.events, self.step_duration,
-                self.duration)
 
     def reconciled(self, namespace: str, name: str, seconds: float, failed: bool) -> None:
         if not self.exists(namespace, name):
             return  # deleted meanwhile: a new series would outlive it
-        self.series.child(self.reconcile, namespace, name).observe(seconds)
+        self.series.observe(self.reconcile, namespace, name, value=seconds)
         if failed:
-            self.series.child(self.reconcile_error, namespace, name).inc()
+            self.series.inc(self.reconcile_error, namespace, name)
 
     def event(self, obj: dict[str, Any], type_: str, reason: str) -> None:
         """Count an Event emitted about the Rollout `obj`, and time steps and updates."""
         namespace, name = _key(obj)
         if not self.exists(namespace, name):
             return
-        self.series.child(self.events, namespace, name, type_, reason).inc()
+        self.series.inc(self.events, namespace, name, type_, reason)
         seen = self.steps.on_event(obj, reason)
         if seen.step_seconds is not None:
-            self.series.child(self.step_duration, namespace, name).observe(
-                max(0.0, seen.step_seconds))
+            self.series.observe(self.step_duration, namespace, name,
+                                value=max(0.0, seen.step_seconds))
         if seen.rollout_seconds is not None:
-            self.series.child(self.duration, namespace, name).observe(
-                max(0.0, seen.rollout_seconds))
+            self.series.observe(self.duration, namespace, name,
+                                value=max(0.0, seen.rollout_seconds))
 
     def forget(self, namespace: str, name: str) -> None:
         super().forget(namespace, name)
@@ -98,19 +90,15 @@ class AnalysisRunMetrics(ObjectMetrics):
 
     def __init__(self, alive: Alive | None = None) -> None:
         super().__init__(alive)
-        self.reconcile = Histogram("analysis_run_reconcile",
-                                   "Analysis Run reconciliation performance.", _KEY,
-                                   buckets=RECONCILE_BUCKETS, registry=None)
-        self.reconcile_error = Counter("analysis_run_reconcile_error",
-                                       "Error occurring during the analysis run", _KEY,
-                                       registry=None)
-
-    def metrics(self) -> Iterable[MetricWrapperBase]:
-        return (self.reconcile, self.reconcile_error)
+        self.reconcile = self.histogram("analysis_run_reconcile",
+                                        "Analysis Run reconciliation performance.", _KEY,
+                                        RECONCILE_BUCKETS)
+        self.reconcile_error = self.counter("analysis_run_reconcile_error",
+                                            "Error occurring during the analysis run", _KEY)
 
     def reconciled(self, namespace: str, name: str, seconds: float, failed: bool) -> None:
         if not self.exists(namespace, name):
             return
-        self.series.child(self.reconcile, namespace, name).observe(seconds)
+        self.series.observe(self.reconcile, namespace, name, value=seconds)
         if failed:
-            self.series.child(self.reconcile_error, namespace, name).inc()
+            self.series.inc(self.reconcile_error, namespace, name)

@@ -10,8 +10,9 @@ Argo Rollouts' names, labels and phases, so its public Grafana dashboard works a
 
 and ours: `rollout_canary_weight{namespace,name}` (`status.canary.weights.canary.weight`)
 and `rollout_step{namespace,name}` (`status.currentStepIndex`, 0-based; equal to the
-number of steps once complete). Nothing is stored between scrapes, so a deleted
-Rollout's series are gone at the next scrape.
+number of steps once complete). Each Rollout's lines are kept as text until its
+resourceVersion changes (`object_blocks`); a Rollout no longer listed is dropped, so a
+deleted Rollout's series are gone at the next scrape.
 
 `phase` is Argo's metric phase, not `status.phase`: Completed, Progressing, Paused,
 Timeout, Error, Abort or InvalidSpec (see `metric_phase`); a blue-green Rollout waiting
@@ -30,10 +31,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["RolloutCollector", "metric_phase", "strategy_and_router"]
+from rollouts.metrics.exposition import Family
+from rollouts.metrics.object_blocks import ObjectBlocks, Row
+
+__all__ = ["FAMILIES", "RolloutCollector", "metric_phase", "rollout_series", "strategy_and_router"]
 
 NAMESPACE_NAME = ["namespace", "name"]
 INFO_LABELS = [*NAMESPACE_NAME, "strategy", "traffic_router", "phase"]
@@ -95,57 +99,59 @@ def _int(value: Any, default: int = 0) -> int:
         return default
 
 
+FAMILIES = (
+    Family("rollout_info", "Information about rollout.", "gauge", INFO_LABELS),
+    Family("rollout_info_replicas_available",
+           "The number of available replicas per rollout.", "gauge", NAMESPACE_NAME),
+    Family("rollout_info_replicas_unavailable",
+           "The number of unavailable replicas per rollout.", "gauge", NAMESPACE_NAME),
+    Family("rollout_info_replicas_desired",
+           "The number of desired replicas per rollout.", "gauge", NAMESPACE_NAME),
+    Family("rollout_info_replicas_updated",
+           "The number of updated replicas per rollout.", "gauge", NAMESPACE_NAME),
+    Family("rollout_canary_weight",
+           "Current canary weight of the rollout (percent of traffic).", "gauge",
+           NAMESPACE_NAME),
+    Family("rollout_step",
+           "Index of the rollout's current canary step (0-based; the number of steps "
+           "once complete).", "gauge", NAMESPACE_NAME),
+)
+INFO, AVAILABLE, UNAVAILABLE, DESIRED, UPDATED, WEIGHT, STEP = range(len(FAMILIES))
+
+
+def rollout_series(rollout: dict[str, Any]) -> Iterator[Row]:
+    """The series of one Rollout, as rows of `FAMILIES`."""
+    meta = rollout.get("metadata") or {}
+    spec = rollout.get("spec") or {}
+    status = rollout.get("status") or {}
+    key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+    strategy, router = strategy_and_router(rollout)
+    yield INFO, (*key, strategy, router, metric_phase(rollout)), 1
+    ready = _int(status.get("availableReplicas"))
+    yield AVAILABLE, key, ready
+    yield UNAVAILABLE, key, _int(status.get("replicas")) - ready
+    yield DESIRED, key, _int(spec.get("replicas"), 1)
+    yield UPDATED, key, _int(status.get("updatedReplicas"))
+    if strategy != "canary":
+        return  # no weight, no steps (see the module docstring)
+    canary = ((status.get("canary") or {}).get("weights") or {}).get("canary") or {}
+    if canary.get("weight") is not None:
+        yield WEIGHT, key, _int(canary["weight"])
+    if status.get("currentStepIndex") is not None:
+        yield STEP, key, _int(status["currentStepIndex"])
+
+
 class RolloutCollector(Collector):
-    """Gauges over `list_rollouts()` (the informer's cached dicts), computed per scrape."""
+    """Gauges over `list_rollouts()` (the informer's cached dicts); each Rollout's text
+    is kept until its resourceVersion changes (`ObjectBlocks`)."""
 
     def __init__(self, list_rollouts: Callable[[], list[dict[str, Any]]]) -> None:
         self._list = list_rollouts
+        self.blocks = ObjectBlocks(FAMILIES, rollout_series)
 
-    def describe(self) -> Iterator[GaugeMetricFamily]:
-        yield from self._families()
+    def describe(self) -> Iterator[Metric]:
+        for family in FAMILIES:
+            yield family.metric()
 
-    def _families(self) -> tuple[GaugeMetricFamily, ...]:
-        return (
-            GaugeMetricFamily("rollout_info", "Information about rollout.", labels=INFO_LABELS),
-            GaugeMetricFamily("rollout_info_replicas_available",
-                              "The number of available replicas per rollout.",
-                              labels=NAMESPACE_NAME),
-            GaugeMetricFamily("rollout_info_replicas_unavailable",
-                              "The number of unavailable replicas per rollout.",
-                              labels=NAMESPACE_NAME),
-            GaugeMetricFamily("rollout_info_replicas_desired",
-                              "The number of desired replicas per rollout.",
-                              labels=NAMESPACE_NAME),
-            GaugeMetricFamily("rollout_info_replicas_updated",
-                              "The number of updated replicas per rollout.",
-                              labels=NAMESPACE_NAME),
-            GaugeMetricFamily("rollout_canary_weight",
-                              "Current canary weight of the rollout (percent of traffic).",
-                              labels=NAMESPACE_NAME),
-            GaugeMetricFamily("rollout_step",
-                              "Index of the rollout's current canary step (0-based; the "
-                              "number of steps once complete).", labels=NAMESPACE_NAME),
-        )
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        info, available, unavailable, desired, updated, weight, step = self._families()
-        for rollout in self._list():
-            meta = rollout.get("metadata") or {}
-            spec = rollout.get("spec") or {}
-            status = rollout.get("status") or {}
-            key = [str(meta.get("namespace") or ""), str(meta.get("name") or "")]
-            strategy, router = strategy_and_router(rollout)
-            info.add_metric([*key, strategy, router, metric_phase(rollout)], 1)
-            ready = _int(status.get("availableReplicas"))
-            available.add_metric(key, ready)
-            unavailable.add_metric(key, _int(status.get("replicas")) - ready)
-            desired.add_metric(key, _int(spec.get("replicas"), 1))
-            updated.add_metric(key, _int(status.get("updatedReplicas")))
-            if strategy != "canary":
-                continue  # no weight, no steps (see the module docstring)
-            canary = ((status.get("canary") or {}).get("weights") or {}).get("canary") or {}
-            if canary.get("weight") is not None:
-                weight.add_metric(key, _int(canary["weight"]))
-            if status.get("currentStepIndex") is not None:
-                step.add_metric(key, _int(status["currentStepIndex"]))
-        yield from (info, available, unavailable, desired, updated, weight, step)
+    def collect(self) -> Iterator[Metric]:
+        yield from self.blocks.collect(self._list())

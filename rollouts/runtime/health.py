@@ -1,9 +1,9 @@
 """The controller's HTTP endpoints: `/healthz`, `/readyz` and `/metrics`, on one port.
 
 A `BoundedHTTPServer` (see `httpserver.py`) in a daemon thread. The `Manager` owns it
-and supplies two probes, each returning `(ok, reason)`; `/metrics` is
-`prometheus_client`'s text format of the registry given (the metrics module registers
-its collectors there).
+and supplies two probes, each returning `(ok, reason)`; `/metrics` is the Prometheus
+text format of the registry given (the metrics module registers its collectors there),
+written by `rollouts.metrics.exposition.render`.
 
 The port may be reachable from the pod network (`--bind 0.0.0.0`), so a client cannot
 hold it: each connection has `timeout` seconds in all, at most `max_concurrent` are
@@ -22,7 +22,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+
+from rollouts.metrics.exposition import render
 
 from .httpserver import (
     DEFAULT_MAX_CONCURRENT,
@@ -135,7 +137,7 @@ def _handler_class(
 
         def _metrics(self) -> None:
             try:
-                body = generate_latest(registry)
+                body = render(registry)  # the per-object series pre-written, see exposition
             except Exception as error:
                 log.exception("collecting metrics failed")
                 self._reply(500, f"collecting metrics failed: {error}\n".encode())
