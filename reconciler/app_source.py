@@ -8,9 +8,18 @@ the app has not been looked at yet, its repoURL/targetRevision changed, its poll
 controller turns `Target.next_poll` into a timer, so every app is looked at again on time
 even when nothing else happens.
 
-`render(app, ...)` renders a commit (the checkout is local once fetched) and remembers the
-last renders by (commit, source spec, app name, namespace), since an Application is
-reconciled on every watch event of its objects and its source changes far less often.
+Polls are shared (`SharedPolls`): one answer per (repository, revision, credentials)
+serves every Application whose poll falls due within `share_seconds` of the moment Git
+was asked (at most `POLL_SHARE_SECONDS`, and a quarter of the resync), and Applications
+whose polls fall due together wait for one `ls-remote` instead of each running its own.
+A refresh (webhook, annotation) takes only an answer Git gave after it was asked for. So
+1,000 Applications of one repository cost a few `ls-remote` per resync, not 1,000.
+
+`render(app, ...)` renders a commit (the checkout is local once fetched) and remembers
+renders by (repository, commit, source spec: path and render options; plus the app name
+and namespace for Helm, the only renderer that reads them), up to `RENDER_CACHE_OBJECTS`
+objects in all: an Application is reconciled on every watch event of its objects and its
+source changes far less often, and Applications of one path at one commit share it.
 
 Credentials come from repository Secrets (`reconciler.repo_creds`). Nothing here is the
 only copy of anything: after a restart the first reconcile polls again.
@@ -18,9 +27,12 @@ only copy of anything: after a restart the first reconcile polls again.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import random
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -29,18 +41,32 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from reconciler.render import DEFAULT_POLICY, RenderPolicy, app_directory, render, source_type
+from reconciler.render import (
+    DEFAULT_POLICY,
+    RenderPolicy,
+    SourceType,
+    app_directory,
+    render,
+    source_type,
+)
 from reconciler.repo_creds import credentials_for
 from reconciler.source import Credentials, GitSource, SourceError
 from reconciler.source_refs import RemoteRefs
 from reconciler.source_secrets import Redactor
+from reconciler.source_url import RepoURLProblem, parse_repo_url
 from rollouts.api.application import Application, ApplicationSource
 
-__all__ = ["AppSources", "MeasuredGitSource", "Rendered", "Target"]
+__all__ = ["POLL_SHARE_SECONDS", "RENDER_CACHE_OBJECTS", "AppSources", "MeasuredGitSource",
+           "Rendered", "SharedPolls", "Target"]
+
+log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 SecretsLookup = Callable[[str], list[Obj]]
-_RENDER_CACHE = 64
+RENDER_CACHE_OBJECTS = 200_000
+"""Rendered objects kept in all (whole renders are dropped, least recently used first)."""
+POLL_SHARE_SECONDS = 5.0
+"""How old a Git answer may be for an app whose poll falls due (never for a refresh)."""
 
 
 @dataclass(frozen=True)
@@ -96,28 +122,97 @@ class MeasuredGitSource(GitSource):
             super()._fetch(bare, url, creds, redactor, extra_refspecs)
 
 
+@dataclass(frozen=True)
+class _Answer:
+    asked: float
+    """`time.monotonic()` when Git was asked."""
+    revision: str | None
+    error: str | None
+
+
+class _Slot:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.answer: _Answer | None = None
+
+
+class SharedPolls:
+    """One Git answer per key for everyone who can use it (see the module docstring).
+
+    `answer(key, not_before, ask)` returns the last answer for `key` if Git was asked at
+    or after `not_before` (`time.monotonic()`), else calls `ask()` (one caller per key at
+    a time: the others wait for its answer and take it). `asked` counts the calls of
+    `ask`, `shared` the answers given without one.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.asked = 0
+        self.shared = 0
+        self._slots: dict[str, _Slot] = {}
+        self._lock = threading.Lock()
+
+    def answer(self, key: str, not_before: float,
+               ask: Callable[[], tuple[str | None, str | None]]) -> _Answer:
+        with self._lock:
+            slot = self._slots.setdefault(key, _Slot())
+        with slot.lock:
+            if slot.answer is not None and slot.answer.asked >= not_before:
+                with self._lock:
+                    self.shared += 1
+                return slot.answer
+            asked = self.clock()
+            revision, error = ask()
+            slot.answer = _Answer(asked, revision, error)
+            with self._lock:
+                self.asked += 1
+            return slot.answer
+
+
+def _repo_key(url: str) -> str:
+    try:
+        return parse_repo_url(url, allow_local=True).cache_key()
+    except RepoURLProblem:
+        return url
+
+
+def _creds_key(creds: Credentials | None) -> str:
+    if creds is None:
+        return ""
+    material = json.dumps([creds.username, creds.password, creds.ssh_private_key,
+                           creds.ssh_known_hosts])
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
 class AppSources:
     """Polling state and render cache for every Application (thread-safe)."""
 
     def __init__(self, source: GitSource, secrets: SecretsLookup, *, resync: float,
-                 render_policy: RenderPolicy = DEFAULT_POLICY) -> None:
+                 render_policy: RenderPolicy = DEFAULT_POLICY,
+                 share_seconds: float = POLL_SHARE_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.source = source
         self.render_policy = render_policy
         self.secrets = secrets
         self.resync = resync
+        self.share_seconds = min(share_seconds, resync / 4)
+        self.clock = clock
+        self.polls = SharedPolls(clock)
         self._targets: dict[str, Target] = {}
-        self._refresh: set[str] = set()
+        self._refresh: dict[str, float] = {}
+        """key -> when a refresh was asked for (`clock()`): only a newer answer serves."""
         self._renders: OrderedDict[str, Rendered] = OrderedDict()
+        self._rendered_objects = 0
         self._lock = threading.Lock()
 
     def request_refresh(self, key: str) -> None:
         with self._lock:
-            self._refresh.add(key)
+            self._refresh.setdefault(key, self.clock())
 
     def forget(self, key: str) -> None:
         with self._lock:
             self._targets.pop(key, None)
-            self._refresh.discard(key)
+            self._refresh.pop(key, None)
 
     def credentials(self, app: Application, app_namespace: str) -> Credentials | None:
         return credentials_for(_source_of(app).repo_url, self.secrets(app_namespace))
@@ -128,19 +223,30 @@ class AppSources:
         fingerprint = json.dumps([source.repo_url, source.target_revision_or_default])
         with self._lock:
             current = self._targets.get(key)
-            refresh = key in self._refresh or refresh
-            self._refresh.discard(key)
-        if current is not None and current.fingerprint == fingerprint and not refresh \
-                and now < current.next_poll:
+            refreshed_at = self._refresh.pop(key, None)
+        if refresh and refreshed_at is None:
+            refreshed_at = self.clock()
+        if current is not None and current.fingerprint == fingerprint and \
+                refreshed_at is None and now < current.next_poll:
             return current if not current.polled else _unpolled(current)
         jitter = 1.0 + random.uniform(0.0, 0.1)
         next_poll = now + timedelta(seconds=self.resync * jitter)
-        try:
-            checkout = self.source.fetch(source.repo_url, source.target_revision_or_default,
-                                         self.credentials(app, app_namespace))
-            target = Target(fingerprint, checkout.revision, None, next_poll, polled=True)
-        except SourceError as error:
-            target = Target(fingerprint, None, str(error), next_poll, polled=True)
+        revision = source.target_revision_or_default
+        creds = self.credentials(app, app_namespace)
+
+        def ask() -> tuple[str | None, str | None]:
+            try:
+                return self.source.fetch(source.repo_url, revision, creds).revision, None
+            except SourceError as error:
+                return None, str(error)
+
+        not_before = refreshed_at if refreshed_at is not None else \
+            self.clock() - self.share_seconds
+        shared_key = json.dumps([_repo_key(source.repo_url), revision, _creds_key(creds)])
+        answer = self.polls.answer(shared_key, not_before, ask)
+        log.debug("%s: polled %s %s: %s", key, source.repo_url, revision,
+                  answer.revision or answer.error)
+        target = Target(fingerprint, answer.revision, answer.error, next_poll, polled=True)
         with self._lock:
             self._targets[key] = target
         return target
@@ -157,11 +263,20 @@ class AppSources:
         source = _source_of(app)
         destination = app.spec.destination.namespace or ""
         spec = source.model_dump(mode="json", by_alias=True, exclude_none=True)
-        cache_key = json.dumps([revision, spec, app_name, destination], sort_keys=True)
+        spec.pop("repoURL", None)
+        spec.pop("targetRevision", None)
+        # Only Helm reads the app's name and namespace (release name, .Release.Namespace):
+        # a Helm render is kept per app, under a marker saying the path is a chart.
+        base_key = json.dumps([_repo_key(source.repo_url), revision, spec], sort_keys=True)
+        helm_key = json.dumps([base_key, app_name, destination])
         with self._lock:
-            cached = self._renders.get(cache_key)
+            cached = self._renders.get(base_key)
+            if cached is not None and cached.source_type == SourceType.HELM.value:
+                self._renders.move_to_end(base_key)
+                cached = self._renders.get(helm_key)
             if cached is not None:
-                self._renders.move_to_end(cache_key)
+                self._renders.move_to_end(helm_key if cached.source_type ==
+                                          SourceType.HELM.value else base_key)
                 return cached
         checkout = self.source.fetch(source.repo_url, revision,
                                      self.credentials(app, app_namespace))
@@ -170,10 +285,20 @@ class AppSources:
         kind = source_type(source, app_directory(checkout.path.resolve(), source.path))
         rendered = Rendered(objects, kind.value)
         with self._lock:
-            self._renders[cache_key] = rendered
-            while len(self._renders) > _RENDER_CACHE:
-                self._renders.popitem(last=False)
+            if kind is SourceType.HELM:
+                self._remember(base_key, Rendered([], kind.value))
+                self._remember(helm_key, rendered)
+            else:
+                self._remember(base_key, rendered)
         return rendered
+
+    def _remember(self, cache_key: str, rendered: Rendered) -> None:
+        old = self._renders.pop(cache_key, None)
+        self._rendered_objects += len(rendered.objects) - (len(old.objects) if old else 0)
+        self._renders[cache_key] = rendered
+        while self._rendered_objects > RENDER_CACHE_OBJECTS and len(self._renders) > 1:
+            _, dropped = self._renders.popitem(last=False)
+            self._rendered_objects -= len(dropped.objects)
 
 
 def _unpolled(target: Target) -> Target:

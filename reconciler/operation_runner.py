@@ -39,7 +39,7 @@ from reconciler.sync import AppliedVersions, SyncExecutor
 from reconciler.syncplan import SyncOptions, plan_sync
 from reconciler.syncplan_annotations import hook_info
 from reconciler.tenancy import instance_name
-from reconciler.tracking import TRACKING_ANNOTATION, ResourceKey, is_tracked_by, resource_key
+from reconciler.tracking import TRACKING_ANNOTATION, ResourceKey, resource_key
 from reconciler.watches import WatchRefused, WatchRegistry
 from rollouts.api.application import Application
 from rollouts.api.application_status import Operation
@@ -205,8 +205,7 @@ class OperationRunner:
             found = informer.get(obj_key.namespace if kind.namespaced else None, obj_key.name)
             if found is not None:
                 live[obj_key] = found
-        tracked = [obj for informer in informers.values() for obj in informer.list()
-                   if is_tracked_by(obj, instance)]
+        tracked = self.watches.tracked(instance, informers)
         conditions += self._orphans(app, prepared, tracked, informers.values())
         diffs: dict[ResourceKey, ObjectDiff] = {}
         for obj in prepared.objects if not forbidden else ():  # no dry run of forbidden objects

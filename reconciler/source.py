@@ -29,6 +29,9 @@ has its own short timeout, so a tarpit server ties up a bounded number of thread
 Clones unused for `clone_idle` seconds are deleted (`gc`, run from `fetch` every
 `GC_INTERVAL_SECONDS`), and what a failed or killed fetch leaves behind is removed.
 
+A full sha this clone has checked out before (a render of a polled commit) is answered
+from the checkout alone: no lock, no git process.
+
 Checkouts are immutable, so the last `keep_checkouts` used ones stay; older ones are
 removed once unused for `min_checkout_age` seconds (a renderer still reading one is not
 pulled from under it). A repository holding a symlink that points outside itself is
@@ -152,6 +155,8 @@ class GitSource:
         self._locks = KeyedLocks()
         self._guard = threading.Lock()
         self._last_gc = 0.0
+        self._verified: set[tuple[str, str]] = set()
+        """(clone key, sha) checked out from that clone: asked again, no git runs."""
 
     # -- public API ---------------------------------------------------------------
 
@@ -161,10 +166,18 @@ class GitSource:
         """The files of `revision` (branch, tag, sha, `HEAD`) in `repo_url`, fetching if needed."""
         url, creds, redactor = self._prepare(repo_url, credentials)
         revision = (revision or "HEAD").strip() or "HEAD"
+        if is_full_sha(revision):  # a render of a polled commit: no lock, no git process
+            known = self._known_checkout(url, revision.lower())
+            if known is not None:
+                return Checkout(path=known, revision=revision.lower(), resolved=revision)
         with self._lock_for(url):
             bare = self._ensure_clone(url, redactor)
             sha = self._resolve_and_fetch(bare, url, revision, creds, redactor)
             path = self._checkout(bare, sha, redactor)
+        with self._guard:
+            if len(self._verified) > 10_000:
+                self._verified.clear()
+            self._verified.add((self._key(url), sha))
         self._prune_checkouts(keep=path)
         self._maybe_gc(time.time())
         return Checkout(path=path, revision=sha, resolved=revision)
@@ -241,6 +254,21 @@ class GitSource:
         if local is None:
             raise self._not_found(url, revision, "no branch, tag or commit of that name")
         return local
+
+    def _known_checkout(self, url: str, sha: str) -> Path | None:
+        """The checkout of `sha` if this clone's commit was checked out before and still is
+        (the clone must still be there too: `gc` may have removed it)."""
+        key = self._key(url)
+        with self._guard:
+            known = (key, sha) in self._verified
+        path = self.cache_dir / "checkouts" / sha
+        if not known or not path.is_dir() or not (self.cache_dir / "repos" / key).is_dir():
+            return None
+        try:
+            os.utime(path)  # recently used: kept by `_prune_checkouts`
+        except OSError:
+            return None
+        return path
 
     def _not_found(self, url: str, revision: str, why: str) -> SourceError:
         return SourceError(

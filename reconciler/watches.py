@@ -8,6 +8,10 @@ Every informer feeds the same handler, which maps a changed object to its Applic
 through the tracking annotation: drift is noticed from watch events within moments, and
 reconciles read the caches (no LIST in a loop). Informers stay until the controller stops
 (a kind an app stopped using keeps its watch; restarting the process drops it).
+The registry also indexes every watched object by the Application its tracking
+annotation names (`tracked(app, watches)`), so a compare finds an app's objects without
+scanning every object of its kinds: with 1,000 apps in one namespace that scan made each
+reconcile cost O(all objects).
 
 `Background` is how these (and the webhook server) start and stop with the `Manager`:
 the manager starts, polls and stops whatever a controller returns from `informers()`, so
@@ -25,8 +29,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Collection
 from typing import Any, Protocol
 
+from reconciler.tracking import TRACKING_ANNOTATION, is_tracked_by, parse_tracking_id
 from rollouts.kube import Handler, Informer, Kind, KubeClient, KubeError
 
 __all__ = ["Background", "WatchRefused", "WatchRegistry"]
@@ -38,6 +44,14 @@ SYNC_POLL = 0.1
 
 Obj = dict[str, Any]
 WatchKey = tuple[Kind, str | None]
+ObjKey = tuple[WatchKey, str, str]
+"""(watch, namespace, name) of a cached object."""
+
+
+def _tracking_app(obj: Obj | None) -> str | None:
+    annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
+    parsed = parse_tracking_id(str(annotations.get(TRACKING_ANNOTATION) or ""))
+    return parsed.app if parsed is not None else None
 
 
 class _Server(Protocol):
@@ -71,6 +85,8 @@ class WatchRegistry:
         self._informers: dict[WatchKey, Informer] = {}
         self._lock = threading.Lock()
         self._stopped = False
+        self._by_app: dict[str, dict[ObjKey, Obj]] = {}
+        """Tracking app name -> its watched objects (kept by `_index`)."""
 
     @staticmethod
     def key(kind: Kind, namespace: str | None) -> WatchKey:
@@ -87,6 +103,7 @@ class WatchRegistry:
             created = informer is None
             if informer is None:
                 informer = Informer(self.client, kind, key[1])
+                informer.add_handler(self._indexer(key))  # first: the handler reads it
                 informer.add_handler(self.handler)
                 self._informers[key] = informer
                 informer.start()
@@ -101,6 +118,33 @@ class WatchRegistry:
             if time.monotonic() >= deadline:
                 return None
         return informer
+
+    def _indexer(self, watch: WatchKey) -> Handler:
+        def index(event_type: str, obj: Obj, old: Obj | None) -> None:
+            metadata = obj.get("metadata") or {}
+            key: ObjKey = (watch, str(metadata.get("namespace") or ""),
+                           str(metadata.get("name") or ""))
+            before, after = _tracking_app(old), _tracking_app(obj)
+            if event_type == "DELETED":
+                after = None
+            with self._lock:
+                if before is not None and before != after:
+                    entries = self._by_app.get(before)
+                    if entries is not None:
+                        entries.pop(key, None)
+                        if not entries:
+                            del self._by_app[before]
+                if after is not None:
+                    self._by_app.setdefault(after, {})[key] = obj
+        return index
+
+    def tracked(self, app: str, watches: Collection[WatchKey]) -> list[Obj]:
+        """The objects in `watches` whose tracking annotation names `app` for that very
+        object (`reconciler.tracking.is_tracked_by`), from the index."""
+        with self._lock:
+            entries = list((self._by_app.get(app) or {}).items())
+        return [obj for (watch, _, _), obj in entries
+                if watch in watches and is_tracked_by(obj, app)]
 
     def cached(self, kind: Kind, namespace: str | None) -> Informer | None:
         """The informer if it exists and has synced (never creates one)."""

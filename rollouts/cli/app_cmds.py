@@ -24,18 +24,19 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
 from reconciler.compare import prepare_desired
-from reconciler.diff import IgnoreRule, diff_object
+from reconciler.diff import IgnoreRule, ObjectDiff, diff_object
 from reconciler.render import RenderError, render
 from reconciler.repo_creds import REPO_SECRET_SELECTOR, credentials_for
 from reconciler.source_secrets import Credentials, redact_url
 from reconciler.syncplan_annotations import hook_info
-from reconciler.tracking import is_tracked_by, resource_key
+from reconciler.tracking import ResourceKey, is_tracked_by, resource_key
 from rollouts.api import Application, parse_object
 from rollouts.api.duration import Duration
 from rollouts.api.errors import SpecError
@@ -51,6 +52,8 @@ __all__ = ["FIELD_MANAGER", "register"]
 FIELD_MANAGER = "rollouts-reconciler"
 POLL_SECONDS = 1.0
 DIFF_ERROR = 2
+DIFF_PARALLEL = 8
+"""Server-side dry runs `app diff` keeps in flight (one per object)."""
 Obj = dict[str, Any]
 
 
@@ -217,23 +220,39 @@ def _live(session: Session, kind: Kind, obj: Obj) -> Obj | None:
         return None
 
 
-def _tracked_live(session: Session, app: Obj, name: str, desired: list[Obj],
-                  namespace: str) -> list[Obj]:
-    """Live objects this app tracks that left Git (within `view.search_scope`)."""
+def _list_scope(session: Session, app: Obj, desired: list[Obj], namespace: str
+                ) -> tuple[dict[ResourceKey, Obj], set[tuple[str, str, str]]]:
+    """Live objects of every (kind, namespace) in `view.search_scope`, by key: one LIST
+    each instead of one GET per object; and the (group, kind, namespace) listed (a kind
+    not listed, say for RBAC, is read object by object)."""
     kinds, namespaces = view.search_scope(app, desired, namespace)
-    in_git = {resource_key(obj) for obj in desired}
-    found: list[Obj] = []
+    found: dict[ResourceKey, Obj] = {}
+    listed: set[tuple[str, str, str]] = set()
     for api_version, kind_name in kinds:
         try:
             kind = session.client.discover_kind(api_version, kind_name)
-            for where in namespaces if kind.namespaced else [None]:
-                found += session.client.list(kind, where).items
         except KubeError as error:
             if error.temporary:
                 raise
-            continue  # a kind no longer served, or not ours to list: nothing to prune there
-    return [obj for obj in found if is_tracked_by(obj, name)
-            and resource_key(obj) not in in_git and not hook_info(obj).is_hook]
+            continue  # a kind no longer served: nothing live, nothing to prune there
+        for where in namespaces if kind.namespaced else [""]:
+            try:
+                items = session.client.list(kind, where or None).items
+            except KubeError as error:
+                if error.temporary:
+                    raise
+                continue  # not ours to list
+            listed.add((kind.group, kind.kind, where))
+            for obj in items:
+                found[resource_key(obj)] = obj
+    return found, listed
+
+
+def _tracked_live(live: dict[ResourceKey, Obj], name: str, desired: list[Obj]) -> list[Obj]:
+    """Live objects this app tracks that left Git (within `view.search_scope`)."""
+    in_git = {resource_key(obj) for obj in desired}
+    return [obj for key, obj in live.items() if is_tracked_by(obj, name)
+            and key not in in_git and not hook_info(obj).is_hook]
 
 
 def _diff(session: Session, app_obj: Obj, revision: str | None) -> tuple[list[str], str]:
@@ -259,23 +278,36 @@ def _diff(session: Session, app_obj: Obj, revision: str | None) -> tuple[list[st
                                    destination_namespace=app.spec.destination.namespace)
         for kind_of_problem, message in prepared.conditions:
             click.echo(f"warning: {kind_of_problem}: {message}", err=True)
-        for obj in prepared.objects:
+        live, listed = _list_scope(session, app_obj, prepared.objects,
+                                   app.spec.destination.namespace or "")
+
+        def one(obj: Obj) -> ObjectDiff | str | None:
             info = hook_info(obj)
             if info.is_hook or info.skip or info.unknown:
-                continue  # hooks are run, not kept in sync (as the controller compares)
-            kind = prepared.kinds.get(resource_key(obj))
+                return None  # hooks are run, not kept in sync (as the controller compares)
+            key = resource_key(obj)
+            kind = prepared.kinds.get(key)
             if kind is None:
-                changed += 1
-                blocks.append(f"{view.diff_header(resource_key(obj))}\nerror: the API server "
-                              f"serves no kind {obj['kind']} in {obj.get('apiVersion')}")
-                continue
-            result = diff_object(session.client, obj, _live(session, kind, obj),
-                                 field_manager=FIELD_MANAGER, ignore=rules)
-            if result.changed:
-                new, changed = (new, changed + 1) if result.live_exists else (new + 1, changed)
-                blocks.append(view.diff_block(result))
-        pruned = _tracked_live(session, app_obj, name, prepared.objects,
-                               app.spec.destination.namespace or "")
+                return (f"{view.diff_header(key)}\nerror: the API server serves no kind "
+                        f"{obj['kind']} in {obj.get('apiVersion')}")
+            where = key.namespace if kind.namespaced else ""
+            current = live.get(key) if (kind.group, kind.kind, where) in listed else \
+                _live(session, kind, obj)
+            return diff_object(session.client, obj, current, field_manager=FIELD_MANAGER,
+                               ignore=rules)
+
+        # One server-side dry run per object, DIFF_PARALLEL in flight: the API server
+        # answers them concurrently, and the answers come back in Git's order.
+        with ThreadPoolExecutor(DIFF_PARALLEL) as pool:
+            for result in pool.map(one, prepared.objects):
+                if isinstance(result, str):
+                    changed += 1
+                    blocks.append(result)
+                elif result is not None and result.changed:
+                    new, changed = (new, changed + 1) if result.live_exists else \
+                        (new + 1, changed)
+                    blocks.append(view.diff_block(result))
+        pruned = _tracked_live(live, name, prepared.objects)
     blocks += [f"{view.diff_header(resource_key(obj))}\n{view.render_pruned(obj)}"
                for obj in pruned]
     where = f"{redact_url(app.spec.source.repo_url)} at {wanted} ({sha[:7]})"

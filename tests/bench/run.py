@@ -14,9 +14,11 @@ from tests.bench import (
     build,
     canary,
     devcluster,
+    gitops_scale,
     metrics,
     reconciler,
     router,
+    scale,
     traffic,
 )
 
@@ -28,6 +30,8 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "analysis": analysis.run,
     "metrics": metrics.run,
     "reconciler": reconciler.run,
+    "scale": scale.run,
+    "gitops_scale": gitops_scale.run,
 }
 
 
