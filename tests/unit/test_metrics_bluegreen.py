@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from rollouts.metrics.controller_hooks import RolloutMetrics
+from rollouts.metrics.exposition import render
 from rollouts.metrics.rollout_collector import RolloutCollector, metric_phase
 
 BLUE, GREEN = "58c4f7d9c", "6f7c9d8b5"
@@ -30,7 +31,7 @@ def blue_green(**status: Any) -> dict[str, Any]:
 def scrape(*rollouts: dict[str, Any]) -> list[str]:
     registry = CollectorRegistry()
     registry.register(RolloutCollector(lambda: list(rollouts)))
-    return [line for line in generate_latest(registry).decode().splitlines()
+    return [line for line in render(registry).decode().splitlines()
             if not line.startswith("#")]
 
 
@@ -89,7 +90,7 @@ def test_an_update_is_timed_once_and_has_no_step_durations() -> None:
                           ("RolloutCompleted", 0.0)):
         metrics.event(web, "Normal", reason)
         now[0] += later
-    text = generate_latest(registry).decode()
+    text = render(registry).decode()
     assert 'rollout_duration_seconds_count{name="web",namespace="shop"} 1.0' in text
     assert 'rollout_duration_seconds_sum{name="web",namespace="shop"} 75.0' in text
     assert "rollout_step_duration_seconds_count" not in text

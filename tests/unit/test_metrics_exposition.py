@@ -1,17 +1,19 @@
 """The exported series are a contract (DESIGN section 5; Argo's dashboard reads them):
-their names and label names are pinned here, so a rename fails a test. Also: a deleted
-object's series are gone at the next scrape, whatever kept them."""
+their names and label names, as `/metrics` serves them (`exposition.render`), are pinned
+here, so a rename fails a test. Also: a deleted object's series are gone at the next
+scrape, whatever kept them."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from rollouts.metrics.analysis_collector import AnalysisRunCollector
 from rollouts.metrics.app_metrics import ApplicationCollector, AppMetrics, GitMetrics
 from rollouts.metrics.controller_hooks import AnalysisRunMetrics, RolloutMetrics
+from rollouts.metrics.exposition import render
 from rollouts.metrics.rollout_collector import RolloutCollector
 
 NN = {"namespace", "name"}
@@ -59,7 +61,7 @@ _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="(?:[^"\\]|\\.)*"')
 def series(registry: CollectorRegistry) -> dict[str, set[frozenset[str]]]:
     """Sample name -> the label-name sets it is exported with, read from the text format."""
     found: dict[str, set[frozenset[str]]] = {}
-    for line in generate_latest(registry).decode().splitlines():
+    for line in render(registry).decode().splitlines():
         match = _SAMPLE.match(line)
         if match and not line.startswith("#"):
             labels = frozenset(_LABEL.findall(match.group(2) or ""))
@@ -68,7 +70,7 @@ def series(registry: CollectorRegistry) -> dict[str, set[frozenset[str]]]:
 
 
 def samples(registry: CollectorRegistry, name: str) -> list[str]:
-    return [line for line in generate_latest(registry).decode().splitlines()
+    return [line for line in render(registry).decode().splitlines()
             if line.startswith(name + "{")]
 
 
@@ -165,7 +167,7 @@ class TestTheContract:
     def test_argos_counters_keep_their_exact_names_and_no_created_series(self) -> None:
         world = World()
         world.exercise()
-        text = generate_latest(world.registry).decode()
+        text = render(world.registry).decode()
         assert 'rollout_reconcile_error{name="web",namespace="shop"} 1.0' in text
         assert "rollout_reconcile_error_total" not in text
         assert "_created" not in text
@@ -175,7 +177,7 @@ class TestTheContract:
         assert samples(world.registry, "rollout_info") == [
             'rollout_info{name="web",namespace="shop",phase="Paused",strategy="canary",'
             'traffic_router=""} 1.0']
-        text = generate_latest(world.registry).decode()
+        text = render(world.registry).decode()
         for line in ('rollout_info_replicas_unavailable{name="web",namespace="shop"} 1.0',
                      'rollout_info_replicas_desired{name="web",namespace="shop"} 4.0',
                      'rollout_canary_weight{name="web",namespace="shop"} 20.0',
@@ -199,7 +201,7 @@ class TestTheContract:
     def test_repository_labels_never_carry_credentials(self) -> None:
         world = World()
         world.exercise()
-        text = generate_latest(world.registry).decode()
+        text = render(world.registry).decode()
         assert "s3cret" not in text and "bot" not in text
         assert 'repo="https://git.example.com/org/apps.git"' in text
 
@@ -219,7 +221,7 @@ class TestDeletedObjectsLeave:
         world.exercise()
         gone = world.rollouts[0]
         world.rollout_metrics.on_change("DELETED", gone)
-        assert not [line for line in generate_latest(world.rollout_metrics).decode()
+        assert not [line for line in render(world.rollout_metrics).decode()
                     .splitlines() if not line.startswith("#")]
         assert world.rollout_metrics.series.objects() == []
 

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from kubernetes import client as k8s_client
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from rollouts.controller import RolloutController
 from rollouts.kube import KubeClient
 from rollouts.kube.watch import WatchEvent
 from rollouts.metrics.durations import Observation, StepClock
+from rollouts.metrics.exposition import render
 from rollouts.metrics.wiring import MeasuredController, instrument
 from rollouts.runtime import ReconcileResult, Timers, WorkQueue
 from rollouts.runtime.interfaces import InformerLike
@@ -117,7 +118,7 @@ class TestInstrument:
         assert controller.on_event is not None
         _feed(controller, "ADDED", _web())
         controller.on_event(_web(), "Normal", "RolloutUpdated")
-        text = generate_latest(registry).decode()
+        text = render(registry).decode()
         assert 'rollout_info{name="web",namespace="shop",phase="Completed"' in text
         assert 'rollout_events_total{name="web",namespace="shop",reason="RolloutUpdated"' in text
         assert "analysis_run_info" in text  # served by the rollouts controller alone
@@ -130,7 +131,7 @@ class TestInstrument:
         assert controller.on_event is not None
         controller.on_event(_web(), "Warning", "InvalidSpec")
         _feed(controller, "DELETED", _web())
-        text = generate_latest(registry).decode()
+        text = render(registry).decode()
         assert 'name="web"' not in text
 
     def test_controllers_it_does_not_know_are_returned_as_they_are(self) -> None:
