@@ -30,6 +30,7 @@ from rollouts.api import AnalysisPhase
 from rollouts.api.common import format_time
 from rollouts.api.sharding import instance_selector
 from rollouts.kube import ANALYSIS_RUN, Conflict, Informer, KubeClient, NotFound
+from rollouts.kube.shared import SharedInformers
 from rollouts.merge_patch import merge_patch
 from rollouts.runtime import (
     Clock,
@@ -66,12 +67,15 @@ class AnalysisRunController:
         namespace: str | None = None,
         clock: Clock | None = None,
         instance_id: str = "",
+        informers: SharedInformers | None = None,
     ) -> None:
         self.client = client
         self.providers = providers
         self.clock: Clock = clock or SystemClock()
-        # Only this install's runs (`--instance-id`, as Argo Rollouts shards).
-        self.runs = Informer(client, ANALYSIS_RUN, namespace, instance_selector(instance_id))
+        # Only this install's runs (`--instance-id`, as Argo Rollouts shards); the cache is
+        # the Rollout controller's too when they share `informers` (one process).
+        self.runs = (informers or SharedInformers(client)).informer(
+            ANALYSIS_RUN, namespace, instance_selector(instance_id))
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
         self._written = WrittenVersions()

@@ -24,6 +24,7 @@ from rollouts.kube.leader import (
     lease_name,
     new_identity,
 )
+from rollouts.kube.shared import SharedInformers
 from rollouts.metrics.kube_requests import KubeRequestsCollector
 from rollouts.metrics.wiring import instrument
 from rollouts.runtime import (
@@ -81,10 +82,12 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
                  instance_id: str = "") -> list[Controller]:
     chosen = [name.strip() for name in names.split(",") if name.strip()]
     controllers: list[Controller] = []
+    # One cache per (kind, namespace, selector) for all the controllers of this process.
+    informers = SharedInformers(client)
     for name in chosen:
         if name == "rollouts":
             controllers.append(RolloutController(client, namespace=namespace,
-                                                 instance_id=instance_id))
+                                                 instance_id=instance_id, informers=informers))
         elif name == "analysis":
             # Imported here: `analysis` is optional, and only this command wires it in.
             from analysis.controller import AnalysisRunController
@@ -96,12 +99,14 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
             except ValueError as problem:
                 raise UsageProblem(f"--analysis-deny-networks: {problem}") from None
             controllers.append(AnalysisRunController(client, providers, namespace=namespace,
-                                                     instance_id=instance_id))
+                                                     instance_id=instance_id,
+                                                     informers=informers))
         elif name == "experiments":
             from rollouts.experiments.controller import ExperimentController
 
             controllers.append(ExperimentController(client, namespace=namespace,
-                                                    instance_id=instance_id))
+                                                    instance_id=instance_id,
+                                                    informers=informers))
         elif name == "reconciler":
             from reconciler.controller import ApplicationController
             from reconciler.render import RenderPolicy

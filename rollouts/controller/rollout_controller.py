@@ -50,6 +50,7 @@ from rollouts.kube import (
     KubeClient,
     KubeError,
 )
+from rollouts.kube.shared import SharedInformers
 from rollouts.merge_patch import merge_patch
 from rollouts.planner import plan_rollout
 from rollouts.runtime import (
@@ -79,21 +80,23 @@ class RolloutController:
 
     def __init__(
         self, client: KubeClient, *, namespace: str | None = None, clock: Clock | None = None,
-        instance_id: str = "",
+        instance_id: str = "", informers: SharedInformers | None = None,
     ) -> None:
         self.client = client
         self.clock: Clock = clock or SystemClock()
         # Only this install's Rollouts and the runs and Experiments they made (`--instance-id`,
         # as Argo Rollouts shards); ReplicaSets and Services are matched by owner, not label.
+        # The caches are shared with the other controllers of the process (`informers`).
         mine = instance_selector(instance_id)
-        self.rollouts = Informer(client, ROLLOUT, namespace, mine)
-        self.replica_sets = Informer(client, REPLICA_SET, namespace)
-        self.services = Informer(client, SERVICE, namespace)
-        self.analysis_runs = Informer(client, ANALYSIS_RUN, namespace, mine)
-        self.templates = Informer(client, ANALYSIS_TEMPLATE, namespace)
-        self.cluster_templates = Informer(client, CLUSTER_ANALYSIS_TEMPLATE)
-        self.deployments = Informer(client, DEPLOYMENT, namespace)
-        self.experiments = Informer(client, EXPERIMENT, namespace, mine)
+        shared = informers or SharedInformers(client)
+        self.rollouts = shared.informer(ROLLOUT, namespace, mine)
+        self.replica_sets = shared.informer(REPLICA_SET, namespace)
+        self.services = shared.informer(SERVICE, namespace)
+        self.analysis_runs = shared.informer(ANALYSIS_RUN, namespace, mine)
+        self.templates = shared.informer(ANALYSIS_TEMPLATE, namespace)
+        self.cluster_templates = shared.informer(CLUSTER_ANALYSIS_TEMPLATE)
+        self.deployments = shared.informer(DEPLOYMENT, namespace)
+        self.experiments = shared.informer(EXPERIMENT, namespace, mine)
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
         # resourceVersion of our last status write per key: until the cache has caught

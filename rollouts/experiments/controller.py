@@ -40,6 +40,7 @@ from rollouts.kube import (
     KubeClient,
     NotFound,
 )
+from rollouts.kube.shared import SharedInformers
 from rollouts.merge_patch import merge_patch
 from rollouts.runtime import (
     Clock,
@@ -74,18 +75,20 @@ class ExperimentController:
 
     def __init__(
         self, client: KubeClient, *, namespace: str | None = None, clock: Clock | None = None,
-        instance_id: str = "",
+        instance_id: str = "", informers: SharedInformers | None = None,
     ) -> None:
         self.client = client
         self.clock: Clock = clock or SystemClock()
         # Only this install's Experiments and runs (`--instance-id`, as Argo Rollouts shards).
+        # The caches are shared with the other controllers of the process (`informers`).
         mine = instance_selector(instance_id)
-        self.experiments = Informer(client, EXPERIMENT, namespace, mine)
-        self.replica_sets = Informer(client, REPLICA_SET, namespace)
-        self.services = Informer(client, SERVICE, namespace)
-        self.analysis_runs = Informer(client, ANALYSIS_RUN, namespace, mine)
-        self.templates = Informer(client, ANALYSIS_TEMPLATE, namespace)
-        self.cluster_templates = Informer(client, CLUSTER_ANALYSIS_TEMPLATE)
+        shared = informers or SharedInformers(client)
+        self.experiments = shared.informer(EXPERIMENT, namespace, mine)
+        self.replica_sets = shared.informer(REPLICA_SET, namespace)
+        self.services = shared.informer(SERVICE, namespace)
+        self.analysis_runs = shared.informer(ANALYSIS_RUN, namespace, mine)
+        self.templates = shared.informer(ANALYSIS_TEMPLATE, namespace)
+        self.cluster_templates = shared.informer(CLUSTER_ANALYSIS_TEMPLATE)
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
         # resourceVersion of our last status write per key (see the Rollout controller).

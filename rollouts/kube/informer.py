@@ -13,6 +13,10 @@ informer lists the objects, then watches from the list's resourceVersion:
 - any other failure (API server down, timeouts) is logged and retried with exponential
   backoff from 0.5 s to 30 s, forever: the cache keeps serving its last state meanwhile.
 
+With `transform`, each listed or watched object is passed through it before it is
+cached and handed to handlers (`rollouts.kube.lean`: drop what no reader needs, share
+strings), so handlers compare old and new copies made the same way.
+
 Objects returned by `get`, `list` and `by_owner` are the cached dicts themselves: treat
 them as read-only (copy before changing). `stop()` closes the open watch, so it returns
 within a moment. Neighbours: built on `KubeClient.list/watch`; the runtime's manager
@@ -35,12 +39,14 @@ from rollouts.kube.kinds import Kind
 from rollouts.kube.stream import WatchStream
 from rollouts.kube.watch import WatchEvent
 
-__all__ = ["Change", "ChangeType", "Handler", "Informer", "backoff_delay", "diff_snapshot"]
+__all__ = ["Change", "ChangeType", "Handler", "Informer", "Transform", "backoff_delay",
+           "diff_snapshot"]
 
 log = logging.getLogger(__name__)
 
 ChangeType = Literal["ADDED", "MODIFIED", "DELETED"]
 Handler = Callable[[ChangeType, dict[str, Any], dict[str, Any] | None], None]
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
 Key = tuple[str, str]  # (namespace or "", name)
 Change = tuple[ChangeType, dict[str, Any], dict[str, Any] | None]
 
@@ -91,8 +97,10 @@ class Informer:
         label_selector: str | None = None,
         *,
         watch_timeout_seconds: int = 300,
+        transform: Transform | None = None,
     ) -> None:
         self.client = client
+        self.transform = transform
         self.kind = kind
         self.namespace = namespace
         self.label_selector = label_selector
@@ -160,6 +168,11 @@ class Informer:
         )
         self._thread.start()
 
+    def __repr__(self) -> str:
+        where = self.namespace or "all namespaces"
+        selector = f", {self.label_selector}" if self.label_selector else ""
+        return f"Informer({self.kind.plural} in {where}{selector})"
+
     def stop(self, timeout: float = 2.0) -> None:
         """Stop watching; returns once the thread ended (or after `timeout` seconds)."""
         self._stopping.set()
@@ -203,14 +216,20 @@ class Informer:
     def _relist(self) -> None:
         result = self.client.list(self.kind, self.namespace, label_selector=self.label_selector)
         self._last_error = None
-        fresh = {object_key(obj): obj for obj in result.items}
+        items, version = result.items, result.resource_version
+        del result
+        if self.transform is not None:
+            for index, raw in enumerate(items):  # each decoded original is freed at once
+                items[index] = self.transform(raw)
+        fresh = {object_key(obj): obj for obj in items}
+        del items
         with self._lock:
             old = self._cache
             self._cache = fresh
             self._owned = {}
             for key, obj in fresh.items():
                 self._index(key, obj)
-            self._resource_version = result.resource_version
+            self._resource_version = version
         for change in diff_snapshot(old, fresh):
             self._dispatch(*change)
         self._synced.set()
@@ -243,7 +262,7 @@ class Informer:
             self._resource_version = event.resource_version
         if event.type == "BOOKMARK":
             return
-        obj = event.object
+        obj = event.object if self.transform is None else self.transform(event.object)
         obj.setdefault("apiVersion", self.kind.api_version)
         obj.setdefault("kind", self.kind.kind)
         key = object_key(obj)
