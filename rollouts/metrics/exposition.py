@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 
 from prometheus_client import generate_latest
 from prometheus_client.metrics_core import Metric
@@ -59,18 +60,31 @@ def escape_label_value(value: str) -> str:
     return value
 
 
+def _escaped(values: Sequence[str]) -> Sequence[str]:
+    """`values`, each escaped (most need nothing: one look at them all first)."""
+    joined = "".join(values)
+    if "\\" in joined or '"' in joined or "\n" in joined:
+        return [escape_label_value(value) for value in values]
+    return values
+
+
 def _escape_help(text: str) -> str:
     return text.replace("\\", r"\\").replace("\n", r"\n")
 
 
-def _template(name: str, labels: tuple[str, ...]) -> tuple[str, tuple[int, ...]]:
+_Template = tuple[str, Callable[[Sequence[str]], tuple[str, ...]]]
+
+
+def _template(name: str, labels: tuple[str, ...]) -> _Template:
     """`name{a="%s",b="%s"} ` with the labels sorted by name as generate_latest writes
-    them, and the index in `labels` of each `%s`."""
-    order = tuple(sorted(range(len(labels)), key=labels.__getitem__))
-    if not order:
-        return f"{name} ", ()
+    them, and what picks the label values for the `%s` in that order."""
+    order = sorted(range(len(labels)), key=labels.__getitem__)
     pairs = ",".join(f'{labels[index]}="%s"' for index in order)
-    return f"{name}{{{pairs}}} ", order
+    if len(order) > 1:
+        return f"{name}{{{pairs}}} ", itemgetter(*order)  # a tuple of them, in C
+    if order:
+        return f"{name}{{{pairs}}} ", lambda values: (values[0],)
+    return f"{name} ", lambda _values: ()
 
 
 class Family:
@@ -89,7 +103,8 @@ class Family:
         shown = f"{name}_total" if kind == "counter" else name
         self.header = (f"# HELP {shown} {_escape_help(documentation)}\n"
                        f"# TYPE {shown} {_TEXT_TYPES[kind]}\n")
-        self._templates: dict[tuple[str, bool], tuple[str, tuple[int, ...]]] = {}
+        self._plain = _template(name, self.labels)
+        self._templates: dict[tuple[str, bool], _Template] = {}
 
     def prefix(self, values: Sequence[str], suffix: str = "", le: str | None = None) -> str:
         """`<name><suffix>{labels} `, the line of one series up to its value; `values`
@@ -99,14 +114,13 @@ class Family:
         if found is None:
             names = (*self.labels, "le") if le is not None else self.labels
             found = self._templates[key] = _template(self.name + suffix, names)
-        template, order = found
-        if le is not None:
-            values = (*values, le)
-        return template % tuple([escape_label_value(values[index]) for index in order])
+        template, pick = found
+        return template % pick(_escaped((*values, le) if le is not None else values))
 
     def line(self, values: Sequence[str], value: float) -> str:
         """One series of this family (no suffix, no `le`), with its newline."""
-        return f"{self.prefix(values)}{number(value)}\n"
+        template, pick = self._plain
+        return f"{template % pick(_escaped(values))}{number(value)}\n"
 
     def metric(self) -> Metric:
         return Metric(self.name, self.documentation, self.kind)

@@ -43,16 +43,15 @@ Alive = Callable[[str, str], bool]
 
 class Series:
     """One label set of one metric: its prometheus_client child, and once written, the
-    text of its lines up to each value and how to read the values."""
+    text of its lines up to each value."""
 
-    __slots__ = ("child", "metric", "prefixes", "read", "values")
+    __slots__ = ("child", "metric", "prefixes", "values")
 
     def __init__(self, metric: MetricWrapperBase, values: tuple[str, ...], child: Any) -> None:
         self.metric = metric
         self.values = values
         self.child = child
         self.prefixes: tuple[str, ...] = ()
-        self.read: Callable[[Any], list[float]] | None = None
 
 
 class ObjectSeries:
@@ -115,7 +114,9 @@ class ObjectSeries:
 
 
 class _Exposed:
-    """How one metric of an `ObjectMetrics` is served: its family and sample names."""
+    """How one metric of an `ObjectMetrics` is served: its family, the samples each label
+    set has (the same for all: a counter's total, a histogram's buckets, count and sum)
+    and how their values are read. Used under the collector's render lock."""
 
     def __init__(self, metric: MetricWrapperBase, labels: Sequence[str]) -> None:
         described = next(iter(metric.describe()))
@@ -124,31 +125,34 @@ class _Exposed:
         self.exact = described.type == "counter" and described.name in EXACT_COUNTER_NAMES
         self.family = Family(described.name, described.documentation,
                              "unknown" if self.exact else described.type, labels)
+        self._shape: tuple[tuple[str, str | None], ...] = ()
+        self._read: Callable[[Any], list[float]] | None = None
 
     def write(self, series: Series) -> str:
         """The lines of one label set (its values read now)."""
-        if series.read is None:
-            self._prepare(series)
-        assert series.read is not None
+        if self._read is None:
+            self._learn(series.child)
+        assert self._read is not None
+        if not series.prefixes:
+            series.prefixes = tuple(self.family.prefix(series.values, suffix, le)
+                                    for suffix, le in self._shape)
         return "".join([f"{prefix}{number(value)}\n" for prefix, value
-                        in zip(series.prefixes, series.read(series.child), strict=True)])
+                        in zip(series.prefixes, self._read(series.child), strict=True)])
 
-    def _prepare(self, series: Series) -> None:
-        """The line prefixes of `series`, from the samples prometheus_client gives it (no
-        `_created`), and the fastest reader that gives the same values."""
-        samples = [sample for family in series.child.collect() for sample in family.samples
+    def _learn(self, child: Any) -> None:
+        """The samples of a label set, from those prometheus_client gives the first one
+        (no `_created`), and the fastest reader that gives the same values."""
+        samples = [sample for family in child.collect() for sample in family.samples
                    if not sample.name.endswith("_created")]
         name = self.family.name
-        series.prefixes = tuple(
-            self.family.prefix(series.values, "" if self.exact else sample.name[len(name):],
-                               sample.labels.get("le"))
-            for sample in samples)
-        series.read = _read_samples
+        self._shape = tuple(("" if self.exact else sample.name[len(name):],
+                             sample.labels.get("le")) for sample in samples)
+        self._read = _read_samples
         fast = _FAST_READERS.get(self.kind)
         if fast is not None:
             with contextlib.suppress(AttributeError, TypeError):
-                if fast(series.child) == [sample.value for sample in samples]:
-                    series.read = fast
+                if fast(child) == [sample.value for sample in samples]:
+                    self._read = fast
 
     def samples(self) -> list[Sample]:
         """The samples prometheus_client gives the metric, as served (`exposed`)."""
@@ -260,8 +264,8 @@ def _read_histogram(child: Any) -> list[float]:
 
 
 # A child's values read from prometheus_client's private fields, ~10 times faster than
-# `collect()` (which builds a Metric and a Sample per value); used for a series only
-# when it returned what `collect()` did for it (`_Exposed._prepare`).
+# `collect()` (which builds a Metric and a Sample per value); used for a metric only
+# when it returned what `collect()` did for its first label set (`_Exposed._learn`).
 _FAST_READERS: dict[str, Callable[[Any], list[float]]] = {
     "counter": _read_counter, "histogram": _read_histogram}
 
