@@ -25,14 +25,16 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
+from rollouts.metrics import object_series
 from rollouts.metrics.analysis_collector import PHASES, AnalysisRunCollector
 from rollouts.metrics.analysis_collector import _args as run_args
 from rollouts.metrics.analysis_collector import _last_value as last_value
 from rollouts.metrics.app_metrics import ApplicationCollector, AppMetrics, GitMetrics
 from rollouts.metrics.app_metrics import _repo as app_repo
 from rollouts.metrics.controller_hooks import AnalysisRunMetrics, RolloutMetrics
-from rollouts.metrics.exposition import render
+from rollouts.metrics.exposition import number, render
 from rollouts.metrics.object_series import ObjectMetrics, exposed
 from rollouts.metrics.rollout_collector import (
     RolloutCollector,
@@ -459,3 +461,20 @@ class TestTextFollowsChanges:
             thread.join()
         served = assert_same(world)
         assert b'rollout_reconcile_count{name="svc-0",namespace="shop"} 600.0' in served
+
+
+class TestNumbersAndReaders:
+    @pytest.mark.parametrize("value", [0, 0.0, -0.0, 1, 1.0, 2.5, 4095.0, 4096.0, 1e6, 1e22,
+                                       -1.0, -5, 0.99, 12345678.9, 1e-7, float("inf"),
+                                       float("-inf"), float("nan"), 10**7])
+    def test_numbers_are_written_as_prometheus_client_writes_them(self, value: float) -> None:
+        go: Callable[[float], str] = floatToGoString  # untyped in prometheus_client
+        assert number(value) == go(value)
+
+    def test_a_reader_that_disagrees_with_collect_is_not_used(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setitem(object_series._FAST_READERS, "histogram",
+                            lambda child: [0.0] * (len(child._buckets) + 2))
+        world = World(count=5, hostile=False)
+        world.exercise(rounds=2)
+        assert_same(world)
