@@ -32,13 +32,15 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
 from rollouts.devcluster import down, up
 from rollouts.devcluster.versions import KUBERNETES, cache_dir
-from rollouts.kube import KubeClient
+from rollouts.kube import KubeClient, KubeError
 from tests.bench.compare import scenarios
 from tests.bench.compare.chart import Series, panel, svg
 from tests.bench.compare.controllers import (
@@ -50,6 +52,7 @@ from tests.bench.compare.controllers import (
     Ours,
     argo_missing,
 )
+from tests.bench.compare.lab import PODS_PER_NODE, fake_nodes, wait
 from tests.bench.compare.scenarios import Lab, Point
 from tests.bench.compare.table import Figure, rows, table
 from tests.bench.report import record
@@ -96,19 +99,54 @@ def _install_crds(lab: Lab, kind: type[Controller]) -> None:
     lab.cluster.wait_for_crds(CRD_NAMES)
 
 
-def run_controller(key: str, wanted: list[str], clock: Clock) -> tuple[list[Figure],
-                                                                        list[Point],
-                                                                        dict[str, Any]]:
+@dataclass
+class Outcome:
+    """What one controller's run produced; `failed` names scenarios that raised."""
+
+    figures: list[Figure] = field(default_factory=list)
+    points: list[Point] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+
+
+def _pods(wanted: list[str]) -> int:
+    """Pods the scenarios may run at once, with room to spare (old and new ReplicaSets
+    overlap during a step)."""
+    return (("latency" in wanted) * _env_int("COMPARE_LATENCY_PARALLEL", 10) * 10
+            + ("mass" in wanted) * _env_int("COMPARE_MASS", 1000) * 4
+            + ("idle" in wanted) * _env_int("COMPARE_IDLE", 10000)
+            * max(1, _env_int("COMPARE_IDLE_REPLICAS", 1)) * 2)
+
+
+def _add_nodes(lab: Lab, wanted: list[str], clock: Clock) -> None:
+    nodes = fake_nodes(_pods(wanted))
+    lab.cluster.kubectl_run("apply", "-f", "-", input_text=json.dumps(
+        {"apiVersion": "v1", "kind": "List", "items": nodes}))
+
+    def ready() -> bool:
+        items = json.loads(lab.cluster.kubectl_run("get", "nodes", "-o", "json"))["items"]
+        return sum(any(c.get("type") == "Ready" and c.get("status") == "True"
+                       for c in (n.get("status") or {}).get("conditions") or [])
+                   for n in items if n["metadata"]["name"].startswith("compare-node-")
+                   ) == len(nodes)
+
+    wait(ready, 120, "the extra kwok nodes to be Ready", every=1)
+    clock.say(f"{len(nodes)} extra kwok node(s) of {PODS_PER_NODE} pods Ready")
+
+
+def run_controller(key: str, wanted: list[str], clock: Clock) -> Outcome:
+    """Every scenario in `wanted` against one controller on a fresh cluster; a scenario
+    that fails is reported and the next one runs (its rows stay empty)."""
     kind = CONTROLLERS[key]
     clock.say(f"== {kind.name}: fresh dev cluster in {CLUSTER_DIR}")
     down(lambda _line: None, directory=CLUSTER_DIR, quiet=True)
     cluster = up(lambda line: clock.say(f"   {line}"), directory=CLUSTER_DIR)
-    figures: list[Figure] = []
-    points: list[Point] = []
+    outcome = Outcome()
     try:
         lab = Lab(cluster, KubeClient.from_kubeconfig(str(cluster.kubeconfig)),
                   CLUSTER_DIR / "logs", clock.say)
         _install_crds(lab, kind)
+        _add_nodes(lab, wanted, clock)
 
         def make(namespace: str, controllers: str) -> Controller:
             return kind(cluster, namespace, lab.logs / f"{key}-{namespace}.log", controllers)
@@ -116,23 +154,37 @@ def run_controller(key: str, wanted: list[str], clock: Clock) -> tuple[list[Figu
         for scenario in wanted:
             began = time.monotonic()
             clock.say(f"== {kind.name}: {scenario}")
-            if scenario == "latency":
-                figures += scenarios.latency(lab, make, _env_int("COMPARE_LATENCY_N", 100),
+            try:
+                _scenario(scenario, lab, make, outcome)
+                if scenario != wanted[-1]:
+                    lab.drop(f"cmp-{scenario}")
+            except (RuntimeError, OSError, KubeError, AssertionError,
+                    subprocess.SubprocessError) as exc:
+                outcome.failed.append(scenario)
+                clock.say(f"!! {kind.name}: {scenario} FAILED: {exc}")
+                traceback.print_exc()
+            clock.say(f"== {kind.name}: {scenario} took {time.monotonic() - began:.0f}s")
+        outcome.raw = lab.raw
+    finally:
+        down(lambda _line: None, directory=CLUSTER_DIR)
+    return outcome
+
+
+def _scenario(scenario: str, lab: Lab, make: Callable[[str, str], Controller],
+              outcome: Outcome) -> None:
+    if scenario == "latency":
+        outcome.figures += scenarios.latency(lab, make, _env_int("COMPARE_LATENCY_N", 100),
                                              _env_int("COMPARE_LATENCY_PARALLEL", 10))
-            elif scenario == "analysis":
-                figures += scenarios.analysis(lab, make, _env_int("COMPARE_RUNS", 200))
-            elif scenario == "mass":
-                figures += scenarios.mass(lab, make, _env_int("COMPARE_MASS", 1000))
-            elif scenario == "idle":
-                points = scenarios.idle(lab, make, _idle_points(),
+    elif scenario == "analysis":
+        outcome.figures += scenarios.analysis(lab, make, _env_int("COMPARE_RUNS", 200))
+    elif scenario == "mass":
+        outcome.figures += scenarios.mass(lab, make, _env_int("COMPARE_MASS", 1000))
+    elif scenario == "idle":
+        outcome.points = scenarios.idle(lab, make, _idle_points(),
                                         _env_int("COMPARE_IDLE_SECONDS", 900),
                                         _env_int("COMPARE_POINT_SECONDS", 120),
                                         _env_int("COMPARE_IDLE_REPLICAS", 1))
-                figures += scenarios.idle_figures(points)
-            clock.say(f"== {kind.name}: {scenario} took {time.monotonic() - began:.0f}s")
-    finally:
-        down(lambda _line: None, directory=CLUSTER_DIR)
-    return figures, points, lab.raw
+        outcome.figures += scenarios.idle_figures(outcome.points)
 
 
 def _idle_points() -> list[int]:
@@ -175,30 +227,31 @@ def main() -> int:
     if "argo" in keys and (missing := argo_missing()):
         sys.exit(missing)
     clock = Clock()
-    results: dict[str, tuple[list[Figure], list[Point], dict[str, Any]]] = {}
-    for key in keys:
-        results[key] = run_controller(key, wanted, clock)
+    results = {key: run_controller(key, wanted, clock) for key in keys}
     total = clock.elapsed()
-    ours, argo = (results.get(k, ([], [], {})) for k in ("ours", "argo"))
-    lines = table(ours[0], argo[0])
+    ours, argo = (results.get(k, Outcome()) for k in ("ours", "argo"))
+    lines = table(ours.figures, argo.figures)
+    failed = [f"{CONTROLLERS[k].name}: {s}" for k, o in results.items() for s in o.failed]
     print("\n".join(lines), flush=True)
-    clock.say(f"whole run {total / 60:.1f} min")
-    RESULTS.write_text(json.dumps({k: {"figures": [f.__dict__ for f in v[0]],
-                                       "points": [p.__dict__ for p in v[1]], "raw": v[2]}
-                                   for k, v in results.items()}, indent=1))
+    clock.say(f"whole run {total / 60:.1f} min" + (f"; FAILED {', '.join(failed)}"
+                                                   if failed else ""))
+    RESULTS.write_text(json.dumps({k: {"figures": [f.__dict__ for f in o.figures],
+                                       "points": [p.__dict__ for p in o.points],
+                                       "raw": o.raw, "failed": o.failed}
+                                   for k, o in results.items()}, indent=1))
     clock.say(f"raw samples in {RESULTS}")
     if os.environ.get("COMPARE_RECORD", "1") == "0" or set(keys) != set(CONTROLLERS):
         clock.say("not recorded (COMPARE_RECORD=0 or not both controllers)")
-        return 0
-    if ours[1] and argo[1]:
-        CHART.write_text(chart(ours[1], argo[1]))
+        return 1 if failed else 0
+    if ours.points and argo.points:
+        CHART.write_text(chart(ours.points, argo.points))
         clock.say(f"chart written to {CHART.relative_to(REPO)}")
-    _record(ours[0], argo[0], lines, total, wanted)
-    return 0
+    _record(ours.figures, argo.figures, lines, total, wanted, failed)
+    return 1 if failed else 0
 
 
 def _record(ours: list[Figure], argo: list[Figure], lines: list[str], total: float,
-            wanted: list[str]) -> None:
+            wanted: list[str], failed: list[str]) -> None:
     knobs = {name: os.environ[name] for name in sorted(os.environ)
              if name.startswith("COMPARE_")}
     notes = "\n".join([
@@ -210,7 +263,8 @@ def _record(ours: list[Figure], argo: list[Figure], lines: list[str], total: flo
         "the ratio is Argo / ours, so above 1 means ours is ahead. The scenarios, "
         "start and end events are described in tests/bench/compare/scenarios.py. The whole "
         f"run ({', '.join(wanted)}, both controllers) took {total / 60:.1f} min"
-        + (f"; knobs {knobs}" if knobs else "") + ".", "",
+        + (f"; knobs {knobs}" if knobs else "") + "."
+        + (f" FAILED (rows missing): {', '.join(failed)}." if failed else ""), "",
         *lines])
     record("compare", f"Side by side with Argo Rollouts {ARGO_VERSION}: same scenarios, same "
            "local cluster", rows("ours", ours) + rows("Argo Rollouts", argo)

@@ -13,6 +13,7 @@ Neighbours: `scenarios` uses it; `controllers` is the other side.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -23,6 +24,25 @@ from typing import Any
 from rollouts.kube import ANALYSIS_RUN, REPLICA_SET, ROLLOUT, Informer, KubeClient
 
 THREADS = 8  # parallel creates / patches from the benchmark
+PODS_PER_NODE = 2000
+
+
+def fake_nodes(pods: int) -> list[dict[str, Any]]:
+    """Extra kwok nodes with room for `pods` pods: the dev cluster's own three take 110
+    each, far fewer than 1,000 or 10,000 Rollouts need. kwok serves every node with the
+    `kwok.x-k8s.io/node: fake` annotation and gives pods addresses from its podCIDR
+    (a /16 each here)."""
+    capacity = {"cpu": "1000", "memory": "4Ti", "pods": str(PODS_PER_NODE)}
+    return [{"apiVersion": "v1", "kind": "Node",
+             "metadata": {"name": f"compare-node-{i}",
+                          "annotations": {"kwok.x-k8s.io/node": "fake",
+                                          "node.alpha.kubernetes.io/ttl": "0"},
+                          "labels": {"kubernetes.io/hostname": f"compare-node-{i}",
+                                     "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                                     "type": "kwok"}},
+             "spec": {"podCIDR": f"10.{100 + i}.0.0/16"},
+             "status": {"allocatable": capacity, "capacity": capacity}}
+            for i in range(max(1, math.ceil(pods / PODS_PER_NODE)))]
 
 
 def rollout(name: str, namespace: str, steps: list[dict[str, Any]], replicas: int,

@@ -43,7 +43,14 @@ from pathlib import Path
 from typing import Any
 
 from rollouts.devcluster import Cluster
-from rollouts.kube import ANALYSIS_RUN, ANALYSIS_TEMPLATE, NAMESPACE, ROLLOUT, KubeClient
+from rollouts.kube import (
+    ANALYSIS_RUN,
+    ANALYSIS_TEMPLATE,
+    NAMESPACE,
+    ROLLOUT,
+    KubeClient,
+    NotFound,
+)
 from tests.bench.compare.controllers import Controller
 from tests.bench.compare.lab import (
     Seen,
@@ -78,6 +85,28 @@ class Lab:
         self.client.create(NAMESPACE, None, {"apiVersion": "v1", "kind": "Namespace",
                                              "metadata": {"name": name}})
         return name
+
+
+    def drop(self, name: str, timeout: float = 900) -> None:
+        """Delete a scenario's namespace and wait until it is gone, so the next scenario
+        runs beside nothing of this one (the controller has stopped; the garbage
+        collector and kwok remove ReplicaSets and pods)."""
+        began = time.monotonic()
+        self.client.delete(NAMESPACE, None, name)
+
+        def gone() -> bool:
+            try:
+                self.client.get(NAMESPACE, None, name)
+            except NotFound:
+                return True
+            return False
+
+        try:
+            wait(gone, timeout, f"namespace {name} to be deleted", every=2)
+        except RuntimeError as exc:
+            self.say(f"{exc}; going on beside it")
+        else:
+            self.say(f"namespace {name} deleted in {time.monotonic() - began:.0f}s")
 
 
 def _delta(after: dict[str, float], before: dict[str, float], watch: bool) -> float:
@@ -259,7 +288,10 @@ def mass(lab: Lab, make: Callable[[str, str], Controller], count: int) -> list[F
             for name in names:
                 hashes[name] = str(seen.status(name).get("currentPodHash"))
             _settle(controller)
-            cpu_before, requests_before = controller.usage().cpu_seconds, controller.requests()
+            # Scrape first, read /proc second (and the reverse at the end): rendering
+            # /metrics costs the controller CPU that is not the work measured.
+            requests_before = controller.requests()
+            cpu_before = controller.usage().cpu_seconds
             lab.say(f"mass: changing the image of all {count} at once")
             started = time.time()
             sent: dict[str, float] = {}
@@ -292,13 +324,14 @@ def mass(lab: Lab, make: Callable[[str, str], Controller], count: int) -> list[F
                    non_watch / count / MASS_STEPS, "req", count)]
 
 
-def _settle(controller: Controller, quiet: float = 10, limit: float = 300) -> None:
-    """Until the controller sent no non-watch request for `quiet` seconds (or `limit`)."""
+def _settle(controller: Controller, quiet: float = 15, limit: float = 300) -> None:
+    """Until the controller sent no non-watch request for `quiet` seconds (or `limit`).
+    Polls every 3 s: each scrape renders the controller's whole /metrics."""
     deadline = time.monotonic() + limit
     last = _delta(controller.requests(), {}, watch=False)
     calm_since = time.monotonic()
     while time.monotonic() < deadline and time.monotonic() - calm_since < quiet:
-        time.sleep(1)
+        time.sleep(3)
         now = _delta(controller.requests(), {}, watch=False)
         if now != last:
             last, calm_since = now, time.monotonic()
@@ -334,12 +367,13 @@ def idle(lab: Lab, make: Callable[[str, str], Controller], points: list[int],
                     f"i{i:05d}", ns, steps, replicas, "app:1")), range(created, target))
                 created = target
                 _wait_healthy(seen, target, controller)
-                _settle(controller)
                 cpu_to_healthy = controller.usage().cpu_seconds
+                _settle(controller)
                 span = window if target == points[-1] else min(window, point_window)
                 lab.say(f"idle: {target} Rollouts Healthy; watching the controller for "
                         f"{span:.0f}s")
-                before, requests_before = controller.usage(), controller.requests()
+                requests_before = controller.requests()  # scrape outside the window
+                before = controller.usage()
                 began = time.monotonic()
                 while time.monotonic() - began < span:
                     time.sleep(min(5.0, span))
