@@ -1,7 +1,7 @@
 """Benchmark: GitOps at scale, N Applications from one Git repository (issue 13 item 4).
 
 One repository served by `git daemon` on 127.0.0.1 holds `apps/app-NNNN/` (a ConfigMap,
-a Service and a ServiceAccount each) for N Applications (env `GITOPS_APPS`, default
+a headless Service and a ServiceAccount each) for N Applications (env `GITOPS_APPS`, default
 1000) and `big/` (1,000 ConfigMaps) for one more. One controller process
 (`rollouts controller --controllers reconciler`) serves them on the local control plane.
 
@@ -57,7 +57,7 @@ def _app_files(index: int) -> dict[str, str | None]:
         "cm.yaml": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{name}-cm"},
                     "data": {"app": name, "level": "info"}},
         "svc.yaml": {"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"{name}-svc"},
-                     "spec": {"selector": {"app": name},
+                     "spec": {"clusterIP": "None", "selector": {"app": name},
                               "ports": [{"port": 80, "targetPort": 8080}]}},
         "sa.yaml": {"apiVersion": "v1", "kind": "ServiceAccount",
                     "metadata": {"name": f"{name}-sa"}},
@@ -272,9 +272,11 @@ def run() -> None:
     record("gitops_scale", f"GitOps at scale: {apps} Applications from one repository",
            rows, f"One controller process (`--controllers reconciler`, {workers} workers, "
            f"resync {resync:.0f} s) and one `git daemon` repository on 127.0.0.1; each "
-           "Application is its own path (a ConfigMap, a Service, a ServiceAccount). Request "
-           "counts are the controller's own (`rollouts_kube_requests_total`, watches "
-           "included); writes are create/update/patch/apply/delete. Taken on the bench "
+           "Application is its own path (a ConfigMap, a headless Service, a "
+           "ServiceAccount: the dev cluster's Service range holds too few ClusterIPs for "
+           "1,000). Request counts are the controller's own "
+           "(`rollouts_kube_requests_total`, watches included); writes are "
+           "create/update/patch/apply/delete. Taken on the bench "
            "machine as it was, other work included.",
            {"kubernetes": KUBERNETES.version},
            {"controllers": "reconciler", "workers": str(workers), "resync": f"{resync:.0f} s",
