@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from rollouts.kube import CONFIG_MAP, Informer, KubeClient
+from rollouts.kube.shared import SharedInformers
 
 if TYPE_CHECKING:
     from tests.conftest import TestCluster
@@ -120,3 +121,38 @@ def test_a_watch_streams_changes_and_closes_at_once(kube: KubeClient, namespace:
     time.sleep(0.2)  # the reader is now blocked waiting for the next event
     stream.close()
     assert ended.wait(2)
+
+
+def test_shared_informers_cache_lean_copies_of_what_the_server_sends(
+    kube: KubeClient, namespace: str
+) -> None:
+    """Through `SharedInformers` the cache holds the object without managedFields nor the
+    last-applied annotation, from the list and from the watch alike; all else is equal."""
+    last_applied = "kubectl.kubernetes.io/last-applied-configuration"
+    body: dict[str, Any] = {"metadata": {"name": "listed", "labels": {"app": "web"},
+                         "annotations": {last_applied: '{"big": "copy"}', "keep": "me"}},
+            "data": {"v": "1"}}
+    kube.create(CONFIG_MAP, namespace, body)
+    shared = SharedInformers(kube)
+    informer = shared.informer(CONFIG_MAP, namespace)
+    assert shared.informer(CONFIG_MAP, namespace) is informer
+    seen = Seen()
+    informer.add_handler(seen)
+    informer.start()
+    try:
+        assert informer.wait_for_sync(10)
+        kube.create(CONFIG_MAP, namespace, {**body, "metadata": {**body["metadata"],
+                                                                 "name": "watched"}})
+        seen.wait_until(lambda: seen.saw("ADDED", "watched"), "ADDED of watched")
+        for name in ("listed", "watched"):
+            served = kube.get(CONFIG_MAP, namespace, name)
+            assert served["metadata"]["managedFields"]  # the server keeps them ...
+            cached = informer.get(namespace, name)
+            assert cached is not None  # ... the cache does not, nor the applied copy
+            assert "managedFields" not in cached["metadata"]
+            assert cached["metadata"]["annotations"] == {"keep": "me"}
+            served["metadata"].pop("managedFields")
+            served["metadata"]["annotations"].pop(last_applied)
+            assert cached == served
+    finally:
+        informer.stop()
