@@ -24,9 +24,10 @@ NS = {"s": "http://www.w3.org/2000/svg"}
 
 def _doc() -> ET.Element:
     ours = Series("ours", [(100, 50.0), (1000, 80.0), (10000, 300.0)])
-    argo = Series("Argo <v1.10.2>", [(100, 90.0), (1000, 400.0), (10000, 3000.0)])
+    argo = Series("Argo <v1.10.2>", [(100, 90.0), (1000, 400.0), (10000, 2500.0)])
     text = svg([panel("RSS", "Rollouts", "MiB", [ours, argo]),
-                panel("CPU", "Rollouts", "CPU-s", [ours])], "cost & growth", "a footnote")
+                panel("CPU", "Rollouts", "CPU-s", [ours])], "cost & growth",
+               ["ours", "Argo <v1.10.2>"], "a footnote")
     return ET.fromstring(text)
 
 
@@ -42,6 +43,8 @@ def test_document_is_well_formed_with_one_group_per_panel() -> None:
     assert len(root.findall("s:g/s:g[@class='panel']", NS)) == 2
     texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
     assert "cost & growth" in texts and "a footnote" in texts  # escaped, then parsed back
+    legend = [t.text for t in root.findall("s:text[@class='legend']", NS)]
+    assert legend == ["ours", "Argo <v1.10.2>"]
 
 
 def test_one_polyline_per_series_with_a_marker_per_point() -> None:
@@ -87,3 +90,4 @@ def test_nice_ticks_use_round_steps() -> None:
     assert nice_ticks(0, 1) == [0, 0.5, 1]
     assert nice_ticks(0, 9.5) == [0, 5, 10]
     assert nice_ticks(0, 3000) == [0, 1000, 2000, 3000]
+    assert nice_ticks(0, 2500) == [0, 1000, 2000, 3000]  # the top tick covers the maximum

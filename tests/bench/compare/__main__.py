@@ -207,8 +207,16 @@ def chart(ours: list[Point], argo: list[Point]) -> str:
                 panel("Idle CPU", "Rollouts", "CPU seconds per minute",
                       series(lambda p: p.cpu_per_minute))],
                "How controller cost grows with the number of Rollouts (make bench-compare)",
+               ["ours", f"Argo Rollouts {ARGO_VERSION}"],
                "Same local dev cluster, one controller at a time; RSS at the end of the idle "
                "window; CPU from the controller's start.")
+
+
+def _save(results: dict[str, Outcome]) -> None:
+    RESULTS.write_text(json.dumps({k: {"figures": [f.__dict__ for f in o.figures],
+                                       "points": [p.__dict__ for p in o.points],
+                                       "raw": o.raw, "failed": o.failed}
+                                   for k, o in results.items()}, indent=1))
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
@@ -227,7 +235,10 @@ def main() -> int:
     if "argo" in keys and (missing := argo_missing()):
         sys.exit(missing)
     clock = Clock()
-    results = {key: run_controller(key, wanted, clock) for key in keys}
+    results: dict[str, Outcome] = {}
+    for key in keys:
+        results[key] = run_controller(key, wanted, clock)
+        _save(results)  # a later failure keeps what this controller measured
     total = clock.elapsed()
     ours, argo = (results.get(k, Outcome()) for k in ("ours", "argo"))
     lines = table(ours.figures, argo.figures)
@@ -235,10 +246,6 @@ def main() -> int:
     print("\n".join(lines), flush=True)
     clock.say(f"whole run {total / 60:.1f} min" + (f"; FAILED {', '.join(failed)}"
                                                    if failed else ""))
-    RESULTS.write_text(json.dumps({k: {"figures": [f.__dict__ for f in o.figures],
-                                       "points": [p.__dict__ for p in o.points],
-                                       "raw": o.raw, "failed": o.failed}
-                                   for k, o in results.items()}, indent=1))
     clock.say(f"raw samples in {RESULTS}")
     if os.environ.get("COMPARE_RECORD", "1") == "0" or set(keys) != set(CONTROLLERS):
         clock.say("not recorded (COMPARE_RECORD=0 or not both controllers)")
@@ -248,6 +255,25 @@ def main() -> int:
         clock.say(f"chart written to {CHART.relative_to(REPO)}")
     _record(ours.figures, argo.figures, lines, total, wanted, failed)
     return 1 if failed else 0
+
+
+DEFINITIONS = [
+    "- step latency: ends when the canary ReplicaSet's next `spec.replicas` arrives on a "
+    "watch in the benchmark process; starts at a pause's planned end (stored "
+    "`pauseConditions[].startTime` + 2 s), at the inline AnalysisRun (count 1, "
+    "Prometheus) seen Successful on the watch, or just before the promote status patch "
+    "(`pauseConditions: null`) is sent. Rollouts of 5 replicas driven in parallel.",
+    "- AnalysisRuns: one Prometheus metric every 10 s, count 6, created at once; the "
+    "controller runs only its analysis controller; CPU from the first create to all "
+    "finished, divided by the measurements stored.",
+    "- Rollouts changed at once: 2 replicas, steps setWeight 20, setWeight 40, pause {}; "
+    "an image patch to each from 8 threads; \"per step\" divides the controller's "
+    "non-watch requests by Rollouts x 3 steps (the two setWeights and entering the pause). "
+    "Each setWeight waits for its pods, so the times include the cluster's ReplicaSet "
+    "controller and kwok making pods Ready.",
+    "- idle Rollouts: created Healthy, then the controller alone for the window; RSS is "
+    "VmRSS at its end; watch (re)opens are counted apart from the other requests.",
+]
 
 
 def _record(ours: list[Figure], argo: list[Figure], lines: list[str], total: float,
@@ -265,7 +291,7 @@ def _record(ours: list[Figure], argo: list[Figure], lines: list[str], total: flo
         f"run ({', '.join(wanted)}, both controllers) took {total / 60:.1f} min"
         + (f"; knobs {knobs}" if knobs else "") + "."
         + (f" FAILED (rows missing): {', '.join(failed)}." if failed else ""), "",
-        *lines])
+        *DEFINITIONS, "", *lines])
     record("compare", f"Side by side with Argo Rollouts {ARGO_VERSION}: same scenarios, same "
            "local cluster", rows("ours", ours) + rows("Argo Rollouts", argo)
            + [{"figure": "whole run", "n": 1, "value": f"{total / 60:.1f}", "unit": "min"}],

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 WIDTH, HEIGHT = 360, 260
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 60, 16, 30, 44
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 60, 30, 30, 44
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 
 
@@ -36,10 +36,9 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
     first = math.floor(low / step) * step
-    ticks, value = [], first
-    while value < high + step * 0.5:
-        ticks.append(round(value, 10))
-        value += step
+    ticks = [round(first, 10)]
+    while ticks[-1] < high - step * 1e-9:  # the last tick covers `high`
+        ticks.append(round(ticks[-1] + step, 10))
     return ticks
 
 
@@ -104,25 +103,30 @@ def panel(title: str, x_label: str, y_label: str, series: Sequence[Series], *,
             out.append(f'<circle class="point" cx="{to_x(px):.1f}" cy="{to_y(py):.1f}" r="3" '
                        f'fill="{colour}"><title>{escape(s.name)}: {_label(px)} -&gt; '
                        f'{py:.3g}</title></circle>')
-        ly = top + 4 + 14 * index
-        out.append(f'<line x1="{left + 8}" y1="{ly}" x2="{left + 24}" y2="{ly}" '
-                   f'stroke="{colour}" stroke-width="2"/>')
-        out.append(f'<text class="legend" x="{left + 28}" y="{ly + 4}" font-size="11">'
-                   f'{escape(s.name)}</text>')
     out.append("</g>")
     return "\n".join(out)
 
 
-def svg(panels: Sequence[str], title: str, footnote: str = "") -> str:
-    """Panels side by side under `title`, with an optional footnote line."""
+def svg(panels: Sequence[str], title: str, legend: Sequence[str], footnote: str = ""
+        ) -> str:
+    """Panels side by side under `title` and one legend (series names in the panels'
+    order, so colours match), with an optional footnote line."""
     width = WIDTH * max(1, len(panels))
-    height = HEIGHT + 30 + (20 if footnote else 0)
+    height = HEIGHT + 50 + (20 if footnote else 0)
     body = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}" font-family="sans-serif">',
             f'<rect width="{width}" height="{height}" fill="white"/>',
             f'<text x="{width / 2:g}" y="20" text-anchor="middle" font-size="15">'
             f'{escape(title)}</text>']
-    body += [f'<g transform="translate({WIDTH * i},30)">\n{p}\n</g>'
+    x = 8.0
+    for index, name in enumerate(legend):
+        colour = COLOURS[index % len(COLOURS)]
+        body.append(f'<line x1="{x:g}" y1="36" x2="{x + 16:g}" y2="36" stroke="{colour}" '
+                    'stroke-width="2"/>')
+        body.append(f'<text class="legend" x="{x + 20:g}" y="40" font-size="12">'
+                    f'{escape(name)}</text>')
+        x += 40 + 7 * len(name)
+    body += [f'<g transform="translate({WIDTH * i},50)">\n{p}\n</g>'
              for i, p in enumerate(panels)]
     if footnote:
         body.append(f'<text x="8" y="{height - 6}" font-size="10" fill="#555">'

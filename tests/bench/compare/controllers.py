@@ -186,7 +186,8 @@ class Ours(Controller):
     @staticmethod
     def settings() -> str:
         return (f"`rollouts controller -n <ns> --workers {WORKERS} --no-leader-elect "
-                "--controllers rollouts,analysis` (analysis only for the AnalysisRun row)")
+                "--controllers rollouts,analysis` (analysis only for the AnalysisRun row; log "
+                "level at its default, INFO)")
 
 
 def argo_qps() -> tuple[str, str]:
@@ -205,7 +206,7 @@ class Argo(Controller):
         argv = [str(ARGO_BINARY), f"--kubeconfig={self.cluster.kubeconfig}", "--namespaced",
                 f"--namespace={self.namespace}", "--leader-elect=false",
                 # It listens on 0.0.0.0:<port> (no address flag); -1 keeps healthz off.
-                f"--metricsPort={self.port}", "--healthzPort=-1", "--loglevel=warn",
+                f"--metricsPort={self.port}", "--healthzPort=-1",  # log level: its default
                 f"--rollout-threads={WORKERS}", f"--analysis-threads={WORKERS}",
                 f"--experiment-threads={WORKERS}", f"--qps={qps}", f"--burst={burst}"]
         if self.controllers == "analysis":
@@ -225,7 +226,8 @@ class Argo(Controller):
         return (f"`rollouts-controller {ARGO_VERSION} --namespaced --rollout-threads {WORKERS} "
                 f"--analysis-threads {WORKERS} --experiment-threads {WORKERS} --qps {qps} "
                 f"--burst {burst} --leader-elect=false` (`--controllers=analysis` for the "
-                "AnalysisRun row; other thread pools at their defaults)")
+                "AnalysisRun row; other thread pools and the log level (info) at their "
+                "defaults)")
 
 
 def argo_missing() -> str | None:

@@ -386,7 +386,12 @@ def idle(lab: Lab, make: Callable[[str, str], Controller], points: list[int],
                     (after.cpu_seconds - before.cpu_seconds) * per_minute,
                     _delta(requests, requests_before, watch=False) * per_minute,
                     _delta(requests, requests_before, watch=True) * per_minute, elapsed))
-                lab.say(f"idle: {results[-1]}")
+                point = results[-1]
+                lab.say(f"idle: {target} Rollouts: RSS {point.rss_mib:.0f} MiB, CPU "
+                        f"{point.cpu_to_healthy:.1f} s until Healthy, idle "
+                        f"{point.cpu_per_minute:.2f} CPU-s/min, "
+                        f"{point.requests_per_minute:.1f} req/min + "
+                        f"{point.watches_per_minute:.1f} watches/min")
         finally:
             seen.stop()
     lab.raw["idle"] = [p.__dict__ for p in results]
