@@ -22,6 +22,7 @@ Knobs (environment):
 - COMPARE_IDLE_REPLICAS 1      replicas of each idle Rollout
 - COMPARE_ARGO_QPS      1000   Argo's client-side --qps (burst twice that); 40 = shipped
 - COMPARE_RECORD        1      0 leaves BENCHMARKS.md and the chart alone (trial runs)
+- COMPARE_CLUSTER_DIR   ~/.cache/rollouts/bench-compare-cluster  where the dev cluster lives
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -57,7 +59,7 @@ from tests.bench.compare.scenarios import Lab, Point
 from tests.bench.compare.table import Figure, rows, table
 from tests.bench.report import record
 
-CLUSTER_DIR = cache_dir() / "bench-compare-cluster"
+CLUSTER_DIR = Path(os.environ.get("COMPARE_CLUSTER_DIR") or cache_dir() / "bench-compare-cluster")
 RESULTS = cache_dir() / "bench-compare-results.json"
 CHART = REPO / "docs" / "bench-scale.svg"
 SCENARIOS = ("latency", "analysis", "mass", "idle")

@@ -114,7 +114,9 @@ class Seen:
         self.replicas: dict[tuple[str, int], float] = {}  # (rs name, spec.replicas)
         self.runs_created: dict[str, tuple[str, float]] = {}  # run uid -> (owner, seen)
         self.runs_successful: dict[str, float] = {}  # run uid -> seen Successful
+        self.pauses: dict[tuple[str, str, int], str] = {}  # (name, hash, step) -> startTime
         self.rollouts = Informer(client, ROLLOUT, namespace)
+        self.rollouts.add_handler(self._on_rollout)
         self.informers = [self.rollouts]
         if replica_sets:
             rs = Informer(client, REPLICA_SET, namespace)
@@ -124,6 +126,21 @@ class Seen:
             runs = Informer(client, ANALYSIS_RUN, namespace)
             runs.add_handler(self._on_run)
             self.informers.append(runs)
+
+    def _on_rollout(self, _type: str, obj: dict[str, Any], _old: Any) -> None:
+        st = status(obj)
+        conditions = st.get("pauseConditions") or []
+        if conditions and st.get("currentPodHash") and st.get("currentStepIndex") is not None:
+            key = (obj["metadata"]["name"], str(st["currentPodHash"]),
+                   int(st["currentStepIndex"]))
+            with self.lock:
+                self.pauses.setdefault(key, str(conditions[0].get("startTime", "")))
+
+    def pause_started(self, name: str, pod_hash: str, step: int) -> str | None:
+        """The stored startTime of `name`'s pause at `step` of revision `pod_hash`, once
+        seen (kept here: a short pause may be over before a poll would look)."""
+        with self.lock:
+            return self.pauses.get((name, pod_hash, step))
 
     def _on_replica_set(self, _type: str, obj: dict[str, Any], _old: Any) -> None:
         now = time.time()

@@ -184,10 +184,16 @@ def _one_change(lab: Lab, seen: Seen, controller: Controller, ns: str, name: str
         return (st.get("currentPodHash") not in (None, before)
                 and st.get("currentStepIndex") == step and bool(st.get("pauseConditions")))
 
-    wait(lambda: at(1), 60, f"{name} at its timed pause", controller.alive)
-    st = seen.status(name)
-    rs = f"{name}-{st['currentPodHash']}"
-    planned_end = parse_time(st["pauseConditions"][0]["startTime"]) + PAUSE_SECONDS
+    def new_hash() -> str | None:
+        current = seen.status(name).get("currentPodHash")
+        return None if current in (None, before) else str(current)
+
+    wait(lambda: new_hash() is not None, 60, f"{name}'s new revision", controller.alive)
+    pod_hash = _must_str(new_hash())
+    wait(lambda: seen.pause_started(name, pod_hash, 1) is not None, 60,
+         f"{name} at its timed pause", controller.alive)
+    rs = f"{name}-{pod_hash}"
+    planned_end = parse_time(_must_str(seen.pause_started(name, pod_hash, 1))) + PAUSE_SECONDS
     wait(lambda: seen.replicas_seen(rs, 2) is not None, 60, f"{rs} at 2 replicas",
          controller.alive)
     verdict: list[float] = []
@@ -207,7 +213,7 @@ def _one_change(lab: Lab, seen: Seen, controller: Controller, ns: str, name: str
     wait(lambda: seen.replicas_seen(rs, 5) is not None, 60, f"{rs} at 5 replicas",
          controller.alive)
     wait(lambda: seen.status(name).get("phase") == "Healthy"
-         and seen.status(name).get("stableRS") == rs.rsplit("-", 1)[1], 60,
+         and seen.status(name).get("stableRS") == pod_hash, 60,
          f"{name} Healthy", controller.alive)
     return {"pause": _must(seen.replicas_seen(rs, 2)) - planned_end,
             "verdict": _must(seen.replicas_seen(rs, 3)) - verdict[0],
@@ -215,6 +221,11 @@ def _one_change(lab: Lab, seen: Seen, controller: Controller, ns: str, name: str
 
 
 def _must(value: float | None) -> float:
+    assert value is not None
+    return value
+
+
+def _must_str(value: str | None) -> str:
     assert value is not None
     return value
 
