@@ -5,7 +5,11 @@
   Each polled commit is made at a random moment: after the previous value is applied the
   benchmark waits a random 0..resync*1.1 s (a seeded RNG: `RECONCILER_SEED`, recorded),
   so the commit does not fall at a fixed offset from the app's poll timer. N per
-  latency is `RECONCILER_ITERATIONS` (default 100: a p99 needs N >= 100);
+  latency is `RECONCILER_ITERATIONS` (default 100: a p99 needs N >= 100). Each push is
+  what GitHub sends (`before`/`after` shas, a delivery id), so no two bodies are alike:
+  the webhook ignores a replayed body, and an earlier version of this benchmark sent the
+  same body every time, so every push after the first waited for a poll. The webhook's
+  answer must name the app it refreshed, or the benchmark stops;
 - one Application of N ConfigMaps: time from creating the Application to Synced
   (render + diff + apply), and `rollouts app diff` on the synced app (render + N
   server-side dry-runs);
@@ -26,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +72,21 @@ def _metrics(port: int) -> dict[str, float]:
             key, value = line.rsplit(" ", 1)
             values[key] = values.get(key, 0.0) + float(value)
     return values
+
+
+def _push(port: int, url: str, before: str, after: str) -> Any:
+    """A signed push as GitHub sends it: `before`/`after` and a delivery id make each
+    body unique (an identical body is a replay, which the webhook ignores by design)."""
+    body = json.dumps({"ref": "refs/heads/main", "before": before, "after": after,
+                       "head_commit": {"id": after},
+                       "repository": {"clone_url": url, "html_url": url}}).encode()
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/webhook", data=body, method="POST",
+        headers={"X-GitHub-Event": "push", "X-GitHub-Delivery": str(uuid.uuid4()),
+                 "X-Hub-Signature-256": signature, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
 
 
 def _wait(predicate: Any, timeout: float, what: str, step: float = 0.02) -> float:
@@ -128,16 +148,12 @@ def run(iterations: int = 0, objects: int = 1000, idle_seconds: float = 60) -> N
                 small.commit({"cm.yaml": _config_map(0, f"poll-{i}")})
                 polled.append(_wait(lambda i=i: _value(client, "cm-0000") == f"poll-{i}", 60,
                                     "polled commit applied"))
-                small.commit({"cm.yaml": _config_map(0, f"hook-{i}")})
+                parent = small.head()
+                pushed = small.commit({"cm.yaml": _config_map(0, f"hook-{i}")})
                 started = time.monotonic()
-                body = json.dumps({"ref": "refs/heads/main", "repository": {
-                    "clone_url": daemon.url("small"), "html_url": daemon.url("small")}}).encode()
-                signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{webhook_port}/api/webhook", data=body, method="POST",
-                    headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": signature,
-                             "Content-Type": "application/json"})
-                urllib.request.urlopen(request, timeout=10).read()
+                answer = _push(webhook_port, daemon.url("small"), parent, pushed)
+                if answer != {"refreshed": [f"{NAMESPACE}/small"]}:
+                    raise RuntimeError(f"benchmark: the webhook answered {answer}")
                 _wait(lambda i=i: _value(client, "cm-0000") == f"hook-{i}", 60,
                       "webhook commit applied")
                 hooked.append(time.monotonic() - started)
