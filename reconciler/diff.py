@@ -24,9 +24,11 @@ them (defaulted, normalized). So:
 - `ignoreDifferences` rules (`IgnoreRule`) remove JSON-pointer / jq paths from both sides
   and subtract the fields of `managedFieldsManagers`.
 
-A server that records no managed fields for the dry run (an aggregated API) is compared
-on the whole object but `status` and server metadata. A missing live object is drift (no
-server call). A refused dry-run (`Invalid`: an
+An object our manager applied exactly as `desired` says, with every value still as
+applied, is in sync without asking (`reconciler.diff_settled`): the dry run could only
+return it unchanged. A server that records no managed fields for the dry run (an
+aggregated API) is compared on the whole object but `status` and server metadata. A
+missing live object is drift (no server call). A refused dry-run (`Invalid`: an
 immutable field changed, a schema error; `Forbidden`; a kind the server does not serve)
 is `changed=True` with `error` set, for the sync to report; errors worth retrying
 (`Unavailable`, `Conflict`) are raised. `unified` is a unified diff of the compared parts
@@ -61,6 +63,7 @@ from reconciler.diff_fields import (
     union,
 )
 from reconciler.diff_ignore import IgnoreRule, remove_ignored
+from reconciler.diff_settled import already_applied
 from reconciler.tracking import ResourceKey, group_of, resource_key
 from rollouts.kube import Kind, KubeError, NotFound
 
@@ -164,11 +167,14 @@ def diff_object(
     field_manager: str,
     ignore: Sequence[IgnoreRule] = (),
     human_managers: Sequence[str] = HUMAN_MANAGERS,
+    skip_settled: bool = True,
 ) -> ObjectDiff:
     """Compare `desired` with `live` (None: not in the cluster).
 
     `desired` is the object as the sync will apply it: namespace and tracking annotation
     set (`reconciler.tracking.with_tracking`). Only `ignore` rules matching its key apply.
+    With `skip_settled` (the default) an object that is provably what applying `desired`
+    made of it (`reconciler.diff_settled.already_applied`) is in sync without a dry run.
     """
     key = resource_key(desired)
     body = apply_body(desired)
@@ -176,6 +182,9 @@ def diff_object(
     if live is None:
         shown = _masked(body, None, secret=secret)
         return ObjectDiff(key, False, True, None, None, _unified(None, shown))
+
+    if skip_settled and already_applied(body, live, field_manager):
+        return ObjectDiff(key, True, False, live, live, "")
 
     def refused(message: str) -> ObjectDiff:
         return ObjectDiff(key, True, True, None, live, "", error=message)

@@ -10,7 +10,9 @@ operation is final (`app_view.ours`): exit 0 Succeeded, 1 Failed/Error/timeout.
 `diff` needs no controller: it fetches and renders the source itself (`GitSource` with
 the default cache, `reconciler.render`) and compares each object with the live one by
 server-side apply dry-run (`diff_object`, field manager `rollouts-reconciler`, the
-Application's ignoreDifferences), then lists tracked live objects that left Git. It uses
+Application's ignoreDifferences; an object our manager applied exactly as Git says, every
+value unchanged, needs no dry run: `reconciler.diff_settled`), then lists tracked live
+objects that left Git. It uses
 the controller's own steps: credentials from repository Secrets (`reconciler.repo_creds`,
 read in the Application's namespace) and `reconciler.compare.prepare_desired`
 (namespaces, tracking). Exit 0 no diff, 1 diff, 2 error.

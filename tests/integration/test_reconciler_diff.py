@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from reconciler.diff import IgnoreRule, ObjectDiff, diff_object, sync_body
+from reconciler.diff import IgnoreRule, ObjectDiff, apply_body, diff_object, sync_body
+from reconciler.diff_settled import already_applied
 from reconciler.tracking import with_tracking
-from rollouts.kube import DEPLOYMENT, ROLLOUT, SECRET, KubeClient, kind_for
+from rollouts.kube import CONFIG_MAP, DEPLOYMENT, ROLLOUT, SECRET, KubeClient, kind_for
 
 if TYPE_CHECKING:
     from tests.conftest import TestCluster
@@ -59,8 +60,17 @@ def live_of(kube: KubeClient, desired: dict[str, Any]) -> dict[str, Any]:
 
 
 def diff(kube: KubeClient, desired: dict[str, Any], *rules: IgnoreRule) -> ObjectDiff:
-    return diff_object(kube, desired, live_of(kube, desired), field_manager=MANAGER,
-                       ignore=list(rules))
+    """The diff as the controller computes it; every call also checks that skipping the
+    dry run of a settled object (`reconciler.diff_settled`) gives the server's verdict."""
+    live = live_of(kube, desired)
+    result = diff_object(kube, desired, live, field_manager=MANAGER, ignore=list(rules))
+    asked = diff_object(kube, desired, live, field_manager=MANAGER, ignore=list(rules),
+                        skip_settled=False)
+    assert (result.changed, result.error, result.foreign_fields) == \
+        (asked.changed, asked.error, asked.foreign_fields)
+    if live is not None and already_applied(apply_body(desired), live, MANAGER):
+        assert not asked.changed, asked.unified
+    return result
 
 
 def kubectl_patch(cluster: TestCluster, namespace: str, what: str, patch: dict[str, Any],
@@ -81,6 +91,37 @@ def added(result: ObjectDiff, text: str) -> bool:
 
 IMAGE_PATCH = {"spec": {"template": {"spec": {"containers": [{"name": "main",
                                                                "image": "nginx:2"}]}}}}
+
+
+class TestSettledObjectsNeedNoDryRun:
+    """An object our manager applied as Git says is in sync without asking the server;
+    any change to it (by a person, or in Git) goes back to the dry run."""
+
+    def test_a_config_map_and_a_deployment_just_applied(self, cluster: TestCluster,
+                                                        kube: KubeClient, namespace: str
+                                                        ) -> None:
+        config = with_tracking({"apiVersion": "v1", "kind": "ConfigMap",
+                                "metadata": {"name": "settings", "namespace": namespace},
+                                "data": {"a": "1", "b": "two"}}, "shop")
+        web = deployment(namespace)
+        del web["spec"]["template"]["spec"]["containers"][0]["ports"]
+        for desired in (config, web):
+            applied(kube, desired)
+            assert already_applied(apply_body(desired), live_of(kube, desired), MANAGER)
+            assert not diff(kube, desired).changed
+
+        kubectl_patch(cluster, namespace, "configmap/settings", {"data": {"a": "2"}})
+        assert not already_applied(apply_body(config), live_of(kube, config), MANAGER)
+        assert diff(kube, config).changed
+        kubectl_patch(cluster, namespace, "deployment/web", IMAGE_PATCH)
+        assert diff(kube, web).changed
+
+        less = copy.deepcopy(config)
+        del less["data"]["b"]  # Git dropped a field we applied: the apply removes it
+        applied(kube, config)
+        assert not already_applied(apply_body(less), live_of(kube, less), MANAGER)
+        assert diff(kube, less).changed
+        assert kube.get(CONFIG_MAP, namespace, "settings")["data"] == {"a": "1", "b": "two"}
 
 
 class TestNoDrift:
