@@ -8,7 +8,8 @@
 - `DiffCache.diff` is `reconciler.diff.diff_object` remembered per object: the server's
   dry run is asked again only when the desired object or the live one (outside `status`,
   `resourceVersion` and managed-field timestamps) changed. Status updates of a
-  Deployment rolling out therefore cost no request at all.
+  Deployment rolling out therefore cost no request at all. `DiffCache.seed` records what
+  a sync's apply answered, so the compare right after the sync asks no dry run either.
 
 Neighbours: `reconciler.controller` (drives it), `reconciler.watches` (live objects).
 """
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.diff import IgnoreRule, ObjectDiff, diff_object
+from reconciler.diff import IgnoreRule, ObjectDiff, apply_body, diff_object
 from reconciler.tracking import ResourceKey, resource_key, with_tracking
 from rollouts.kube import Kind, KubeClient, NotFound
 
@@ -104,7 +105,7 @@ def prepare_desired(client: KubeClient, rendered: Sequence[Obj], *, app_name: st
     return prepared
 
 
-def _fingerprint(desired: Obj, live: Obj, rules: Sequence[IgnoreRule]) -> str:
+def _fingerprint(desired: Obj, live: Obj) -> str:
     """What the dry run depends on: desired, and live without status and bookkeeping."""
     view = {k: v for k, v in live.items() if k != "status"}
     metadata = dict(view.get("metadata") or {})
@@ -114,9 +115,17 @@ def _fingerprint(desired: Obj, live: Obj, rules: Sequence[IgnoreRule]) -> str:
         if isinstance(entry, dict) and entry.get("subresource") != "status":
             managed.append({k: v for k, v in entry.items() if k != "time"})
     view["metadata"] = {**metadata, "managedFields": managed}
-    data = json.dumps([desired, view, [repr(rule) for rule in rules]], sort_keys=True,
-                      default=str)
+    data = json.dumps([desired, view], sort_keys=True, default=str)
     return hashlib.sha256(data.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Entry:
+    fingerprint: str
+    rules: str | None
+    """The ignore rules the diff was computed with; None: it holds under any rules (a
+    seeded "no change")."""
+    diff: ObjectDiff
 
 
 class DiffCache:
@@ -125,8 +134,10 @@ class DiffCache:
     def __init__(self, client: KubeClient, field_manager: str) -> None:
         self.client = client
         self.field_manager = field_manager
-        self._entries: dict[tuple[str, ResourceKey], tuple[str, ObjectDiff]] = {}
+        self._entries: dict[tuple[str, ResourceKey], _Entry] = {}
         self._lock = threading.Lock()
+        self.seeded = 0
+        """Entries seeded from an apply's answer (`seed`)."""
 
     def diff(self, app_key: str, desired: Obj, live: Obj | None,
              rules: Sequence[IgnoreRule]) -> ObjectDiff:
@@ -134,17 +145,33 @@ class DiffCache:
             return diff_object(self.client, desired, None, field_manager=self.field_manager,
                                ignore=rules)
         entry_key = (app_key, resource_key(desired))
-        fingerprint = _fingerprint(desired, live, rules)
+        fingerprint = _fingerprint(desired, live)
+        rules_key = repr([repr(rule) for rule in rules])
         with self._lock:
             cached = self._entries.get(entry_key)
-        if cached is not None and cached[0] == fingerprint:
-            return cached[1]
+        if cached is not None and cached.fingerprint == fingerprint and \
+                cached.rules in (None, rules_key):
+            return cached.diff
         result = diff_object(self.client, desired, live, field_manager=self.field_manager,
                              ignore=rules)
         if result.error is None:
             with self._lock:
-                self._entries[entry_key] = (fingerprint, result)
+                self._entries[entry_key] = _Entry(fingerprint, rules_key, result)
         return result
+
+    def seed(self, app_key: str, desired: Obj, body: Obj, written: Obj) -> None:
+        """Remember that `desired` is in sync with `written`, the answer of a forced apply
+        of `body` by our field manager: applying it again (the dry run) would change
+        nothing, so the compare after a sync asks no dry run while the live object is
+        still `written`. Only when `body` is all of `desired` (`apply_body`): a body
+        without the fields another controller owns leaves those to the dry run."""
+        if body != apply_body(desired):
+            return
+        key = resource_key(desired)
+        diff = ObjectDiff(key, True, False, written, written, "")
+        with self._lock:
+            self._entries[(app_key, key)] = _Entry(_fingerprint(desired, written), None, diff)
+            self.seeded += 1
 
     def forget(self, app_key: str, keep: set[ResourceKey] | None = None) -> None:
         """Drop the app's entries (all, or those not in `keep`)."""

@@ -332,7 +332,9 @@ class OperationRunner:
         for warning in plan.warnings:
             log.info("%s: %s", key, warning)
         executor = SyncExecutor(self.client, app_name=name, field_manager=self.field_manager,
-                                live=self.live, applied=self.applied)
+                                live=self.live, applied=self.applied,
+                                on_applied=lambda desired, body, written:
+                                self.diffs.seed(key, desired, body, written))
         sync_pass = executor.run(plan, compared.diffs, op_id=operation_id(state),
                                  revision=revision, results=list(result.get("resources") or []),
                                  run_hooks=not selective)

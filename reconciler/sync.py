@@ -169,16 +169,24 @@ def _label(obj: Obj) -> str:
     return f"{kind}/{key.name}"
 
 
+OnApplied = Callable[[Obj, Obj, Obj], None]
+"""(desired object, body applied, the apply's answer)."""
+
+
 class SyncExecutor:
     """Runs sync passes for one Application (see the module docstring)."""
 
     def __init__(self, client: SyncClient, *, app_name: str, field_manager: str,
-                 live: LiveLookup, applied: AppliedVersions) -> None:
+                 live: LiveLookup, applied: AppliedVersions,
+                 on_applied: OnApplied | None = None) -> None:
         self.client = client
         self.app_name = app_name
         self.field_manager = field_manager
         self.live = live
         self.applied = applied
+        self.on_applied = on_applied
+        """Told of each object applied (desired, body sent, the server's answer): the
+        compare after the sync can then skip its dry run (`DiffCache.seed`)."""
 
     def run(self, plan: SyncPlan, diffs: Mapping[ResourceKey, ObjectDiff], *, op_id: str,
             revision: str, results: list[Obj], run_hooks: bool = True) -> SyncPass:
@@ -362,6 +370,8 @@ class _Run:
             return True
         if not self.dry_run:
             self.x.applied.remember(written)
+            if self.x.on_applied is not None:
+                self.x.on_applied(obj, body, written)
         if diff is None or not diff.live_exists:
             verb = "created"
         else:
