@@ -9,7 +9,9 @@ hold:
    more: a field we applied before and Git dropped would be removed; no fewer: a field
    Git sets that we do not own may be another controller's, which the diff must see);
 2. every value the desired body sets is already in the live object, equal (strictly:
-   `true` is not `1`, `"1"` is not `1`; lists of the same length, item by item).
+   `true` is not `1`, `"1"` is not `1`): a leaf of the field set (a scalar, or an atomic
+   map or list, which an apply replaces whole) exactly, a map key by key (other
+   managers' keys may be there too), a list item by item, in order, none more.
 
 Then applying the body changes no value (each is already there), removes nothing (we own
 nothing else), and the server's defaulting has nothing left to add: the dry run's result
@@ -53,17 +55,17 @@ def _our_entry(live: dict[str, Any], field_manager: str, api_version: str) -> Fi
     return fields
 
 
-def _same(desired: Any, live: Any) -> bool:
-    """`desired` is in `live`: maps by key (live may hold more), lists item by item."""
+def _equal(desired: Any, live: Any) -> bool:
+    """Deep equality with strict scalar types (`true` is not `1`, `"1"` is not `1`)."""
     if isinstance(desired, dict):
-        return isinstance(live, dict) and all(
-            key in live and _same(value, live[key]) for key, value in desired.items())
+        return isinstance(live, dict) and desired.keys() == live.keys() and all(
+            _equal(value, live[key]) for key, value in desired.items())
     if isinstance(desired, list):
         return isinstance(live, list) and len(desired) == len(live) and all(
-            _same(a, b) for a, b in zip(desired, live, strict=True))
+            _equal(a, b) for a, b in zip(desired, live, strict=True))
     if desired is None or isinstance(desired, bool) or isinstance(live, bool):
         return desired is not None and type(desired) is type(live) and desired == live
-    if isinstance(desired, int | float) and not isinstance(desired, bool):
+    if isinstance(desired, int | float):
         return isinstance(live, int | float) and desired == live
     return type(desired) is type(live) and bool(desired == live)
 
@@ -84,28 +86,33 @@ def _keyed(key: str, item: dict[str, Any]) -> bool:
     except ValueError:
         return False
     return isinstance(wanted, dict) and bool(wanted) and all(
-        name in item and _same(value, item[name])
-        for name, value in wanted.items())
+        name in item and _equal(value, item[name]) for name, value in wanted.items())
 
 
-def _exactly(value: Any, fields: FieldSet) -> bool:
-    """`fields` (the node at `value`'s path) names exactly the leaves of `value`."""
-    if value is None:
+def _settled(desired: Any, live: Any, fields: FieldSet) -> bool:
+    """`fields` (our field set at this path) names exactly the leaves of `desired`, and
+    `live` holds every one of them: a leaf (a scalar, an atomic map or list: the apply
+    replaces it whole) equal as it is; a map's keys each (others' keys may be there
+    too); a list's items one for one, in order (an item of another manager would be
+    an extra one: not settled)."""
+    if desired is None:
         return False
     if not fields:
-        return True  # a leaf: the whole value (a scalar, or an atomic map or list)
+        return _equal(desired, live)
     children = {key: node for key, node in fields.items() if key != SELF}
-    if isinstance(value, dict):
-        if set(children) != {f"f:{name}" for name in value}:
-            return False
-        return all(_exactly(value[name], children[f"f:{name}"]) for name in value)
-    if isinstance(value, list):
-        if len(children) != len(value):
+    if isinstance(desired, dict):
+        return isinstance(live, dict) and \
+            set(children) == {f"f:{name}" for name in desired} and all(
+                name in live and _settled(value, live[name], children[f"f:{name}"])
+                for name, value in desired.items())
+    if isinstance(desired, list):
+        if not isinstance(live, list) or not len(children) == len(desired) == len(live):
             return False
         seen: set[str] = set()
-        for item in value:
+        for item, live_item in zip(desired, live, strict=True):
             key = _item_key(item, children)
-            if key is None or key in seen or not _exactly(item, children[key]):
+            if key is None or key in seen or _item_key(live_item, children) != key or \
+                    not _settled(item, live_item, children[key]):
                 return False
             seen.add(key)
         return True
@@ -128,4 +135,4 @@ def already_applied(body: dict[str, Any], live: dict[str, Any], field_manager: s
         owned["metadata"] = metadata
     else:
         owned.pop("metadata", None)
-    return _exactly(owned, fields) and _same(owned, live)
+    return _settled(owned, live, fields)

@@ -114,3 +114,20 @@ def test_nulls_and_a_missing_live_field_are_not() -> None:
     obj = live()
     del obj["metadata"]["labels"]
     assert not already_applied(body(), obj, M)
+
+
+def test_an_atomic_value_must_be_equal_not_just_contain_what_git_says() -> None:
+    desired = body()
+    desired["spec"]["selector"] = {"app": "web"}
+    fields = copy.deepcopy(FIELDS)
+    fields["f:spec"]["f:selector"] = {}  # atomic: an apply replaces the whole map
+    obj = live(fields, **{"spec.selector": {"app": "web"}})
+    assert already_applied(desired, obj, M)
+    obj = live(fields, **{"spec.selector": {"app": "web", "tier": "front"}})
+    assert not already_applied(desired, obj, M)
+
+
+def test_a_list_item_another_manager_added_is_not_settled() -> None:
+    obj = live()
+    obj["spec"]["template"]["spec"]["containers"].append({"name": "sidecar", "image": "x"})
+    assert not already_applied(body(), obj, M)
