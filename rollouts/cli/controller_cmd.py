@@ -166,7 +166,10 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
 @click.option("--port", default=8090, show_default=True,
               help="Port of /metrics, /healthz and /readyz (0 picks a free one).")
 @click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--workers", default=4, show_default=True, help="Workers per controller.")
+@click.option("--workers", default=10, show_default=True,
+              help="Workers per controller: objects reconciled at once (Argo Rollouts' "
+                   "--rollout-threads is 10 too; the reconciler syncs that many "
+                   "Applications at once).")
 @click.option("--app-resync", default=120.0, show_default=True, type=click.FloatRange(min=0.5),
               help="reconciler: seconds between Git polls of each Application (+ up to 10% "
                    "jitter).")
