@@ -17,7 +17,7 @@ Figures:
 - `rollouts app diff` of the synced 1,000-object Application, run as a user runs it (a
   subprocess, interpreter start-up included), exit code in the label (0: in sync).
 
-Env: GITOPS_APPS (1000), GITOPS_RESYNC (60 s), GITOPS_WORKERS (16),
+Env: GITOPS_APPS (1000), GITOPS_RESYNC (60 s), GITOPS_WORKERS (10, the default),
 GITOPS_WINDOW_RESYNCS (2.5). The cluster is its own (`~/.cache/rollouts/bench-gitops`),
 stopped at the end.
 """
@@ -166,7 +166,7 @@ def _wait_all(apps: Informer, names: set[str], timeout: float) -> float:
 def run() -> None:
     apps = int(_env("GITOPS_APPS", 1000))
     resync = _env("GITOPS_RESYNC", 60.0)
-    workers = int(_env("GITOPS_WORKERS", 16))
+    workers = int(_env("GITOPS_WORKERS", 10))  # the controller's default
     window = _env("GITOPS_WINDOW_RESYNCS", 2.5) * resync
     directory = cache_dir() / "bench-gitops"
     cluster = up(lambda line: print(f"   {line}", flush=True), directory=directory)
