@@ -29,7 +29,7 @@ def test_losing_the_lease_stops_taking_work_and_calls_on_lost_at_once() -> None:
     lost = threading.Event()
     manager = make_manager(controller, leader_elector=elector, on_lost=lost.set,
                            shutdown_timeout=0.1)
-    with running(manager) as run:
+    with running(manager, expect_errors=True) as run:
         enqueue(controller, "shop/web")
         assert eventually(lambda: controller.calls == ["shop/web"])
         elector.revoke.set()
