@@ -71,7 +71,16 @@ def _big_files() -> dict[str, str | None]:
          "data": {"v": str(i)}}) for i in range(BIG_OBJECTS)}
 
 
-def _application(name: str, url: str, path: str) -> dict[str, Any]:
+def fleet_files(apps: int) -> dict[str, str | None]:
+    """The whole repository: `apps/app-NNNN/` for `apps` apps, and `big/`."""
+    files: dict[str, str | None] = {}
+    for index in range(apps):
+        files.update(_app_files(index))
+    files.update(_big_files())
+    return files
+
+
+def application(name: str, url: str, path: str) -> dict[str, Any]:
     return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
             "metadata": {"name": name, "namespace": NAMESPACE},
             "spec": {"project": "default",
@@ -130,7 +139,7 @@ class Controller:
             self.process.wait()
 
 
-def _by_verb(delta: dict[str, float]) -> dict[str, float]:
+def by_verb(delta: dict[str, float]) -> dict[str, float]:
     verbs: dict[str, float] = {}
     for key, value in delta.items():
         if key.startswith("rollouts_kube_requests_total") and 'verb="' in key:
@@ -139,22 +148,22 @@ def _by_verb(delta: dict[str, float]) -> dict[str, float]:
     return verbs
 
 
-def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+def metrics_delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
     return {k: v - before.get(k, 0.0) for k, v in after.items()}
 
 
-def _ready(app: dict[str, Any]) -> bool:
+def app_ready(app: dict[str, Any]) -> bool:
     status = app.get("status") or {}
     return (status.get("sync") or {}).get("status") == "Synced" and \
         (status.get("health") or {}).get("status") == "Healthy"
 
 
-def _wait_all(apps: Informer, names: set[str], timeout: float) -> float:
+def wait_all(apps: Informer, names: set[str], timeout: float) -> float:
     """When all `names` are Synced+Healthy, seen on a watch (a LIST a second of 1,000
     Applications would load the API server the controller is measured against)."""
     started = time.monotonic()
     while True:
-        done = {a["metadata"]["name"] for a in apps.list(NAMESPACE) if _ready(a)} & names
+        done = {a["metadata"]["name"] for a in apps.list(NAMESPACE) if app_ready(a)} & names
         if len(done) == len(names):
             return time.monotonic()
         if time.monotonic() - started > timeout:
@@ -184,11 +193,7 @@ def run() -> None:
     watched.start()
     try:
         with tempfile.TemporaryDirectory() as tmp, GitDaemon(Path(tmp)) as daemon:
-            files: dict[str, str | None] = {}
-            for index in range(apps):
-                files.update(_app_files(index))
-            files.update(_big_files())
-            daemon.create_repo("fleet", files)
+            daemon.create_repo("fleet", fleet_files(apps))
             url = daemon.url("fleet")
             before = controller.metrics()
             cpu_before = controller.cpu_seconds()
@@ -196,12 +201,12 @@ def run() -> None:
             started = time.monotonic()
             with ThreadPoolExecutor(4) as pool:
                 list(pool.map(lambda n: client.create(
-                    APPLICATION, NAMESPACE, _application(n, url, f"apps/{n}")), sorted(names)))
+                    APPLICATION, NAMESPACE, application(n, url, f"apps/{n}")), sorted(names)))
             created = time.monotonic() - started
-            finished = _wait_all(watched, names, timeout=max(600.0, apps * 1.5))
+            finished = wait_all(watched, names, timeout=max(600.0, apps * 1.5))
             sync_seconds = finished - started
             cpu = controller.cpu_seconds() - cpu_before
-            verbs = _by_verb(_delta(controller.metrics(), before))
+            verbs = by_verb(metrics_delta(controller.metrics(), before))
             total = sum(verbs.values())
             rows += [
                 {"figure": f"{apps} Applications from one repository: first created -> all "
@@ -223,9 +228,9 @@ def run() -> None:
             before = controller.metrics()
             cpu_before = controller.cpu_seconds()
             time.sleep(window)
-            delta = _delta(controller.metrics(), before)
+            delta = metrics_delta(controller.metrics(), before)
             idle_cpu = controller.cpu_seconds() - cpu_before
-            verbs = _by_verb(delta)
+            verbs = by_verb(delta)
             writes = sum(n for v, n in verbs.items() if v in WRITES)
             ls_remote = sum(v for k, v in delta.items() if "ls-remote" in k)
             fetches = sum(v for k, v in delta.items()
@@ -245,8 +250,8 @@ def run() -> None:
             print(json.dumps(rows[-4:], indent=1), flush=True)
 
             started = time.monotonic()
-            client.create(APPLICATION, NAMESPACE, _application("big", url, "big"))
-            _wait_all(watched, {"big"}, timeout=600)
+            client.create(APPLICATION, NAMESPACE, application("big", url, "big"))
+            wait_all(watched, {"big"}, timeout=600)
             big_sync = time.monotonic() - started
             started = time.monotonic()
             diff = subprocess.run(
