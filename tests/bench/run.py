@@ -14,6 +14,7 @@ from tests.bench import (
     build,
     canary,
     devcluster,
+    flux_compare,
     gitops_scale,
     metrics,
     reconciler,
@@ -38,7 +39,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
 # scale (our controller alone at 100 / 1,000 / 10,000 idle Rollouts, 15-minute windows)
 # takes over an hour, and `make bench-compare` measures the same points beside Argo.
 OPT_IN: dict[str, Callable[[], None]] = {"build": build.run, "traffic": traffic.run,
-                                         "scale": scale.run}
+                                         "scale": scale.run, "flux": flux_compare.run}
 
 
 def main(names: list[str]) -> None:
