@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -170,19 +171,28 @@ class KubeClient:
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> ListResult:
-        """All matching objects (fetched in pages), in all namespaces when `namespace` is None."""
+        """All matching objects (fetched in pages), in all namespaces when `namespace` is None.
+
+        With `transform`, each item is replaced by `transform(item)` as its page arrives
+        (after `apiVersion` and `kind` are filled in), so a large list is never held whole
+        in its decoded form: only one page of originals at a time.
+        """
         try:
-            return self._list_pages(kind, namespace, label_selector, field_selector, LIST_PAGE_SIZE)
+            return self._list_pages(kind, namespace, label_selector, field_selector,
+                                    LIST_PAGE_SIZE, transform)
         except KubeError as exc:
             if exc.status != 410:
                 raise
             # The continue token expired between pages: one unpaged list is consistent.
-            return self._list_pages(kind, namespace, label_selector, field_selector, None)
+            return self._list_pages(kind, namespace, label_selector, field_selector, None,
+                                    transform)
 
     def _list_pages(
         self, kind: Kind, namespace: str | None, label_selector: str | None,
         field_selector: str | None, limit: int | None,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> ListResult:
         items: builtins.list[dict[str, Any]] = []
         continue_token: str | None = None
@@ -191,10 +201,13 @@ class KubeClient:
                 Verb.LIST, kind, namespace, label_selector=label_selector,
                 field_selector=field_selector, limit=limit, continue_token=continue_token,
             )))
-            for item in page.get("items") or []:
+            raw_items = page.pop("items", None) or []
+            for index, item in enumerate(raw_items):
                 item.setdefault("apiVersion", kind.api_version)
                 item.setdefault("kind", kind.kind)
-                items.append(item)
+                items.append(item if transform is None else transform(item))
+                raw_items[index] = None  # each decoded original is freed once transformed
+            del raw_items
             metadata = page.get("metadata") or {}
             continue_token = metadata.get("continue") or None
             if not continue_token:
@@ -388,6 +401,7 @@ class KubeClient:
         if self._may_write is not None and req.verb in WRITE_VERBS and not self._may_write():
             raise NotLeader(f"{req.method} {req.path}: not sent, this replica no longer "
                             "holds the leader Lease")
+        started = time.monotonic()
         response = self._send(req, (timeout, timeout) if timeout else self.timeout)
         try:
             body = response.read()
@@ -398,6 +412,9 @@ class KubeClient:
             ) from None
         finally:
             response.response.release_conn()
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s: %d in %.1f ms", req.method, req.path, response.status,
+                      (time.monotonic() - started) * 1000)
         if not 200 <= response.status < 300:
             raise error_from_response(response.status, body)
         if not body:

@@ -214,13 +214,12 @@ class Informer:
             attempt += 1
 
     def _relist(self) -> None:
-        result = self.client.list(self.kind, self.namespace, label_selector=self.label_selector)
+        # Transformed page by page: a relist never holds the whole raw list of a kind.
+        result = self.client.list(self.kind, self.namespace, label_selector=self.label_selector,
+                                  transform=self.transform)
         self._last_error = None
         items, version = result.items, result.resource_version
         del result
-        if self.transform is not None:
-            for index, raw in enumerate(items):  # each decoded original is freed at once
-                items[index] = self.transform(raw)
         fresh = {object_key(obj): obj for obj in items}
         del items
         with self._lock:

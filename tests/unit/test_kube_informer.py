@@ -61,11 +61,15 @@ class ScriptedClient:
         self.list_calls = 0
         self.watch_from: list[str | None] = []
 
-    def list(self, kind: Any, namespace: Any = None, label_selector: Any = None) -> ListResult:
+    def list(self, kind: Any, namespace: Any = None, label_selector: Any = None,
+             transform: Any = None) -> ListResult:
         self.list_calls += 1
         result = self.lists.pop(0) if len(self.lists) > 1 else self.lists[0]
         if isinstance(result, Exception):
             raise result
+        if transform is not None:  # as KubeClient.list does, page by page
+            return ListResult([transform(item) for item in result.items],
+                              result.resource_version)
         return result
 
     def watch(self, kind: Any, namespace: Any, resource_version: str | None, timeout: int,
