@@ -30,6 +30,7 @@ from rollouts.core import (
     HASH_LABEL,
     AnalysisRunView,
     Observed,
+    Plan,
     PodView,
     ReplicaSetView,
     selector_string,
@@ -66,6 +67,9 @@ from rollouts.runtime.written import WrittenVersions
 from rollouts.traffic.select import uses_router
 
 log = logging.getLogger(__name__)
+
+MAX_PASSES = 3
+"""Passes one reconcile may chain when each only wrote the status (see `_reconcile_rollout`)."""
 
 
 def _owner_rollout(obj: dict[str, Any]) -> str | None:
@@ -173,6 +177,40 @@ class RolloutController:
             raise
 
     def _reconcile_rollout(self, key: str, raw: dict[str, Any]) -> ReconcileResult:
+        passes = 0
+        while True:
+            passes += 1
+            outcome = self._pass(key, raw)
+            if isinstance(outcome, ReconcileResult):
+                return outcome
+            plan, written = outcome
+            if written is not None:
+                self._written.record(key, written)
+            if (written is None or passes >= MAX_PASSES or not plan.writes_only_status
+                    or (written.get("metadata") or {}).get("deletionTimestamp")):
+                break
+            # The pass only moved the status on (a pause ended, a verdict or a promote
+            # completed a step): plan the next step now, from the Rollout as the API server
+            # wrote it, instead of after its watch event comes back through the queue. The
+            # caches of owned objects are as current as they were, as nothing else was
+            # written. Only the last pass's wake-up times matter (each pass recomputes all).
+            raw = self._as_cached(written)
+        if self._timers is not None:
+            for reason, when in plan.wake_at.items():
+                self._timers.at(key, when, reason)
+        return ReconcileResult(requeue_after=0.2 if plan.requeue else None)
+
+    def _as_cached(self, written: dict[str, Any]) -> dict[str, Any]:
+        """A Rollout the API server returned, made like the cache's copies."""
+        obj = written if self.rollouts.transform is None else self.rollouts.transform(written)
+        obj.setdefault("apiVersion", ROLLOUT.api_version)
+        obj.setdefault("kind", ROLLOUT.kind)
+        return obj
+
+    def _pass(self, key: str, raw: dict[str, Any]
+              ) -> ReconcileResult | tuple[Plan, dict[str, Any] | None]:
+        """Plan and carry out one pass; the plan and the Rollout as written (None when
+        its status did not change), or the result to end the reconcile with."""
         result = check_object(raw)
         model = result.obj
         self._warn_unsupported(raw, [str(w) for w in result.warnings]
@@ -205,12 +243,7 @@ class RolloutController:
                      extra=log_fields(kind="Rollout", namespace=meta.get("namespace"),
                                       name=meta.get("name")))
             return ReconcileResult(requeue_after=0.2)
-        if written is not None:
-            self._written.record(key, written)
-        if self._timers is not None:
-            for reason, when in plan.wake_at.items():
-                self._timers.at(key, when, reason)
-        return ReconcileResult(requeue_after=0.2 if plan.requeue else None)
+        return plan, written
 
     def _observe(self, raw: dict[str, Any], model: Rollout) -> Observed:
         meta = raw["metadata"]

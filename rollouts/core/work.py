@@ -80,6 +80,20 @@ class Plan:
         self.events.append(Event("Warning" if warning else "Normal", reason, message,
                                  created))
 
+    @property
+    def writes_only_status(self) -> bool:
+        """True when carrying it out writes the Rollout's status (and Events) and no other
+        object: the caches of the objects it owns are then as current after it as before,
+        so the next pass may be planned at once from the status as written."""
+        return not (self.create_replica_set is not None or self.scale
+                    or self.annotate_replica_sets or self.metadata_changes
+                    or self.service_selectors or self.router_writes
+                    or self.create_experiments or self.terminate_experiments
+                    or self.create_analysis_runs or self.terminate_analysis_runs
+                    or self.delete_analysis_runs or self.delete_replica_sets
+                    or self.delete_pods or self.scale_workload is not None
+                    or self.needs_pods)
+
 
 @dataclass
 class Pass:
