@@ -24,7 +24,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerAlreadyRunningError, SchedulerNotRunningError
@@ -37,12 +37,15 @@ __all__ = ["Timers"]
 
 log = logging.getLogger(__name__)
 
+_SAME_RUN_DATE = timedelta(milliseconds=10)
+
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
     when: datetime
     job_id: str
     generation: int
+    run_date: datetime  # when the scheduler runs the job (real time)
 
 
 class Timers:
@@ -95,6 +98,16 @@ class Timers:
         with self._lock:
             if self._closed:
                 return  # shutting down: the next process recomputes every timer
+            run_date = datetime.now(UTC) + delay
+            current = self._pending.get(key, {}).get(reason)
+            if (current is not None and current.when == when.astimezone(UTC)
+                    and delay.total_seconds() > 0
+                    and run_date >= current.run_date - _SAME_RUN_DATE):
+                # Planned again for the same time (most passes re-plan the same wake-ups):
+                # the job in the scheduler stands, as replacing it costs a scheduler
+                # wake-up. (A clock moved forward since makes the new run date earlier:
+                # then the job is replaced.)
+                return
             self._cancel_locked(key, reason)
             if delay.total_seconds() <= 0:
                 fire_now = True
@@ -103,12 +116,12 @@ class Timers:
                 self._generation += 1
                 generation = self._generation
                 self._pending.setdefault(key, {})[reason] = _Pending(
-                    when.astimezone(UTC), job_id, generation
+                    when.astimezone(UTC), job_id, generation, run_date
                 )
                 self._scheduler.add_job(
                     self._fire,
                     trigger="date",
-                    run_date=datetime.now(UTC) + delay,
+                    run_date=run_date,
                     args=(key, reason, generation),
                     id=job_id,
                     name=f"{reason} {key}",
