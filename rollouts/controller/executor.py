@@ -3,12 +3,15 @@ impure half.
 
 Order matters: the canary ReplicaSet exists before anything points at it (the
 arithmetic keeps each pass's scaling within the surge and availability budgets), runs
-and services follow, then the Events, and last the single status write (with the
-object's resourceVersion as a precondition, so a stale view never overwrites a newer
-one). Each Event is named after the state it was planned from and what it says
-(`event_key`), so a pass planned again from the same state, by this process or by the
-next leader after a crash, never records it twice, and a crash between the Events and
-the status write loses none; a "Created X" Event whose X already existed is dropped.
+and services follow, and last the single status write (with the object's
+resourceVersion as a precondition, so a stale view never overwrites a newer one).
+The Events are sent alongside the object writes by a small pool of threads (a
+"Created X" one once X's create has answered) and all are answered before the status
+write, so a pass does not wait for them one after another. Each Event is named after
+the state it was planned from and what it says (`event_key`), so a pass planned again
+from the same state, by this process or by the next leader after a crash, never
+records it twice, and a crash between the Events and the status write loses none; a
+"Created X" Event whose X already existed is dropped.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
 from rollouts.controller.traffic_io import write_router_objects
@@ -51,6 +55,13 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
     namespace, name = meta.get("namespace"), meta["name"]
     context = log_fields(kind="Rollout", namespace=namespace, name=name)
     existed: set[str] = set()  # objects this pass meant to create that were there already
+    # Events are sent alongside the object writes (each is one request the pass would
+    # otherwise wait for in turn) and all are answered before the status write. A
+    # "Created X" Event waits until the create of X has said whether X existed.
+    sending = _Sending(client, raw, plan, on_event)
+    for event in plan.events:
+        if event.created is None:
+            sending.send(event)
     if plan.create_replica_set is not None:
         try:
             client.create(REPLICA_SET, namespace, plan.create_replica_set)
@@ -58,6 +69,8 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
             existed.add(str(plan.create_replica_set["metadata"]["name"]))
             log.info("ReplicaSet %s already exists",
                      plan.create_replica_set["metadata"]["name"], extra=context)
+    _send_created(sending, plan, existed, {str(plan.create_replica_set["metadata"]["name"])}
+                  if plan.create_replica_set is not None else set())
     for rs_name, replicas in plan.scale.items():
         try:
             client.patch(REPLICA_SET, namespace, rs_name, {"spec": {"replicas": replicas}})
@@ -73,6 +86,8 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
             client.create(ANALYSIS_RUN, namespace, manifest)
         except AlreadyExists:
             existed.add(str(manifest["metadata"]["name"]))
+    _send_created(sending, plan, existed, {str(m["metadata"]["name"])
+                                           for m in plan.create_analysis_runs})
     for run in plan.terminate_analysis_runs:
         with contextlib.suppress(NotFound):
             client.patch(ANALYSIS_RUN, namespace, run, {"spec": {"terminate": True}})
@@ -83,6 +98,8 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
             client.create(EXPERIMENT, namespace, manifest)
         except AlreadyExists:
             existed.add(str(manifest["metadata"]["name"]))
+    _send_created(sending, plan, existed, {str(m["metadata"]["name"])
+                                           for m in plan.create_experiments})
     for experiment in plan.terminate_experiments:
         with contextlib.suppress(NotFound):
             client.patch(EXPERIMENT, namespace, experiment, {"spec": {"terminate": True}})
@@ -106,21 +123,59 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
     # pass from the same state and the API server refuses the repeat, so every Event is
     # recorded once (after the write, a death in between would lose them). A "Created X"
     # Event is dropped when X already existed: an earlier pass made and announced it.
-    for event in plan.events:
-        if event.created is not None and event.created in existed:
-            continue
-        type_: Literal["Normal", "Warning"] = (
-            "Warning" if event.type == "Warning" else "Normal")
-        key = event_key(meta.get("resourceVersion"), event)
-        if client.emit_event(raw, type_, event.reason, event.message, key=key) and \
-                on_event is not None:
-            on_event(raw, type_, event.reason)
+    _send_created(sending, plan, existed, {e.created for e in plan.events
+                                           if e.created is not None})
+    sending.wait()
     written: dict[str, Any] | None = None
     diff = merge_patch(raw.get("status") or {}, plan.status)
     if diff:
         body = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": diff}
         written = client.patch_status(ROLLOUT, namespace, name, body)
     return written
+
+
+_SENDERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rollout-events")
+"""Threads sending the Events of passes in flight (a pass waits for its own)."""
+
+
+class _Sending:
+    """The Events of one pass being sent; `wait` returns once all are answered and calls
+    `on_event` for each recorded, in the plan's order, on the caller's thread."""
+
+    def __init__(self, client: KubeClient, raw: dict[str, Any], plan: Plan,
+                 on_event: EventHook | None) -> None:
+        self._client, self._raw, self._on_event = client, raw, on_event
+        self._events = plan.events
+        self._sent: dict[int, Future[bool]] = {}  # id() of a plan's Event -> its sending
+
+    def started(self, event: Event) -> bool:
+        return id(event) in self._sent
+
+    def send(self, event: Event) -> None:
+        key = event_key(self._raw["metadata"].get("resourceVersion"), event)
+        self._sent[id(event)] = _SENDERS.submit(
+            self._client.emit_event, self._raw, _type(event), event.reason, event.message,
+            key=key)
+
+    def wait(self) -> None:
+        for event in self._events:
+            future = self._sent.get(id(event))
+            # emit_event logs a failure and returns False; it never raises.
+            if future is not None and future.result() and self._on_event is not None:
+                self._on_event(self._raw, _type(event), event.reason)
+
+
+def _type(event: Event) -> Literal["Normal", "Warning"]:
+    return "Warning" if event.type == "Warning" else "Normal"
+
+
+def _send_created(sending: _Sending, plan: Plan, existed: set[str], names: set[str]) -> None:
+    """Send the "Created X" Events of `names` (now that their creates have answered), but
+    not those whose X already existed."""
+    for event in plan.events:
+        if (event.created in names and event.created not in existed
+                and not sending.started(event)):
+            sending.send(event)
 
 
 def event_key(resource_version: object, event: Event) -> str:
