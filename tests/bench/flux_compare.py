@@ -248,6 +248,7 @@ class FluxProcess(Controller):
             env={**os.environ, "KUBECONFIG": str(kubeconfig),
                  "RUNTIME_NAMESPACE": FLUX_NAMESPACE},
             stdout=log.open("ab"), stderr=subprocess.STDOUT)
+        self.log, self.binary = log, binary
 
     def metrics(self) -> dict[str, float]:
         deadline = time.monotonic() + 60
@@ -256,8 +257,11 @@ class FluxProcess(Controller):
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics",
                                             timeout=30) as answer:
                     return flux_series(answer.read().decode())
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
+            except OSError as error:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"flux benchmark: {self.binary.name} exited "
+                                       f"({self.process.returncode}); see {self.log}") from error
+                if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
 
@@ -315,10 +319,11 @@ def _ours(client: KubeClient, kubeconfig: Path, log: Path, url: str, apps: int,
     return side
 
 
-def _flux(client: KubeClient, kubeconfig: Path, logs: Path, flux_build: FluxBuild, url: str,
-          apps: int, workers: int, resync: float, window: float, wait: bool) -> Side:
+def _flux(client: KubeClient, kubeconfig: Path, logs: Path, storage_dir: Path,
+          flux_build: FluxBuild, url: str, apps: int, workers: int, resync: float,
+          window: float, wait: bool) -> Side:
     storage = free_port()
-    storage_dir = logs.parent / "flux-storage"
+    storage_dir.mkdir(parents=True, exist_ok=True)
     source_bin = flux_build.binaries["source-controller"][1]
     kustomize_bin = flux_build.binaries["kustomize-controller"][1]
     processes = [
@@ -344,6 +349,9 @@ def _flux(client: KubeClient, kubeconfig: Path, logs: Path, flux_build: FluxBuil
     def cpu() -> float:
         return sum(p.cpu_seconds() for p in processes)
 
+    def each_cpu() -> list[float]:
+        return [p.cpu_seconds() for p in processes]
+
     try:
         secret = {"apiVersion": "v1", "kind": "Secret",
                   "metadata": {"name": "fleet-auth", "namespace": FLUX_NAMESPACE},
@@ -366,14 +374,17 @@ def _flux(client: KubeClient, kubeconfig: Path, logs: Path, flux_build: FluxBuil
         side.rss_mib = sum(p.peak_rss_mib() for p in processes)
         side.requests = by_method(gitops_scale.metrics_delta(metrics(), before))
         time.sleep(10)
-        before, cpu_before = metrics(), cpu()
+        before, cpu_before, each_before = metrics(), cpu(), each_cpu()
         time.sleep(window)
         delta = gitops_scale.metrics_delta(metrics(), before)
         side.idle_cpu = cpu() - cpu_before
+        source_cpu, kustomize_cpu = (a - b for a, b in zip(each_cpu(), each_before,
+                                                            strict=True))
         side.idle_requests = by_method(delta)
         side.idle_writes = sum(n for m, n in side.idle_requests.items() if m in HTTP_WRITES)
         side.idle_detail = (f"Flux: {_counts(side.idle_requests)}; reconciles "
-                            f"{_counts(reconciles(delta))}")
+                            f"{_counts(reconciles(delta))}; CPU source-controller "
+                            f"{source_cpu:.1f} s, kustomize-controller {kustomize_cpu:.1f} s")
     finally:
         watched.stop()
         for process in processes:
@@ -391,7 +402,8 @@ def run() -> None:
     directory = cache_dir() / "bench-flux"
     cluster = up(lambda line: print(f"   {line}", flush=True), directory=directory)
     kubectl = [str(cluster.kubectl), f"--kubeconfig={cluster.kubeconfig}"]
-    logs = directory / "logs"
+    logs = cache_dir() / "bench-flux-logs"  # kept: `down` removes the cluster's directory
+    logs.mkdir(parents=True, exist_ok=True)
     try:
         subprocess.run([*kubectl, "apply", "--server-side", "-k", str(REPO / "manifests")],
                        check=True, capture_output=True)
@@ -414,8 +426,8 @@ def run() -> None:
             subprocess.run([*kubectl, "delete", "namespace", gitops_scale.NAMESPACE,
                             "--timeout=900s"], check=True, capture_output=True)
             print(f"== Flux: {apps} Kustomizations", flush=True)
-            flux = _flux(client, cluster.kubeconfig, logs, flux_build, http.url("fleet"),
-                         apps, workers, resync, window, wait)
+            flux = _flux(client, cluster.kubeconfig, logs, Path(tmp) / "flux-storage",
+                         flux_build, http.url("fleet"), apps, workers, resync, window, wait)
             print(json.dumps(flux.__dict__), flush=True)
     finally:
         down(lambda _line: None, directory=directory)
