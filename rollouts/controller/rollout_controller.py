@@ -69,7 +69,8 @@ from rollouts.traffic.select import uses_router
 log = logging.getLogger(__name__)
 
 MAX_PASSES = 3
-"""Passes one reconcile may chain when each only wrote the status (see `_reconcile_rollout`)."""
+"""Passes one reconcile plans when each earlier one only moves the status on (see
+`_reconcile_rollout`)."""
 
 
 def _owner_rollout(obj: dict[str, Any]) -> str | None:
@@ -177,40 +178,46 @@ class RolloutController:
             raise
 
     def _reconcile_rollout(self, key: str, raw: dict[str, Any]) -> ReconcileResult:
-        passes = 0
-        while True:
-            passes += 1
-            outcome = self._pass(key, raw)
+        # A pass that would only move the status on (a pause ended, a verdict or a promote
+        # completed a step) is not written on its own: the next pass is planned at once
+        # from the status it would write, and the two are carried out as one (the later
+        # pass's object writes, the Events of both, one status write), saving a status
+        # write and a trip of its watch event through the queue before the next step's
+        # writes. The caches of owned objects are as current for the later pass as for
+        # the first, as the first writes no other object. A crash before the status write
+        # leaves the stored state as it was: the next pass plans both again, and the
+        # Events' names (from the stored state) keep them from being recorded twice.
+        current, earlier = raw, []
+        for passes in range(1, MAX_PASSES + 1):
+            outcome = self._plan(current)
             if isinstance(outcome, ReconcileResult):
                 return outcome
-            plan, written = outcome
-            if written is not None:
-                self._written.record(key, written)
-            if (written is None or passes >= MAX_PASSES or not plan.writes_only_status
-                    or (written.get("metadata") or {}).get("deletionTimestamp")):
+            plan = outcome
+            moved = merge_patch(current.get("status") or {}, plan.status)
+            if passes == MAX_PASSES or not plan.writes_only_status or not moved:
                 break
-            # The pass only moved the status on (a pause ended, a verdict or a promote
-            # completed a step): plan the next step now, from the Rollout as the API server
-            # wrote it, instead of after its watch event comes back through the queue. The
-            # caches of owned objects are as current as they were, as nothing else was
-            # written. Only the last pass's wake-up times matter (each pass recomputes all).
-            raw = self._as_cached(written)
+            earlier.extend(plan.events)
+            current = {**current, "status": plan.status}
+            log.debug("pass %d of %s only moves the status on: planning the next from it",
+                      passes, key, extra={"key": key})
+        plan.events[:0] = earlier
+        try:
+            written = execute(self.client, raw, plan, on_event=self.on_event)
+        except Conflict:
+            meta = raw["metadata"]
+            log.info("status of %s changed while we planned; planning again", key,
+                     extra=log_fields(kind="Rollout", namespace=meta.get("namespace"),
+                                      name=meta.get("name")))
+            return ReconcileResult(requeue_after=0.2)
+        if written is not None:
+            self._written.record(key, written)
         if self._timers is not None:
             for reason, when in plan.wake_at.items():
                 self._timers.at(key, when, reason)
         return ReconcileResult(requeue_after=0.2 if plan.requeue else None)
 
-    def _as_cached(self, written: dict[str, Any]) -> dict[str, Any]:
-        """A Rollout the API server returned, made like the cache's copies."""
-        obj = written if self.rollouts.transform is None else self.rollouts.transform(written)
-        obj.setdefault("apiVersion", ROLLOUT.api_version)
-        obj.setdefault("kind", ROLLOUT.kind)
-        return obj
-
-    def _pass(self, key: str, raw: dict[str, Any]
-              ) -> ReconcileResult | tuple[Plan, dict[str, Any] | None]:
-        """Plan and carry out one pass; the plan and the Rollout as written (None when
-        its status did not change), or the result to end the reconcile with."""
+    def _plan(self, raw: dict[str, Any]) -> ReconcileResult | Plan:
+        """Plan one pass from `raw`, or the result to end the reconcile with."""
         result = check_object(raw)
         model = result.obj
         self._warn_unsupported(raw, [str(w) for w in result.warnings]
@@ -235,15 +242,7 @@ class RolloutController:
             # A restart is in progress: only then are the Rollout's pods listed.
             observed = dataclasses.replace(observed, pods=self._pods(raw, observed))
             plan = plan_rollout(raw, model, observed, problems)
-        try:
-            written = execute(self.client, raw, plan, on_event=self.on_event)
-        except Conflict:
-            meta = raw["metadata"]
-            log.info("status of %s changed while we planned; planning again", key,
-                     extra=log_fields(kind="Rollout", namespace=meta.get("namespace"),
-                                      name=meta.get("name")))
-            return ReconcileResult(requeue_after=0.2)
-        return plan, written
+        return plan
 
     def _observe(self, raw: dict[str, Any], model: Rollout) -> Observed:
         meta = raw["metadata"]

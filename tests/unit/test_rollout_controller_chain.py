@@ -1,46 +1,55 @@
-"""A reconcile whose pass only wrote the Rollout's status (a pause ended, a verdict or a
-promote completed a step) plans the next pass at once from the Rollout as written, instead
-of waiting for its watch event to come back through the queue; a pass that wrote any other
-object ends the reconcile (the caches of those objects are behind it)."""
+"""A pass that would only move the Rollout's status on (a pause ended, a verdict or a
+promote completed a step) is not written on its own: the next pass is planned at once
+from the status it would write, and both are carried out as one (the later pass's
+object writes, the Events of both, one status write against the stored version). A
+pass that writes any other object, or changes nothing, ends the planning."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from kubernetes import client as k8s_client
 
-from rollouts.controller import RolloutController
+from rollouts.controller import RolloutController, rollout_controller
 from rollouts.controller.rollout_controller import MAX_PASSES
 from rollouts.core import Plan
 from rollouts.kube import KubeClient
 from rollouts.kube.watch import WatchEvent
 from rollouts.runtime import Timers, WorkQueue
 
-WEB: dict[str, Any] = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
-       "metadata": {"namespace": "shop", "name": "web", "resourceVersion": "10",
-                    "managedFields": [{"manager": "x"}]},
-       "spec": {"replicas": 2, "strategy": {"canary": {}}}, "status": {"currentStepIndex": 1}}
+WEB: dict[str, Any] = {
+    "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+    "metadata": {"namespace": "shop", "name": "web", "resourceVersion": "10"},
+    "spec": {"replicas": 2, "strategy": {"canary": {}}}, "status": {"currentStepIndex": 1}}
 SOON = datetime.now(UTC) + timedelta(hours=1)
 
 
-def _written(version: int, step: int) -> dict[str, Any]:
-    # As the API server answers a status patch: the whole object, managedFields included.
-    return {**WEB, "metadata": {**WEB["metadata"], "resourceVersion": str(version)},
-            "status": {"currentStepIndex": step}}
-
-
 class Scripted:
-    """Stands in for `_pass`: hands out the scripted (plan, written) and records what each
-    pass was planned from."""
+    """Stands in for `_plan`: hands out the scripted plans, records what each was planned
+    from."""
 
-    def __init__(self, *outcomes: tuple[Plan, dict[str, Any] | None]) -> None:
-        self.outcomes = list(outcomes)
+    def __init__(self, *plans: Plan) -> None:
+        self.plans = list(plans)
         self.planned_from: list[dict[str, Any]] = []
 
-    def __call__(self, _key: str, raw: dict[str, Any]) -> tuple[Plan, dict[str, Any] | None]:
+    def __call__(self, raw: dict[str, Any]) -> Plan:
         self.planned_from.append(raw)
-        return self.outcomes.pop(0)
+        return self.plans.pop(0)
+
+
+@pytest.fixture
+def executed(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, Any], Plan]]:
+    calls: list[tuple[dict[str, Any], Plan]] = []
+
+    def execute(_client: Any, raw: dict[str, Any], plan: Plan, **_: Any) -> dict[str, Any]:
+        calls.append((raw, plan))
+        return {**raw, "metadata": {**raw["metadata"], "resourceVersion": "11"},
+                "status": plan.status}
+
+    monkeypatch.setattr(rollout_controller, "execute", execute)
+    return calls
 
 
 def _controller(script: Scripted) -> tuple[RolloutController, Timers]:
@@ -49,7 +58,7 @@ def _controller(script: Scripted) -> tuple[RolloutController, Timers]:
     queue = WorkQueue("rollouts")
     timers = Timers(queue)  # not started: jobs wait in the scheduler
     controller.bind(queue, timers)
-    controller._pass = script  # type: ignore[method-assign,assignment]
+    controller._plan = script  # type: ignore[method-assign]
     controller.rollouts._apply(WatchEvent("ADDED", dict(WEB)))
     return controller, timers
 
@@ -62,53 +71,64 @@ def _status_only(step: int, wake: str | None = None) -> Plan:
     return plan
 
 
-def test_a_status_only_pass_is_followed_at_once_by_a_pass_from_the_written_rollout() -> None:
-    scaling = Plan(status={"currentStepIndex": 2}, scale={"web-abc": 2})
+def test_a_status_only_pass_is_carried_out_with_the_next(
+        executed: list[tuple[dict[str, Any], Plan]]) -> None:
+    scaling = Plan(status={"currentStepIndex": 2, "canary": {}}, scale={"web-abc": 2})
+    scaling.event("ScalingReplicaSet", "Scaled up web-abc to 2")
     scaling.wake_at["progress"] = SOON
-    script = Scripted((_status_only(2, wake="pause"), _written(11, 2)),
-                      (scaling, _written(12, 2)))
+    script = Scripted(_status_only(2, wake="pause"), scaling)
     controller, timers = _controller(script)
     try:
         controller.reconcile("shop/web")
-        assert [r["metadata"]["resourceVersion"] for r in script.planned_from] == ["10", "11"]
-        second = script.planned_from[1]
-        assert "managedFields" not in second["metadata"]  # made like the cache's copies
-        assert second["status"] == {"currentStepIndex": 2}
+        first, second = script.planned_from
+        assert first["status"] == {"currentStepIndex": 1}
+        assert second["status"] == {"currentStepIndex": 2}  # as the first would write it
+        assert second["metadata"]["resourceVersion"] == "10"
+        ((raw, plan),) = executed  # one execution: one status write
+        assert raw["metadata"]["resourceVersion"] == "10" and raw["status"] == WEB["status"]
+        assert plan is scaling
+        assert [e.reason for e in plan.events] == ["RolloutStepCompleted", "ScalingReplicaSet"]
         # Only the last pass's wake-up times are set (each pass recomputes them all).
         assert set(timers.pending("shop/web")) == {"progress"}
-        # The cache still holds version 10: the next reconcile waits for version 12.
-        assert controller._written.cache_is_behind("shop/web", WEB)
+        assert controller._written.cache_is_behind("shop/web", WEB)  # waits for version 11
     finally:
         timers.shutdown()
 
 
-def test_a_pass_that_writes_another_object_ends_the_reconcile() -> None:
-    scaling = Plan(status={"currentStepIndex": 1}, scale={"web-abc": 2})
-    script = Scripted((scaling, _written(11, 1)), (_status_only(2), _written(12, 2)))
+def test_a_pass_that_writes_another_object_is_carried_out_alone(
+        executed: list[tuple[dict[str, Any], Plan]]) -> None:
+    scaling = Plan(status={"currentStepIndex": 2}, scale={"web-abc": 2})
+    script = Scripted(scaling, _status_only(3))
     controller, timers = _controller(script)
     try:
         controller.reconcile("shop/web")
         assert len(script.planned_from) == 1
+        assert [plan for _, plan in executed] == [scaling]
     finally:
         timers.shutdown()
 
 
-def test_a_pass_that_wrote_nothing_ends_the_reconcile() -> None:
-    script = Scripted((_status_only(1), None), (_status_only(2), _written(12, 2)))
+def test_a_pass_that_changes_nothing_ends_the_planning(
+        executed: list[tuple[dict[str, Any], Plan]]) -> None:
+    script = Scripted(_status_only(1), _status_only(2))
     controller, timers = _controller(script)
     try:
         controller.reconcile("shop/web")
         assert len(script.planned_from) == 1
+        assert len(executed) == 1
     finally:
         timers.shutdown()
 
 
-def test_chained_passes_are_bounded() -> None:
-    script = Scripted(*[(_status_only(i), _written(11 + i, i)) for i in range(MAX_PASSES + 2)])
+def test_the_passes_planned_together_are_bounded(
+        executed: list[tuple[dict[str, Any], Plan]]) -> None:
+    script = Scripted(*[_status_only(i) for i in range(2, MAX_PASSES + 4)])
     controller, timers = _controller(script)
     try:
         controller.reconcile("shop/web")
         assert len(script.planned_from) == MAX_PASSES
+        ((_, plan),) = executed
+        assert len(plan.events) == MAX_PASSES
     finally:
         timers.shutdown()
 
