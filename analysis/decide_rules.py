@@ -13,6 +13,9 @@ them together with the status and the clock.
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -131,16 +134,44 @@ class RunRules:
         return next((rules for rules in self.metrics if rules.name == name), None)
 
 
+_KNOWN_MAX = 1024  # runs whose rules are kept (a few KiB each)
+_known: OrderedDict[tuple[str, str], RunRules] = OrderedDict()
+_known_lock = threading.Lock()
+
+
 def read_rules(run: Mapping[str, Any]) -> RunRules:
-    """The rules of `run` (an AnalysisRun as a dict); `InvalidRun` if its spec is invalid."""
+    """The rules of `run` (an AnalysisRun as a dict); `InvalidRun` if its spec is invalid.
+
+    The rules of a spec seen recently are remembered (a run is read at least twice per
+    measurement, and validating it was about a sixth of a measurement's CPU); they are
+    immutable, so runs with the same spec share them."""
     spec = run.get("spec")
     if not isinstance(spec, Mapping):
         raise InvalidRun("spec: required: the metrics to measure")
+    name = str((run.get("metadata") or {}).get("name") or "run")
+    try:
+        key = (name, json.dumps(spec, sort_keys=True))
+    except (TypeError, ValueError):  # not JSON (never from the API server): not remembered
+        return _read_rules(name, spec)
+    with _known_lock:
+        known = _known.get(key)
+        if known is not None:
+            _known.move_to_end(key)
+            return known
+    rules = _read_rules(name, spec)
+    with _known_lock:
+        _known[key] = rules
+        while len(_known) > _KNOWN_MAX:
+            _known.popitem(last=False)
+    return rules
+
+
+def _read_rules(name: str, spec: Mapping[str, Any]) -> RunRules:
     checked = check_object(
         {
             "apiVersion": API_VERSION,
             "kind": "AnalysisRun",
-            "metadata": {"name": str((run.get("metadata") or {}).get("name") or "run")},
+            "metadata": {"name": name},
             "spec": dict(spec),
         }
     )
