@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := prometheus openssl git
 
-.PHONY: help deps venv tools argo-rollouts traefik test unit integration demo lint bench bench-compare chaos dev-up dev-down clean
+.PHONY: help deps venv tools argo-rollouts traefik flux test unit integration demo lint bench bench-compare chaos dev-up dev-down clean
 
 help:
 	@echo "make demo        bring up the local cluster and run the demo rollout"
@@ -80,8 +80,15 @@ bench: tools
 
 # Our controller and the real Argo Rollouts controller, one at a time on one local
 # cluster, each with its own CRDs; the table with ratios goes to BENCHMARKS.md.
-bench-compare: tools argo-rollouts
+bench-compare: tools argo-rollouts flux
 	$(BIN)/python -m tests.bench.compare
+	$(BIN)/python -m tests.bench.run flux
+
+# Flux's source-controller and kustomize-controller v1.9.6, for the GitOps comparison
+# only (never used at run time): built from their Go modules once per version into
+# ~/.cache/rollouts/bin.
+flux: deps
+	tests/tooling/build_flux.sh
 
 chaos: tools
 	$(BIN)/python -m tests.chaos.run
