@@ -198,8 +198,11 @@ class RolloutController:
                 break
             earlier.extend(plan.events)
             current = {**current, "status": plan.status}
+            meta = raw["metadata"]
             log.debug("pass %d of %s only moves the status on: planning the next from it",
-                      passes, key, extra={"key": key})
+                      passes, key,
+                      extra=log_fields(kind="Rollout", namespace=meta.get("namespace"),
+                                       name=meta.get("name")))
         plan.events[:0] = earlier
         try:
             written = execute(self.client, raw, plan, on_event=self.on_event)

@@ -70,7 +70,12 @@ def post(server: WebhookServer, body: bytes, headers: dict[str, str], *,
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout,
                                       source_address=(source, 0))
     try:
-        conn.request("POST", "/api/webhook", body=body, headers=headers)
+        try:
+            conn.request("POST", "/api/webhook", body=body, headers=headers)
+        except BrokenPipeError:
+            # The server answered (a 503 when busy) and closed before our body was sent;
+            # its answer is still in our receive buffer.
+            pass
         response = conn.getresponse()
         data = response.read()
         payload = json.loads(data) if data.startswith(b"{") else {"text": data.decode()}
