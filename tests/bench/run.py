@@ -17,6 +17,7 @@ from tests.bench import (
     flux_compare,
     gitops_scale,
     metrics,
+    progressing,
     reconciler,
     router,
     scale,
@@ -32,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "metrics": metrics.run,
     "reconciler": reconciler.run,
     "gitops_scale": gitops_scale.run,
+    "progressing": progressing.run,
 }
 
 

@@ -54,7 +54,6 @@ from tests.bench.compare.controllers import (
     Ours,
     argo_missing,
 )
-from tests.bench.compare.lab import PODS_PER_NODE, fake_nodes, wait
 from tests.bench.compare.scenarios import Lab, Point
 from tests.bench.compare.table import Figure, rows, table
 from tests.bench.report import record
@@ -93,14 +92,6 @@ class Clock:
         print(f"[{minutes:3d}:{seconds:02d}] {message}", flush=True)
 
 
-def _install_crds(lab: Lab, kind: type[Controller]) -> None:
-    kubectl = [str(lab.cluster.kubectl), f"--kubeconfig={lab.cluster.kubeconfig}"]
-    for path in kind.crds():
-        subprocess.run([*kubectl, "apply", "--server-side", "-f", str(path)], check=True,
-                       capture_output=True)
-    lab.cluster.wait_for_crds(CRD_NAMES)
-
-
 @dataclass
 class Outcome:
     """What one controller's run produced; `failed` names scenarios that raised."""
@@ -120,22 +111,6 @@ def _pods(wanted: list[str]) -> int:
             * max(1, _env_int("COMPARE_IDLE_REPLICAS", 1)) * 2)
 
 
-def _add_nodes(lab: Lab, wanted: list[str], clock: Clock) -> None:
-    nodes = fake_nodes(_pods(wanted))
-    lab.cluster.kubectl_run("apply", "-f", "-", input_text=json.dumps(
-        {"apiVersion": "v1", "kind": "List", "items": nodes}))
-
-    def ready() -> bool:
-        items = json.loads(lab.cluster.kubectl_run("get", "nodes", "-o", "json"))["items"]
-        return sum(any(c.get("type") == "Ready" and c.get("status") == "True"
-                       for c in (n.get("status") or {}).get("conditions") or [])
-                   for n in items if n["metadata"]["name"].startswith("compare-node-")
-                   ) == len(nodes)
-
-    wait(ready, 120, "the extra kwok nodes to be Ready", every=1)
-    clock.say(f"{len(nodes)} extra kwok node(s) of {PODS_PER_NODE} pods Ready")
-
-
 def run_controller(key: str, wanted: list[str], clock: Clock) -> Outcome:
     """Every scenario in `wanted` against one controller on a fresh cluster; a scenario
     that fails is reported and the next one runs (its rows stay empty)."""
@@ -147,8 +122,8 @@ def run_controller(key: str, wanted: list[str], clock: Clock) -> Outcome:
     try:
         lab = Lab(cluster, KubeClient.from_kubeconfig(str(cluster.kubeconfig)),
                   CLUSTER_DIR / "logs", clock.say)
-        _install_crds(lab, kind)
-        _add_nodes(lab, wanted, clock)
+        scenarios.install_crds(lab, kind, CRD_NAMES)
+        scenarios.add_nodes(lab, _pods(wanted))
 
         def make(namespace: str, controllers: str) -> Controller:
             return kind(cluster, namespace, lab.logs / f"{key}-{namespace}.log", controllers)

@@ -34,7 +34,10 @@ Neighbours: `lab` (what is seen), `controllers` (who is measured), `table` (figu
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import random
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -53,7 +56,9 @@ from rollouts.kube import (
 )
 from tests.bench.compare.controllers import Controller
 from tests.bench.compare.lab import (
+    PODS_PER_NODE,
     Seen,
+    fake_nodes,
     image_patch,
     in_parallel,
     parse_time,
@@ -109,6 +114,32 @@ class Lab:
             self.say(f"namespace {name} deleted in {time.monotonic() - began:.0f}s")
 
 
+def install_crds(lab: Lab, kind: type[Controller], names: list[str]) -> None:
+    """Apply one controller's CRDs (server-side) and wait until they are served."""
+    kubectl = [str(lab.cluster.kubectl), f"--kubeconfig={lab.cluster.kubeconfig}"]
+    for path in kind.crds():
+        subprocess.run([*kubectl, "apply", "--server-side", "-f", str(path)], check=True,
+                       capture_output=True)
+    lab.cluster.wait_for_crds(names)
+
+
+def add_nodes(lab: Lab, pods: int) -> None:
+    """Extra kwok nodes with room for `pods` pods, waited Ready."""
+    nodes = fake_nodes(pods)
+    lab.cluster.kubectl_run("apply", "-f", "-", input_text=json.dumps(
+        {"apiVersion": "v1", "kind": "List", "items": nodes}))
+
+    def ready() -> bool:
+        items = json.loads(lab.cluster.kubectl_run("get", "nodes", "-o", "json"))["items"]
+        return sum(any(c.get("type") == "Ready" and c.get("status") == "True"
+                       for c in (n.get("status") or {}).get("conditions") or [])
+                   for n in items if n["metadata"]["name"].startswith("compare-node-")
+                   ) == len(nodes)
+
+    wait(ready, 120, "the extra kwok nodes to be Ready", every=1)
+    lab.say(f"{len(nodes)} extra kwok node(s) of {PODS_PER_NODE} pods Ready")
+
+
 def _delta(after: dict[str, float], before: dict[str, float], watch: bool) -> float:
     return sum(v - before.get(k, 0.0) for k, v in after.items() if (k == "watch") == watch)
 
@@ -122,11 +153,17 @@ def _exporter(lab: Lab) -> Exporter:
 
 # -- step latency ------------------------------------------------------------------------
 
-def latency(lab: Lab, make: Callable[[str, str], Controller], samples: int, parallel: int
-            ) -> list[Figure]:
+def latency(lab: Lab, make: Callable[[str, str], Controller], samples: int, parallel: int,
+            *, stagger: float = 0.0, every: float = 0.02) -> list[Figure]:
+    """`stagger` spreads the Rollouts' first image changes at random over that many
+    seconds (so many Rollouts progress at once without stepping in lockstep); `every`
+    is how often a driving thread looks at what it waits for (the samples' ends come
+    from the watch, not from these looks)."""
     ns = lab.namespace("cmp-latency")
     iterations = math.ceil(samples / parallel)
     lab.say(f"latency: {parallel} Rollouts x {iterations} image changes")
+    starts = random.Random(13)
+    patience = max(60.0, parallel * 0.3)  # seconds for each awaited state
     with _exporter(lab) as exporter, make(ns, "rollouts,analysis") as controller:
         lab.client.create(ANALYSIS_TEMPLATE, ns, {
             "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
@@ -142,23 +179,26 @@ def latency(lab: Lab, make: Callable[[str, str], Controller], samples: int, para
         try:
             for name in names:
                 lab.client.create(ROLLOUT, ns, rollout(name, ns, steps, 5, f"{name}:0"))
-            wait(lambda: all(seen.status(n).get("phase") == "Healthy" for n in names), 120,
-                 "the latency Rollouts to be Healthy", controller.alive)
+            wait(lambda: all(seen.status(n).get("phase") == "Healthy" for n in names),
+                 max(120, parallel * 0.5), "the latency Rollouts to be Healthy",
+                 controller.alive, every=max(every, 0.2))
             found: dict[str, list[float]] = {"pause": [], "verdict": [], "promote": []}
             errors: list[BaseException] = []
             lock = threading.Lock()
 
-            def drive(name: str) -> None:
+            def drive(name: str, delay: float) -> None:
                 try:
+                    time.sleep(delay)
                     for i in range(1, iterations + 1):
-                        got = _one_change(lab, seen, controller, ns, name, i)
+                        got = _one_change(lab, seen, controller, ns, name, i, every, patience)
                         with lock:
                             for key, value in got.items():
                                 found[key].append(value)
                 except BaseException as exc:  # reported by the main thread
                     errors.append(exc)
 
-            threads = [threading.Thread(target=drive, args=(n,), daemon=True) for n in names]
+            threads = [threading.Thread(target=drive, args=(n, starts.uniform(0, stagger)),
+                                        daemon=True) for n in names]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -173,8 +213,8 @@ def latency(lab: Lab, make: Callable[[str, str], Controller], samples: int, para
             + latency_figures("step latency after promote", found["promote"]))
 
 
-def _one_change(lab: Lab, seen: Seen, controller: Controller, ns: str, name: str, i: int
-                ) -> dict[str, float]:
+def _one_change(lab: Lab, seen: Seen, controller: Controller, ns: str, name: str, i: int,
+                every: float, patience: float) -> dict[str, float]:
     before = seen.status(name).get("currentPodHash")
     began = time.time()
     lab.client.patch(ROLLOUT, ns, name, image_patch(f"{name}:{i}"), "json")
@@ -188,14 +228,15 @@ def _one_change(lab: Lab, seen: Seen, controller: Controller, ns: str, name: str
         current = seen.status(name).get("currentPodHash")
         return None if current in (None, before) else str(current)
 
-    wait(lambda: new_hash() is not None, 60, f"{name}'s new revision", controller.alive)
+    wait(lambda: new_hash() is not None, patience, f"{name}'s new revision",
+         controller.alive, every)
     pod_hash = _must_str(new_hash())
-    wait(lambda: seen.pause_started(name, pod_hash, 1) is not None, 60,
-         f"{name} at its timed pause", controller.alive)
+    wait(lambda: seen.pause_started(name, pod_hash, 1) is not None, patience,
+         f"{name} at its timed pause", controller.alive, every)
     rs = f"{name}-{pod_hash}"
     planned_end = parse_time(_must_str(seen.pause_started(name, pod_hash, 1))) + PAUSE_SECONDS
-    wait(lambda: seen.replicas_seen(rs, 2) is not None, 60, f"{rs} at 2 replicas",
-         controller.alive)
+    wait(lambda: seen.replicas_seen(rs, 2) is not None, patience, f"{rs} at 2 replicas",
+         controller.alive, every)
     verdict: list[float] = []
 
     def judged() -> bool:
@@ -204,17 +245,17 @@ def _one_change(lab: Lab, seen: Seen, controller: Controller, ns: str, name: str
             verdict.append(when)
         return when is not None
 
-    wait(judged, 60, f"{name}'s AnalysisRun Successful", controller.alive)
-    wait(lambda: seen.replicas_seen(rs, 3) is not None, 60, f"{rs} at 3 replicas",
-         controller.alive)
-    wait(lambda: at(5), 60, f"{name} at its indefinite pause", controller.alive)
+    wait(judged, patience, f"{name}'s AnalysisRun Successful", controller.alive, every)
+    wait(lambda: seen.replicas_seen(rs, 3) is not None, patience, f"{rs} at 3 replicas",
+         controller.alive, every)
+    wait(lambda: at(5), patience, f"{name} at its indefinite pause", controller.alive, every)
     sent = time.time()
     lab.client.patch_status(ROLLOUT, ns, name, {"status": {"pauseConditions": None}})
-    wait(lambda: seen.replicas_seen(rs, 5) is not None, 60, f"{rs} at 5 replicas",
-         controller.alive)
+    wait(lambda: seen.replicas_seen(rs, 5) is not None, patience, f"{rs} at 5 replicas",
+         controller.alive, every)
     wait(lambda: seen.status(name).get("phase") == "Healthy"
-         and seen.status(name).get("stableRS") == pod_hash, 60,
-         f"{name} Healthy", controller.alive)
+         and seen.status(name).get("stableRS") == pod_hash, patience,
+         f"{name} Healthy", controller.alive, every)
     return {"pause": _must(seen.replicas_seen(rs, 2)) - planned_end,
             "verdict": _must(seen.replicas_seen(rs, 3)) - verdict[0],
             "promote": _must(seen.replicas_seen(rs, 5)) - sent}
