@@ -22,6 +22,10 @@ Knobs (environment):
 - COMPARE_IDLE_REPLICAS 1      replicas of each idle Rollout
 - COMPARE_ARGO_QPS      1000   Argo's client-side --qps (burst twice that); 40 = shipped
 - COMPARE_RECORD        1      0 leaves BENCHMARKS.md and the chart alone (trial runs)
+- COMPARE_REUSE         (none) `argo`: take Argo's figures from a saved run's results file
+                               (COMPARE_REUSE_FROM, default the last run's) instead of
+                               measuring it again; only with the same knobs, and the
+                               table's notes say when that run was made
 - COMPARE_CLUSTER_DIR   ~/.cache/rollouts/bench-compare-cluster  where the dev cluster lives
 """
 
@@ -56,7 +60,7 @@ from tests.bench.compare.controllers import (
 )
 from tests.bench.compare.scenarios import Lab, Point
 from tests.bench.compare.table import Figure, rows, table
-from tests.bench.report import record
+from tests.bench.report import commit, record
 
 CLUSTER_DIR = Path(os.environ.get("COMPARE_CLUSTER_DIR") or cache_dir() / "bench-compare-cluster")
 RESULTS = cache_dir() / "bench-compare-results.json"
@@ -100,6 +104,7 @@ class Outcome:
     points: list[Point] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
+    run: dict[str, Any] = field(default_factory=dict)  # when, commit, scenarios, knobs
 
 
 def _pods(wanted: list[str]) -> int:
@@ -192,7 +197,7 @@ def chart(ours: list[Point], argo: list[Point]) -> str:
 def _save(results: dict[str, Outcome]) -> None:
     RESULTS.write_text(json.dumps({k: {"figures": [f.__dict__ for f in o.figures],
                                        "points": [p.__dict__ for p in o.points],
-                                       "raw": o.raw, "failed": o.failed}
+                                       "raw": o.raw, "failed": o.failed, "run": o.run}
                                    for k, o in results.items()}, indent=1))
 
 
@@ -213,8 +218,14 @@ def main() -> int:
         sys.exit(missing)
     clock = Clock()
     results: dict[str, Outcome] = {}
+    reused = _reused(keys, wanted)
     for key in keys:
+        if key in reused:
+            results[key] = reused[key]
+            continue
         results[key] = run_controller(key, wanted, clock)
+        results[key].run = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                            "commit": commit(), "scenarios": wanted, "knobs": _knobs()}
         _save(results)  # a later failure keeps what this controller measured
     total = clock.elapsed()
     ours, argo = (results.get(k, Outcome()) for k in ("ours", "argo"))
@@ -230,8 +241,52 @@ def main() -> int:
     if ours.points and argo.points:
         CHART.write_text(chart(ours.points, argo.points))
         clock.say(f"chart written to {CHART.relative_to(REPO)}")
-    _record(ours.figures, argo.figures, lines, total, wanted, failed)
+    _record(ours.figures, argo.figures, lines, total, wanted, failed, _reuse_note(reused))
     return 1 if failed else 0
+
+
+def _knobs() -> dict[str, str]:
+    """The COMPARE_ knobs that change what is measured (not where or whether it is kept)."""
+    kept = ("COMPARE_RECORD", "COMPARE_REUSE", "COMPARE_REUSE_FROM", "COMPARE_CLUSTER_DIR",
+            "COMPARE_CONTROLLERS")
+    return {name: os.environ[name] for name in sorted(os.environ)
+            if name.startswith("COMPARE_") and name not in kept}
+
+
+def _reused(keys: list[str], wanted: list[str]) -> dict[str, Outcome]:
+    """Outcomes taken from a saved run (COMPARE_REUSE), checked against this run's knobs."""
+    reuse = _env_list("COMPARE_REUSE", "")
+    if not reuse:
+        return {}
+    source = Path(os.environ.get("COMPARE_REUSE_FROM") or RESULTS)
+    try:
+        saved = json.loads(source.read_text())
+    except (OSError, ValueError) as exc:
+        sys.exit(f"bench-compare: COMPARE_REUSE needs a saved run: cannot read {source} "
+                 f"({exc}); run without COMPARE_REUSE first")
+    outcomes: dict[str, Outcome] = {}
+    for key in reuse:
+        entry = saved.get(key)
+        if key not in keys or not isinstance(entry, dict):
+            sys.exit(f"bench-compare: COMPARE_REUSE={key}: {source} holds no run of '{key}'; "
+                     f"it holds {', '.join(saved) or 'nothing'}")
+        meta = entry.get("run") or {}
+        if meta.get("scenarios") != wanted or meta.get("knobs") != _knobs():
+            sys.exit(f"bench-compare: COMPARE_REUSE={key}: the saved run measured "
+                     f"{meta.get('scenarios')} with knobs {meta.get('knobs')}, this one "
+                     f"{wanted} with {_knobs()}; measure both again")
+        outcomes[key] = Outcome(figures=[Figure(**f) for f in entry["figures"]],
+                                points=[Point(**p) for p in entry["points"]],
+                                raw=entry.get("raw") or {}, failed=entry.get("failed") or [],
+                                run=meta)
+    return outcomes
+
+
+def _reuse_note(reused: dict[str, Outcome]) -> str:
+    return "".join(f" {CONTROLLERS[key].name}'s figures are reused from its run of "
+                   f"{outcome.run.get('when')} (commit {outcome.run.get('commit')}, same "
+                   "machine, knobs and scenarios; COMPARE_REUSE), not measured again."
+                   for key, outcome in reused.items())
 
 
 DEFINITIONS = [
@@ -254,7 +309,7 @@ DEFINITIONS = [
 
 
 def _record(ours: list[Figure], argo: list[Figure], lines: list[str], total: float,
-            wanted: list[str], failed: list[str]) -> None:
+            wanted: list[str], failed: list[str], reuse_note: str = "") -> None:
     knobs = {name: os.environ[name] for name in sorted(os.environ)
              if name.startswith("COMPARE_")}
     notes = "\n".join([
@@ -265,9 +320,11 @@ def _record(ours: list[Figure], argo: list[Figure], lines: list[str], total: flo
         "controller's own request counter on its /metrics). Every row is lower-is-better; "
         "the ratio is Argo / ours, so above 1 means ours is ahead. The scenarios, "
         "start and end events are described in tests/bench/compare/scenarios.py. The whole "
-        f"run ({', '.join(wanted)}, both controllers) took {total / 60:.1f} min"
+        f"run ({', '.join(wanted)}, {'one controller' if reuse_note else 'both controllers'}"
+        f") took {total / 60:.1f} min"
         + (f"; knobs {knobs}" if knobs else "") + "."
-        + (f" FAILED (rows missing): {', '.join(failed)}." if failed else ""), "",
+        + (f" FAILED (rows missing): {', '.join(failed)}." if failed else "") + reuse_note,
+        "",
         *DEFINITIONS, "", *lines])
     record("compare", f"Side by side with Argo Rollouts {ARGO_VERSION}: same scenarios, same "
            "local cluster", rows("ours", ours) + rows("Argo Rollouts", argo)
