@@ -41,7 +41,7 @@ from rollouts.runtime import (
     log_fields,
 )
 from rollouts.runtime.queue import object_key, split_key
-from rollouts.runtime.written import WrittenVersions
+from rollouts.runtime.written import CATCH_UP_FALLBACK, WrittenVersions
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class AnalysisRunController:
             self._written.forget(key)
             return ReconcileResult()
         if self._written.cache_is_behind(key, run):
-            return ReconcileResult(requeue_after=0.1)
+            return ReconcileResult(requeue_after=CATCH_UP_FALLBACK)
         old_status = dict(run.get("status") or {})
         phase = _phase(old_status)
         if phase is not None and phase.completed:

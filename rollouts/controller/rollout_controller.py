@@ -63,7 +63,7 @@ from rollouts.runtime import (
     log_fields,
 )
 from rollouts.runtime.queue import object_key, split_key
-from rollouts.runtime.written import WrittenVersions
+from rollouts.runtime.written import CATCH_UP_FALLBACK, WrittenVersions
 from rollouts.traffic.select import uses_router
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ class RolloutController:
                 self._warned.pop((namespace, name), None)
             return ReconcileResult()
         if self._written.cache_is_behind(key, raw):
-            return ReconcileResult(requeue_after=0.1)
+            return ReconcileResult(requeue_after=CATCH_UP_FALLBACK)
         if (raw.get("metadata") or {}).get("deletionTimestamp"):
             return ReconcileResult()
         try:
