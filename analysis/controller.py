@@ -146,8 +146,11 @@ class AnalysisRunController:
         for metric_name in settled.cancelled:
             self._cancel(run, by_name.get(metric_name), settled.status, now)
         self._write(key, run, old_status, _redacted(settled.status, args.redact))
-        if not settled.done and settled.next_wake is not None and self._timers is not None:
-            self._timers.at(key, settled.next_wake, "measure")
+        if self._timers is not None:
+            if not settled.done and settled.next_wake is not None:
+                self._timers.at(key, settled.next_wake, "measure")
+            elif settled.done:
+                self._timers.cancel(key)
         return ReconcileResult()
 
     def _take(self, run: dict[str, Any], metric: dict[str, Any], status: dict[str, Any],

@@ -215,8 +215,7 @@ class RolloutController:
         if written is not None:
             self._written.record(key, written)
         if self._timers is not None:
-            for reason, when in plan.wake_at.items():
-                self._timers.at(key, when, reason)
+            self._timers.plan(key, plan.wake_at)
         return ReconcileResult(requeue_after=0.2 if plan.requeue else None)
 
     def _plan(self, raw: dict[str, Any]) -> ReconcileResult | Plan:
