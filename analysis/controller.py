@@ -41,7 +41,7 @@ from rollouts.runtime import (
     log_fields,
 )
 from rollouts.runtime.queue import object_key, split_key
-from rollouts.runtime.written import WrittenVersions
+from rollouts.runtime.written import CATCH_UP_FALLBACK, WrittenVersions
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class AnalysisRunController:
             self._written.forget(key)
             return ReconcileResult()
         if self._written.cache_is_behind(key, run):
-            return ReconcileResult(requeue_after=0.1)
+            return ReconcileResult(requeue_after=CATCH_UP_FALLBACK)
         old_status = dict(run.get("status") or {})
         phase = _phase(old_status)
         if phase is not None and phase.completed:
@@ -146,8 +146,11 @@ class AnalysisRunController:
         for metric_name in settled.cancelled:
             self._cancel(run, by_name.get(metric_name), settled.status, now)
         self._write(key, run, old_status, _redacted(settled.status, args.redact))
-        if not settled.done and settled.next_wake is not None and self._timers is not None:
-            self._timers.at(key, settled.next_wake, "measure")
+        if self._timers is not None:
+            if not settled.done and settled.next_wake is not None:
+                self._timers.at(key, settled.next_wake, "measure")
+            elif settled.done:
+                self._timers.cancel(key)
         return ReconcileResult()
 
     def _take(self, run: dict[str, Any], metric: dict[str, Any], status: dict[str, Any],

@@ -63,7 +63,7 @@ from rollouts.runtime import (
     log_fields,
 )
 from rollouts.runtime.queue import object_key, split_key
-from rollouts.runtime.written import WrittenVersions
+from rollouts.runtime.written import CATCH_UP_FALLBACK, WrittenVersions
 from rollouts.traffic.select import uses_router
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ class RolloutController:
                 self._warned.pop((namespace, name), None)
             return ReconcileResult()
         if self._written.cache_is_behind(key, raw):
-            return ReconcileResult(requeue_after=0.1)
+            return ReconcileResult(requeue_after=CATCH_UP_FALLBACK)
         if (raw.get("metadata") or {}).get("deletionTimestamp"):
             return ReconcileResult()
         try:
@@ -215,8 +215,7 @@ class RolloutController:
         if written is not None:
             self._written.record(key, written)
         if self._timers is not None:
-            for reason, when in plan.wake_at.items():
-                self._timers.at(key, when, reason)
+            self._timers.plan(key, plan.wake_at)
         return ReconcileResult(requeue_after=0.2 if plan.requeue else None)
 
     def _plan(self, raw: dict[str, Any]) -> ReconcileResult | Plan:

@@ -51,7 +51,7 @@ from rollouts.runtime import (
     log_fields,
 )
 from rollouts.runtime.queue import object_key, split_key
-from rollouts.runtime.written import WrittenVersions
+from rollouts.runtime.written import CATCH_UP_FALLBACK, WrittenVersions
 
 __all__ = ["ExperimentController", "execute"]
 
@@ -144,7 +144,7 @@ class ExperimentController:
             self._written.forget(key)
             return ReconcileResult()
         if self._written.cache_is_behind(key, raw):
-            return ReconcileResult(requeue_after=0.1)
+            return ReconcileResult(requeue_after=CATCH_UP_FALLBACK)
         if (raw.get("metadata") or {}).get("deletionTimestamp"):
             return ReconcileResult()
         result = check_object(raw)
@@ -161,8 +161,7 @@ class ExperimentController:
         if written_obj is not None:
             self._written.record(key, written_obj)
         if self._timers is not None:
-            for reason, when in plan.wake_at.items():
-                self._timers.at(key, when, reason)
+            self._timers.plan(key, plan.wake_at)
         return ReconcileResult(requeue_after=0.2 if plan.requeue else None)
 
     def _observe(self, raw: dict[str, Any]) -> ObservedExperiment:

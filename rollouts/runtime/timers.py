@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -130,6 +131,15 @@ class Timers:
         if fire_now:
             log.debug("timer %s for %s is due already", reason, key, extra={"key": key})
             self._queue.add(key)
+
+    def plan(self, key: str, wake_at: Mapping[str, datetime]) -> None:
+        """Make `wake_at` the whole set of `key`'s timers: each is set (`at`), and the
+        key's timers for other reasons are cancelled (a Healthy Rollout no longer waits
+        for the progress deadline it planned while progressing)."""
+        for reason in set(self.pending(key)) - set(wake_at):
+            self.cancel(key, reason)
+        for reason, when in wake_at.items():
+            self.at(key, when, reason)
 
     def cancel(self, key: str, reason: str | None = None) -> None:
         """Remove `key`'s timer for `reason`, or all of its timers when `reason` is None."""

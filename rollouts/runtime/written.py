@@ -3,7 +3,13 @@
 After a controller writes an object's status, its cache may still hold the older copy
 for a moment; a reconcile planned from that copy would undo or repeat the write. So
 each controller remembers the `resourceVersion` its last write returned, per key, and
-a reconcile whose cached copy is older waits (a short requeue) instead of planning.
+a reconcile whose cached copy is older waits instead of planning.
+
+It waits for the write itself: the write arriving on the controller's own watch queues
+the key again (every event of the watched kind does), so the reconcile returns with only
+a fallback requeue, `CATCH_UP_FALLBACK` seconds, for a watch that lost the event. (A
+short fixed requeue cost a step up to its length: a run's verdict arriving right after
+the Rollout's status write waited 100 ms for no reason.)
 """
 
 from __future__ import annotations
@@ -11,7 +17,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-__all__ = ["WrittenVersions", "resource_version"]
+__all__ = ["CATCH_UP_FALLBACK", "WrittenVersions", "resource_version"]
+
+CATCH_UP_FALLBACK = 2.0
+"""Seconds before a reconcile that waited for the cache is tried again without an event."""
 
 
 def resource_version(obj: dict[str, Any]) -> int:

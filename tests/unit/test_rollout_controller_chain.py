@@ -142,3 +142,23 @@ def test_writes_only_status_names_every_other_write() -> None:
     assert not Plan(status={}, delete_replica_sets=["a"]).writes_only_status
     assert not Plan(status={}, scale_workload=0).writes_only_status
     assert not Plan(status={}, needs_pods=True).writes_only_status
+
+
+def test_a_wake_up_the_next_plan_no_longer_wants_is_cancelled(
+        executed: list[tuple[dict[str, Any], Plan]]) -> None:
+    progressing = Plan(status={"currentStepIndex": 2}, scale={"web-abc": 2})
+    progressing.wake_at["deadline"] = SOON
+    healthy = Plan(status={"currentStepIndex": 2, "phase": "Healthy"}, scale={"web-abc": 1})
+    controller, timers = _controller(Scripted(progressing, healthy))
+    try:
+        controller.reconcile("shop/web")
+        assert set(timers.pending("shop/web")) == {"deadline"}
+        written = executed[-1][0]
+        controller.rollouts._apply(WatchEvent("MODIFIED", {
+            **written, "metadata": {**written["metadata"], "resourceVersion": "11"},
+            "status": progressing.status}))
+        controller.reconcile("shop/web")
+        assert len(executed) == 2
+        assert timers.pending("shop/web") == {}  # no reconcile at the old deadline
+    finally:
+        timers.shutdown()

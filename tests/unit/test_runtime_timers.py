@@ -124,3 +124,16 @@ def test_given_shut_down_timers_then_new_timers_are_ignored(
 def test_a_naive_datetime_is_refused(timers: Timers) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         timers.at("shop/web", datetime(2024, 5, 1, 12, 0), "pause-expiry")
+
+
+def test_given_a_plan_without_an_earlier_reason_then_that_timer_is_cancelled(
+    timers: Timers, queue: WorkQueue, clock: FakeClock
+) -> None:
+    # Progressing: the progress deadline is planned. Healthy: the next plan has none.
+    timers.plan("shop/web", {"deadline": clock.now() + SOON})
+    pause_ends = clock.now() + timedelta(hours=1)
+    timers.plan("shop/web", {"pause": pause_ends})
+    assert timers.pending("shop/web") == {"pause": pause_ends}
+    assert queue.get(timeout=FIRE_WAIT) is None
+    timers.plan("shop/web", {})
+    assert timers.pending("shop/web") == {}
