@@ -10,6 +10,7 @@ is still served. Timing bounds are generous and only prove "did not hang".
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -70,12 +71,10 @@ def post(server: WebhookServer, body: bytes, headers: dict[str, str], *,
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout,
                                       source_address=(source, 0))
     try:
-        try:
+        # The server may answer (a 503 when busy) and close before our body is sent: its
+        # answer is still in our receive buffer.
+        with contextlib.suppress(BrokenPipeError):
             conn.request("POST", "/api/webhook", body=body, headers=headers)
-        except BrokenPipeError:
-            # The server answered (a 503 when busy) and closed before our body was sent;
-            # its answer is still in our receive buffer.
-            pass
         response = conn.getresponse()
         data = response.read()
         payload = json.loads(data) if data.startswith(b"{") else {"text": data.decode()}
