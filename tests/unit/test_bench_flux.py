@@ -82,15 +82,16 @@ def test_ratio_is_flux_over_ours_and_says_when_there_is_none() -> None:
 
 
 def test_table_and_rows_carry_both_sides() -> None:
-    ours = fc.Side(sync_seconds=10, cpu=4, rss_mib=100, requests={"get": 40},
+    ours = fc.Side(sync_seconds=10, ready=20, cpu=4, rss_mib=100, requests={"get": 40},
                    idle_requests={"list": 2}, idle_writes=0, idle_cpu=1)
-    flux = fc.Side(sync_seconds=20, cpu=2, rss_mib=150, requests={"GET": 60, "PATCH": 20},
+    flux = fc.Side(sync_seconds=20, ready=12, cpu=2, rss_mib=150, requests={"GET": 60, "PATCH": 20},
                    idle_requests={"PATCH": 30}, idle_writes=30, idle_cpu=3)
     compared = fc.figures(20, 150.0, ours, flux)
     lines = fc.table(compared)
     assert lines[0].startswith("| figure |")
-    assert "| 20 apps: first created -> all Synced+Healthy / Ready | s | 10.0 | 20.0 | x2.00 |" \
-        in lines
+    assert ("| 20 apps: first created -> all Synced+Healthy / Ready (or the time limit) | s "
+            "| 10.0 | 20.0 | x2.00 |") in lines
+    assert "| 20 apps: Synced+Healthy / Ready by then | apps | 20.0 | 12.0 | x0.60 |" in lines
     assert any(line.startswith("| API requests per app") and "| 2.0 | 4.0 | x2.00 |" in line
                for line in lines)
     assert any("API writes" in line and "| 0.0 | 30.0 | n/a (ours 0) |" in line
