@@ -187,6 +187,8 @@ class RolloutController:
         # the first, as the first writes no other object. A crash before the status write
         # leaves the stored state as it was: the next pass plans both again, and the
         # Events' names (from the stored state) keep them from being recorded twice.
+        meta = raw["metadata"]
+        fields = log_fields(kind="Rollout", namespace=meta.get("namespace"), name=meta.get("name"))
         current, earlier = raw, []
         for passes in range(1, MAX_PASSES + 1):
             outcome = self._plan(current)
@@ -198,19 +200,14 @@ class RolloutController:
                 break
             earlier.extend(plan.events)
             current = {**current, "status": plan.status}
-            meta = raw["metadata"]
             log.debug("pass %d of %s only moves the status on: planning the next from it",
-                      passes, key,
-                      extra=log_fields(kind="Rollout", namespace=meta.get("namespace"),
-                                       name=meta.get("name")))
+                      passes, key, extra=fields)
         plan.events[:0] = earlier
         try:
             written = execute(self.client, raw, plan, on_event=self.on_event)
         except Conflict:
-            meta = raw["metadata"]
             log.info("status of %s changed while we planned; planning again", key,
-                     extra=log_fields(kind="Rollout", namespace=meta.get("namespace"),
-                                      name=meta.get("name")))
+                     extra=fields)
             return ReconcileResult(requeue_after=0.2)
         if written is not None:
             self._written.record(key, written)

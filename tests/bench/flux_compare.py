@@ -54,7 +54,7 @@ from rollouts.kube import APPLICATION, SECRET, Informer, KubeClient
 from rollouts.kube.kinds import Kind
 from tests.bench import gitops_scale
 from tests.bench.gitops_scale import Controller
-from tests.bench.report import record
+from tests.bench.report import env_number, record
 from tests.integration.gitserver import GitDaemon, GitHttpServer
 
 FLUX_NAMESPACE = "bench-flux"
@@ -290,7 +290,7 @@ def _wait(informer: Informer, namespace: str, names: set[str],
 
 def _limit(apps: int) -> float:
     """Seconds a side gets to make all apps ready (FLUX_TIME_LIMIT)."""
-    return float(os.environ.get("FLUX_TIME_LIMIT") or max(600.0, apps * 1.5))
+    return env_number("FLUX_TIME_LIMIT", max(600.0, apps * 1.5))
 
 
 def _ours(client: KubeClient, kubeconfig: Path, log: Path, url: str, apps: int,
@@ -408,10 +408,10 @@ def _flux(client: KubeClient, kubeconfig: Path, logs: Path, storage_dir: Path,
 
 
 def run() -> None:
-    apps = int(float(os.environ.get("FLUX_APPS") or 1000))
-    resync = float(os.environ.get("GITOPS_RESYNC") or 60)
-    workers = int(float(os.environ.get("GITOPS_WORKERS") or 10))
-    window = float(os.environ.get("GITOPS_WINDOW_RESYNCS") or 2.5) * resync
+    apps = int(env_number("FLUX_APPS", 1000))
+    resync = env_number("GITOPS_RESYNC", 60)
+    workers = int(env_number("GITOPS_WORKERS", 10))
+    window = env_number("GITOPS_WINDOW_RESYNCS", 2.5) * resync
     wait = os.environ.get("FLUX_WAIT", "1") != "0"
     flux_build = build()
     directory = cache_dir() / "bench-flux"

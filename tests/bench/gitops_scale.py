@@ -39,16 +39,12 @@ from rollouts.devcluster import down, up
 from rollouts.devcluster.process import free_port
 from rollouts.devcluster.versions import KUBERNETES, cache_dir
 from rollouts.kube import APPLICATION, Informer, KubeClient
-from tests.bench.report import record
+from tests.bench.report import env_number, record
 from tests.integration.gitserver import GitDaemon
 
 NAMESPACE = "bench-gitops"
 WRITES = ("create", "update", "patch", "apply", "delete", "replace")
 BIG_OBJECTS = 1000
-
-
-def _env(name: str, default: float) -> float:
-    return float(os.environ.get(name) or default)
 
 
 def _app_files(index: int) -> dict[str, str | None]:
@@ -173,10 +169,10 @@ def wait_all(apps: Informer, names: set[str], timeout: float) -> float:
 
 
 def run() -> None:
-    apps = int(_env("GITOPS_APPS", 1000))
-    resync = _env("GITOPS_RESYNC", 60.0)
-    workers = int(_env("GITOPS_WORKERS", 10))  # the controller's default
-    window = _env("GITOPS_WINDOW_RESYNCS", 2.5) * resync
+    apps = int(env_number("GITOPS_APPS", 1000))
+    resync = env_number("GITOPS_RESYNC", 60.0)
+    workers = int(env_number("GITOPS_WORKERS", 10))  # the controller's default
+    window = env_number("GITOPS_WINDOW_RESYNCS", 2.5) * resync
     directory = cache_dir() / "bench-gitops"
     cluster = up(lambda line: print(f"   {line}", flush=True), directory=directory)
     kubectl = [str(cluster.kubectl), f"--kubeconfig={cluster.kubeconfig}"]

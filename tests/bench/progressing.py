@@ -18,23 +18,12 @@ from rollouts.devcluster.versions import KUBERNETES, cache_dir
 from rollouts.kube import KubeClient
 from tests.bench.compare import scenarios
 from tests.bench.compare.controllers import WORKERS, Controller, Ours
-from tests.bench.report import latency_rows, record
-
-CRD_NAMES = ["rollouts.argoproj.io", "analysisruns.argoproj.io", "analysistemplates.argoproj.io"]
-
-
-def _env_number(name: str, default: float) -> float:
-    value = os.environ.get(name) or str(default)
-    try:
-        return float(value)
-    except ValueError:
-        raise SystemExit(f"bench progressing: {name}={value!r} is not a number; set a "
-                         f"number (default {default:g})") from None
+from tests.bench.report import env_number, latency_rows, record
 
 
 def run() -> None:
-    count = int(_env_number("PROGRESSING_N", 1000))
-    stagger = _env_number("PROGRESSING_STAGGER", 60)
+    count = int(env_number("PROGRESSING_N", 1000))
+    stagger = env_number("PROGRESSING_STAGGER", 60)
     directory = Path(os.environ.get("PROGRESSING_CLUSTER_DIR")
                      or cache_dir() / "bench-progressing-cluster")
     began = time.monotonic()
@@ -47,7 +36,7 @@ def run() -> None:
     try:
         lab = scenarios.Lab(cluster, KubeClient.from_kubeconfig(str(cluster.kubeconfig)),
                             directory / "logs", say)
-        scenarios.install_crds(lab, Ours, CRD_NAMES)
+        scenarios.install_crds(lab, Ours)
         scenarios.add_nodes(lab, count * 10)  # 5 stable + up to 5 canary pods each
 
         def make(namespace: str, controllers: str) -> Controller:

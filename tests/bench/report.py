@@ -57,6 +57,17 @@ def commit() -> str:
     return f"{head}+changes" if dirty else head
 
 
+def env_number(name: str, default: float) -> float:
+    """A benchmark knob from the environment; a value that is not a number stops the run
+    with a one-line message naming the knob (no traceback)."""
+    value = os.environ.get(name) or str(default)
+    try:
+        return float(value)
+    except ValueError:
+        raise SystemExit(f"benchmark knob {name}={value!r} is not a number; set a number "
+                         f"(default {default:g}) or unset it") from None
+
+
 def nearest_rank(values: Sequence[float], fraction: float) -> float:
     """The nearest-rank percentile (`fraction` in 0..1) of a non-empty sample."""
     ordered = sorted(values)

@@ -96,3 +96,15 @@ def test_requests_of_argo_summed_over_kind_name_and_status_by_lower_case_verb() 
         'controller_clientset_k8s_request_total{kind="rollouts",name="r",namespace="n",'
         'status_code="200",verb="Update"} 3'])
     assert parse_requests(text, ARGO_METRIC) == {"list": 2.0, "watch": 4.0, "update": 3.0}
+
+
+def test_a_benchmark_knob_that_is_not_a_number_stops_with_its_name(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.bench.report import env_number
+    monkeypatch.setenv("GITOPS_APPS", "1e3")
+    assert env_number("GITOPS_APPS", 1000) == 1000.0
+    monkeypatch.delenv("GITOPS_APPS")
+    assert env_number("GITOPS_APPS", 1000) == 1000.0
+    monkeypatch.setenv("GITOPS_APPS", "lots")
+    with pytest.raises(SystemExit, match="GITOPS_APPS='lots' is not a number"):
+        env_number("GITOPS_APPS", 1000)

@@ -66,8 +66,7 @@ CLUSTER_DIR = Path(os.environ.get("COMPARE_CLUSTER_DIR") or cache_dir() / "bench
 RESULTS = cache_dir() / "bench-compare-results.json"
 CHART = REPO / "docs" / "bench-scale.svg"
 SCENARIOS = ("latency", "analysis", "mass", "idle")
-CRD_NAMES = ["rollouts.argoproj.io", "analysisruns.argoproj.io", "analysistemplates.argoproj.io",
-             "clusteranalysistemplates.argoproj.io", "experiments.argoproj.io"]
+
 
 
 def _env_int(name: str, default: int) -> int:
@@ -127,7 +126,7 @@ def run_controller(key: str, wanted: list[str], clock: Clock) -> Outcome:
     try:
         lab = Lab(cluster, KubeClient.from_kubeconfig(str(cluster.kubeconfig)),
                   CLUSTER_DIR / "logs", clock.say)
-        scenarios.install_crds(lab, kind, CRD_NAMES)
+        scenarios.install_crds(lab, kind)
         scenarios.add_nodes(lab, _pods(wanted))
 
         def make(namespace: str, controllers: str) -> Controller:
@@ -214,11 +213,11 @@ def main() -> int:
     if unknown:
         sys.exit(f"bench-compare: unknown {', '.join(unknown)}; scenarios are "
                  f"{', '.join(SCENARIOS)}, controllers {', '.join(CONTROLLERS)}")
-    if "argo" in keys and (missing := argo_missing()):
+    reused = _reused(keys, wanted)
+    if "argo" in keys and "argo" not in reused and (missing := argo_missing()):
         sys.exit(missing)
     clock = Clock()
     results: dict[str, Outcome] = {}
-    reused = _reused(keys, wanted)
     for key in keys:
         if key in reused:
             results[key] = reused[key]

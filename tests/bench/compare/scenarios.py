@@ -114,13 +114,18 @@ class Lab:
             self.say(f"namespace {name} deleted in {time.monotonic() - began:.0f}s")
 
 
-def install_crds(lab: Lab, kind: type[Controller], names: list[str]) -> None:
+CRD_NAMES = ("rollouts.argoproj.io", "analysisruns.argoproj.io", "analysistemplates.argoproj.io",
+             "clusteranalysistemplates.argoproj.io", "experiments.argoproj.io")
+"""The CRDs both controllers' manifests define and the scenarios use."""
+
+
+def install_crds(lab: Lab, kind: type[Controller], names: tuple[str, ...] = CRD_NAMES) -> None:
     """Apply one controller's CRDs (server-side) and wait until they are served."""
     kubectl = [str(lab.cluster.kubectl), f"--kubeconfig={lab.cluster.kubeconfig}"]
     for path in kind.crds():
         subprocess.run([*kubectl, "apply", "--server-side", "-f", str(path)], check=True,
                        capture_output=True)
-    lab.cluster.wait_for_crds(names)
+    lab.cluster.wait_for_crds(list(names))
 
 
 def add_nodes(lab: Lab, pods: int) -> None:
