@@ -41,6 +41,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,12 +159,19 @@ def _exporter(lab: Lab) -> Exporter:
 
 # -- step latency ------------------------------------------------------------------------
 
+Around = Callable[[str, Seen, Controller], AbstractContextManager[object]]
+"""Work kept going beside the latency samples: entered once the sampled Rollouts are
+Healthy, with their namespace, watch and controller, and left when the samples are in."""
+
+
 def latency(lab: Lab, make: Callable[[str, str], Controller], samples: int, parallel: int,
-            *, stagger: float = 0.0, every: float = 0.02) -> list[Figure]:
+            *, stagger: float = 0.0, every: float = 0.02,
+            around: Around | None = None) -> list[Figure]:
     """`stagger` spreads the Rollouts' first image changes at random over that many
     seconds (so many Rollouts progress at once without stepping in lockstep); `every`
     is how often a driving thread looks at what it waits for (the samples' ends come
-    from the watch, not from these looks)."""
+    from the watch, not from these looks); `around` is load kept going while the
+    samples are taken (`tests/bench/progressing.py`)."""
     ns = lab.namespace("cmp-latency")
     iterations = math.ceil(samples / parallel)
     lab.say(f"latency: {parallel} Rollouts x {iterations} image changes")
@@ -204,10 +212,11 @@ def latency(lab: Lab, make: Callable[[str, str], Controller], samples: int, para
 
             threads = [threading.Thread(target=drive, args=(n, starts.uniform(0, stagger)),
                                         daemon=True) for n in names]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            with around(ns, seen, controller) if around else nullcontext():
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
             if errors:
                 raise errors[0]
         finally:
