@@ -92,7 +92,8 @@ class Background:
         lab.say(f"{self.count} background Rollouts Healthy; changing each once over "
                 f"{self.stagger:g}s")
         began = time.monotonic()
-        offsets = sorted(random.Random(14).uniform(0, self.stagger) for _ in self.names)
+        draw = random.Random(14)
+        offsets = sorted(draw.uniform(0, self.stagger) for _ in self.names)
         for name, offset in zip(self.names, offsets, strict=True):
             time.sleep(max(0.0, began + offset - time.monotonic()))
             lab.client.patch(ROLLOUT, ns, name, image_patch(f"{name}:1"), "json")
