@@ -5,7 +5,8 @@
 For each controller it finds, it registers the scrape-time collectors over the
 controller's informer caches, the per-object counters/histograms (whose series are
 dropped on the informer's DELETED events), hands the controller its hooks, and wraps it
-in `MeasuredController`, which times every reconcile:
+in `MeasuredController`, which times every reconcile and, once bound, reports its
+queue's wait and depth (`queue_metrics`, one collector for all):
 
 - `rollouts`: `RolloutCollector`, `RolloutMetrics` (`on_event` counts Events and times
   steps), and `AnalysisRunCollector` when no analysis controller runs (as in Argo, the
@@ -30,6 +31,7 @@ from rollouts.metrics.analysis_collector import AnalysisRunCollector
 from rollouts.metrics.app_metrics import ApplicationCollector, AppMetrics, GitMetrics
 from rollouts.metrics.controller_hooks import AnalysisRunMetrics, RolloutMetrics
 from rollouts.metrics.object_series import Alive
+from rollouts.metrics.queue_metrics import QueueMetrics
 from rollouts.metrics.rollout_collector import RolloutCollector
 from rollouts.runtime import Controller, ReconcileResult, Timers, WorkQueue
 from rollouts.runtime.interfaces import InformerLike
@@ -58,9 +60,11 @@ def _alive(cache: _Cache) -> Alive:
 class MeasuredController:
     """`inner`, with each reconcile's duration and failure reported to `observe`."""
 
-    def __init__(self, inner: Controller, observe: ReconcileObserver) -> None:
+    def __init__(self, inner: Controller, observe: ReconcileObserver,
+                 queues: QueueMetrics | None = None) -> None:
         self.inner = inner
         self._observe = observe
+        self._queues = queues
         self.started = False
         """True from the first reconcile on: this process acts (standbys never reconcile)."""
 
@@ -72,6 +76,8 @@ class MeasuredController:
         return self.inner.informers()
 
     def bind(self, queue: WorkQueue, timers: Timers, /) -> None:
+        if self._queues is not None:
+            self._queues.watch(self.name, queue)
         self.inner.bind(queue, timers)
 
     def reconcile(self, key: str, /) -> ReconcileResult:
@@ -105,6 +111,8 @@ def instrument(controllers: Sequence[Controller], registry: CollectorRegistry
     """Register the metrics of `controllers` in `registry`; returns them, timed."""
     wrapped: list[Controller] = []
     analysis_cache = next((c for c in map(_analysis_runs_of, controllers) if c), None)
+    queues = QueueMetrics()
+    registry.register(queues)
     for controller in controllers:
         if isinstance(controller, RolloutController):
             rollout_metrics = RolloutMetrics(_alive(controller.rollouts))
@@ -114,15 +122,15 @@ def instrument(controllers: Sequence[Controller], registry: CollectorRegistry
             registry.register(rollout_metrics)
             if analysis_cache is None:
                 registry.register(AnalysisRunCollector(controller.analysis_runs.list))
-            wrapped.append(MeasuredController(controller, rollout_metrics.reconciled))
+            wrapped.append(MeasuredController(controller, rollout_metrics.reconciled, queues))
         elif (runs := _analysis_runs_of(controller)) is not None:
             run_metrics = AnalysisRunMetrics(_alive(runs))
             runs.add_handler(run_metrics.on_change)
             registry.register(AnalysisRunCollector(runs.list))
             registry.register(run_metrics)
-            wrapped.append(MeasuredController(controller, run_metrics.reconciled))
+            wrapped.append(MeasuredController(controller, run_metrics.reconciled, queues))
         elif controller.name == "reconciler" and _applications_of(controller) is not None:
-            wrapped.append(_instrument_reconciler(controller, registry))
+            wrapped.append(_instrument_reconciler(controller, registry, queues))
         else:
             wrapped.append(controller)
     return wrapped
@@ -136,7 +144,8 @@ def _applications_of(controller: Controller) -> _Cache | None:
     return None
 
 
-def _instrument_reconciler(controller: Controller, registry: CollectorRegistry) -> Controller:
+def _instrument_reconciler(controller: Controller, registry: CollectorRegistry,
+                           queues: QueueMetrics) -> Controller:
     applications = _applications_of(controller)
     assert applications is not None
     counts_itself = hasattr(controller, "app_metrics")
@@ -150,6 +159,6 @@ def _instrument_reconciler(controller: Controller, registry: CollectorRegistry) 
         setattr(controller, "app_metrics", app_metrics)  # noqa: B010 (duck-typed)
     if hasattr(controller, "git_metrics"):
         setattr(controller, "git_metrics", git_metrics)  # noqa: B010 (duck-typed)
-    measured = MeasuredController(controller, app_metrics.reconciled)
+    measured = MeasuredController(controller, app_metrics.reconciled, queues)
     app_metrics.acting = lambda: measured.started
     return measured

@@ -11,7 +11,10 @@ workers take them out and call the controller's `reconcile(key)`. The queue prom
   `retry_delay(kind, n)` seconds (n = failures of that kind since the last
   `forget(key)`): quick for temporary errors, slow for permanent ones (`retry.py`);
 - **delays use the `Clock`**: `add_after` and backoff are measured with the clock
-  given, so tests with a `FakeClock` advance time and call `get(timeout=0)`.
+  given, so tests with a `FakeClock` advance time and call `get(timeout=0)`;
+- **time in the queue is reported**: `on_wait`, when set (the metrics wiring sets it),
+  is called with the seconds each handed-out key waited since it was added (ready to
+  run), on the monotonic clock, outside the queue's lock.
 
 Waiting keys are promoted lazily by `get` and `len`, so the queue needs no thread of
 its own. Everything is guarded by one `threading.Condition`.
@@ -24,6 +27,7 @@ import itertools
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from .clock import Clock, SystemClock
@@ -80,6 +84,9 @@ class WorkQueue:
         self._sequence = itertools.count()
         self._failures: dict[str, dict[ErrorKind, int]] = {}
         self._shutting_down = False
+        self._added_at: dict[str, float] = {}  # dirty key -> when (monotonic) it was added
+        self.on_wait: Callable[[float], None] | None = None
+        """Called with each handed-out key's seconds in the queue (see the module doc)."""
 
     # -- adding ---------------------------------------------------------------------
 
@@ -153,11 +160,16 @@ class WorkQueue:
                     key = self._ready.popleft()
                     self._processing.add(key)
                     self._dirty.discard(key)
-                    return key
+                    added = self._added_at.pop(key, None)
+                    break
                 wait = self._wait_seconds_locked(deadline)
                 if wait is not None and wait <= 0:
                     return None
                 self._cond.wait(wait)
+        on_wait = self.on_wait
+        if on_wait is not None and added is not None:
+            on_wait(max(0.0, time.monotonic() - added))
+        return key
 
     def done(self, key: str) -> None:
         """Mark `key` finished; if it was added while processing, queue it again."""
@@ -173,6 +185,7 @@ class WorkQueue:
             self._shutting_down = True
             self._waiting.clear()
             self._heap.clear()
+            self._added_at.clear()
             self._cond.notify_all()
 
     @property
@@ -202,6 +215,7 @@ class WorkQueue:
         if self._shutting_down or key in self._dirty:
             return
         self._dirty.add(key)
+        self._added_at[key] = time.monotonic()
         if key in self._processing:
             return  # `done` re-queues it: one worker per key
         self._ready.append(key)

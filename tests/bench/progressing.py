@@ -22,6 +22,7 @@ each control-plane process (they share the machine's cores with it).
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -34,13 +35,23 @@ from rollouts.devcluster import Cluster, down, up
 from rollouts.devcluster.versions import KUBERNETES, cache_dir
 from rollouts.kube import ROLLOUT, KubeClient
 from tests.bench.compare import scenarios
-from tests.bench.compare.controllers import WORKERS, Controller, Ours, read_usage
+from tests.bench.compare.controllers import (
+    WORKERS,
+    Controller,
+    Ours,
+    parse_buckets,
+    read_usage,
+)
 from tests.bench.compare.lab import Seen, image_patch, in_parallel, rollout, status, wait
-from tests.bench.report import env_number, latency_rows, record
+from tests.bench.report import MIN_N_FOR_P99, env_number, latency_rows, record
 
 SAMPLERS = 10
 WEIGHTS = tuple(range(10, 100, 10))
 CONTROL_PLANE = ("kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok")
+HISTOGRAMS = {"queue": ("workqueue_queue_duration_seconds", 'name="rollouts"'),
+              "reconcile": ("rollout_reconcile", "")}
+"""The controller's own histograms read before and after sampling: how long Rollout
+keys waited in its queue, and how long their reconciles took."""
 
 
 def background_steps(pause: float) -> list[dict[str, Any]]:
@@ -68,6 +79,25 @@ def _cpu(cluster: Cluster, controller: Controller) -> dict[str, float]:
         if running.name in CONTROL_PLANE:
             seconds[running.name] = read_usage(running.pid).cpu_seconds
     return seconds
+
+
+def _histograms(controller: Controller) -> dict[str, dict[float, float]]:
+    text = controller.metrics()
+    return {what: parse_buckets(text, family, match)
+            for what, (family, match) in HISTOGRAMS.items()}
+
+
+def bucket_quantile(counts: dict[float, float], fraction: float) -> float:
+    """The smallest bucket bound holding `fraction` of the observations (cumulative
+    counts), i.e. the quantile is at most this."""
+    total = counts.get(math.inf, 0.0)
+    return next((bound for bound in sorted(counts) if counts[bound] >= fraction * total),
+                math.inf)
+
+
+def share_over(counts: dict[float, float], bound: float) -> float:
+    total = counts.get(math.inf, 0.0)
+    return 0.0 if not total else 1.0 - counts.get(bound, 0.0) / total
 
 
 class Background:
@@ -104,9 +134,11 @@ class Background:
         wait(lambda: all(progressing(o) for o in fleet()), max(120, self.count * 0.2),
              "every background Rollout to be progressing", controller.alive, every=1)
         first, cpu_before, clock = fleet(), _cpu(lab.cluster, controller), time.monotonic()
+        histograms_before = _histograms(controller)
         lab.say(f"all {self.count} background Rollouts progressing; sampling")
         yield
         last, cpu_after = fleet(), _cpu(lab.cluster, controller)
+        histograms_after = _histograms(controller)
         minutes = (time.monotonic() - clock) / 60
         self.found = {
             "minutes": minutes,
@@ -117,6 +149,9 @@ class Background:
             "cpu_per_minute": {name: (cpu_after[name] - cpu_before.get(name, 0.0)) / minutes
                                for name in cpu_after},
             "load_average": os.getloadavg()[0],
+            "histograms": {what: {bound: count - histograms_before[what].get(bound, 0.0)
+                                  for bound, count in counts.items()}
+                           for what, counts in histograms_after.items()},
         }
 
 
@@ -128,6 +163,16 @@ def _load_rows(found: dict[str, Any], count: int) -> list[dict[str, Any]]:
         {"figure": "background canary steps taken per minute while sampling", "n": 1,
          "value": f"{found['steps_per_minute']:.0f}", "unit": "steps/min"},
     ]
+    for what, title, bound in (("queue", "Rollout keys' wait in the controller's queue", 0.1),
+                               ("reconcile", "Rollout reconciles' duration", 0.15)):
+        counts = found["histograms"][what]
+        n = int(counts.get(math.inf, 0))
+        if n >= MIN_N_FOR_P99:
+            rows.append({"figure": f"{title}: p99 at most (bucket bound)", "n": n,
+                         "value": f"{bucket_quantile(counts, 0.99) * 1000:.0f}",
+                         "unit": "ms"})
+        rows.append({"figure": f"{title}: share over {bound * 1000:.0f} ms", "n": n,
+                     "value": f"{share_over(counts, bound) * 100:.1f}", "unit": "%"})
     for name, per_minute in sorted(found["cpu_per_minute"].items()):
         rows.append({"figure": f"CPU of {name} while sampling", "n": 1,
                      "value": f"{per_minute:.1f}", "unit": "CPU-s/min"})

@@ -134,6 +134,19 @@ class TestInstrument:
         text = render(registry).decode()
         assert 'name="web"' not in text
 
+    def test_a_bound_controller_reports_its_queue_under_client_go_names(self) -> None:
+        controller = _controller()
+        registry = CollectorRegistry()
+        [wrapped] = instrument([controller], registry)
+        queue = WorkQueue("rollouts")
+        wrapped.bind(queue, Timers(queue))
+        queue.add("shop/web")
+        queue.add("shop/api")
+        assert queue.get(timeout=0) == "shop/web"
+        text = render(registry).decode()
+        assert 'workqueue_depth{name="rollouts"} 1.0' in text
+        assert 'workqueue_queue_duration_seconds_count{name="rollouts"} 1.0' in text
+
     def test_controllers_it_does_not_know_are_returned_as_they_are(self) -> None:
         other = _Fake("other")
         assert instrument([other], CollectorRegistry()) == [other]

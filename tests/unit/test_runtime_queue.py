@@ -248,3 +248,37 @@ class TestKeys:
             split_key("a/b/c")
         with pytest.raises(ValueError, match="namespace/name"):
             split_key("shop/")
+
+
+class TestTimeInQueue:
+    def test_each_handed_out_key_reports_how_long_it_waited_once(self) -> None:
+        queue, _ = _queue()
+        waits: list[float] = []
+        queue.on_wait = waits.append
+        queue.add("shop/web")
+        queue.add("shop/web")  # dedup: still one wait
+        time.sleep(0.05)
+        assert queue.get(timeout=0) == "shop/web"
+        queue.done("shop/web")
+        assert len(waits) == 1 and 0.05 <= waits[0] < 5
+
+    def test_a_key_added_while_processing_waits_from_that_add(self) -> None:
+        queue, _ = _queue()
+        waits: list[float] = []
+        queue.on_wait = waits.append
+        queue.add("shop/web")
+        assert queue.get(timeout=0) == "shop/web"
+        queue.add("shop/web")  # while a worker has it
+        time.sleep(0.05)
+        queue.done("shop/web")
+        assert queue.get(timeout=0) == "shop/web"
+        assert len(waits) == 2 and waits[1] >= 0.05
+
+    def test_a_key_waiting_for_its_delay_counts_from_when_it_became_ready(self) -> None:
+        queue, clock = _queue()
+        waits: list[float] = []
+        queue.on_wait = waits.append
+        queue.add_after("shop/web", 30)
+        clock.advance(31)
+        assert queue.get(timeout=0) == "shop/web"
+        assert waits and waits[0] < 1

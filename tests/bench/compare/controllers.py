@@ -19,6 +19,7 @@ Neighbours: `scenarios` drives them; `__main__` picks one at a time.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -72,6 +73,23 @@ def parse_requests(text: str, metric: str) -> dict[str, float]:
         verb = line.split('verb="', 1)[1].split('"', 1)[0].lower()
         counts[verb] = counts.get(verb, 0.0) + float(line.rsplit(" ", 1)[1])
     return counts
+
+
+def parse_buckets(text: str, family: str, match: str = "") -> dict[float, float]:
+    """Cumulative bucket counts (upper bound -> count) of histogram `family`, summed
+    over its series whose labels contain `match`."""
+    prefix = f"{family}_bucket{{"
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        if not line.startswith(prefix):
+            continue
+        labels, _, value = line[len(prefix):].rpartition("} ")
+        if match not in labels:
+            continue
+        bound = labels.split('le="', 1)[1].split('"', 1)[0]
+        key = math.inf if bound == "+Inf" else float(bound)
+        buckets[key] = buckets.get(key, 0.0) + float(value)
+    return buckets
 
 
 def argo_crd_dir() -> Path:
@@ -132,13 +150,17 @@ class Controller:
                                f"{self.tail()}")
 
     def requests(self, timeout: float = 30) -> dict[str, float]:
+        return parse_requests(self.metrics(timeout), self.metric)
+
+    def metrics(self, timeout: float = 30) -> str:
+        """The controller's /metrics text (retried while its server starts)."""
         deadline = time.monotonic() + timeout
         while True:
             self.alive()
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics",
                                             timeout=30) as answer:
-                    return parse_requests(answer.read().decode(), self.metric)
+                    return str(answer.read().decode())
             except OSError:
                 if time.monotonic() > deadline:
                     raise
