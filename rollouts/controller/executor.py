@@ -93,6 +93,9 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
             client.patch(ANALYSIS_RUN, namespace, run, {"spec": {"terminate": True}})
     for run in plan.delete_analysis_runs:
         client.delete(ANALYSIS_RUN, namespace, run)
+    for run in plan.collect_analysis_runs:
+        with contextlib.suppress(NotFound):  # gone already: what collecting wanted
+            client.delete(ANALYSIS_RUN, namespace, run)
     for manifest in plan.create_experiments:
         try:
             client.create(EXPERIMENT, namespace, manifest)

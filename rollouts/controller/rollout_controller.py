@@ -189,20 +189,23 @@ class RolloutController:
         # Events' names (from the stored state) keep them from being recorded twice.
         meta = raw["metadata"]
         fields = log_fields(kind="Rollout", namespace=meta.get("namespace"), name=meta.get("name"))
-        current, earlier = raw, []
+        current, earlier, collected = raw, [], []
         for passes in range(1, MAX_PASSES + 1):
             outcome = self._plan(current)
             if isinstance(outcome, ReconcileResult):
                 return outcome
             plan = outcome
             moved = merge_patch(current.get("status") or {}, plan.status)
-            if passes == MAX_PASSES or not plan.writes_only_status or not moved:
+            if passes == MAX_PASSES or not plan.chains or not moved:
                 break
             earlier.extend(plan.events)
+            collected.extend(plan.collect_analysis_runs)
             current = {**current, "status": plan.status}
             log.debug("pass %d of %s only moves the status on: planning the next from it",
                       passes, key, extra=fields)
         plan.events[:0] = earlier
+        plan.collect_analysis_runs = list(dict.fromkeys(
+            [*collected, *plan.collect_analysis_runs]))
         try:
             written = execute(self.client, raw, plan, on_event=self.on_event)
         except Conflict:

@@ -105,11 +105,12 @@ def collect_garbage(work: Pass) -> None:
     keep = referenced_runs(work.status)
     finished = [run for run in work.observed.analysis_runs
                 if run.phase.completed and run.name not in keep
-                and run.name not in work.plan.delete_analysis_runs]
+                and run.name not in work.plan.delete_analysis_runs
+                and run.name not in work.plan.collect_analysis_runs]
     finished.sort(key=lambda run: (run.created, run.name), reverse=True)
     successful = [r for r in finished if r.phase == AnalysisPhase.SUCCESSFUL]
     unsuccessful = [r for r in finished if r.phase != AnalysisPhase.SUCCESSFUL]
     for runs, limit in ((successful, history.successful_or_default),
                         (unsuccessful, history.unsuccessful_or_default)):
         for run in runs[max(0, limit):]:
-            work.plan.delete_analysis_runs.append(run.name)
+            work.plan.collect_analysis_runs.append(run.name)

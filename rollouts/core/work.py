@@ -66,6 +66,9 @@ class Plan:
     create_analysis_runs: list[dict[str, Any]] = field(default_factory=list)
     terminate_analysis_runs: list[str] = field(default_factory=list)
     delete_analysis_runs: list[str] = field(default_factory=list)
+    # Finished runs past the history limits: deleted like the above, but no later pass
+    # reads them, so they do not stop passes from being planned together.
+    collect_analysis_runs: list[str] = field(default_factory=list)
     delete_replica_sets: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     wake_at: dict[str, datetime] = field(default_factory=dict)
@@ -81,10 +84,12 @@ class Plan:
                                  created))
 
     @property
-    def writes_only_status(self) -> bool:
-        """True when carrying it out writes the Rollout's status (and Events) and no other
-        object: the caches of the objects it owns are then as current after it as before,
-        so the next pass may be planned at once from the status as written."""
+    def chains(self) -> bool:
+        """True when the next pass may be planned at once from the status as this one
+        would write it: it writes the status and Events, and otherwise at most collects
+        finished AnalysisRuns past their history limit. The caches the next pass reads
+        are then as current after this pass as before (a collected run is still in the
+        cache, and the next pass names it for collection again)."""
         return not (self.create_replica_set is not None or self.scale
                     or self.annotate_replica_sets or self.metadata_changes
                     or self.service_selectors or self.router_writes

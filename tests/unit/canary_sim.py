@@ -155,6 +155,8 @@ class Sim:
             self.runs[name]["spec"]["terminate"] = True
         for name in plan.delete_analysis_runs:
             del self.runs[name]
+        for name in plan.collect_analysis_runs:
+            self.runs.pop(name, None)
         self.raw["status"] = copy.deepcopy(plan.status)
         self.events.extend((e.reason, e.message) for e in plan.events)
 

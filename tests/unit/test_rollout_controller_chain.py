@@ -133,15 +133,33 @@ def test_the_passes_planned_together_are_bounded(
         timers.shutdown()
 
 
-def test_writes_only_status_names_every_other_write() -> None:
-    assert _status_only(1).writes_only_status
-    assert not Plan(status={}, create_replica_set={"metadata": {}}).writes_only_status
-    assert not Plan(status={}, scale={"a": 1}).writes_only_status
-    assert not Plan(status={}, service_selectors={"svc": "abc"}).writes_only_status
-    assert not Plan(status={}, create_analysis_runs=[{}]).writes_only_status
-    assert not Plan(status={}, delete_replica_sets=["a"]).writes_only_status
-    assert not Plan(status={}, scale_workload=0).writes_only_status
-    assert not Plan(status={}, needs_pods=True).writes_only_status
+def test_chains_names_every_other_write_but_collecting_finished_runs() -> None:
+    assert _status_only(1).chains
+    assert Plan(status={}, collect_analysis_runs=["web-old-1"]).chains
+    assert not Plan(status={}, create_replica_set={"metadata": {}}).chains
+    assert not Plan(status={}, scale={"a": 1}).chains
+    assert not Plan(status={}, service_selectors={"svc": "abc"}).chains
+    assert not Plan(status={}, create_analysis_runs=[{}]).chains
+    assert not Plan(status={}, delete_analysis_runs=["web-abc-1"]).chains  # a retry's
+    assert not Plan(status={}, delete_replica_sets=["a"]).chains
+    assert not Plan(status={}, scale_workload=0).chains
+    assert not Plan(status={}, needs_pods=True).chains
+
+
+def test_finished_runs_collected_on_the_way_are_deleted_once_with_the_last_pass(
+        executed: list[tuple[dict[str, Any], Plan]]) -> None:
+    verdict = _status_only(4)  # the analysis step's run finished: the oldest is collected
+    verdict.collect_analysis_runs = ["web-old-1"]
+    scaling = Plan(status={"currentStepIndex": 5}, scale={"web-abc": 3},
+                   collect_analysis_runs=["web-old-1"])  # still in the cache: named again
+    script = Scripted(verdict, scaling)
+    controller, timers = _controller(script)
+    try:
+        controller.reconcile("shop/web")
+        ((_, plan),) = executed
+        assert plan is scaling and plan.collect_analysis_runs == ["web-old-1"]
+    finally:
+        timers.shutdown()
 
 
 def test_a_wake_up_the_next_plan_no_longer_wants_is_cancelled(
