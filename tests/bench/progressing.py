@@ -14,6 +14,9 @@ the same controller, give the samples: the latency scenario of `make bench-compa
 promote), PROGRESSING_SAMPLES per figure (default 200: p99 is reported, and sampling
 lasts long enough to see the background step).
 
+The controller runs with PROGRESSING_WORKERS workers (default 10, `rollouts
+controller`'s default; `make bench-compare` gives both controllers 4).
+
 Beside the latencies the run records what the load was while they were taken: how
 many background Rollouts were progressing when sampling began and when it ended, the
 background steps taken per minute, and the CPU per minute of the controller and of
@@ -36,7 +39,6 @@ from rollouts.devcluster.versions import KUBERNETES, cache_dir
 from rollouts.kube import ROLLOUT, KubeClient
 from tests.bench.compare import scenarios
 from tests.bench.compare.controllers import (
-    WORKERS,
     Controller,
     Ours,
     parse_buckets,
@@ -185,6 +187,7 @@ def run() -> None:
     replicas = int(env_number("PROGRESSING_REPLICAS", 2))
     pause = env_number("PROGRESSING_PAUSE", 60)
     stagger = env_number("PROGRESSING_STAGGER", 60)
+    workers = int(env_number("PROGRESSING_WORKERS", 10))  # `rollouts controller`'s default
     directory = Path(os.environ.get("PROGRESSING_CLUSTER_DIR")
                      or cache_dir() / "bench-progressing-cluster")
     began = time.monotonic()
@@ -203,7 +206,8 @@ def run() -> None:
         background = Background(lab, count, replicas, pause, stagger)
 
         def make(namespace: str, controllers: str) -> Controller:
-            return Ours(cluster, namespace, lab.logs / f"ours-{namespace}.log", controllers)
+            return Ours(cluster, namespace, lab.logs / f"ours-{namespace}.log", controllers,
+                        workers)
 
         scenarios.latency(lab, make, samples, SAMPLERS, every=0.05,
                           around=background.around)
@@ -233,9 +237,10 @@ def run() -> None:
            "kwok, the controller and the benchmark share. The run took "
            f"{took / 60:.1f} min.",
            {"kubernetes": KUBERNETES.version},
-           settings={"controller": f"`rollouts controller -n <ns> --workers {WORKERS} "
+           settings={"controller": f"`rollouts controller -n <ns> --workers {workers} "
                                    "--no-leader-elect --controllers rollouts,analysis`",
                      "benchmark": f"PROGRESSING_N={count}, PROGRESSING_SAMPLES={samples}, "
                                   f"PROGRESSING_REPLICAS={replicas}, "
                                   f"PROGRESSING_PAUSE={pause:g}, "
+                                  f"PROGRESSING_WORKERS={workers}, "
                                   f"PROGRESSING_STAGGER={stagger:g}"})

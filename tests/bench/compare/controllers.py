@@ -110,9 +110,9 @@ class Controller:
     metric = ""
 
     def __init__(self, cluster: Cluster, namespace: str, log: Path,
-                 controllers: str = "rollouts,analysis") -> None:
+                 controllers: str = "rollouts,analysis", workers: int = WORKERS) -> None:
         self.cluster, self.namespace, self.log = cluster, namespace, log
-        self.controllers = controllers
+        self.controllers, self.workers = controllers, workers
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -198,7 +198,7 @@ class Ours(Controller):
     def argv(self) -> list[str]:
         return [sys.executable, "-m", "rollouts.cli.main", "controller",
                 f"--kubeconfig={self.cluster.kubeconfig}", "-n", self.namespace,
-                "--no-leader-elect", "--port", str(self.port), "--workers", str(WORKERS),
+                "--no-leader-elect", "--port", str(self.port), "--workers", str(self.workers),
                 "--controllers", self.controllers]
 
     @staticmethod
@@ -229,8 +229,8 @@ class Argo(Controller):
                 f"--namespace={self.namespace}", "--leader-elect=false",
                 # It listens on 0.0.0.0:<port> (no address flag); -1 keeps healthz off.
                 f"--metricsPort={self.port}", "--healthzPort=-1",  # log level: its default
-                f"--rollout-threads={WORKERS}", f"--analysis-threads={WORKERS}",
-                f"--experiment-threads={WORKERS}", f"--qps={qps}", f"--burst={burst}"]
+                f"--rollout-threads={self.workers}", f"--analysis-threads={self.workers}",
+                f"--experiment-threads={self.workers}", f"--qps={qps}", f"--burst={burst}"]
         if self.controllers == "analysis":
             argv.append("--controllers=analysis")
         return argv
