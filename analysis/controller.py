@@ -17,7 +17,6 @@ It talks to the Rollout controller only through AnalysisRun objects.
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -126,8 +125,10 @@ class AnalysisRunController:
                           startedAt=old_status.get("startedAt") or format_time(now))
             self._write(key, run, old_status, status)
             return ReconcileResult()
-        view = copy.deepcopy(run)
-        view.setdefault("spec", {})["metrics"] = metrics
+        # The run as planned: the cached object with its metrics substituted. A shallow
+        # copy is enough (`plan_run` and `record` copy the status they change and only
+        # read the rest); a deep copy of the cached run was ~2% of the controller's CPU.
+        view = {**run, "spec": {**(run.get("spec") or {}), "metrics": metrics}}
         plan = plan_run(view, now)
         status = plan.status
         by_name = {str(m.get("name")): m for m in metrics}

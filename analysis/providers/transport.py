@@ -9,8 +9,10 @@ one-line reason that never quotes the URL (its query may hold credentials). Limi
   waiting for the status line and headers, reading the body), not each socket operation:
   a server that drips one byte a second is cut off at the deadline. A watchdog shuts the
   socket down when the deadline passes, which wakes a read blocked anywhere in
-  `http.client`. Timeouts above `MAX_TIMEOUT_SECONDS` are clamped to it, so a handful of
-  slow endpoints cannot hold the analysis workers for long.
+  `http.client`; one watchdog thread serves every exchange of the process (a
+  `threading.Timer` per exchange cost a thread start for each measurement). Timeouts
+  above `MAX_TIMEOUT_SECONDS` are clamped to it, so a handful of slow endpoints cannot
+  hold the analysis workers for long.
 - **Answer size.** Bodies over `MAX_ANSWER_BYTES` are refused, by `Content-Length` before
   reading and by counting while reading (chunked answers have no length).
 - **Redirects** are followed only within the same origin (scheme, host and port; at most
@@ -23,7 +25,11 @@ one-line reason that never quotes the URL (its query may hold credentials). Limi
   (unless an Authorization header is given) and never appear in messages.
 
 The standard library's `urllib` does the exchange (proxies from the environment are
-honoured as urllib honours them), so the providers add no dependency.
+honoured as urllib honours them, read on every exchange), so the providers add no
+dependency. The opener (its handlers) is built once per egress policy, TLS setting and
+proxy environment and shared by every thread: the deadline of the exchange in progress
+reaches the connection through a thread-local, not through the handlers. The TLS context
+is made only when an https URL is first opened.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import heapq
 import http.client
+import itertools
 import socket
 import ssl
 import threading
@@ -107,12 +115,15 @@ def exchange(
     timeout = min(request.timeout, MAX_TIMEOUT_SECONDS)
     url, headers = _credentials_to_header(request.url, dict(request.headers))
     deadline = _Deadline(timeout)
-    opener = _opener(policy, deadline, request.insecure and url.startswith("https://"))
+    proxies = urllib.request.getproxies()
+    opener = _opener(policy, request.insecure and url.startswith("https://"),
+                     tuple(sorted(proxies.items())))
     prepared = urllib.request.Request(url, data=request.body, method=request.method,
                                       headers=headers)
     deadline.start()
+    _exchanging.deadline = deadline
     try:
-        _check_proxied_target(url, policy)
+        _check_proxied_target(url, policy, proxies)
         try:
             response = opener.open(prepared, timeout=timeout)
         except urllib.error.HTTPError as refusal:
@@ -134,6 +145,7 @@ def exchange(
             raise TransportError(f"did not answer within {timeout:g}s", timed_out=True) from None
         raise TransportError(f"failed: {describe_transport_error(error)}") from None
     finally:
+        _exchanging.deadline = None
         deadline.cancel()
 
 
@@ -185,7 +197,7 @@ def _credentials_to_header(url: str, headers: dict[str, str]) -> tuple[str, dict
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), headers
 
 
-def _check_proxied_target(url: str, policy: EgressPolicy) -> None:
+def _check_proxied_target(url: str, policy: EgressPolicy, proxies: dict[str, str]) -> None:
     """Through a proxy the connection goes to the proxy: check the target's addresses too.
 
     A target the controller cannot resolve is left to the proxy (it may resolve names we
@@ -193,7 +205,6 @@ def _check_proxied_target(url: str, policy: EgressPolicy) -> None:
     """
     parts = urlsplit(url)
     host = parts.hostname or ""
-    proxies = urllib.request.getproxies()
     if parts.scheme not in proxies or urllib.request.proxy_bypass(host):
         return
     try:
@@ -203,26 +214,28 @@ def _check_proxied_target(url: str, policy: EgressPolicy) -> None:
 
 
 class _Deadline:
-    """The total deadline of one exchange: a watchdog that shuts its sockets down."""
+    """The total deadline of one exchange: when it passes, `_WATCHDOG` shuts its sockets
+    down (unless the exchange ended first and cancelled it)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.expired = False
-        self._ends = time.monotonic() + seconds
+        self.ends = time.monotonic() + seconds
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
+        self._over = False  # cancelled or expired: nothing more to shut
 
     def start(self) -> None:
-        self._ends = time.monotonic() + self.seconds
-        self._timer.start()
+        self.ends = time.monotonic() + self.seconds
+        _WATCHDOG.watch(self)
 
     def cancel(self) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self._over = True
+            self._sockets.clear()  # the watchdog keeps this object until `ends`
 
     def remaining(self) -> float:
-        left = self._ends - time.monotonic()
+        left = self.ends - time.monotonic()
         if left <= 0:
             raise TimeoutError("deadline passed")
         return left
@@ -233,11 +246,71 @@ class _Deadline:
                 _shut(sock)
             self._sockets.append(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
-            self.expired = True
+            if self._over:
+                return
+            self._over = self.expired = True
             for sock in self._sockets:
                 _shut(sock)
+
+
+class _Watchdog:
+    """One daemon thread that expires every exchange's `_Deadline` at its time.
+
+    Deadlines wait in a heap by end time; a cancelled one stays there until its time and
+    is then dropped (`expire` does nothing for it), so an exchange pays a heap push, and
+    wakes the thread only when its deadline is the earliest.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._order = itertools.count()  # ties never compare two deadlines
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: _Deadline) -> None:
+        with self._changed:
+            heapq.heappush(self._heap, (deadline.ends, next(self._order), deadline))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="provider-deadlines")
+                self._thread.start()
+            elif self._heap[0][2] is deadline:
+                self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                due: list[_Deadline] = []
+                while self._heap and self._heap[0][0] <= now:
+                    due.append(heapq.heappop(self._heap)[2])
+                if not due:
+                    self._changed.wait(self._heap[0][0] - now if self._heap else None)
+                    continue
+            for deadline in due:
+                deadline.expire()
+
+
+_WATCHDOG = _Watchdog()
+
+
+class _Exchanging(threading.local):
+    """The deadline of the exchange in progress on this thread: the shared opener's
+    connections find it here."""
+
+    deadline: _Deadline | None = None
+
+
+_exchanging = _Exchanging()
+
+
+def _current_deadline() -> _Deadline:
+    deadline = _exchanging.deadline
+    if deadline is None:  # only `exchange` opens URLs through these handlers
+        raise RuntimeError("a provider connection was opened outside of exchange()")
+    return deadline
 
 
 def _shut(sock: socket.socket) -> None:
@@ -284,28 +357,31 @@ class _GuardedHTTPS(_Guarded, http.client.HTTPSConnection):
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, policy: EgressPolicy, deadline: _Deadline) -> None:
+    def __init__(self, policy: EgressPolicy) -> None:
         super().__init__()
-        self._policy, self._deadline = policy, deadline
+        self._policy = policy
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        deadline = _current_deadline()
+
         def connection(host: str, **kwargs: Any) -> _GuardedHTTP:
-            return _GuardedHTTP(host, policy=self._policy, deadline=self._deadline, **kwargs)
+            return _GuardedHTTP(host, policy=self._policy, deadline=deadline, **kwargs)
 
         return self.do_open(connection, req)
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, policy: EgressPolicy, deadline: _Deadline,
-                 context: ssl.SSLContext) -> None:
-        super().__init__(context=context)
-        self._policy, self._deadline, self._tls = policy, deadline, context
+    def __init__(self, policy: EgressPolicy, insecure: bool) -> None:
+        super().__init__()
+        self._policy, self._insecure = policy, insecure
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        deadline, tls = _current_deadline(), _tls_context(self._insecure)
+
         def connection(host: str, **kwargs: Any) -> _GuardedHTTPS:
             kwargs.pop("check_hostname", None)  # the context says
-            return _GuardedHTTPS(host, policy=self._policy, deadline=self._deadline,
-                                 context=self._tls, **kwargs)
+            return _GuardedHTTPS(host, policy=self._policy, deadline=deadline,
+                                 context=tls, **kwargs)
 
         return self.do_open(connection, req)
 
@@ -345,25 +421,38 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port or default
 
 
-def _opener(policy: EgressPolicy, deadline: _Deadline,
-            insecure: bool) -> urllib.request.OpenerDirector:
-    """http(s) only: no file://, ftp:// or data: handlers for a redirect to reach."""
-    context = _tls_context(insecure)
+@functools.lru_cache(maxsize=32)
+def _opener(policy: EgressPolicy, insecure: bool,
+            proxies: tuple[tuple[str, str], ...]) -> urllib.request.OpenerDirector:
+    """http(s) only: no file://, ftp:// or data: handlers for a redirect to reach.
+
+    Made once per policy, TLS setting and proxy environment (`proxies`, read by the
+    caller for each exchange) and shared between threads: the handlers keep no state of
+    an exchange (building the six of them was about a quarter of a query's CPU)."""
     opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.ProxyHandler(), _HTTPHandler(policy, deadline),
-                    _HTTPSHandler(policy, deadline, context), _SameOriginRedirects(),
+    for handler in (urllib.request.ProxyHandler(dict(proxies)), _HTTPHandler(policy),
+                    _HTTPSHandler(policy, insecure), _SameOriginRedirects(),
                     urllib.request.HTTPDefaultErrorHandler(),
                     urllib.request.HTTPErrorProcessor()):
         opener.add_handler(handler)
     return opener
 
 
-@functools.cache
+_TLS_LOCK = threading.Lock()
+
+
 def _tls_context(insecure: bool) -> ssl.SSLContext:
-    """The TLS context of every exchange, made once per process (an `SSLContext` is safe
-    to share between threads): loading the system's certificate authorities costs about
-    40 ms of CPU, which per measurement was most of what a Prometheus query cost.
+    """The TLS context of every https exchange, made once per process (an `SSLContext`
+    is safe to share between threads): loading the system's certificate authorities costs
+    about 40 ms of CPU, which per measurement was most of what a Prometheus query cost.
+    Made under a lock, so workers starting together load them once, not once each.
     Certificate authorities installed later are seen after a restart."""
+    with _TLS_LOCK:
+        return _make_tls_context(insecure)
+
+
+@functools.cache
+def _make_tls_context(insecure: bool) -> ssl.SSLContext:
     context = ssl.create_default_context()
     if insecure:
         context.check_hostname = False
