@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from rollouts.api import Rollout, check_object, unsupported_metric_providers
+from rollouts.api import AnalysisPhase, Rollout, check_object, unsupported_metric_providers
 from rollouts.api.sharding import instance_selector
 from rollouts.controller.executor import EventHook, execute
 from rollouts.controller.traffic_io import TrafficIO
@@ -80,6 +80,22 @@ def _owner_rollout(obj: dict[str, Any]) -> str | None:
     return None
 
 
+def _key_of(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return object_key(meta.get("namespace"), str(meta.get("name")))
+
+
+_VERDICTS = frozenset(phase.value for phase in AnalysisPhase if phase.completed)
+
+
+def _finished_now(run: dict[str, Any], old: dict[str, Any] | None) -> bool:
+    """True when this event brings an AnalysisRun's verdict (it was not finished)."""
+    def phase(obj: dict[str, Any] | None) -> object:
+        return ((obj or {}).get("status") or {}).get("phase")
+
+    return phase(run) in _VERDICTS and phase(old) not in _VERDICTS
+
+
 class RolloutController:
     """Reconciles Rollouts of both strategies."""
 
@@ -126,8 +142,13 @@ class RolloutController:
 
     def bind(self, queue: WorkQueue, timers: Timers, /) -> None:
         self._queue, self._timers = queue, timers
-        self.rollouts.add_handler(lambda _t, obj, _old: self._enqueue_object(obj))
-        for owned in (self.replica_sets, self.analysis_runs, self.experiments):
+        # Urgent (handed out before other keys): a change to a Rollout that is not our
+        # own write coming back (a user's update, promote, abort), and a run's verdict.
+        self.rollouts.add_handler(lambda _t, obj, _old: self._enqueue_object(
+            obj, urgent=not self._written.wrote(_key_of(obj), obj)))
+        self.analysis_runs.add_handler(lambda _t, obj, old: self._enqueue_owner(
+            obj, urgent=_finished_now(obj, old)))
+        for owned in (self.replica_sets, self.experiments):
             owned.add_handler(lambda _t, obj, _old: self._enqueue_owner(obj))
         for referenced in (self.services, self.templates, self.deployments):
             referenced.add_handler(lambda _t, obj, _old: self._enqueue_referrers(obj))
@@ -135,16 +156,15 @@ class RolloutController:
 
     # -- event mapping ------------------------------------------------------------------
 
-    def _enqueue_object(self, obj: dict[str, Any]) -> None:
-        meta = obj.get("metadata") or {}
+    def _enqueue_object(self, obj: dict[str, Any], *, urgent: bool = False) -> None:
         if self._queue is not None:
-            self._queue.add(object_key(meta.get("namespace"), str(meta.get("name"))))
+            self._queue.add(_key_of(obj), urgent=urgent)
 
-    def _enqueue_owner(self, obj: dict[str, Any]) -> None:
+    def _enqueue_owner(self, obj: dict[str, Any], *, urgent: bool = False) -> None:
         owner = _owner_rollout(obj)
         if owner and self._queue is not None:
             namespace = (obj.get("metadata") or {}).get("namespace")
-            self._queue.add(object_key(namespace, owner))
+            self._queue.add(object_key(namespace, owner), urgent=urgent)
 
     def _enqueue_referrers(self, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}

@@ -4,6 +4,10 @@ Informer handlers and `Timers` put keys (`"namespace/name"`) in; the `Manager`'s
 workers take them out and call the controller's `reconcile(key)`. The queue promises:
 
 - **dedup**: a key waits in the queue at most once, however often it is added;
+- **an urgent lane**: `add(key, urgent=True)` (a timer that came due, a user's change,
+  an analysis verdict) hands the key out before every key added without it (the churn
+  of owned objects' status, our own writes coming back), oldest first in each lane; a
+  key already waiting in the other lane moves up;
 - **one worker per key**: a key handed out by `get` is not handed out again until
   `done(key)`; if it is added meanwhile, it is queued (once) when `done` is called, so
   the change that arrived during the reconcile is not lost;
@@ -76,7 +80,12 @@ class WorkQueue:
             "permanent_max_delay": permanent_max_delay,
         }
         self._cond = threading.Condition()
-        self._ready: deque[str] = deque()  # keys to hand out, in order
+        # Keys to hand out, in order, per lane: (token, key), live while `_entry[key]`
+        # holds that token (moving a key to the urgent lane leaves a dead entry behind).
+        self._urgent: deque[tuple[int, str]] = deque()
+        self._ready: deque[tuple[int, str]] = deque()
+        self._entry: dict[str, tuple[int, bool]] = {}  # ready key -> (token, urgent)
+        self._urgent_later: set[str] = set()  # added urgent while a worker had it
         self._dirty: set[str] = set()  # keys that need a reconcile (queued or re-added)
         self._processing: set[str] = set()  # keys handed out and not yet done
         self._waiting: dict[str, datetime] = {}  # key -> when it becomes ready
@@ -90,10 +99,11 @@ class WorkQueue:
 
     # -- adding ---------------------------------------------------------------------
 
-    def add(self, key: str) -> None:
-        """Queue `key` now (no-op if already queued, or after shutdown)."""
+    def add(self, key: str, *, urgent: bool = False) -> None:
+        """Queue `key` now (no-op if already queued, or after shutdown); `urgent` puts
+        it in the lane handed out first (moving it there if it waits in the other)."""
         with self._cond:
-            self._add_locked(key)
+            self._add_locked(key, urgent)
 
     def add_after(self, key: str, seconds: float) -> None:
         """Queue `key` once `seconds` have passed on the clock (at once if <= 0).
@@ -156,8 +166,8 @@ class WorkQueue:
                 if self._shutting_down:
                     return None
                 self._promote_due_locked()
-                if self._ready:
-                    key = self._ready.popleft()
+                key = self._pop_locked()
+                if key is not None:
                     self._processing.add(key)
                     self._dirty.discard(key)
                     added = self._added_at.pop(key, None)
@@ -175,9 +185,10 @@ class WorkQueue:
         """Mark `key` finished; if it was added while processing, queue it again."""
         with self._cond:
             self._processing.discard(key)
+            urgent = key in self._urgent_later
+            self._urgent_later.discard(key)
             if key in self._dirty and not self._shutting_down:
-                self._ready.append(key)
-                self._cond.notify()
+                self._push_locked(key, urgent)
 
     def shutdown(self) -> None:
         """Stop handing out keys: every blocked and later `get` returns None."""
@@ -197,7 +208,7 @@ class WorkQueue:
         """Keys ready to be handed out (not counting waiting or processing ones)."""
         with self._cond:
             self._promote_due_locked()
-            return len(self._ready)
+            return len(self._entry)
 
     def __len__(self) -> int:
         return self.len()
@@ -205,21 +216,44 @@ class WorkQueue:
     def __repr__(self) -> str:
         with self._cond:
             return (
-                f"WorkQueue({self.name!r}, ready={len(self._ready)}, "
+                f"WorkQueue({self.name!r}, ready={len(self._entry)}, "
                 f"processing={len(self._processing)}, waiting={len(self._waiting)})"
             )
 
     # -- internals (caller holds self._cond) ----------------------------------------
 
-    def _add_locked(self, key: str) -> None:
-        if self._shutting_down or key in self._dirty:
+    def _add_locked(self, key: str, urgent: bool = False) -> None:
+        if self._shutting_down:
+            return
+        if key in self._dirty:
+            if urgent and key in self._processing:
+                self._urgent_later.add(key)
+            elif urgent and not self._entry.get(key, (0, True))[1]:
+                self._push_locked(key, urgent=True)  # moves up; the old entry is dead
             return
         self._dirty.add(key)
         self._added_at[key] = time.monotonic()
-        if key in self._processing:
-            return  # `done` re-queues it: one worker per key
-        self._ready.append(key)
+        if key in self._processing:  # `done` re-queues it: one worker per key
+            if urgent:
+                self._urgent_later.add(key)
+            return
+        self._push_locked(key, urgent)
+
+    def _push_locked(self, key: str, urgent: bool) -> None:
+        token = next(self._sequence)
+        self._entry[key] = (token, urgent)
+        (self._urgent if urgent else self._ready).append((token, key))
         self._cond.notify()
+
+    def _pop_locked(self) -> str | None:
+        """The next live key, urgent lane first."""
+        for lane in (self._urgent, self._ready):
+            while lane:
+                token, key = lane.popleft()
+                if self._entry.get(key, (None, False))[0] == token:
+                    del self._entry[key]
+                    return key
+        return None
 
     def _promote_due_locked(self) -> None:
         if not self._heap:

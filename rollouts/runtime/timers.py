@@ -2,11 +2,12 @@
 
 A reconcile that must look again at an object at a known time (pause expiry, next
 measurement, scale-down delay, progress deadline, Git poll) calls
-`timers.at(key, when, reason)`. When the time comes the job calls `queue.add(key)`,
-nothing else: the timer carries no decision. The reconcile recomputes what is due from
-the timestamps stored in the object's status, so a timer lost in a restart costs
-nothing (the first reconcile after the restart schedules it again) and a timer that
-fires early or twice is harmless.
+`timers.at(key, when, reason)`. When the time comes the job calls
+`queue.add(key, urgent=True)` (a moment someone planned comes before the churn of
+status events), nothing else: the timer carries no decision. The reconcile recomputes
+what is due from the timestamps stored in the object's status, so a timer lost in a
+restart costs nothing (the first reconcile after the restart schedules it again) and a
+timer that fires early or twice is harmless.
 
 There is one job per `(key, reason)`: scheduling the same pair again replaces the job.
 `when` is measured on the `Clock` given: the job runs `when - clock.now()` seconds of
@@ -130,7 +131,7 @@ class Timers:
                 )
         if fire_now:
             log.debug("timer %s for %s is due already", reason, key, extra={"key": key})
-            self._queue.add(key)
+            self._queue.add(key, urgent=True)
 
     def plan(self, key: str, wake_at: Mapping[str, datetime]) -> None:
         """Make `wake_at` the whole set of `key`'s timers: each is set (`at`), and the
@@ -171,7 +172,7 @@ class Timers:
                 if not reasons:
                     self._pending.pop(key, None)
         log.debug("timer %s fired for %s", reason, key, extra={"key": key})
-        self._queue.add(key)
+        self._queue.add(key, urgent=True)
 
     def _cancel_locked(self, key: str, reason: str) -> None:
         reasons = self._pending.get(key)

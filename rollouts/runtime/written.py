@@ -46,6 +46,13 @@ class WrittenVersions:
         with self._lock:
             self._versions.pop(key, None)
 
+    def wrote(self, key: str, obj: dict[str, Any]) -> bool:
+        """True when `obj` is the copy our last write for `key` returned (its watch
+        event coming back), as far as that write is still remembered."""
+        with self._lock:
+            written = self._versions.get(key)
+        return written is not None and resource_version(obj) == written
+
     def cache_is_behind(self, key: str, cached: dict[str, Any]) -> bool:
         """True while `cached` is older than our last write for `key` (then wait); once
         it has caught up the record is dropped."""

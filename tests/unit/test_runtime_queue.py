@@ -282,3 +282,51 @@ class TestTimeInQueue:
         clock.advance(31)
         assert queue.get(timeout=0) == "shop/web"
         assert waits and waits[0] < 1
+
+
+class TestUrgentLane:
+    def test_urgent_keys_are_handed_out_before_the_others_oldest_first(self) -> None:
+        queue, _ = _queue()
+        queue.add("shop/churn-1")
+        queue.add("shop/due-1", urgent=True)
+        queue.add("shop/churn-2")
+        queue.add("shop/due-2", urgent=True)
+        assert queue.len() == 4
+        assert _drain(queue) == ["shop/due-1", "shop/due-2", "shop/churn-1", "shop/churn-2"]
+
+    def test_a_waiting_key_made_urgent_moves_up_once(self) -> None:
+        queue, _ = _queue()
+        queue.add("shop/a")
+        queue.add("shop/b")
+        queue.add("shop/b", urgent=True)
+        queue.add("shop/b", urgent=True)
+        assert queue.len() == 2
+        assert _drain(queue) == ["shop/b", "shop/a"]  # b's old place is skipped
+
+    def test_an_urgent_key_added_plainly_again_stays_urgent(self) -> None:
+        queue, _ = _queue()
+        queue.add("shop/a")
+        queue.add("shop/b", urgent=True)
+        queue.add("shop/b")
+        assert _drain(queue) == ["shop/b", "shop/a"]
+
+    def test_urgent_while_a_worker_has_it_is_queued_urgent_after_done(self) -> None:
+        queue, _ = _queue()
+        queue.add("shop/web")
+        assert queue.get(timeout=0) == "shop/web"
+        queue.add("shop/other")
+        queue.add("shop/web", urgent=True)
+        queue.done("shop/web")
+        assert _drain(queue) == ["shop/web", "shop/other"]
+
+    def test_urgency_is_not_kept_past_the_key_it_was_given_for(self) -> None:
+        queue, _ = _queue()
+        queue.add("shop/web")
+        assert queue.get(timeout=0) == "shop/web"
+        queue.add("shop/web", urgent=True)
+        queue.done("shop/web")
+        assert queue.get(timeout=0) == "shop/web"
+        queue.add("shop/other")
+        queue.add("shop/web")  # plain this time
+        queue.done("shop/web")
+        assert _drain(queue) == ["shop/other", "shop/web"]

@@ -1,0 +1,82 @@
+"""Which events put a Rollout in the work queue's urgent lane: a change that is not our
+own write coming back, and an AnalysisRun's verdict; not the status churn of owned
+ReplicaSets, nor our own status write arriving on the watch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s_client
+
+from rollouts.controller import RolloutController
+from rollouts.kube import KubeClient
+from rollouts.kube.watch import WatchEvent
+from rollouts.runtime import Timers, WorkQueue
+
+
+def _rollout(name: str, version: str) -> dict[str, Any]:
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"namespace": "shop", "name": name, "resourceVersion": version},
+            "spec": {"replicas": 1, "strategy": {"canary": {}}}, "status": {}}
+
+
+def _owned(kind: str, name: str, owner: str, version: str,
+           phase: str | None = None) -> dict[str, Any]:
+    return {"kind": kind,
+            "metadata": {"namespace": "shop", "name": name, "resourceVersion": version,
+                         "ownerReferences": [{"kind": "Rollout", "name": owner,
+                                              "controller": True}]},
+            "status": {"phase": phase} if phase else {}}
+
+
+@pytest.fixture
+def wired() -> tuple[RolloutController, WorkQueue]:
+    client = KubeClient(k8s_client.Configuration(host="http://127.0.0.1:9"))  # never called
+    controller = RolloutController(client, namespace="shop")
+    queue = WorkQueue("rollouts")
+    controller.bind(queue, Timers(queue))
+    return controller, queue
+
+
+def _order(queue: WorkQueue) -> list[str]:
+    keys = []
+    while (key := queue.get(timeout=0)) is not None:
+        keys.append(key)
+        queue.done(key)
+    return keys
+
+
+def test_our_own_write_coming_back_waits_behind_a_users_change(
+        wired: tuple[RolloutController, WorkQueue]) -> None:
+    controller, queue = wired
+    controller._written.record("shop/ours", _rollout("ours", "7"))
+    controller.rollouts._apply(WatchEvent("ADDED", _rollout("ours", "7")))
+    controller.rollouts._apply(WatchEvent("ADDED", _rollout("promoted", "8")))
+    assert _order(queue) == ["shop/promoted", "shop/ours"]
+
+
+def test_a_verdict_is_urgent_and_replica_set_churn_is_not(
+        wired: tuple[RolloutController, WorkQueue]) -> None:
+    controller, queue = wired
+    controller.replica_sets._apply(WatchEvent("ADDED", _owned("ReplicaSet", "a-1", "a", "3")))
+    controller.analysis_runs._apply(WatchEvent(
+        "ADDED", _owned("AnalysisRun", "b-run", "b", "4", "Running")))
+    controller.analysis_runs._apply(WatchEvent(
+        "MODIFIED", _owned("AnalysisRun", "c-run", "c", "5", "Running")))
+    controller.analysis_runs._apply(WatchEvent(
+        "MODIFIED", _owned("AnalysisRun", "c-run", "c", "6", "Successful")))
+    assert _order(queue) == ["shop/c", "shop/a", "shop/b"]
+
+
+def test_a_finished_run_seen_again_is_not_a_verdict(
+        wired: tuple[RolloutController, WorkQueue]) -> None:
+    controller, queue = wired
+    controller.replica_sets._apply(WatchEvent("ADDED", _owned("ReplicaSet", "a-1", "a", "3")))
+    controller.analysis_runs._apply(WatchEvent(
+        "ADDED", _owned("AnalysisRun", "c-run", "c", "5", "Successful")))
+    _order(queue)
+    controller.replica_sets._apply(WatchEvent("MODIFIED", _owned("ReplicaSet", "a-1", "a", "7")))
+    controller.analysis_runs._apply(WatchEvent(
+        "MODIFIED", _owned("AnalysisRun", "c-run", "c", "8", "Successful")))
+    assert _order(queue) == ["shop/a", "shop/c"]
