@@ -12,12 +12,17 @@ metadata, measured values (an endpoint may echo its query string or headers) and
 condition messages are masked with the run's redactor (`ResolvedArgs.redact`) before the
 status is written, and Events quote at most `EVENT_VALUE_LENGTH` characters of a value.
 
+A run's own status write coming back on the watch is not reconciled again (nothing in
+it is new; the reconcile that wrote it set the timer), unless a reconcile found the
+cache behind that write and waits for it.
+
 It talks to the Rollout controller only through AnalysisRun objects.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -78,6 +83,8 @@ class AnalysisRunController:
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
         self._written = WrittenVersions()
+        self._behind: set[str] = set()  # keys whose reconcile waits for our write's event
+        self._lock = threading.Lock()
         self._read_secret = kube_secret_reader(client)
 
     @property
@@ -93,8 +100,17 @@ class AnalysisRunController:
 
     def _enqueue(self, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
-        if self._queue is not None:
-            self._queue.add(object_key(meta.get("namespace"), str(meta.get("name"))))
+        key = object_key(meta.get("namespace"), str(meta.get("name")))
+        if self._queue is None:
+            return
+        # Our own status write coming back changes nothing to plan: the reconcile that
+        # wrote it set the timer for what is due next. It is queued only when a
+        # reconcile found the cache behind that write and is waiting for it.
+        with self._lock:
+            waited = key in self._behind
+            self._behind.discard(key)
+        if waited or not self._written.wrote(key, obj):
+            self._queue.add(key)
 
     def reconcile(self, key: str, /) -> ReconcileResult:
         namespace, name = split_key(key)
@@ -105,7 +121,15 @@ class AnalysisRunController:
             self._written.forget(key)
             return ReconcileResult()
         if self._written.cache_is_behind(key, run):
-            return ReconcileResult(requeue_after=CATCH_UP_FALLBACK)
+            with self._lock:
+                self._behind.add(key)  # its watch event will queue the key again
+            # Looked at again: the event may have come (and not been queued) meanwhile.
+            fresh = self.runs.get(namespace, name)
+            if fresh is None or self._written.cache_is_behind(key, fresh):
+                return ReconcileResult(requeue_after=CATCH_UP_FALLBACK)
+            with self._lock:
+                self._behind.discard(key)
+            run = fresh
         old_status = dict(run.get("status") or {})
         phase = _phase(old_status)
         if phase is not None and phase.completed:
