@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from rollouts.api.common import format_time
@@ -136,7 +136,10 @@ def pause_patch() -> Patch:
 
 
 def restart_patch(now: datetime) -> Patch:
-    return _spec(restartAt=format_time(now.replace(microsecond=0)))
+    """`restartAt` is the next whole second: creation timestamps are whole seconds, so a pod
+    created in the same second as the command still counts as older than the restart, and a
+    replacement (made once `now >= restartAt`) never does."""
+    return _spec(restartAt=format_time(now.replace(microsecond=0) + timedelta(seconds=1)))
 
 
 def parse_image_assignments(texts: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:

@@ -93,7 +93,16 @@ def test_abort_retry_pause_restart_bodies() -> None:
     assert retry_patch() == status_patch(abort=False)
     assert pause_patch() == Patch({"spec": {"paused": True}})
     now = datetime(2026, 3, 4, 5, 6, 7, 890_000, tzinfo=UTC)
-    assert restart_patch(now) == Patch({"spec": {"restartAt": "2026-03-04T05:06:07Z"}})
+    assert restart_patch(now) == Patch({"spec": {"restartAt": "2026-03-04T05:06:08Z"}})
+
+
+def test_a_pod_created_in_the_same_second_as_the_restart_is_older_than_restart_at() -> None:
+    now = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    body = restart_patch(now).body
+    assert isinstance(body, dict)
+    restart_at = body["spec"]["restartAt"]
+    pod_created = "2026-03-04T05:06:07Z"  # creation timestamps are whole seconds
+    assert pod_created < restart_at
 
 
 class TestSetImage:
