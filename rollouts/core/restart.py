@@ -20,7 +20,10 @@ from rollouts.core.work import Pass
 def plan_restart(work: Pass) -> None:
     restart_at = work.rollout.spec.restart_at
     status = work.status
-    if restart_at is None or restart_at > work.now:
+    if restart_at is None:
+        return
+    if restart_at > work.now:
+        work.plan.wake_at["restart"] = restart_at
         return
     recorded = status.get("restartedAt")
     if recorded is not None and datetime.fromisoformat(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from rollouts.core.observed import pod_template_hash
 from tests.unit.canary_sim import Sim, rollout
 
@@ -250,3 +252,13 @@ def test_the_canary_service_moves_to_the_canary_once_one_of_its_pods_is_availabl
     canary_rs["status"]["availableReplicas"] = 1
     sim.reconcile()
     assert sim.services["canary"] == canary_rs["metadata"]["labels"]["rollouts-pod-template-hash"]
+
+
+def test_a_restart_at_in_the_future_plans_a_wake_up_then_asks_for_pods() -> None:
+    sim = _deployed()
+    sim.raw["spec"]["restartAt"] = (sim.now + timedelta(seconds=1)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    plan = sim.reconcile()
+    assert "restart" in plan.wake_at and not plan.needs_pods
+    sim.advance(1)
+    assert sim.reconcile().needs_pods, "once restartAt has come, the pods are read"
