@@ -22,7 +22,6 @@ It talks to the Rollout controller only through AnalysisRun objects.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -83,8 +82,6 @@ class AnalysisRunController:
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
         self._written = WrittenVersions()
-        self._behind: set[str] = set()  # keys whose reconcile waits for our write's event
-        self._lock = threading.Lock()
         self._read_secret = kube_secret_reader(client)
 
     @property
@@ -106,10 +103,7 @@ class AnalysisRunController:
         # Our own status write coming back changes nothing to plan: the reconcile that
         # wrote it set the timer for what is due next. It is queued only when a
         # reconcile found the cache behind that write and is waiting for it.
-        with self._lock:
-            waited = key in self._behind
-            self._behind.discard(key)
-        if waited or not self._written.wrote(key, obj):
+        if not self._written.wrote(key, obj) or self._written.echo_wanted(key):
             self._queue.add(key)
 
     def reconcile(self, key: str, /) -> ReconcileResult:
@@ -120,16 +114,10 @@ class AnalysisRunController:
                 self._timers.cancel(key)
             self._written.forget(key)
             return ReconcileResult()
-        if self._written.cache_is_behind(key, run):
-            with self._lock:
-                self._behind.add(key)  # its watch event will queue the key again
-            # Looked at again: the event may have come (and not been queued) meanwhile.
-            fresh = self.runs.get(namespace, name)
-            if fresh is None or self._written.cache_is_behind(key, fresh):
-                return ReconcileResult(requeue_after=CATCH_UP_FALLBACK)
-            with self._lock:
-                self._behind.discard(key)
-            run = fresh
+        caught_up = self._written.catch_up(key, run, lambda: self.runs.get(namespace, name))
+        if caught_up is None:
+            return ReconcileResult(requeue_after=CATCH_UP_FALLBACK)
+        run = caught_up
         old_status = dict(run.get("status") or {})
         phase = _phase(old_status)
         if phase is not None and phase.completed:

@@ -144,8 +144,7 @@ class RolloutController:
         self._queue, self._timers = queue, timers
         # Urgent (handed out before other keys): a change to a Rollout that is not our
         # own write coming back (a user's update, promote, abort), and a run's verdict.
-        self.rollouts.add_handler(lambda _t, obj, _old: self._enqueue_object(
-            obj, urgent=not self._written.wrote(_key_of(obj), obj)))
+        self.rollouts.add_handler(lambda _t, obj, _old: self._enqueue_rollout(obj))
         self.analysis_runs.add_handler(lambda _t, obj, old: self._enqueue_owner(
             obj, urgent=_finished_now(obj, old)))
         for owned in (self.replica_sets, self.experiments):
@@ -155,6 +154,17 @@ class RolloutController:
         self.cluster_templates.add_handler(lambda _t, obj, _old: self._enqueue_referrers(obj))
 
     # -- event mapping ------------------------------------------------------------------
+
+    def _enqueue_rollout(self, obj: dict[str, Any]) -> None:
+        # Our own status write coming back plans nothing new (the reconcile that wrote it
+        # planned from what it wrote and set its timers; the objects it wrote queue the
+        # key with their own events), unless a reconcile waits for it or the writer
+        # asked for another look (see `_reconcile_rollout`).
+        key = _key_of(obj)
+        ours = self._written.wrote(key, obj)
+        if ours and not self._written.echo_wanted(key):
+            return
+        self._enqueue_object(obj, urgent=not ours)
 
     def _enqueue_object(self, obj: dict[str, Any], *, urgent: bool = False) -> None:
         if self._queue is not None:
@@ -185,8 +195,10 @@ class RolloutController:
             with self._lock:
                 self._warned.pop((namespace, name), None)
             return ReconcileResult()
-        if self._written.cache_is_behind(key, raw):
+        caught_up = self._written.catch_up(key, raw, lambda: self.rollouts.get(namespace, name))
+        if caught_up is None:
             return ReconcileResult(requeue_after=CATCH_UP_FALLBACK)
+        raw = caught_up
         if (raw.get("metadata") or {}).get("deletionTimestamp"):
             return ReconcileResult()
         try:
@@ -233,7 +245,11 @@ class RolloutController:
                      extra=fields)
             return ReconcileResult(requeue_after=0.2)
         if written is not None:
-            self._written.record(key, written)
+            # Its watch event is queued only when this reconcile stopped planning with the
+            # status still moving, or wrote what no watch of ours reports (traffic router
+            # objects); `plan.requeue` comes back by itself.
+            self._written.record(key, written, echo=bool(
+                plan.router_writes or (passes == MAX_PASSES and plan.chains and moved)))
         if self._timers is not None:
             self._timers.plan(key, plan.wake_at)
         return ReconcileResult(requeue_after=0.2 if plan.requeue else None)

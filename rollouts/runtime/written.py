@@ -6,15 +6,22 @@ each controller remembers the `resourceVersion` its last write returned, per key
 a reconcile whose cached copy is older waits instead of planning.
 
 It waits for the write itself: the write arriving on the controller's own watch queues
-the key again (every event of the watched kind does), so the reconcile returns with only
-a fallback requeue, `CATCH_UP_FALLBACK` seconds, for a watch that lost the event. (A
-short fixed requeue cost a step up to its length: a run's verdict arriving right after
-the Rollout's status write waited 100 ms for no reason.)
+the key again, so the reconcile returns with only a fallback requeue,
+`CATCH_UP_FALLBACK` seconds, for a watch that lost the event. (A short fixed requeue
+cost a step up to its length: a run's verdict arriving right after the Rollout's status
+write waited 100 ms for no reason.)
+
+Otherwise our own write coming back plans nothing new: the reconcile that wrote it
+planned from the state it wrote and set its timers. A controller that skips those
+echoes asks `echo_wanted` whether one must be queued after all: when a reconcile waits
+for it (`catch_up`), or when the writer said it wants another look (`record(...,
+echo=True)`, e.g. it stopped planning before the status settled).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["CATCH_UP_FALLBACK", "WrittenVersions", "resource_version"]
@@ -36,15 +43,50 @@ class WrittenVersions:
 
     def __init__(self) -> None:
         self._versions: dict[str, int] = {}
+        self._waiting: set[str] = set()  # keys whose reconcile waits for our write's event
+        self._echo: set[str] = set()  # keys whose writer wants its write's event queued
         self._lock = threading.Lock()
 
-    def record(self, key: str, written: dict[str, Any]) -> None:
+    def record(self, key: str, written: dict[str, Any], *, echo: bool = False) -> None:
+        """Remember our write of `key`; `echo`: its watch event must queue the key."""
         with self._lock:
             self._versions[key] = resource_version(written)
+            if echo:
+                self._echo.add(key)
+            else:
+                self._echo.discard(key)
 
     def forget(self, key: str) -> None:
         with self._lock:
             self._versions.pop(key, None)
+            self._waiting.discard(key)
+            self._echo.discard(key)
+
+    def echo_wanted(self, key: str) -> bool:
+        """For our own write coming back: whether it must queue `key` (a reconcile waits
+        for it, or the writer asked); answers True once per such write."""
+        with self._lock:
+            wanted = key in self._waiting or key in self._echo
+            self._waiting.discard(key)
+            self._echo.discard(key)
+        return wanted
+
+    def catch_up(self, key: str, cached: dict[str, Any],
+                 reread: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:
+        """`cached`, or a fresher copy (`reread`), to plan from; None while the cache is
+        behind our last write for `key`: that write's event will queue the key (as
+        `echo_wanted` then says), so the caller waits with a `CATCH_UP_FALLBACK` requeue."""
+        if not self.cache_is_behind(key, cached):
+            return cached
+        with self._lock:
+            self._waiting.add(key)
+        # Looked at again: the event may have come (and not been queued) meanwhile.
+        fresh = reread()
+        if fresh is None or self.cache_is_behind(key, fresh):
+            return None
+        with self._lock:
+            self._waiting.discard(key)
+        return fresh
 
     def wrote(self, key: str, obj: dict[str, Any]) -> bool:
         """True when `obj` is the copy our last write for `key` returned (its watch

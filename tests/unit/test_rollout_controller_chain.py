@@ -18,6 +18,7 @@ from rollouts.core import Plan
 from rollouts.kube import KubeClient
 from rollouts.kube.watch import WatchEvent
 from rollouts.runtime import Timers, WorkQueue
+from rollouts.traffic.base import ObjectKey, Write
 
 WEB: dict[str, Any] = {
     "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
@@ -180,3 +181,43 @@ def test_a_wake_up_the_next_plan_no_longer_wants_is_cancelled(
         assert timers.pending("shop/web") == {}  # no reconcile at the old deadline
     finally:
         timers.shutdown()
+
+
+def _echo_queued(controller: RolloutController) -> bool:
+    """Whether our write (version 11, as `executed` returns it) coming back on the watch
+    queues the Rollout again."""
+    queue = controller._queue
+    assert queue is not None
+    while (key := queue.get(timeout=0)) is not None:
+        queue.done(key)
+    written = {**WEB, "metadata": {**WEB["metadata"], "resourceVersion": "11"}}
+    controller.rollouts._apply(WatchEvent("MODIFIED", written))
+    return queue.get(timeout=0) is not None
+
+
+def test_our_write_coming_back_is_not_reconciled_when_the_planning_settled(
+        executed: list[tuple[dict[str, Any], Plan]]) -> None:
+    for script in (Scripted(_status_only(2), _status_only(2)),  # the status settled
+                   Scripted(Plan(status={"currentStepIndex": 2}, scale={"web-abc": 2}))):
+        controller, timers = _controller(script)  # a ReplicaSet's event queues the next
+        try:
+            controller.reconcile("shop/web")
+            assert not _echo_queued(controller)
+        finally:
+            timers.shutdown()
+
+
+def test_our_write_coming_back_is_reconciled_when_the_planning_stopped_short(
+        executed: list[tuple[dict[str, Any], Plan]]) -> None:
+    routed = Plan(status={"currentStepIndex": 2})
+    routed.router_writes.append(Write(  # no watch of ours reports it
+        ObjectKey("traefik.io", "v1alpha1", "traefikservices", "TraefikService", "shop", "web"),
+        patch={"spec": {}}))
+    for script in (Scripted(*[_status_only(i) for i in range(2, MAX_PASSES + 4)]),
+                   Scripted(routed)):
+        controller, timers = _controller(script)
+        try:
+            controller.reconcile("shop/web")
+            assert _echo_queued(controller)
+        finally:
+            timers.shutdown()

@@ -47,10 +47,21 @@ def _order(queue: WorkQueue) -> list[str]:
     return keys
 
 
-def test_our_own_write_coming_back_waits_behind_a_users_change(
+def test_our_own_write_coming_back_is_not_queued_a_users_change_is(
         wired: tuple[RolloutController, WorkQueue]) -> None:
     controller, queue = wired
     controller._written.record("shop/ours", _rollout("ours", "7"))
+    controller.rollouts._apply(WatchEvent("ADDED", _rollout("ours", "7")))
+    controller.rollouts._apply(WatchEvent("ADDED", _rollout("promoted", "8")))
+    assert _order(queue) == ["shop/promoted"]
+    controller.rollouts._apply(WatchEvent("MODIFIED", _rollout("ours", "9")))  # a user's
+    assert _order(queue) == ["shop/ours"]
+
+
+def test_our_own_write_asked_for_again_waits_behind_a_users_change(
+        wired: tuple[RolloutController, WorkQueue]) -> None:
+    controller, queue = wired
+    controller._written.record("shop/ours", _rollout("ours", "7"), echo=True)
     controller.rollouts._apply(WatchEvent("ADDED", _rollout("ours", "7")))
     controller.rollouts._apply(WatchEvent("ADDED", _rollout("promoted", "8")))
     assert _order(queue) == ["shop/promoted", "shop/ours"]
