@@ -46,10 +46,13 @@ log = logging.getLogger(__name__)
 
 EventHook = Callable[[dict[str, Any], str, str], None]
 """`on_event(rollout, type, reason)`, called after each Event emitted (metrics count them)."""
+ScaledHook = Callable[[dict[str, Any]], None]
+"""`on_scaled(replica_set)`, called with each ReplicaSet as a scale patch returned it."""
 
 
 def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
-            on_event: EventHook | None = None) -> dict[str, Any] | None:
+            on_event: EventHook | None = None,
+            on_scaled: ScaledHook | None = None) -> dict[str, Any] | None:
     """Apply `plan` for the Rollout `raw`; returns the Rollout as written, if status changed."""
     meta = raw["metadata"]
     namespace, name = meta.get("namespace"), meta["name"]
@@ -73,7 +76,10 @@ def execute(client: KubeClient, raw: dict[str, Any], plan: Plan, *,
                   if plan.create_replica_set is not None else set())
     for rs_name, replicas in plan.scale.items():
         try:
-            client.patch(REPLICA_SET, namespace, rs_name, {"spec": {"replicas": replicas}})
+            scaled = client.patch(REPLICA_SET, namespace, rs_name,
+                                  {"spec": {"replicas": replicas}})
+            if on_scaled is not None:
+                on_scaled(scaled)
         except NotFound:
             log.info("ReplicaSet %s is gone; not scaling it", rs_name, extra=context)
     for rs_name, changes in plan.annotate_replica_sets.items():

@@ -88,6 +88,16 @@ def _key_of(obj: dict[str, Any]) -> str:
 _VERDICTS = frozenset(phase.value for phase in AnalysisPhase if phase.completed)
 
 
+def _replica_set_reading(obj: dict[str, Any]) -> tuple[object, ...]:
+    """What a pass reads of a ReplicaSet: its spec and metadata (but the resourceVersion
+    and generation) and the replica counts of its status."""
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    return ({k: v for k, v in meta.items() if k not in ("resourceVersion", "generation")},
+            obj.get("spec"), status.get("replicas"), status.get("readyReplicas"),
+            status.get("availableReplicas"))
+
+
 def _finished_now(run: dict[str, Any], old: dict[str, Any] | None) -> bool:
     """True when this event brings an AnalysisRun's verdict (it was not finished)."""
     def phase(obj: dict[str, Any] | None) -> object:
@@ -123,6 +133,8 @@ class RolloutController:
         # resourceVersion of our last status write per key: until the cache has caught
         # up with it, a reconcile would plan from a stale view, so it waits instead.
         self._written = WrittenVersions()
+        # resourceVersion of our last scale patch per ReplicaSet key (its echo is skipped).
+        self._scaled = WrittenVersions()
         self._warned: dict[tuple[str, str], str] = {}
         """(namespace, name) -> the uid/generation whose unsupported fields were reported."""
         # (rollout uid, our template hash) -> the template as the API server defaults it.
@@ -147,8 +159,8 @@ class RolloutController:
         self.rollouts.add_handler(lambda _t, obj, _old: self._enqueue_rollout(obj))
         self.analysis_runs.add_handler(lambda _t, obj, old: self._enqueue_owner(
             obj, urgent=_finished_now(obj, old)))
-        for owned in (self.replica_sets, self.experiments):
-            owned.add_handler(lambda _t, obj, _old: self._enqueue_owner(obj))
+        self.replica_sets.add_handler(self._on_replica_set)
+        self.experiments.add_handler(lambda _t, obj, _old: self._enqueue_owner(obj))
         for referenced in (self.services, self.templates, self.deployments):
             referenced.add_handler(lambda _t, obj, _old: self._enqueue_referrers(obj))
         self.cluster_templates.add_handler(lambda _t, obj, _old: self._enqueue_referrers(obj))
@@ -165,6 +177,21 @@ class RolloutController:
         if ours and not self._written.echo_wanted(key):
             return
         self._enqueue_object(obj, urgent=not ours)
+
+    def _on_replica_set(self, change: str, obj: dict[str, Any], old: dict[str, Any] | None
+                        ) -> None:
+        # Not queued: our own scale patch coming back (the ReplicaSet controller's status
+        # update for the new size follows and queues the Rollout), and a change to fields
+        # no pass reads (observedGeneration, conditions, fullyLabeledReplicas, ...).
+        key = _key_of(obj)
+        if change == "DELETED":
+            self._scaled.forget(key)
+        elif self._scaled.wrote(key, obj):
+            self._scaled.forget(key)
+            return
+        elif old is not None and _replica_set_reading(old) == _replica_set_reading(obj):
+            return
+        self._enqueue_owner(obj)
 
     def _enqueue_object(self, obj: dict[str, Any], *, urgent: bool = False) -> None:
         if self._queue is not None:
@@ -239,7 +266,8 @@ class RolloutController:
         plan.collect_analysis_runs = list(dict.fromkeys(
             [*collected, *plan.collect_analysis_runs]))
         try:
-            written = execute(self.client, raw, plan, on_event=self.on_event)
+            written = execute(self.client, raw, plan, on_event=self.on_event,
+                              on_scaled=lambda rs: self._scaled.record(_key_of(rs), rs))
         except Conflict:
             log.info("status of %s changed while we planned; planning again", key,
                      extra=fields)

@@ -87,7 +87,49 @@ def test_a_finished_run_seen_again_is_not_a_verdict(
     controller.analysis_runs._apply(WatchEvent(
         "ADDED", _owned("AnalysisRun", "c-run", "c", "5", "Successful")))
     _order(queue)
-    controller.replica_sets._apply(WatchEvent("MODIFIED", _owned("ReplicaSet", "a-1", "a", "7")))
+    controller.replica_sets._apply(WatchEvent("MODIFIED", _ready(
+        _owned("ReplicaSet", "a-1", "a", "7"), 1)))
     controller.analysis_runs._apply(WatchEvent(
         "MODIFIED", _owned("AnalysisRun", "c-run", "c", "8", "Successful")))
     assert _order(queue) == ["shop/a", "shop/c"]
+
+
+def _ready(replica_set: dict[str, Any], ready: int, **status: Any) -> dict[str, Any]:
+    replica_set["status"] = {"replicas": 2, "readyReplicas": ready,
+                             "availableReplicas": ready, **status}
+    return replica_set
+
+
+def test_replica_set_changes_no_pass_reads_are_not_queued(
+        wired: tuple[RolloutController, WorkQueue]) -> None:
+    controller, queue = wired
+    controller.replica_sets._apply(WatchEvent("ADDED", _ready(
+        _owned("ReplicaSet", "a-1", "a", "3"), 1)))
+    assert _order(queue) == ["shop/a"]
+    controller.replica_sets._apply(WatchEvent("MODIFIED", _ready(
+        _owned("ReplicaSet", "a-1", "a", "4"), 1, observedGeneration=2,
+        conditions=[{"type": "ReplicaFailure", "status": "False"}])))
+    assert _order(queue) == []
+    controller.replica_sets._apply(WatchEvent("MODIFIED", _ready(
+        _owned("ReplicaSet", "a-1", "a", "5"), 2)))
+    assert _order(queue) == ["shop/a"]
+    controller.replica_sets._apply(WatchEvent("DELETED", _ready(
+        _owned("ReplicaSet", "a-1", "a", "5"), 2)))
+    assert _order(queue) == ["shop/a"]
+
+
+def test_our_own_scale_patch_coming_back_is_not_queued_the_resize_is(
+        wired: tuple[RolloutController, WorkQueue]) -> None:
+    controller, queue = wired
+    controller.replica_sets._apply(WatchEvent("ADDED", _ready(
+        _owned("ReplicaSet", "a-1", "a", "3"), 2)))
+    _order(queue)
+    scaled = _ready(_owned("ReplicaSet", "a-1", "a", "4"), 2)
+    scaled["spec"] = {"replicas": 3}
+    controller._scaled.record("shop/a-1", scaled)
+    controller.replica_sets._apply(WatchEvent("MODIFIED", scaled))
+    assert _order(queue) == []
+    resized = _ready(_owned("ReplicaSet", "a-1", "a", "5"), 2)
+    resized["spec"], resized["status"]["replicas"] = {"replicas": 3}, 3
+    controller.replica_sets._apply(WatchEvent("MODIFIED", resized))
+    assert _order(queue) == ["shop/a"]
