@@ -17,6 +17,11 @@ lasts long enough to see the background step).
 The controller runs with PROGRESSING_WORKERS workers (default 10, `rollouts
 controller`'s default; `make bench-compare` gives both controllers 4).
 
+`python -m tests.bench.run progressing_argo` (opt-in; `make argo-rollouts` first) runs
+the same scenario with Argo Rollouts v1.10.2 as the controller (its CRDs, the same
+workers for its rollout and analysis thread pools, `--qps` as in `make bench-compare`)
+and records it as its own section: the reference for what this machine allows.
+
 Beside the latencies the run records what the load was while they were taken: how
 many background Rollouts were progressing when sampling began and when it ended, the
 background steps taken per minute, and the CPU per minute of the controller and of
@@ -39,8 +44,11 @@ from rollouts.devcluster.versions import KUBERNETES, cache_dir
 from rollouts.kube import ROLLOUT, KubeClient
 from tests.bench.compare import scenarios
 from tests.bench.compare.controllers import (
+    ARGO_VERSION,
+    Argo,
     Controller,
     Ours,
+    argo_missing,
     parse_buckets,
     read_usage,
 )
@@ -181,7 +189,13 @@ def _load_rows(found: dict[str, Any], count: int) -> list[dict[str, Any]]:
     return rows
 
 
-def run() -> None:
+def run_argo() -> None:
+    if missing := argo_missing():
+        raise SystemExit(missing)
+    run(Argo)
+
+
+def run(kind: type[Controller] = Ours) -> None:
     count = int(env_number("PROGRESSING_N", 1000))
     samples = int(env_number("PROGRESSING_SAMPLES", 200))
     replicas = int(env_number("PROGRESSING_REPLICAS", 2))
@@ -200,14 +214,14 @@ def run() -> None:
     try:
         lab = scenarios.Lab(cluster, KubeClient.from_kubeconfig(str(cluster.kubeconfig)),
                             directory / "logs", say)
-        scenarios.install_crds(lab, Ours)
+        scenarios.install_crds(lab, kind)
         # Background: stable + canary + one surge pod at most; samplers: 5 + 5.
         scenarios.add_nodes(lab, count * (replicas * 2 + 1) + SAMPLERS * 10)
         background = Background(lab, count, replicas, pause, stagger)
 
         def make(namespace: str, controllers: str) -> Controller:
-            return Ours(cluster, namespace, lab.logs / f"ours-{namespace}.log", controllers,
-                        workers)
+            return kind(cluster, namespace, lab.logs / f"{kind.__name__}-{namespace}.log",
+                        controllers, workers)
 
         scenarios.latency(lab, make, samples, SAMPLERS, every=0.05,
                           around=background.around)
@@ -221,7 +235,10 @@ def run() -> None:
             + _load_rows(load, count))
     for row in rows:
         say(f"{row['figure']}: {row['value']} {row['unit']} (N={row['n']})")
-    record("progressing", f"Step latency with {count:,} Rollouts progressing",
+    argo = kind is Argo
+    record("progressing_argo" if argo else "progressing",
+           f"Step latency with {count:,} Rollouts progressing"
+           + (f": Argo Rollouts {ARGO_VERSION} as the controller" if argo else ""),
            rows,
            f"{count:,} background Rollouts of {replicas} replicas walk setWeight 10, 20, "
            f"... 90 with a {pause:g} s pause after each, their image changes spread over "
@@ -237,8 +254,12 @@ def run() -> None:
            "kwok, the controller and the benchmark share. The run took "
            f"{took / 60:.1f} min.",
            {"kubernetes": KUBERNETES.version},
-           settings={"controller": f"`rollouts controller -n <ns> --workers {workers} "
-                                   "--no-leader-elect --controllers rollouts,analysis`",
+           settings={"controller": (
+                         f"`rollouts-controller {ARGO_VERSION} --namespaced --rollout-threads "
+                         f"{workers} --analysis-threads {workers} --leader-elect=false` "
+                         "(`--qps` / `--burst` as in `make bench-compare`)" if argo else
+                         f"`rollouts controller -n <ns> --workers {workers} "
+                         "--no-leader-elect --controllers rollouts,analysis`"),
                      "benchmark": f"PROGRESSING_N={count}, PROGRESSING_SAMPLES={samples}, "
                                   f"PROGRESSING_REPLICAS={replicas}, "
                                   f"PROGRESSING_PAUSE={pause:g}, "

@@ -41,7 +41,8 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
 # scale (our controller alone at 100 / 1,000 / 10,000 idle Rollouts, 15-minute windows)
 # takes over an hour, and `make bench-compare` measures the same points beside Argo.
 OPT_IN: dict[str, Callable[[], None]] = {"build": build.run, "traffic": traffic.run,
-                                         "scale": scale.run, "flux": flux_compare.run}
+                                         "scale": scale.run, "flux": flux_compare.run,
+                                         "progressing_argo": progressing.run_argo}
 
 
 def main(names: list[str]) -> None:
