@@ -177,6 +177,8 @@ def _load_rows(found: dict[str, Any], count: int) -> list[dict[str, Any]]:
                                ("reconcile", "Rollout reconciles' duration", 0.15)):
         counts = found["histograms"][what]
         n = int(counts.get(math.inf, 0))
+        if not n:  # the controller does not export this histogram (Argo: no queue wait)
+            continue
         if n >= MIN_N_FOR_P99:
             rows.append({"figure": f"{title}: p99 at most (bucket bound)", "n": n,
                          "value": f"{bucket_quantile(counts, 0.99) * 1000:.0f}",
