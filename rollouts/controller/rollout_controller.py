@@ -68,9 +68,13 @@ from rollouts.traffic.select import uses_router
 
 log = logging.getLogger(__name__)
 
-MAX_PASSES = 3
+MAX_PASSES = 4
 """Passes one reconcile plans when each earlier one only moves the status on (see
-`_reconcile_rollout`)."""
+`_reconcile_rollout`). Four: a pause ending, a setWeight that needs no scaling and the
+next pause are three passes that move, and a fourth finds nothing more to do. With
+three, the third still moved, so the status write's own watch event had to be planned
+again (`record(..., echo=True)`), about one reconcile per pause in the `progressing`
+bench."""
 
 
 def _owner_rollout(obj: dict[str, Any]) -> str | None:

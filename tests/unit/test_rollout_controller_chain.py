@@ -198,6 +198,9 @@ def _echo_queued(controller: RolloutController) -> bool:
 def test_our_write_coming_back_is_not_reconciled_when_the_planning_settled(
         executed: list[tuple[dict[str, Any], Plan]]) -> None:
     for script in (Scripted(_status_only(2), _status_only(2)),  # the status settled
+                   # a pause ends, a setWeight needing no scaling, the next pause: settled
+                   Scripted(_status_only(2), _status_only(3), _status_only(4),
+                            _status_only(4)),
                    Scripted(Plan(status={"currentStepIndex": 2}, scale={"web-abc": 2}))):
         controller, timers = _controller(script)  # a ReplicaSet's event queues the next
         try:
