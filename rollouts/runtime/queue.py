@@ -88,6 +88,7 @@ class WorkQueue:
         self._urgent_later: set[str] = set()  # added urgent while a worker had it
         self._dirty: set[str] = set()  # keys that need a reconcile (queued or re-added)
         self._processing: set[str] = set()  # keys handed out and not yet done
+        self._processing_urgent: set[str] = set()  # of those, the ones from the urgent lane
         self._waiting: dict[str, datetime] = {}  # key -> when it becomes ready
         self._heap: list[tuple[datetime, int, str]] = []  # may hold stale entries
         self._sequence = itertools.count()
@@ -166,9 +167,11 @@ class WorkQueue:
                 if self._shutting_down:
                     return None
                 self._promote_due_locked()
-                key = self._pop_locked()
+                key, urgent = self._pop_locked()
                 if key is not None:
                     self._processing.add(key)
+                    if urgent:
+                        self._processing_urgent.add(key)
                     self._dirty.discard(key)
                     added = self._added_at.pop(key, None)
                     break
@@ -181,10 +184,17 @@ class WorkQueue:
             on_wait(max(0.0, time.monotonic() - added))
         return key
 
+    def handed_out_urgent(self, key: str) -> bool:
+        """True while `key` is processing and was handed out from the urgent lane (a
+        reconcile that must wait can keep that urgency for when it is queued again)."""
+        with self._cond:
+            return key in self._processing_urgent
+
     def done(self, key: str) -> None:
         """Mark `key` finished; if it was added while processing, queue it again."""
         with self._cond:
             self._processing.discard(key)
+            self._processing_urgent.discard(key)
             urgent = key in self._urgent_later
             self._urgent_later.discard(key)
             if key in self._dirty and not self._shutting_down:
@@ -245,15 +255,15 @@ class WorkQueue:
         (self._urgent if urgent else self._ready).append((token, key))
         self._cond.notify()
 
-    def _pop_locked(self) -> str | None:
-        """The next live key, urgent lane first."""
+    def _pop_locked(self) -> tuple[str | None, bool]:
+        """The next live key, urgent lane first, and whether it came from that lane."""
         for lane in (self._urgent, self._ready):
             while lane:
                 token, key = lane.popleft()
                 if self._entry.get(key, (None, False))[0] == token:
                     del self._entry[key]
-                    return key
-        return None
+                    return key, lane is self._urgent
+        return None, False
 
     def _promote_due_locked(self) -> None:
         if not self._heap:

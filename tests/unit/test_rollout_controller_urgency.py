@@ -13,6 +13,7 @@ from rollouts.controller import RolloutController
 from rollouts.kube import KubeClient
 from rollouts.kube.watch import WatchEvent
 from rollouts.runtime import Timers, WorkQueue
+from rollouts.runtime.written import CATCH_UP_FALLBACK
 
 
 def _rollout(name: str, version: str) -> dict[str, Any]:
@@ -133,3 +134,19 @@ def test_our_own_scale_patch_coming_back_is_not_queued_the_resize_is(
     resized["spec"], resized["status"]["replicas"] = {"replicas": 3}, 3
     controller.replica_sets._apply(WatchEvent("MODIFIED", resized))
     assert _order(queue) == ["shop/a"]
+
+
+def test_an_urgent_reconcile_that_waits_for_our_write_is_queued_urgently_by_it(
+        wired: tuple[RolloutController, WorkQueue]) -> None:
+    controller, queue = wired
+    controller.rollouts._apply(WatchEvent("ADDED", _rollout("web", "7")))
+    _order(queue)
+    controller._written.record("shop/web", _rollout("web", "8"))  # our write, not yet seen
+    controller.analysis_runs._apply(WatchEvent(
+        "ADDED", _owned("AnalysisRun", "web-run", "web", "9", "Successful")))  # a verdict
+    assert queue.get(timeout=0) == "shop/web" and queue.handed_out_urgent("shop/web")
+    assert controller.reconcile("shop/web").requeue_after == CATCH_UP_FALLBACK
+    queue.done("shop/web")
+    controller.replica_sets._apply(WatchEvent("ADDED", _owned("ReplicaSet", "a-1", "a", "10")))
+    controller.rollouts._apply(WatchEvent("MODIFIED", _rollout("web", "8")))  # it arrives
+    assert _order(queue) == ["shop/web", "shop/a"]

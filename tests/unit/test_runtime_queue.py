@@ -294,6 +294,16 @@ class TestUrgentLane:
         assert queue.len() == 4
         assert _drain(queue) == ["shop/due-1", "shop/due-2", "shop/churn-1", "shop/churn-2"]
 
+    def test_a_worker_can_ask_whether_its_key_came_from_the_urgent_lane(self) -> None:
+        queue, _ = _queue()
+        queue.add("shop/churn")
+        queue.add("shop/due", urgent=True)
+        due, churn = queue.get(timeout=0), queue.get(timeout=0)
+        assert (due, churn) == ("shop/due", "shop/churn")
+        assert queue.handed_out_urgent("shop/due") and not queue.handed_out_urgent("shop/churn")
+        queue.done("shop/due")
+        assert not queue.handed_out_urgent("shop/due")
+
     def test_a_waiting_key_made_urgent_moves_up_once(self) -> None:
         queue, _ = _queue()
         queue.add("shop/a")
