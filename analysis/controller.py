@@ -43,7 +43,7 @@ from rollouts.runtime import (
     WorkQueue,
     log_fields,
 )
-from rollouts.runtime.queue import object_key, split_key
+from rollouts.runtime.queue import key_of, split_key
 from rollouts.runtime.written import CATCH_UP_FALLBACK, WrittenVersions
 
 log = logging.getLogger(__name__)
@@ -96,8 +96,7 @@ class AnalysisRunController:
         self.runs.add_handler(lambda _t, obj, _old: self._enqueue(obj))
 
     def _enqueue(self, obj: dict[str, Any]) -> None:
-        meta = obj.get("metadata") or {}
-        key = object_key(meta.get("namespace"), str(meta.get("name")))
+        key = key_of(obj)
         if self._queue is None:
             return
         # Our own status write coming back changes nothing to plan: the reconcile that

@@ -62,7 +62,7 @@ from rollouts.runtime import (
     WorkQueue,
     log_fields,
 )
-from rollouts.runtime.queue import object_key, split_key
+from rollouts.runtime.queue import key_of, object_key, split_key
 from rollouts.runtime.written import CATCH_UP_FALLBACK, WrittenVersions
 from rollouts.traffic.select import uses_router
 
@@ -82,11 +82,6 @@ def _owner_rollout(obj: dict[str, Any]) -> str | None:
         if ref.get("kind") == "Rollout" and ref.get("controller"):
             return str(ref.get("name"))
     return None
-
-
-def _key_of(obj: dict[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
-    return object_key(meta.get("namespace"), str(meta.get("name")))
 
 
 _VERDICTS = frozenset(phase.value for phase in AnalysisPhase if phase.completed)
@@ -179,7 +174,7 @@ class RolloutController:
         # planned from what it wrote and set its timers; the objects it wrote queue the
         # key with their own events), unless a reconcile waits for it or the writer
         # asked for another look (see `_reconcile_rollout`).
-        key = _key_of(obj)
+        key = key_of(obj)
         ours = self._written.wrote(key, obj)
         if ours and not self._written.echo_wanted(key):
             return
@@ -193,7 +188,7 @@ class RolloutController:
         # Not queued: our own scale patch coming back (the ReplicaSet controller's status
         # update for the new size follows and queues the Rollout), and a change to fields
         # no pass reads (observedGeneration, conditions, fullyLabeledReplicas, ...).
-        key = _key_of(obj)
+        key = key_of(obj)
         if change == "DELETED":
             self._scaled.forget(key)
         elif self._scaled.wrote(key, obj):
@@ -205,7 +200,7 @@ class RolloutController:
 
     def _enqueue_object(self, obj: dict[str, Any], *, urgent: bool = False) -> None:
         if self._queue is not None:
-            self._queue.add(_key_of(obj), urgent=urgent)
+            self._queue.add(key_of(obj), urgent=urgent)
 
     def _enqueue_owner(self, obj: dict[str, Any], *, urgent: bool = False) -> None:
         owner = _owner_rollout(obj)
@@ -286,7 +281,7 @@ class RolloutController:
             [*collected, *plan.collect_analysis_runs]))
         try:
             written = execute(self.client, raw, plan, on_event=self.on_event,
-                              on_scaled=lambda rs: self._scaled.record(_key_of(rs), rs))
+                              on_scaled=lambda rs: self._scaled.record(key_of(rs), rs))
         except Conflict:
             log.info("status of %s changed while we planned; planning again", key,
                      extra=fields)

@@ -50,7 +50,7 @@ from rollouts.runtime import (
     WorkQueue,
     log_fields,
 )
-from rollouts.runtime.queue import object_key, split_key
+from rollouts.runtime.queue import key_of, object_key, split_key
 from rollouts.runtime.written import CATCH_UP_FALLBACK, WrittenVersions
 
 __all__ = ["ExperimentController", "execute"]
@@ -115,9 +115,8 @@ class ExperimentController:
     # -- event mapping ------------------------------------------------------------------
 
     def _enqueue_object(self, obj: dict[str, Any]) -> None:
-        meta = obj.get("metadata") or {}
         if self._queue is not None:
-            self._queue.add(object_key(meta.get("namespace"), str(meta.get("name"))))
+            self._queue.add(key_of(obj))
 
     def _enqueue_owner(self, obj: dict[str, Any]) -> None:
         owner = _owner_experiment(obj)

@@ -2,7 +2,7 @@
 
 - `clock`: the `Clock` seam (`SystemClock`, `FakeClock` for tests).
 - `queue`: `WorkQueue`, client-go's rate-limited queue (dedup, one worker per key,
-  per-key exponential backoff); `object_key` / `split_key` for `"namespace/name"` keys.
+  per-key exponential backoff); `object_key` / `key_of` / `split_key` for `"namespace/name"` keys.
 - `retry`: the retry policy as pure functions (`retry_delay(kind, attempt)`,
   `backoff_delay`): temporary errors retried soon, permanent ones slowly, none dropped.
 - `httpserver`: `BoundedHTTPServer`, a threading HTTP server with per-connection
@@ -25,7 +25,7 @@ from .httpserver import BoundedHTTPServer
 from .interfaces import Controller, InformerLike, LeaderElectorLike, ReconcileResult
 from .log import JsonFormatter, TextFormatter, log_fields, logging_setup
 from .manager import CacheSyncTimeout, LeaderElectionLost, Manager
-from .queue import WorkQueue, object_key, split_key
+from .queue import WorkQueue, key_of, object_key, split_key
 from .retry import (
     DEFAULT_BASE_DELAY,
     DEFAULT_MAX_DELAY,
@@ -66,6 +66,7 @@ __all__ = [
     "backoff_delay",
     "error_kind",
     "is_temporary",
+    "key_of",
     "log_fields",
     "logging_setup",
     "object_key",

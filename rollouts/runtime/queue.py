@@ -31,8 +31,9 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from .clock import Clock, SystemClock
 from .retry import (
@@ -290,6 +291,12 @@ class WorkQueue:
 def object_key(namespace: str | None, name: str) -> str:
     """The queue key of an object: `"namespace/name"`, or `"name"` if cluster-scoped."""
     return f"{namespace}/{name}" if namespace else name
+
+
+def key_of(obj: Mapping[str, Any]) -> str:
+    """The queue key of an object given whole (its `metadata.namespace` and `name`)."""
+    meta = obj.get("metadata") or {}
+    return object_key(meta.get("namespace"), str(meta.get("name")))
 
 
 def split_key(key: str) -> tuple[str, str]:

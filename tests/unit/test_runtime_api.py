@@ -35,6 +35,7 @@ PUBLIC = {
     "is_temporary",
     "log_fields",
     "logging_setup",
+    "key_of",
     "object_key",
     "resource_version",
     "retry_delay",
