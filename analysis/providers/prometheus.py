@@ -43,7 +43,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -206,34 +205,6 @@ class _TransportSession(requests.Session):
         return response
 
 
-_CLIENTS_PER_THREAD = 32
-_clients = threading.local()
-
-
-def _client(request: PrometheusRequest, headers: dict[str, str], egress: EgressPolicy
-            ) -> tuple[PrometheusConnect, _TransportSession]:
-    """This thread's client for the address, headers, timeout, TLS and egress of
-    `request`: made once (a `requests.Session` and the adapter `PrometheusConnect` mounts
-    on it were ~4% of a measurement's CPU), kept for the next measurement. Per thread, as
-    the session holds the answer of the query in progress; at most `_CLIENTS_PER_THREAD`
-    are kept (the oldest is dropped). Our session sends through `exchange`, so a kept
-    client holds no connection."""
-    kept: dict[tuple[object, ...], tuple[PrometheusConnect, _TransportSession]] = (
-        _clients.__dict__.setdefault("kept", {}))
-    key = (request.address, tuple(sorted(headers.items())), request.timeout,
-           request.insecure, egress)
-    found = kept.pop(key, None)
-    if found is None:
-        session = _TransportSession(egress, insecure=request.insecure)
-        found = (PrometheusConnect(url=request.address, headers=headers, session=session,
-                                   timeout=request.timeout, retry=Retry(total=0, read=False)),
-                 session)
-        if len(kept) >= _CLIENTS_PER_THREAD:
-            del kept[next(iter(kept))]
-    kept[key] = found  # most recently used last
-    return found
-
-
 def query(request: PrometheusRequest, egress: EgressPolicy | None = None) -> Outcome:
     """Send `request`; the measurement, or an error saying why there is none."""
     where = f"prometheus at {display_url(request.address)}"
@@ -241,9 +212,10 @@ def query(request: PrometheusRequest, egress: EgressPolicy | None = None) -> Out
     if request.basic_auth is not None:  # as requests did: basic auth wins over a header
         pair = ":".join(request.basic_auth).encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-    client, session = _client(request, headers, egress if egress is not None
-                              else EgressPolicy.from_networks())
-    session.answer = None
+    session = _TransportSession(egress if egress is not None else EgressPolicy.from_networks(),
+                                insecure=request.insecure)
+    client = PrometheusConnect(url=request.address, headers=headers, session=session,
+                               timeout=request.timeout, retry=Retry(total=0, read=False))
     try:
         client.custom_query(request.query)
     except TransportError as exc:
@@ -253,7 +225,9 @@ def query(request: PrometheusRequest, egress: EgressPolicy | None = None) -> Out
         return Outcome(error=scrub(f"cannot query {where}: {reason}", request.secrets))
     except Exception:  # PrometheusApiClientException (non-200), odd JSON: judged below
         pass
-    answer, session.answer = session.answer, None
+    finally:
+        client.close()
+    answer = session.answer
     if answer is None:
         return Outcome(error=f"{where} gave no answer")
     text = answer.body.decode("utf-8", "replace")

@@ -40,7 +40,6 @@ import functools
 import heapq
 import http.client
 import itertools
-import os
 import socket
 import ssl
 import threading
@@ -116,7 +115,7 @@ def exchange(
     timeout = min(request.timeout, MAX_TIMEOUT_SECONDS)
     url, headers = _credentials_to_header(request.url, dict(request.headers))
     deadline = _Deadline(timeout)
-    proxies = _proxies()
+    proxies = urllib.request.getproxies()
     opener = _opener(policy, request.insecure and url.startswith("https://"),
                      tuple(sorted(proxies.items())))
     prepared = urllib.request.Request(url, data=request.body, method=request.method,
@@ -292,24 +291,6 @@ class _Watchdog:
                     continue
             for deadline in due:
                 deadline.expire()
-
-
-_PROXY_VARIABLES = tuple(f"{scheme}_proxy" for scheme in ("http", "https", "all", "no")) + tuple(
-    f"{scheme}_PROXY" for scheme in ("HTTP", "HTTPS", "ALL", "NO")) + ("REQUEST_METHOD",)
-"""The environment `urllib.request.getproxies` reads for http(s) (REQUEST_METHOD: under
-CGI it ignores HTTP_PROXY)."""
-_proxies_read: tuple[tuple[str | None, ...], dict[str, str]] | None = None
-
-
-def _proxies() -> dict[str, str]:
-    """`urllib.request.getproxies()`, read again only when a proxy variable changed
-    (reading it walks and decodes the whole environment: ~7% of a measurement's CPU)."""
-    global _proxies_read
-    seen = tuple(os.environ.get(name) for name in _PROXY_VARIABLES)
-    read = _proxies_read
-    if read is None or read[0] != seen:
-        read = _proxies_read = (seen, urllib.request.getproxies())
-    return read[1]
 
 
 _WATCHDOG = _Watchdog()

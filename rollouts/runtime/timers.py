@@ -23,13 +23,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerAlreadyRunningError, SchedulerNotRunningError
@@ -43,41 +40,6 @@ __all__ = ["Timers"]
 log = logging.getLogger(__name__)
 
 _SAME_RUN_DATE = timedelta(milliseconds=10)
-
-
-class _Scheduler(BackgroundScheduler):  # type: ignore[misc]  # apscheduler is untyped
-    """A BackgroundScheduler whose loop is woken for a new job only when the job is due
-    before the loop's next planned wake-up.
-
-    APScheduler wakes its loop for every job added, and the loop then walks its job store
-    to plan again: with a timer set per measurement or step, that wake-up was ~10% of the
-    analysis controller's CPU. `Timers` names the run date of the job it adds
-    (`_adding.run_at`); while the loop plans (`_process_jobs`), the next wake-up is
-    unknown and every add wakes it, so no job can be planned past."""
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._next_wake = 0.0  # epoch seconds; 0: unknown, wake for anything
-        self._adding = threading.local()
-
-    def _process_jobs(self) -> float | None:
-        self._next_wake = 0.0
-        wait: float | None = super()._process_jobs()
-        self._next_wake = math.inf if wait is None else time.time() + wait
-        return wait
-
-    def wakeup(self) -> None:
-        run_at: float | None = getattr(self._adding, "run_at", None)
-        if run_at is not None and self._next_wake and run_at >= self._next_wake:
-            return  # the loop wakes up by then anyway, and plans this job with the rest
-        super().wakeup()
-
-    def add_date_job(self, run_date: datetime, **job: Any) -> None:
-        self._adding.run_at = run_date.timestamp()
-        try:
-            self.add_job(trigger="date", run_date=run_date, **job)
-        finally:
-            self._adding.run_at = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +56,7 @@ class Timers:
     def __init__(self, queue: WorkQueue, clock: Clock | None = None) -> None:
         self._queue = queue
         self._clock: Clock = clock or SystemClock()
-        self._scheduler = _Scheduler(
+        self._scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={
                 # A late timer still fires: skipping it could stall a rollout forever.
@@ -158,9 +120,10 @@ class Timers:
                 self._pending.setdefault(key, {})[reason] = _Pending(
                     when.astimezone(UTC), job_id, generation, run_date
                 )
-                self._scheduler.add_date_job(
-                    run_date,
-                    func=self._fire,
+                self._scheduler.add_job(
+                    self._fire,
+                    trigger="date",
+                    run_date=run_date,
                     args=(key, reason, generation),
                     id=job_id,
                     name=f"{reason} {key}",

@@ -6,7 +6,6 @@ a second, and assert only "fired" or "did not fire".
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -138,27 +137,3 @@ def test_given_a_plan_without_an_earlier_reason_then_that_timer_is_cancelled(
     assert queue.get(timeout=FIRE_WAIT) is None
     timers.plan("shop/web", {})
     assert timers.pending("shop/web") == {}
-
-
-def test_a_timer_due_before_the_loops_next_wake_up_wakes_it_a_later_one_does_not(
-    timers: Timers, queue: WorkQueue, clock: FakeClock
-) -> None:
-    scheduler = timers._scheduler
-    planned = []
-    process = scheduler._process_jobs
-
-    def counted() -> float | None:
-        planned.append(1)
-        wait: float | None = process()
-        return wait
-
-    scheduler._process_jobs = counted  # type: ignore[method-assign]
-    timers.at("ns/far", START + timedelta(seconds=30), "pause")
-    time.sleep(0.2)  # the loop plans its next wake-up in 30 s
-    before = len(planned)
-    for i in range(20):  # later than that: the loop is not woken for them
-        timers.at(f"ns/later-{i}", START + timedelta(seconds=40 + i), "pause")
-    time.sleep(0.2)
-    assert len(planned) == before
-    timers.at("ns/soon", clock.now() + SOON, "pause")  # earlier: it is woken, and fires it
-    assert queue.get(timeout=FIRE_WAIT) == "ns/soon"
