@@ -14,11 +14,24 @@ import json
 import math
 import os
 import platform
+import signal
 import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM unwind like Ctrl-C, so a killed benchmark stops its controllers and
+    dev clusters (without it, an interrupted run left its controller running beside the
+    next runs)."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "BENCHMARKS.json"

@@ -5,10 +5,8 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from collections.abc import Callable
-from types import FrameType
 
 from tests.bench import (
     analysis,
@@ -25,6 +23,7 @@ from tests.bench import (
     scale,
     traffic,
 )
+from tests.bench.report import stop_on_sigterm
 
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "devcluster": devcluster.run,
@@ -47,14 +46,8 @@ OPT_IN: dict[str, Callable[[], None]] = {"build": build.run, "traffic": traffic.
                                          "progressing_argo": progressing.run_argo}
 
 
-def _interrupt(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops the controllers and clusters, as Ctrl-C does
-
-
 def main(names: list[str]) -> None:
-    # Without this, a SIGTERM left a benchmark's controller process running (it used
-    # about 6% of a core beside the next runs until found).
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_sigterm()
     for name in names or list(BENCHMARKS):
         if name in OPT_IN:
             print(f"== benchmark {name}", flush=True)

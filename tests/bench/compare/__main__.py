@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -41,7 +40,6 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from rollouts.devcluster import down, up
@@ -60,7 +58,7 @@ from tests.bench.compare.controllers import (
 )
 from tests.bench.compare.scenarios import Lab, Point
 from tests.bench.compare.table import Figure, rows, table
-from tests.bench.report import commit, record
+from tests.bench.report import commit, record, stop_on_sigterm
 
 CLUSTER_DIR = Path(os.environ.get("COMPARE_CLUSTER_DIR") or cache_dir() / "bench-compare-cluster")
 RESULTS = cache_dir() / "bench-compare-results.json"
@@ -200,12 +198,8 @@ def _save(results: dict[str, Outcome]) -> None:
                                    for k, o in results.items()}, indent=1))
 
 
-def _interrupt(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # SIGTERM cleans up (controllers, cluster) like Ctrl-C
-
-
 def main() -> int:
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_sigterm()
     wanted = _env_list("COMPARE_SCENARIOS", ",".join(SCENARIOS))
     keys = _env_list("COMPARE_CONTROLLERS", "ours,argo")
     unknown = [s for s in wanted if s not in SCENARIOS] + [k for k in keys
