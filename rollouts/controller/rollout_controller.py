@@ -134,9 +134,6 @@ class RolloutController:
         self._written = WrittenVersions()
         # resourceVersion of our last scale patch per ReplicaSet key (its echo is skipped).
         self._scaled = WrittenVersions()
-        # Keys whose urgent reconcile waits for our write's event: that event queues them
-        # urgently again (a verdict must not drop into the churn for having waited).
-        self._urgent_waits: set[str] = set()
         self._warned: dict[tuple[str, str], str] = {}
         """(namespace, name) -> the uid/generation whose unsupported fields were reported."""
         # (rollout uid, our template hash) -> the template as the API server defaults it.
@@ -176,12 +173,12 @@ class RolloutController:
         # asked for another look (see `_reconcile_rollout`).
         key = key_of(obj)
         ours = self._written.wrote(key, obj)
+        # A reconcile from the urgent lane that waited for this write stays urgent (a
+        # verdict must not drop into the churn for having waited).
+        urgent = not ours or self._written.waited_urgently(key)
         if ours and not self._written.echo_wanted(key):
             return
-        with self._lock:
-            waited_urgently = key in self._urgent_waits
-            self._urgent_waits.discard(key)
-        self._enqueue_object(obj, urgent=not ours or waited_urgently)
+        self._enqueue_object(obj, urgent=urgent)
 
     def _on_replica_set(self, change: str, obj: dict[str, Any], old: dict[str, Any] | None
                         ) -> None:
@@ -226,19 +223,12 @@ class RolloutController:
             self._written.forget(key)
             with self._lock:
                 self._warned.pop((namespace, name), None)
-                self._urgent_waits.discard(key)
             return ReconcileResult()
-        # Marked before looking, so the write's event cannot come in between unmarked.
-        urgent = self._queue is not None and self._queue.handed_out_urgent(key)
-        if urgent:
-            with self._lock:
-                self._urgent_waits.add(key)
-        caught_up = self._written.catch_up(key, raw, lambda: self.rollouts.get(namespace, name))
+        caught_up = self._written.catch_up(
+            key, raw, lambda: self.rollouts.get(namespace, name),
+            urgent=self._queue is not None and self._queue.handed_out_urgent(key))
         if caught_up is None:
             return ReconcileResult(requeue_after=CATCH_UP_FALLBACK)
-        if urgent:
-            with self._lock:
-                self._urgent_waits.discard(key)
         raw = caught_up
         if (raw.get("metadata") or {}).get("deletionTimestamp"):
             return ReconcileResult()

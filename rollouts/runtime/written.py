@@ -15,7 +15,9 @@ Otherwise our own write coming back plans nothing new: the reconcile that wrote 
 planned from the state it wrote and set its timers. A controller that skips those
 echoes asks `echo_wanted` whether one must be queued after all: when a reconcile waits
 for it (`catch_up`), or when the writer said it wants another look (`record(...,
-echo=True)`, e.g. it stopped planning before the status settled).
+echo=True)`, e.g. it stopped planning before the status settled). `waited_urgently`
+says whether the waiting reconcile had come from the work queue's urgent lane, so the
+echo can keep that urgency.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ class WrittenVersions:
 
     def __init__(self) -> None:
         self._versions: dict[str, int] = {}
-        self._waiting: set[str] = set()  # keys whose reconcile waits for our write's event
+        # keys whose reconcile waits for our write's event -> that reconcile was urgent
+        self._waiting: dict[str, bool] = {}
         self._echo: set[str] = set()  # keys whose writer wants its write's event queued
         self._lock = threading.Lock()
 
@@ -59,7 +62,7 @@ class WrittenVersions:
     def forget(self, key: str) -> None:
         with self._lock:
             self._versions.pop(key, None)
-            self._waiting.discard(key)
+            self._waiting.pop(key, None)
             self._echo.discard(key)
 
     def echo_wanted(self, key: str) -> bool:
@@ -67,25 +70,33 @@ class WrittenVersions:
         for it, or the writer asked); answers True once per such write."""
         with self._lock:
             wanted = key in self._waiting or key in self._echo
-            self._waiting.discard(key)
+            self._waiting.pop(key, None)
             self._echo.discard(key)
         return wanted
 
+    def waited_urgently(self, key: str) -> bool:
+        """Whether the reconcile waiting for our write of `key` was urgent (ask before
+        `echo_wanted`, which ends the wait)."""
+        with self._lock:
+            return self._waiting.get(key, False)
+
     def catch_up(self, key: str, cached: dict[str, Any],
-                 reread: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:
+                 reread: Callable[[], dict[str, Any] | None], *, urgent: bool = False
+                 ) -> dict[str, Any] | None:
         """`cached`, or a fresher copy (`reread`), to plan from; None while the cache is
         behind our last write for `key`: that write's event will queue the key (as
-        `echo_wanted` then says), so the caller waits with a `CATCH_UP_FALLBACK` requeue."""
+        `echo_wanted` then says), so the caller waits with a `CATCH_UP_FALLBACK` requeue.
+        `urgent`: the caller came from the urgent lane (`waited_urgently` tells)."""
         if not self.cache_is_behind(key, cached):
             return cached
         with self._lock:
-            self._waiting.add(key)
+            self._waiting[key] = urgent
         # Looked at again: the event may have come (and not been queued) meanwhile.
         fresh = reread()
         if fresh is None or self.cache_is_behind(key, fresh):
             return None
         with self._lock:
-            self._waiting.discard(key)
+            self._waiting.pop(key, None)
         return fresh
 
     def wrote(self, key: str, obj: dict[str, Any]) -> bool:
