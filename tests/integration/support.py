@@ -92,8 +92,13 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
 def wait_phase(cluster: TestCluster, namespace: str, name: str, phase: str,
                timeout: float = 60, step: int | None = None) -> dict[str, Any]:
     def reached() -> bool:
-        status = rollout_status(cluster, namespace, name)
-        if status.get("phase") != phase:
+        rollout = get(cluster, namespace, "rollout", name)
+        status = dict(rollout.get("status") or {})
+        # A status written for an older spec is not an answer: right after a spec change
+        # the last phase (often Healthy) is still there until the controller sees it.
+        current = str(status.get("observedGeneration")) == str(
+            rollout["metadata"].get("generation"))
+        if not current or status.get("phase") != phase:
             return False
         return step is None or status.get("currentStepIndex") == step
 
