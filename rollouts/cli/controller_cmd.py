@@ -35,7 +35,7 @@ from rollouts.runtime import (
     logging_setup,
 )
 
-AVAILABLE = ("rollouts", "analysis", "experiments", "reconciler")
+AVAILABLE = ("rollouts", "analysis", "experiments", "reconciler", "notifications")
 DEFAULT_CONTROLLERS = "rollouts,analysis,experiments"
 PLANNED: tuple[str, ...] = ()
 
@@ -120,6 +120,18 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
                 repo_cache=options.repo_cache,
                 resync=options.resync, webhook_port=options.webhook_port,
                 webhook_secret=options.webhook_secret, webhook_host=options.webhook_host))
+        elif name == "notifications":
+            from analysis.providers.egress import EgressPolicy
+            from rollouts.notifications.controller import NotificationController
+
+            try:
+                egress = EgressPolicy.from_networks(deny_networks)
+            except ValueError as problem:
+                raise UsageProblem(f"--analysis-deny-networks: {problem}") from None
+            options = reconciler or ReconcilerOptions()
+            controllers.append(NotificationController(
+                client, namespace=namespace, control_namespace=options.control_namespace,
+                egress=egress, instance_id=instance_id, informers=informers))
         elif name in PLANNED:
             raise UsageProblem(f"--controllers: '{name}' is not implemented yet; "
                                f"available: {', '.join(AVAILABLE)}")
@@ -139,7 +151,7 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
               help="Watch only this namespace (default: all namespaces).")
 @click.option("--controllers", "names", default=DEFAULT_CONTROLLERS, show_default=True,
               help="Comma-separated controllers to run (rollouts, analysis, experiments, "
-                   "reconciler).")
+                   "reconciler, notifications).")
 @click.option("--prometheus", envvar="ARGO_ROLLOUTS_PROMETHEUS_ADDRESS", default=None,
               help="Prometheus address for metrics that name none.")
 @click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
@@ -188,8 +200,8 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
                    "(default ~/.cache/rollouts/git).")
 @click.option("--control-namespace", envvar="POD_NAMESPACE", default=None,
               help="reconciler: namespace of the controller's own Applications, AppProjects and "
-                   "repository Secrets (default: --namespace, else $POD_NAMESPACE, else "
-                   "'rollouts').")
+                   "repository Secrets; notifications: of its ConfigMaps and Secrets "
+                   "(default: --namespace, else $POD_NAMESPACE, else 'rollouts').")
 @click.option("--application-namespaces", "application_namespaces", multiple=True,
               metavar="GLOB",
               help="reconciler: also serve Applications in namespaces matching GLOB "
@@ -202,9 +214,9 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
               help="reconciler: let kustomize fetch remote bases (https/ssh); off by default, "
                    "as they reach any host the controller can.")
 @click.option("--analysis-deny-networks", "deny_networks", default=None, metavar="CIDRS",
-              help="analysis: comma-separated networks the web and prometheus providers may "
-                   "not reach (default: 169.254.0.0/16,fe80::/10, cloud metadata; '' denies "
-                   "nothing).")
+              help="analysis: comma-separated networks the web and prometheus providers (and "
+                   "notifications: webhook and Slack deliveries) may not reach (default: "
+                   "169.254.0.0/16,fe80::/10, cloud metadata; '' denies nothing).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--log-level", default="INFO", show_default=True)
