@@ -20,9 +20,10 @@ Names: `result`, `true`, `false`, `nil`, and the functions of
 triggers' `app`, `rollout`, `time`) passes their `names`; with `methods=True`,
 `value.Name(args)` parses as a `MethodCall`, which the evaluator answers only for the
 value types of `analysis.expr_time` (`time.Now()`, `t.Before(u)`, `d.Minutes()`), never
-for Python attributes. Analysis conditions keep both off. Inside a predicate (`all(result, {# > 0.9})`, braces
-optional) `#` is the element and `.field` is `#.field`. Unknown names and functions,
-wrong argument counts and unsupported syntax are found here, before any evaluation.
+for Python attributes. Analysis conditions keep both off. Inside a predicate
+(`all(result, {# > 0.9})`, braces optional) `#` is the element and `.field` is
+`#.field`. Unknown names and functions, wrong argument counts and unsupported syntax are
+found here, before any evaluation.
 
 Bounds: at most `MAX_LENGTH` characters and a tree at most `MAX_DEPTH` deep (chains of
 `&&`/`||` are flat), so evaluation recursion stays small.

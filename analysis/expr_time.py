@@ -4,7 +4,8 @@ Argo CD's and Argo Rollouts' notification triggers are expr conditions over the 
 and a `time` variable: `time.Now()`, `time.Parse(s)` (RFC 3339) and the methods of Go's
 `time.Time` / `time.Duration` a condition needs, e.g. Argo CD's on-deployed trigger::
 
-    !time.Parse(app.status.health.lastTransitionTime).Before(time.Parse(app.status.operationState.finishedAt))
+    !time.Parse(app.status.health.lastTransitionTime)
+        .Before(time.Parse(app.status.operationState.finishedAt))
     time.Now().Sub(time.Parse(app.status.operationState.startedAt)).Minutes() >= 5
 
 `TimeModule(now)` is the `time` variable: `now` is passed in, so an evaluation stays a

@@ -45,6 +45,7 @@ from rollouts.kube import (
 )
 from rollouts.kube.kinds import Kind
 from rollouts.kube.shared import SharedInformers
+from rollouts.notifications.catalog import BUILTIN_ROLLOUT_DATA
 from rollouts.notifications.config import (
     APPLICATION_CONFIG,
     ROLLOUT_CONFIG,
@@ -54,7 +55,6 @@ from rollouts.notifications.config import (
     parse_config,
     redactor,
 )
-from rollouts.notifications.catalog import BUILTIN_ROLLOUT_DATA
 from rollouts.notifications.delivery import send
 from rollouts.notifications.metrics import NotificationMetrics
 from rollouts.notifications.plan import (
@@ -67,7 +67,12 @@ from rollouts.notifications.plan import (
     plan_rollout,
     settle,
 )
-from rollouts.notifications.state import annotation_patch
+from rollouts.notifications.state import (
+    NOTIFIED_ANNOTATION,
+    RETRIES_ANNOTATION,
+    annotation_patch,
+)
+from rollouts.notifications.subscriptions import SUBSCRIBE_PREFIX
 from rollouts.notifications.templates import Renderer, go_renderer, render_notification
 from rollouts.notifications.triggers import APPLICATION_NAMES, ROLLOUT_NAMES
 from rollouts.runtime import Clock, ReconcileResult, SystemClock, Timers, WorkQueue
@@ -76,6 +81,11 @@ from rollouts.runtime.written import CATCH_UP_FALLBACK, WrittenVersions
 __all__ = ["NotificationController"]
 
 log = logging.getLogger(__name__)
+
+EVENT_SETTLE_SECONDS = 3.0
+"""The Rollout controller records a pass's Events just before its status write: an Event
+naming the version still cached waits this long for the new status, so the notification
+shows the Rollout as the Event left it (Argo renders the object it is recording)."""
 
 _KINDS: dict[str, tuple[Kind, ConfigNames]] = {
     "Application": (APPLICATION, APPLICATION_CONFIG),
@@ -265,12 +275,21 @@ class NotificationController:
             self._write(kind, key, obj, unsaved)
             return ReconcileResult(requeue_after=0.2)
         config = self.config(kind)
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        if not config.subscriptions and not any(
+                k.startswith(SUBSCRIBE_PREFIX) or k in (NOTIFIED_ANNOTATION, RETRIES_ANNOTATION)
+                for k in annotations):
+            return ReconcileResult()  # nobody listens to this one: nothing to read or write
         now = self.clock.now()
         if kind == "Application":
             plan = plan_application(obj, config, now)
         else:
-            plan = plan_rollout(obj, self._events_of(obj), config, now,
-                                max_age=self.event_max_age)
+            events = self._events_of(obj)
+            version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+            if any(e.object_version == version and (now - e.at).total_seconds()
+                   < EVENT_SETTLE_SECONDS for e in events):
+                return ReconcileResult(requeue_after=0.5)
+            plan = plan_rollout(obj, events, config, now, max_age=self.event_max_age)
         self._report(key, plan, config)
         for trigger, triggered in plan.evaluations:
             self.metrics.evaluated(trigger, triggered)
@@ -286,7 +305,6 @@ class NotificationController:
             log.warning("%s %s/%s: %s", kind, namespace, name, message)
             self.client.emit_event(obj, "Warning", "NotificationFailed", message,
                                    component="rollouts-notifications")
-        annotations = (obj.get("metadata") or {}).get("annotations") or {}
         changes = annotation_patch(annotations, plan.notified, plan.retries)
         if changes:
             self._write(kind, key, obj, changes)
@@ -318,7 +336,7 @@ class NotificationController:
             if involved.get("name") != name or (involved.get("uid") and uid
                                                  and involved.get("uid") != uid):
                 continue
-            self._view(event, found)
+            self._view(event, found, str(involved.get("resourceVersion") or ""))
         for event in self.run_events.list(namespace):
             involved = event.get("involvedObject") or {}
             owner = self._run_owner(namespace, str(involved.get("name")))
@@ -327,11 +345,12 @@ class NotificationController:
         return found
 
     @staticmethod
-    def _view(event: dict[str, Any], into: list[EventView]) -> None:
+    def _view(event: dict[str, Any], into: list[EventView], version: str = "") -> None:
         at = _event_time(event)
         reason = event.get("reason")
         if at is not None and isinstance(reason, str) and reason:
-            into.append(EventView(str((event.get("metadata") or {}).get("name")), reason, at))
+            into.append(EventView(str((event.get("metadata") or {}).get("name")), reason, at,
+                                  version))
 
     def _deliver(self, kind: str, obj: dict[str, Any], config: NotificationConfig,
                  delivery: Delivery) -> Outcome:

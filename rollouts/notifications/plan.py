@@ -78,6 +78,9 @@ class EventView:
     name: str
     reason: str
     at: datetime
+    object_version: str = ""
+    """The Rollout's resourceVersion the Event names (`involvedObject.resourceVersion`):
+    the version its controller planned from, before the status write that follows."""
 
 
 @dataclass(frozen=True)

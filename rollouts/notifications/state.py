@@ -2,7 +2,8 @@
 
 Argo's annotation, in Argo's format, so either controller can take over from the other::
 
-    notified.notifications.argoproj.io: '{"on-sync-succeeded:[0].y7b5sbwa2Q329JYH755peeq-fBs:slack:deploys":1733300000}'
+    notified.notifications.argoproj.io: >-
+      {"on-sync-succeeded:[0].y7b5sbwa2Q329JYH755peeq-fBs:slack:deploys":1733300000}
 
 Keys are `[<oncePer>:]<trigger>:<condition key>:<service>:<recipient>`, values the Unix
 second it was sent; at most 100 entries, the oldest dropped first. For a Rollout the
@@ -12,7 +13,8 @@ condition has its own `oncePer`), so each Event is notified once.
 Beside it, ours: failed attempts waiting for a retry (`retry`), so a restart neither
 forgets how often a delivery failed nor when to try again::
 
-    rollouts.argoproj.io/notification-retries: '{"<same key>": {"attempts": 2, "next": 1733300004.5}}'
+    rollouts.argoproj.io/notification-retries: >-
+      {"<same key>": {"attempts": 2, "next": 1733300004.5}}
 
 A given-up delivery is recorded in `notified` like a sent one (it is done), counted in
 the metrics and reported by a Warning Event.

@@ -37,7 +37,7 @@ def load(text: str) -> Any:
     if len(text) > MAX_VALUE_BYTES:
         raise ValueError(f"is {len(text)} characters long; the limit is {MAX_VALUE_BYTES}")
     try:
-        return yaml.load(text, Loader=_NoAliases)  # noqa: S506 (a SafeLoader subclass)
+        return yaml.load(text, Loader=_NoAliases)  # a SafeLoader subclass
     except yaml.YAMLError as problem:
         mark = getattr(problem, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

@@ -65,7 +65,7 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(answer)
 
-            do_GET = do_POST = _record  # noqa: N815 (http.server's names)
+            do_GET = do_POST = _record
 
             def log_message(self, *_: Any) -> None:
                 pass

@@ -6,6 +6,7 @@ import base64
 
 from rollouts.notifications.config import (
     APPLICATION_CONFIG,
+    NotificationConfig,
     ROLLOUT_CONFIG,
     decode_secret,
     parse_config,
@@ -53,7 +54,8 @@ SECRETS = {"webhook-token": "tok-123456", "hook-password": "pw-abcdef",
            "slack-token": "xoxb-secret-value"}
 
 
-def _parse(data: dict[str, str], secrets: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def _parse(data: dict[str, str],
+           secrets: dict[str, str] | None = None) -> NotificationConfig:
     return parse_config(data, SECRETS if secrets is None else secrets,
                         names=APPLICATION_CONFIG, variables=APPLICATION_NAMES)
 
@@ -102,7 +104,8 @@ class TestABadEntryIsOneLineAndOthersStillWork:
         assert "on-sync-succeeded" in config.triggers
 
     def test_a_condition_that_does_not_parse_names_the_trigger(self) -> None:
-        data = dict(GOOD, **{"trigger.on-broken": "- when: app.status ==\n  send: [app-sync-succeeded]\n"})
+        broken = "- when: app.status ==\n  send: [app-sync-succeeded]\n"
+        data = dict(GOOD, **{"trigger.on-broken": broken})
         config = _parse(data)
         (problem,) = config.problems
         assert problem.startswith("ConfigMap argocd-notifications-cm: trigger.on-broken: [0].when:")

@@ -12,6 +12,7 @@ from analysis.evaluator import ConditionError, compile_condition, evaluate
 from rollouts.notifications.triggers import (
     APPLICATION_NAMES,
     ROLLOUT_NAMES,
+    ConditionResult,
     TriggerCondition,
     condition_key,
     go_text,
@@ -27,8 +28,9 @@ APP = {"metadata": {"name": "guestbook"},
                   "sync": {"status": "Synced"}}}
 
 
-def _run(when: str, *, once_per: str = "", obj: object = APP, names=APPLICATION_NAMES,  # type: ignore[no-untyped-def]
-         empty: bool = False):
+def _run(when: str, *, once_per: str = "", obj: object = APP,
+         names: frozenset[str] = APPLICATION_NAMES,
+         empty: bool = False) -> list[ConditionResult]:
     variable = "app" if names is APPLICATION_NAMES else "rollout"
     return run_trigger([TriggerCondition(when, ("t",), once_per)], {variable: obj}, NOW,
                        names=names, empty_when_triggers=empty)
