@@ -114,8 +114,8 @@ class Plan:
 
 def _consider(plan: Plan, previous: Mapping[str, Pending], delivery: Delivery,
               now: float) -> None:
-    if delivery.key in plan.notified:
-        return
+    if delivery.key in plan.notified or any(d.key == delivery.key for d in plan.deliveries):
+        return  # sent before, or already due in this pass (two Events, one oncePer value)
     pending = previous.get(delivery.key)
     if pending is not None and pending.next > now:
         plan.retries[delivery.key] = pending

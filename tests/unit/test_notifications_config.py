@@ -96,10 +96,10 @@ class TestAWellFormedConfigMap:
 class TestABadEntryIsOneLineAndOthersStillWork:
     def test_a_missing_secret_key_names_the_reference_not_a_value(self) -> None:
         config = _parse(GOOD, {"webhook-token": "tok-123456"})
-        (first, second) = sorted(config.problems)
+        (slack, hook) = sorted(config.problems)
         assert "service.slack: $slack-token not found in Secret argocd-notifications-secret" \
-            in second
-        assert "$hook-password" in first
+            in slack
+        assert "service.webhook.ops-hook: $hook-password not found" in hook
         assert "ops-hook" not in config.services and "slack" not in config.services
         assert "on-sync-succeeded" in config.triggers
 

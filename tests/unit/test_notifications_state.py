@@ -184,4 +184,4 @@ class TestRolloutsOncePerEvent:
         events = [EventView("web.1", "RolloutAborted", NOW),
                   EventView("web.2", "RolloutAborted", NOW)]
         plan = plan_rollout(rollout, events, config, NOW)
-        assert {d.key.split(":")[0] for d in plan.deliveries} == {"u1"}
+        assert [d.key.split(":")[0] for d in plan.deliveries] == ["u1"]
