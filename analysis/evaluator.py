@@ -73,6 +73,7 @@ from analysis.expr_parser import (
     Unary,
     parse,
 )
+from analysis.expr_time import call_method
 from analysis.expr_values import (
     Budget,
     Missing,
@@ -86,7 +87,6 @@ from analysis.expr_values import (
     membership,
     type_name,
 )
-from analysis.expr_time import call_method
 
 __all__ = ["Condition", "ConditionError", "compile_condition", "evaluate"]
 

@@ -179,7 +179,7 @@ class NotificationController:
         self.run_events.add_handler(lambda t, event, _old: self._on_run_event(t, event))
         for kind, pair in self._settings.items():
             for informer in pair:
-                informer.add_handler(lambda _t, _obj, _old, kind=kind: self._on_settings(kind))
+                informer.add_handler(self._settings_changed(kind))
 
     # -- event mapping ------------------------------------------------------------------
 
@@ -211,6 +211,9 @@ class NotificationController:
             if ref.get("kind") == "Rollout" and ref.get("controller"):
                 return str(ref.get("name")), str(ref.get("uid"))
         return None
+
+    def _settings_changed(self, kind: str) -> Callable[[str, dict[str, Any], Any], None]:
+        return lambda _change, _obj, _old: self._on_settings(kind)
 
     def _on_settings(self, kind: str) -> None:
         with self._lock:

@@ -114,9 +114,9 @@ def build_request(notification: Notification, service: Service,
     else:
         url, slack_api = service.api_url + "chat.postMessage", True
         headers["Authorization"] = f"Bearer {service.token}"
-    body = json.dumps(payload).encode("utf-8")
+    encoded = json.dumps(payload).encode("utf-8")
     return Prepared(HttpRequest(url=url, method="POST", timeout=TIMEOUT_SECONDS,
-                                insecure=service.insecure, body=body, headers=headers),
+                                insecure=service.insecure, body=encoded, headers=headers),
                     slack_api=slack_api)
 
 

@@ -60,7 +60,7 @@ class WebhookService:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     basic_auth: tuple[str, str] | None = field(default=None, repr=False)
     insecure: bool = False
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
     def type(self) -> str:
@@ -76,7 +76,7 @@ class SlackService:
     username: str = ""
     icon: str = ""
     insecure: bool = False
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
     def type(self) -> str:

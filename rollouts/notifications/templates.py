@@ -146,12 +146,12 @@ def render_notification(templates: Sequence[TemplateSpec], data: Mapping[str, An
                 path=run(parts.path, template.name, f"webhook.{service}.path"),
                 body=run(parts.body, template.name, f"webhook.{service}.body"))
         if template.slack is not None:
-            parts = template.slack
+            section = template.slack
             slack = SlackParts(
-                attachments=run(parts.attachments, template.name, "slack.attachments"),
-                blocks=run(parts.blocks, template.name, "slack.blocks"),
-                username=run(parts.username, template.name, "slack.username"),
-                icon=run(parts.icon, template.name, "slack.icon"))
+                attachments=run(section.attachments, template.name, "slack.attachments"),
+                blocks=run(section.blocks, template.name, "slack.blocks"),
+                username=run(section.username, template.name, "slack.username"),
+                icon=run(section.icon, template.name, "slack.icon"))
     return Notification(message=message, webhook=webhook, slack=slack)
 
 
@@ -161,6 +161,6 @@ def go_renderer() -> Renderer:
     from rollouts.templating.go import render_go  # the engine lives in its own package
 
     def render(source: str, data: Mapping[str, Any], name: str) -> str:
-        return render_go(source, dict(data), name=name, missing_key_error=False)
+        return str(render_go(source, dict(data), name=name, missing_key_error=False))
 
     return render

@@ -27,8 +27,7 @@ class _NoAliases(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.YAMLError(f"aliases (*{event.anchor}) are not allowed here")
+            raise yaml.YAMLError("aliases (*name) are not allowed here")
         return super().compose_node(parent, index)
 
 

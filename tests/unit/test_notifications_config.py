@@ -6,8 +6,8 @@ import base64
 
 from rollouts.notifications.config import (
     APPLICATION_CONFIG,
-    NotificationConfig,
     ROLLOUT_CONFIG,
+    NotificationConfig,
     decode_secret,
     parse_config,
     redactor,

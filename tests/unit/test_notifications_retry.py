@@ -98,5 +98,5 @@ class TestTemplates:
         assert note.message == "B 1@b.message"
         assert note.webhook["hook"].body == "b@a.webhook.hook.body"
         broken = parse_template("c", {"slack": {"blocks": "fail"}})
-        with pytest.raises(ValueError, match="template c slack.blocks: boom"):
+        with pytest.raises(ValueError, match=r"template c slack\.blocks: boom"):
             render_notification([broken], {}, render)

@@ -145,6 +145,7 @@ class TestRetriesAcrossPasses:
         plan = plan_application(_app("Succeeded"), _app_config(), NOW)
         (given_up,) = settle(plan, [(plan.deliveries[0], Outcome(False, False, "HTTP 404"))],
                              {}, NOW)
+        assert given_up.reason == "HTTP 404"
         assert KEY in plan.notified
 
 
