@@ -353,7 +353,7 @@ class NotificationController:
         reason = event.get("reason")
         if at is not None and isinstance(reason, str) and reason:
             into.append(EventView(str((event.get("metadata") or {}).get("name")), reason, at,
-                                  version))
+                                  version, str(event.get("message") or "")))
 
     def _deliver(self, kind: str, obj: dict[str, Any], config: NotificationConfig,
                  delivery: Delivery) -> Outcome:
