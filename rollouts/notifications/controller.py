@@ -82,10 +82,11 @@ __all__ = ["NotificationController"]
 
 log = logging.getLogger(__name__)
 
-EVENT_SETTLE_SECONDS = 3.0
-"""The Rollout controller records a pass's Events just before its status write: an Event
-naming the version still cached waits this long for the new status, so the notification
-shows the Rollout as the Event left it (Argo renders the object it is recording)."""
+EVENT_SETTLE_SECONDS = 2.0
+"""The Rollout controller records a pass's Events just before its status write (and again
+after a conflict): a notification of a Rollout Event waits this long after the Event's
+time (whole seconds, so 2-3 s in all) for that status to reach the cache, so its template
+shows the Rollout as the Event left it (`.rollout.status.message` says why it aborted)."""
 
 _KINDS: dict[str, tuple[Kind, ConfigNames]] = {
     "Application": (APPLICATION, APPLICATION_CONFIG),
@@ -287,17 +288,16 @@ class NotificationController:
         if kind == "Application":
             plan = plan_application(obj, config, now)
         else:
-            events = self._events_of(obj)
-            version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-            if any(e.object_version == version and (now - e.at).total_seconds()
-                   < EVENT_SETTLE_SECONDS for e in events):
-                return ReconcileResult(requeue_after=0.5)
-            plan = plan_rollout(obj, events, config, now, max_age=self.event_max_age)
+            plan = plan_rollout(obj, self._events_of(obj), config, now,
+                                max_age=self.event_max_age, settle=EVENT_SETTLE_SECONDS)
         self._report(key, plan, config)
         for trigger, triggered in plan.evaluations:
             self.metrics.evaluated(trigger, triggered)
+        stamp = now.timestamp()
+        waiting = [d.not_before for d in plan.deliveries if d.not_before > stamp]
         outcomes = [(delivery, self._deliver(kind, obj, config, delivery))
-                    for delivery in plan.deliveries if self.client.may_write()]
+                    for delivery in plan.deliveries
+                    if delivery.not_before <= stamp and self.client.may_write()]
         policies = {name_: service.retry for name_, service in config.services.items()}
         redact = redactor(config.secrets)
         for given_up in settle(plan, outcomes, policies, self.clock.now()):
@@ -313,6 +313,8 @@ class NotificationController:
             self._write(kind, key, obj, changes)
         if plan.wake_at is not None and self._timers is not None:
             self._timers.at(key, datetime.fromtimestamp(plan.wake_at, UTC), "retry")
+        if waiting and self._timers is not None:
+            self._timers.at(key, datetime.fromtimestamp(min(waiting), UTC), "event")
         return ReconcileResult()
 
     def _write(self, kind: str, key: str, obj: dict[str, Any],
@@ -339,7 +341,7 @@ class NotificationController:
             if involved.get("name") != name or (involved.get("uid") and uid
                                                  and involved.get("uid") != uid):
                 continue
-            self._view(event, found, str(involved.get("resourceVersion") or ""))
+            self._view(event, found)
         for event in self.run_events.list(namespace):
             involved = event.get("involvedObject") or {}
             owner = self._run_owner(namespace, str(involved.get("name")))
@@ -348,12 +350,12 @@ class NotificationController:
         return found
 
     @staticmethod
-    def _view(event: dict[str, Any], into: list[EventView], version: str = "") -> None:
+    def _view(event: dict[str, Any], into: list[EventView]) -> None:
         at = _event_time(event)
         reason = event.get("reason")
         if at is not None and isinstance(reason, str) and reason:
             into.append(EventView(str((event.get("metadata") or {}).get("name")), reason, at,
-                                  version, str(event.get("message") or "")))
+                                  message=str(event.get("message") or "")))
 
     def _deliver(self, kind: str, obj: dict[str, Any], config: NotificationConfig,
                  delivery: Delivery) -> Outcome:

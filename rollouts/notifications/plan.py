@@ -79,6 +79,8 @@ class Delivery:
     destination: Destination
     templates: tuple[str, ...]
     attempt: int = 0
+    not_before: float = 0.0
+    """Unix time before which it is not sent (a Rollout Event waiting for its status)."""
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,7 @@ class EventView:
     name: str
     reason: str
     at: datetime
-    object_version: str = ""
     message: str = ""
-    """The Rollout's resourceVersion the Event names (`involvedObject.resourceVersion`):
-    the version its controller planned from, before the status write that follows."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +132,7 @@ def _consider(plan: Plan, previous: Mapping[str, Pending], delivery: Delivery,
         return
     attempt = pending.attempts if pending is not None else 0
     plan.deliveries.append(Delivery(delivery.key, delivery.trigger, delivery.destination,
-                                    delivery.templates, attempt))
+                                    delivery.templates, attempt, delivery.not_before))
 
 
 def _start(obj: Mapping[str, Any], config: NotificationConfig
@@ -187,8 +186,9 @@ def plan_application(app: Mapping[str, Any], config: NotificationConfig,
 
 def plan_rollout(rollout: Mapping[str, Any], events: Sequence[EventView],
                  config: NotificationConfig, now: datetime, *,
-                 max_age: float = DEFAULT_EVENT_MAX_AGE) -> Plan:
-    """The notifications due for the Rollout `rollout` from its `events`."""
+                 max_age: float = DEFAULT_EVENT_MAX_AGE, settle: float = 0.0) -> Plan:
+    """The notifications due for the Rollout `rollout` from its `events`; each is sent
+    no sooner than `settle` seconds after its Event (`Delivery.not_before`)."""
     plan, previous, wanted = _start(rollout, config)
     stamp = now.timestamp()
     first_told: dict[tuple[str, str], EventView] = {}
@@ -216,7 +216,8 @@ def plan_rollout(rollout: Mapping[str, Any], events: Sequence[EventView],
                 key = state_key(trigger, result.key, destination,
                                 result.once_per or event.name)
                 _consider(plan, previous, Delivery(key, trigger, destination,
-                                                   result.templates), stamp)
+                                                   result.templates, 0,
+                                                   event.at.timestamp() + settle), stamp)
     return plan
 
 

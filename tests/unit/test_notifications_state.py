@@ -162,21 +162,23 @@ ROLLOUT_CFG = parse_config({**BUILTIN_ROLLOUT_DATA, "service.webhook.hook": "url
 class TestRolloutsOncePerEvent:
     def test_each_event_is_due_once_under_its_own_name(self) -> None:
         rollout = _rollout(**{"on-rollout-aborted.hook": ""})
-        events = [EventView("web.1", "RolloutAborted", NOW - timedelta(seconds=5), "", "r1"),
+        events = [EventView("web.1", "RolloutAborted", NOW - timedelta(seconds=5), message="r1"),
                   EventView("web.2", "RolloutUpdated", NOW),
-                  EventView("web.3", "RolloutAborted", NOW, "", "r2")]
-        plan = plan_rollout(rollout, events, ROLLOUT_CFG, NOW)
+                  EventView("web.3", "RolloutAborted", NOW, message="r2")]
+        plan = plan_rollout(rollout, events, ROLLOUT_CFG, NOW, settle=2.0)
         assert [d.key.split(":")[0] for d in plan.deliveries] == ["web.1", "web.3"]
+        assert [d.not_before for d in plan.deliveries] == [NOW.timestamp() - 3,
+                                                           NOW.timestamp() + 2]
         settle(plan, [(d, Outcome(True)) for d in plan.deliveries], {}, NOW)
         assert plan_rollout(_store(rollout, plan), events, ROLLOUT_CFG, NOW).deliveries == []
 
     def test_an_event_recorded_again_after_a_conflict_notifies_once(self) -> None:
         rollout = _rollout(**{"on-rollout-aborted.hook": ""})
-        told_twice = [EventView("web.a", "RolloutAborted", NOW, "", "Metric failed"),
-                      EventView("web.b", "RolloutAborted", NOW + timedelta(seconds=1), "",
-                                "Metric failed"),
-                      EventView("web.c", "RolloutAborted", NOW + timedelta(minutes=5), "",
-                                "Metric failed")]
+        told_twice = [EventView("web.a", "RolloutAborted", NOW, message="Metric failed"),
+                      EventView("web.b", "RolloutAborted", NOW + timedelta(seconds=1),
+                                message="Metric failed"),
+                      EventView("web.c", "RolloutAborted", NOW + timedelta(minutes=5),
+                                message="Metric failed")]
         plan = plan_rollout(rollout, told_twice, ROLLOUT_CFG, NOW + timedelta(minutes=5))
         assert [d.key.split(":")[0] for d in plan.deliveries] == ["web.a", "web.c"]
 
