@@ -50,6 +50,7 @@ from tests.integration.install_support import (
     CONTROLLER_SA,
     HOME,
     INSTALL,
+    NOTIFICATIONS_SA,
     RECONCILER_SA,
     SaController,
     can_i_list,
@@ -88,11 +89,23 @@ RECONCILER_CAN = {
     "events": ["create", "patch"],
     "*.*": ALL,  # what Applications deploy (rollouts-reconciler-apply); projects narrow it
 }
+NOTIFICATIONS_CAN = {
+    "applications.argoproj.io": ["get", "list", "patch", "watch"],
+    "rollouts.argoproj.io": ["get", "list", "patch", "watch"],
+    "analysisruns.argoproj.io": READ,
+    "events": ["create", "get", "list", "patch", "watch"],
+}
 # Only in its own namespace: its Lease (never other components' Leases).
 CONTROLLER_HOME_CAN = {**CONTROLLER_CAN, "leases.coordination.k8s.io": ["create", "get", "update"]}
 # Only in its control namespace: repository Secrets and its Lease.
 RECONCILER_HOME_CAN = {**RECONCILER_CAN, "secrets": READ,
                        "leases.coordination.k8s.io": ["create", "get", "update"]}
+# Only in its own namespace: the two notification ConfigMaps and Secrets, and its Lease.
+NOTIFICATIONS_HOME_CAN = {
+    **NOTIFICATIONS_CAN, "leases.coordination.k8s.io": ["create", "get", "update"],
+    "configmaps[argo-rollouts-notification-configmap argocd-notifications-cm]": READ,
+    "secrets[argo-rollouts-notification-secret argocd-notifications-secret]": READ,
+}
 
 
 def _diff(expected: dict[str, list[str]], actual: dict[str, list[str]]) -> list[str]:
@@ -113,7 +126,9 @@ def test_can_i_list_of_each_service_account_is_pinned(cluster: TestCluster,
     cases = [(CONTROLLER_SA, HOME, CONTROLLER_HOME_CAN),
              (CONTROLLER_SA, namespace, CONTROLLER_CAN),
              (RECONCILER_SA, HOME, RECONCILER_HOME_CAN),
-             (RECONCILER_SA, namespace, RECONCILER_CAN)]
+             (RECONCILER_SA, namespace, RECONCILER_CAN),
+             (NOTIFICATIONS_SA, HOME, NOTIFICATIONS_HOME_CAN),
+             (NOTIFICATIONS_SA, namespace, NOTIFICATIONS_CAN)]
     problems = []
     for who, where, expected in cases:
         diff = _diff(expected, can_i_list(cluster, who, where))
