@@ -310,8 +310,11 @@ class _Parser:
             raise self.fail(pos, f"unexpected EOF: {{{{{kind}}}}} has no {{{{end}}}}")
         del self.vars[mark:]
         self.depth -= 1
-        node_type = {"if": If, "with": With, "range": Range}[kind]
-        return node_type(pos, pipe, tuple(body), tuple(else_body))
+        if kind == "if":
+            return If(pos, pipe, tuple(body), tuple(else_body))
+        if kind == "with":
+            return With(pos, pipe, tuple(body), tuple(else_body))
+        return Range(pos, pipe, tuple(body), tuple(else_body))
 
     # -- pipelines ---------------------------------------------------------------------
     def pipeline(self, context: str, *, allow_decl: bool, range_decl: bool = False) -> Pipe:
