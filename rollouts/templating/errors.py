@@ -48,7 +48,9 @@ class FunctionError(Exception):
     """Raised by a template function; the executor adds the function name and place."""
 
 
-BUILD_LIMIT: ContextVar[int] = ContextVar("rollouts_templating_build_limit", default=MAX_OUTPUT_BYTES)
+BUILD_LIMIT: ContextVar[int] = ContextVar(
+    "rollouts_templating_build_limit", default=MAX_OUTPUT_BYTES
+)
 """The output limit of the running execution: functions check what they build against it
 before building it, so `repeat 1000000000 "x"` fails without allocating a gigabyte."""
 

@@ -325,8 +325,10 @@ class _Executor:
             args.append(final)
         low, high = _arity(function)
         if len(args) < low or (high is not None and len(args) > high):
-            want = f"{low}" if high == low else (f"at least {low}" if high is None else f"{low}-{high}")
-            raise self.fail(pos, f"wrong number of args for {name}: want {want} got {len(args)}", src)
+            want = f"at least {low}" if high is None else f"{low}-{high}"
+            want = f"{low}" if high == low else want
+            message = f"wrong number of args for {name}: want {want} got {len(args)}"
+            raise self.fail(pos, message, src)
         args = [None if arg is MISSING else arg for arg in args]
         self.check_args(args, name, pos, src)
         try:

@@ -176,7 +176,8 @@ def _index(item: Any, *indexes: Any) -> Any:
             try:
                 item = item.get(key)
             except TypeError:
-                raise FunctionError(f"value has type {go_type_name(key)}; should be string") from None
+                message = f"value has type {go_type_name(key)}; should be string"
+                raise FunctionError(message) from None
         else:
             raise FunctionError(f"can't index item of type {go_type_name(item)}")
     return item

@@ -301,7 +301,8 @@ def _format_one(verb: str, value: object, flags: str, width: int | None, prec: i
         if not is_number(value):
             return _bad_verb(verb, value)
         assert isinstance(value, int | float)
-        return _format_float(float(value), verb.lower() if verb == "F" else verb, flags, width, prec)
+        float_verb = "f" if verb == "F" else verb
+        return _format_float(float(value), float_verb, flags, width, prec)
     return _bad_verb(verb, value)
 
 

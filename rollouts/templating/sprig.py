@@ -293,7 +293,7 @@ def _dict(*pairs: Any) -> OwnedDict:
 
 def _get(mapping: Any, key: Any) -> Any:
     mapping, key = want_map(mapping), want_str(key)
-    return mapping[key] if key in mapping else ""
+    return mapping.get(key, "")
 
 
 def _owned(mapping: Any, name: str) -> OwnedDict:

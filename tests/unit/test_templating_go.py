@@ -69,7 +69,11 @@ def case(source: str, expected: str, data: dict[str, Any] | None = None) -> Any:
         # Values print as Go's fmt prints them.
         case("{{ .tags }}", "[a b]"),
         case("{{ .labels }}", "map[app:guestbook team:web]"),
-        case("{{ . }}", "map[a:[1 <nil> true] b:map[c:1.5]]", {"a": [1, None, True], "b": {"c": 1.5}}),
+        case(
+            "{{ . }}",
+            "map[a:[1 <nil> true] b:map[c:1.5]]",
+            {"a": [1, None, True], "b": {"c": 1.5}},
+        ),
         case("{{ .replicas }} {{ .ratio }} {{ .enabled }}", "3 2.5 true"),
         case("{{ .f }} {{ .g }} {{ .h }}", "100000 1e+06 1e-05", {"f": 1e5, "g": 1e6, "h": 1e-5}),
         case("{{ .i }}", "1.23456789e+08", {"i": 123456789.0}),

@@ -13,9 +13,8 @@ import time
 
 import pytest
 
-from rollouts.templating import TemplateError, parse, render_go
+from rollouts.templating import TemplateError, parse, render_go, sprig_argo
 from rollouts.templating import go as go_module
-from rollouts.templating import sprig_argo
 
 
 def test_a_source_over_64_kib_is_refused_before_parsing() -> None:
@@ -76,7 +75,10 @@ def test_a_template_that_calls_itself_stops_at_the_depth_limit() -> None:
         ('{{ indent 2000000 "x" }}', "indent would be 2000001 bytes, over the limit"),
         ('{{ printf "%200000d" 1 }}', "width or precision 200000 is over the limit of 100000"),
         ('{{ replace "" (repeat 1000 "y") (repeat 2000 "x") }}', "replace would be"),
-        ('{{ regexReplaceAll "x" (repeat 2000 "x") (repeat 1000 "y") }}', "regexReplaceAll would be"),
+        (
+            '{{ regexReplaceAll "x" (repeat 2000 "x") (repeat 1000 "y") }}',
+            "regexReplaceAll would be",
+        ),
     ],
 )
 def test_functions_refuse_to_build_huge_strings(source: str, message: str) -> None:
