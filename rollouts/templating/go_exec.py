@@ -146,7 +146,8 @@ class _Executor:
     def var(self, name: str) -> list[Any]:
         for entry in reversed(self.vars):
             if entry[0] == name:
-                return entry
+                found: list[Any] = entry
+                return found
         raise AssertionError(f"the parser admitted undefined variable {name}")
 
     # -- walking -------------------------------------------------------------------------

@@ -265,13 +265,13 @@ class _Parser:
             return []
         if word.value == "block":
             name = self.expect("STRING", "block clause").value
-            pipe = self.pipeline("block clause", allow_decl=False)
+            block_pipe = self.pipeline("block clause", allow_decl=False)
             self.expect("RIGHT", "block clause")
             self.defines[name] = self.definition_body(word.pos)
-            return [TemplateCall(word.pos, name, pipe)]
+            return [TemplateCall(word.pos, name, block_pipe)]
         # template
         name = self.expect("STRING", "template clause").value
-        pipe = None
+        pipe: Pipe | None = None
         if self.peek().kind != "RIGHT":
             pipe = self.pipeline("template clause", allow_decl=False)
         self.expect("RIGHT", "template clause")

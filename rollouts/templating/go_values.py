@@ -188,7 +188,7 @@ def format_value(value: object, *, top: bool = True, depth: int = 0) -> str:
         return str(value)
     if isinstance(value, float):
         return go_float(value)
-    if is_list(value):
+    if isinstance(value, list | tuple):
         inner = " ".join(format_value(item, top=False, depth=depth + 1) for item in value)
         return f"[{inner}]"
     if isinstance(value, Mapping):

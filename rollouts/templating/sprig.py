@@ -152,7 +152,7 @@ def _title(text: Any) -> str:
     return "".join(out)
 
 
-def _trunc(count: Any, text: Any) -> str:
+def _trunc(count: object, text: object) -> str:
     count, text = want_int(count), want_str(text)
     if count < 0 and len(text) + count > 0:
         return text[len(text) + count :]
@@ -161,7 +161,7 @@ def _trunc(count: Any, text: Any) -> str:
     return text
 
 
-def _substr(start: Any, end: Any, text: Any) -> str:
+def _substr(start: object, end: object, text: object) -> str:
     start, end, text = want_int(start), want_int(end), want_str(text)
     if start < 0:
         return text[:end]
@@ -170,7 +170,7 @@ def _substr(start: Any, end: Any, text: Any) -> str:
     return text[start:end]
 
 
-def _replace(old: Any, new: Any, text: Any) -> str:
+def _replace(old: object, new: object, text: object) -> str:
     old, new, text = want_str(old), want_str(new), want_str(text)
     count = len(text) + 1 if old == "" else text.count(old)
     check_size(len(text) + count * (len(new) - len(old)), "replace")
@@ -179,7 +179,7 @@ def _replace(old: Any, new: Any, text: Any) -> str:
     return text.replace(old, new)
 
 
-def _repeat(count: Any, text: Any) -> str:
+def _repeat(count: object, text: object) -> str:
     count, text = want_int(count), want_str(text)
     if count < 0:
         raise FunctionError("negative repeat count")
@@ -187,7 +187,7 @@ def _repeat(count: Any, text: Any) -> str:
     return text * count
 
 
-def _indent(spaces: Any, text: Any) -> str:
+def _indent(spaces: object, text: object) -> str:
     spaces, text = want_int(spaces), want_str(text)
     check_size((text.count("\n") + 1) * max(spaces, 0) + len(text), "indent")
     pad = " " * spaces
@@ -214,7 +214,7 @@ def _squote(*values: Any) -> str:
     return " ".join(f"'{to_str(value)}'" for value in values if value is not None)
 
 
-def _split_parts(separator: Any, text: Any) -> list[str]:
+def _split_parts(separator: object, text: object) -> list[str]:
     separator, text = want_str(separator), want_str(text)
     if separator == "":
         return list(text)
@@ -225,7 +225,7 @@ def _split(separator: Any, text: Any) -> OwnedDict:
     return OwnedDict((f"_{i}", part) for i, part in enumerate(_split_parts(separator, text)))
 
 
-def _join(separator: Any, values: Any) -> str:
+def _join(separator: object, values: object) -> str:
     separator = want_str(separator)
     parts = _strings(values)
     check_size(sum(map(len, parts)) + len(separator) * max(len(parts) - 1, 0), "join")

@@ -162,7 +162,9 @@ def _represent_other(dumper: yaml.SafeDumper, data: Any) -> yaml.Node:
     return dumper.represent_str(to_str(data))
 
 
-_SortedDumper.add_representer(None, _represent_other)
+# PyYAML's documented fallback: the representer registered for None takes every type
+# without its own (the stubs only admit classes).
+_SortedDumper.add_representer(None, _represent_other)  # type: ignore[arg-type]
 
 
 def _yaml_ready(value: Any, depth: int = 0) -> Any:
