@@ -103,8 +103,10 @@ RECONCILER_HOME_CAN = {**RECONCILER_CAN, "secrets": READ,
 # Only in its own namespace: the two notification ConfigMaps and Secrets, and its Lease.
 NOTIFICATIONS_HOME_CAN = {
     **NOTIFICATIONS_CAN, "leases.coordination.k8s.io": ["create", "get", "update"],
-    "configmaps[argo-rollouts-notification-configmap argocd-notifications-cm]": READ,
-    "secrets[argo-rollouts-notification-secret argocd-notifications-secret]": READ,
+    "configmaps[argo-rollouts-notification-configmap]": READ,
+    "configmaps[argocd-notifications-cm]": READ,
+    "secrets[argo-rollouts-notification-secret]": READ,
+    "secrets[argocd-notifications-secret]": READ,
 }
 
 

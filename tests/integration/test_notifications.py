@@ -232,3 +232,22 @@ def test_sync_succeeded_and_canary_aborted_are_each_delivered_once_across_a_rest
     finally:
         controller.stop()
     assert TOKEN not in (tmp_path / "controller.log").read_text()
+
+
+def test_the_installed_role_reads_its_settings_by_name_and_nothing_else(
+    cluster: TestCluster,
+) -> None:
+    """The informers list and watch the settings with a metadata.name field selector, which
+    is what the Role's resourceNames allow; any other ConfigMap or Secret is refused."""
+    from tests.integration.install_support import HOME, INSTALL, NOTIFICATIONS_SA
+
+    cluster.kubectl_run("apply", "--server-side", "-k", str(INSTALL))
+    for kind, name in (("configmaps", "argocd-notifications-cm"),
+                       ("secrets", "argo-rollouts-notification-secret")):
+        allowed = cluster.kubectl_run(
+            "get", kind, "-n", HOME, f"--field-selector=metadata.name={name}",
+            f"--as={NOTIFICATIONS_SA}", "--request-timeout=5s", check=False)
+        assert allowed.returncode == 0, allowed.stderr
+        everything = cluster.kubectl_run("get", kind, "-n", HOME, f"--as={NOTIFICATIONS_SA}",
+                                         check=False)
+        assert everything.returncode != 0 and "forbidden" in everything.stderr
