@@ -162,3 +162,20 @@ def test_given_up_after_a_permanent_error_with_a_redacted_warning(world: Any) ->
     assert reason == "NotificationFailed" and "secret-token" not in message
     assert "******" in message
     assert NOTIFIED_ANNOTATION in client.patches[0]["metadata"]["annotations"]
+
+
+def test_the_counters_are_served_with_the_process_metrics(world: Any) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from rollouts.metrics.wiring import instrument
+
+    controller, _, _, _, answers = world
+    registry = CollectorRegistry()
+    assert instrument([controller], registry) == [controller]
+    answers.append(Outcome(False, True, "HTTP 503"))
+    controller.reconcile("Application:ns/guestbook")
+    text = generate_latest(registry).decode()
+    assert ('argocd_notifications_deliveries_total{service="hook",succeeded="false",'
+            'trigger="on-sync-succeeded"} 1.0') in text
+    assert ('argocd_notifications_trigger_eval_total{name="on-sync-succeeded",'
+            'triggered="true"} 1.0') in text
