@@ -9,7 +9,8 @@ HTTP receiver (a thread of this test), once per event, also across a SIGKILL and
   `ok: false`), so the Rollout controller aborts it: `on-rollout-aborted` (the Rollout's
   `RolloutAborted` Event) and the built-in `on-analysis-run-failed` (the AnalysisRun's
   `AnalysisRunFailed` Event, mapped to its Rollout) are delivered through Argo Rollouts'
-  ConfigMap format.
+  ConfigMap format; the abort also goes to `service.slack` as a Slack-compatible incoming
+  webhook (the receiver again, its URL a `$secret`), channel `deploys`.
 
 After each is received once and recorded in `notified.notifications.argoproj.io`, the
 controller is killed and started again; a while later the receiver still has exactly one
@@ -100,7 +101,8 @@ def _apply(cluster: TestCluster, namespace: str, obj: dict[str, Any]) -> None:
 def _settings(cluster: TestCluster, namespace: str, url: str) -> None:
     hook = ("url: " + url + "\nheaders:\n- name: Authorization\n"
             "  value: Bearer $hook-token\n")
-    secret_data = {"hook-token": base64.b64encode(TOKEN.encode()).decode()}
+    secret_data = {"hook-token": base64.b64encode(TOKEN.encode()).decode(),
+                   "slack-url": base64.b64encode(f"{url}/slack".encode()).decode()}
     for secret in ("argocd-notifications-secret", "argo-rollouts-notification-secret"):
         _apply(cluster, namespace, {"apiVersion": "v1", "kind": "Secret",
                                     "metadata": {"name": secret}, "data": secret_data})
@@ -123,6 +125,8 @@ def _settings(cluster: TestCluster, namespace: str, url: str) -> None:
         "metadata": {"name": "argo-rollouts-notification-configmap"},
         "data": {
             "service.webhook.receiver": hook,
+            # A Slack-compatible incoming webhook (the receiver again), its URL a secret.
+            "service.slack": "webhookURL: $slack-url\nusername: deploy-bot\n",
             # Ours replaces the built-in template of the same name; on-analysis-run-failed
             # keeps the built-in one (a GET whose body is the message, as Argo's webhooks).
             "template.rollout-aborted": (
@@ -153,6 +157,7 @@ def _analysis_and_rollout(url: str) -> list[dict[str, Any]]:
     rollout = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
                "metadata": {"name": "web", "annotations": {
                    SUBSCRIBE + "on-rollout-aborted.receiver": "",
+                   SUBSCRIBE + "on-rollout-aborted.slack": "deploys",
                    SUBSCRIBE + "on-analysis-run-failed.receiver": ""}},
                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
                         "template": {"metadata": {"labels": {"app": "web"}},
@@ -196,11 +201,11 @@ def test_sync_succeeded_and_canary_aborted_are_each_delivered_once_across_a_rest
         set_image(cluster, namespace, "web", "app:2")
         wait_phase(cluster, namespace, "web", "Degraded", timeout=90)
 
-        expected = sorted(["/app/guestbook", "/rollout/web/aborted", "/"])
+        expected = sorted(["/app/guestbook", "/rollout/web/aborted", "/", "/slack"])
         wait_for(lambda: sorted(receiver.paths()) == expected, 60,
                  "one notification of each kind", receiver.paths)
         wait_for(lambda: len(_notified(cluster, namespace, "application", "guestbook")) == 1
-                 and len(_notified(cluster, namespace, "rollout", "web")) == 2, 30,
+                 and len(_notified(cluster, namespace, "rollout", "web")) == 3, 30,
                  "the deliveries recorded on the objects")
 
         by_path = {r["path"]: r for r in receiver.received}
@@ -211,6 +216,9 @@ def test_sync_succeeded_and_canary_aborted_are_each_delivered_once_across_a_rest
         assert "RolloutAborted" in by_path["/rollout/web/aborted"]["body"]
         assert by_path["/"]["method"] == "GET"  # the built-in template, Argo's default
         assert "analysis run of Rollout web failed" in by_path["/"]["body"]
+        slack = json.loads(by_path["/slack"]["body"])
+        assert (slack["channel"], slack["username"], slack["text"]) == (
+            "deploys", "deploy-bot", "aborted")
         (app_key,) = _notified(cluster, namespace, "application", "guestbook")
         assert app_key.startswith("c0ffee:on-sync-succeeded:[0].")
 
