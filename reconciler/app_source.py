@@ -247,28 +247,27 @@ class AppSources:
             return current if not current.polled else _unpolled(current)
         jitter = 1.0 + random.uniform(0.0, 0.1)
         next_poll = now + timedelta(seconds=self.resync * jitter)
-        revision = source.target_revision_or_default
-        creds: Credentials | HelmCredentials | None = self.credentials(app, app_namespace)
-        if source.chart:
-            revision = source.target_revision or ""
-            creds = self.helm_credentials(app, app_namespace)
+        chart_name = source.chart
+        # A chart's targetRevision has no default (Argo CD: a version or a constraint).
+        revision = source.target_revision or "" if chart_name else \
+            source.target_revision_or_default
+        git_creds = None if chart_name else self.credentials(app, app_namespace)
+        helm_creds = self.helm_credentials(app, app_namespace) if chart_name else None
         fresh = refreshed_at is not None
 
         def ask() -> tuple[str | None, str | None]:
             try:
-                if source.chart:
-                    assert not isinstance(creds, Credentials)
-                    return self.charts.resolve(source.repo_url, source.chart, revision, creds,
-                                               max_age=0.0 if fresh else None), None
-                assert not isinstance(creds, HelmCredentials)
-                return self.source.fetch(source.repo_url, revision, creds).revision, None
+                if chart_name:
+                    return self.charts.resolve(source.repo_url, chart_name, revision,
+                                               helm_creds, max_age=0.0 if fresh else None), None
+                return self.source.fetch(source.repo_url, revision, git_creds).revision, None
             except SourceError as error:
                 return None, str(error)
 
         not_before = refreshed_at if refreshed_at is not None else \
             self.clock() - self.share_seconds
-        shared_key = json.dumps([_repo_key(source.repo_url), revision, _creds_key(creds),
-                                 *chart])
+        shared_key = json.dumps([_repo_key(source.repo_url), revision,
+                                 _creds_key(helm_creds or git_creds), *chart])
         answer = self.polls.answer(shared_key, not_before, ask)
         log.debug("%s: polled %s %s: %s", key, source.repo_url, revision,
                   answer.revision or answer.error)

@@ -30,6 +30,7 @@ is a `SourceError` (one line, credentials removed), `temporary` when a retry may
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -292,8 +293,9 @@ class ChartSource:
         except OSError:
             return
         for path in entries:  # what a killed download left behind
-            if path.name.startswith(".partial-") and now - path.stat().st_mtime > 3600:
-                shutil.rmtree(path, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                if path.name.startswith(".partial-") and now - path.stat().st_mtime > 3600:
+                    shutil.rmtree(path, ignore_errors=True)
         entries = [path for path in entries if not path.name.startswith(".")]
         if len(entries) <= self.keep_charts:
             return

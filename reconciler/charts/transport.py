@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
 import ssl
 import stat
 import tempfile
@@ -187,7 +186,7 @@ def _once(url: str, headers: Mapping[str, str], context: ssl.SSLContext, deadlin
             f"{where(url)}: the server's certificate is not trusted ({error.verify_message}); "
             "set insecure: \"true\" in the repository Secret only if you must",
             temporary=False) from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise FetchProblem(f"{where(url)} did not answer in time", temporary=True) from None
     except ssl.SSLError as error:
         raise FetchProblem(f"{where(url)}: TLS failed ({error.reason or 'handshake'})",

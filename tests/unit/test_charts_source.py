@@ -231,3 +231,48 @@ class TestCredentials:
         server.serve("/index.yaml", b"", 302, {"Location": "file:///etc/passwd"})
         with pytest.raises(SourceError, match="only http\\(s\\) URLs are fetched"):
             source(tmp_path).resolve(server.url, "web", "1.x", max_age=0)
+
+
+class TestAppSources:
+    """The Application controller's seam: a `chart:` source polls versions and renders
+    the chart with its helm options (our built helm)."""
+
+    def test_an_app_with_a_chart_is_polled_and_rendered(self, tmp_path: Path,
+                                                        server: Server) -> None:
+        from datetime import UTC, datetime
+
+        from reconciler.app_source import AppSources
+        from reconciler.source import GitSource
+        from rollouts.api.application import Application
+
+        template = io.BytesIO()
+        with tarfile.open(fileobj=template, mode="w:gz") as tar:
+            for name, text in (("web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 1.1.0\n"),
+                               ("web/values.yaml", "value: from-values\n"),
+                               ("web/templates/cm.yaml",
+                                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                                "  name: {{ .Release.Name }}\ndata:\n"
+                                "  value: {{ .Values.value | quote }}\n")):
+                info = tarfile.TarInfo(name)
+                info.size = len(text)
+                tar.addfile(info, io.BytesIO(text.encode()))
+        server.serve("/index.yaml", index(("1.0.0", "web-1.0.0.tgz", None),
+                                          ("1.1.0", "web-1.1.0.tgz", None)))
+        server.serve("/web-1.1.0.tgz", template.getvalue())
+        sources = AppSources(GitSource(tmp_path / "git"), lambda _ns: [], resync=60,
+                             charts=source(tmp_path))
+        app = Application.model_validate({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "shop", "namespace": "apps"},
+            "spec": {"project": "default", "destination": {"namespace": "web"},
+                     "source": {"repoURL": server.url, "chart": "web",
+                                "targetRevision": ">=1.0 <2",
+                                "helm": {"parameters": [{"name": "value", "value": "set"}]}}}})
+        target = sources.target("apps/shop", app, "apps", datetime(2026, 1, 1, tzinfo=UTC))
+        assert (target.revision, target.error) == ("1.1.0", None)
+        rendered = sources.render(app, app_name="shop", app_namespace="apps",
+                                  revision="1.1.0")
+        assert rendered.source_type == "Helm"
+        assert [(o["metadata"]["name"], o["data"]) for o in rendered.objects] == [
+            ("shop", {"value": "set"})]
+        assert sources.resolve(app, "apps", "1.0.0") == "1.0.0"
