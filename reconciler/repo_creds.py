@@ -150,9 +150,9 @@ def helm_credentials_for(repo_url: str, secrets: Iterable[dict[str, Any]]
         if kind == "repository" and configured == wanted:
             exact = settings
         elif kind == "repo-creds" and configured[:3] == wanted[:3] and \
-                wanted[3][: len(configured[3])] == configured[3]:
-            if best is None or len(configured[3]) > best[0]:
-                best = (len(configured[3]), settings)
+                wanted[3][: len(configured[3])] == configured[3] and \
+                (best is None or len(configured[3]) > best[0]):
+            best = (len(configured[3]), settings)
     if exact is not None:
         return exact
     return best[1] if best is not None else None

@@ -51,7 +51,7 @@ class UnpackLimits:
 class _Bounded(io.RawIOBase):
     """The decompressed stream, refusing to give more than `limit` bytes in all."""
 
-    def __init__(self, source: IO[bytes], limit: int) -> None:
+    def __init__(self, source: IO[bytes] | gzip.GzipFile, limit: int) -> None:
         self._source, self._limit, self.used = source, limit, 0
 
     def readable(self) -> bool:

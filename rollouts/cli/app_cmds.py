@@ -205,14 +205,13 @@ def _chart_objects(session: Session, app: Application, revision: str
     from reconciler.repo_creds import helm_credentials_for
     from reconciler.source import SourceError
 
-    source, name = app.spec.source, str(app.metadata.name)
+    source, name, chart = app.spec.source, str(app.metadata.name), app.spec.source.chart
     secrets, note = _repo_secrets(session)
     credentials = helm_credentials_for(source.repo_url, secrets)
     charts = ChartSource()
     try:
-        version = charts.resolve(source.repo_url, source.chart, revision, credentials,
-                                 max_age=0.0)
-        directory = charts.fetch(source.repo_url, source.chart, version, credentials)
+        version = charts.resolve(source.repo_url, chart, revision, credentials, max_age=0.0)
+        directory = charts.fetch(source.repo_url, chart, version, credentials)
     except SourceError as error:
         raise UsageProblem(f"cannot fetch the chart of application '{name}': {error}{note}"
                            ) from None

@@ -71,7 +71,7 @@ class ChartRepository:
         expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
         class Handler(http.server.SimpleHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 if self.headers.get("Authorization") != expected:
                     self.send_response(401)
                     self.send_header("WWW-Authenticate", 'Basic realm="charts"')

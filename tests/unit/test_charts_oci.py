@@ -116,7 +116,7 @@ def test_wrong_credentials_and_missing_versions_are_one_line_errors(
         ChartSource(tmp_path, timeout=10).resolve(
             repo, "web", "1.x", HelmCredentials(username="u", password="wrong-pass"))
     assert "wrong-pass" not in str(raised.value)
-    with pytest.raises(SourceError, match="has no version '9.9.9'"):
+    with pytest.raises(SourceError, match=r"has no version '9\.9\.9'"):
         ChartSource(tmp_path, timeout=10).fetch(repo, "web", "9.9.9", CREDS)
 
 

@@ -30,7 +30,7 @@ class Server:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 owner.requests.append((self.path, self.headers.get("Authorization")))
                 route = owner.routes.get(self.path.split("?")[0])
                 status, headers, body = route(self) if route else (404, {}, b"no")
@@ -131,7 +131,7 @@ class TestResolve:
         assert raised.value.message.startswith(f"chart 'web' from {server.url}: ")
 
     def test_a_missing_index_says_so(self, tmp_path: Path, server: Server) -> None:
-        with pytest.raises(SourceError, match="there is no index.yaml at .*/nothing/index.yaml"):
+        with pytest.raises(SourceError, match=r"there is no index\.yaml at .*/nothing/index\.yaml"):
             source(tmp_path).resolve(f"{server.url}/nothing", "web", "1.x")
 
     def test_an_oversized_index_is_refused(self, tmp_path: Path, server: Server) -> None:

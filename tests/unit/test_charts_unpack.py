@@ -93,7 +93,7 @@ class TestHostileArchives:
 
     def test_the_same_path_twice_is_refused(self, tmp_path: Path) -> None:
         archive = a_chart(file("web/templates/cm.yaml", b"evil: 1\n"))
-        with pytest.raises(UnpackProblem, match="holds 'web/templates/cm.yaml' twice"):
+        with pytest.raises(UnpackProblem, match=r"holds 'web/templates/cm\.yaml' twice"):
             unpack_chart(archive, tmp_path, chart="web")
 
     def test_a_gzip_bomb_stops_at_the_limit(self, tmp_path: Path) -> None:
@@ -128,9 +128,9 @@ class TestHostileArchives:
 
     def test_a_truncated_archive_is_refused(self, tmp_path: Path) -> None:
         archive = a_chart(file("web/values.yaml", bytes(range(256)) * 400))
-        with pytest.raises(UnpackProblem, match="not a valid .tgz"):
+        with pytest.raises(UnpackProblem, match=r"not a valid \.tgz"):
             unpack_chart(archive[: len(archive) // 2], tmp_path, chart="web")
 
     def test_no_chart_yaml_is_not_a_chart(self, tmp_path: Path) -> None:
-        with pytest.raises(UnpackProblem, match="no top-level directory with a Chart.yaml"):
+        with pytest.raises(UnpackProblem, match=r"no top-level directory with a Chart\.yaml"):
             unpack_chart(tgz(file("web/values.yaml")), tmp_path, chart="web")
