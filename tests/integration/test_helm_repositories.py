@@ -14,8 +14,10 @@ import base64
 import functools
 import http.server
 import os
+import re
 import shutil
 import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -194,6 +196,24 @@ def test_a_chart_from_an_http_repository_at_a_constrained_version(
         wait_for(lambda: configmap(cluster, namespace, "shop-web")["version"] == "1.3.0", 30,
                  "the ConfigMap of chart version 1.3.0")
         assert PASSWORD not in controller.log.read_text()
+    # `rollouts app diff` renders the chart as the controller does: in sync at 1.x, and the
+    # ConfigMap's version differs at 1.0.0.
+    in_sync = app_diff(cluster, namespace, "web", tmp_path)
+    assert (in_sync.returncode, in_sync.stdout) == (0, ""), in_sync.stderr
+    older = app_diff(cluster, namespace, "web", tmp_path, "--revision", "1.0.0")
+    assert older.returncode == 1, older.stderr
+    assert re.search(r"^-\s+version: \W?1\.3\.0", older.stdout, re.M), older.stdout
+    assert re.search(r"^\+\s+version: \W?1\.0\.0", older.stdout, re.M), older.stdout
+    assert PASSWORD not in older.stdout + older.stderr
+
+
+def app_diff(cluster: TestCluster, namespace: str, name: str, tmp: Path, *args: str
+             ) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ROLLOUTS_CACHE": str(tmp / "cli-cache"),
+           "PATH": f"{tools.helm().parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run([sys.executable, "-m", "rollouts.cli.main", "app", "diff", name,
+                           *args, "-n", namespace, "--kubeconfig", str(cluster.kubeconfig)],
+                          capture_output=True, text=True, timeout=120, env=env)
 
 
 def test_a_repository_without_its_credentials_is_a_comparison_error(
