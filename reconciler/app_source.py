@@ -58,7 +58,7 @@ from reconciler.render import (
 from reconciler.repo_creds import credentials_for, helm_credentials_for
 from reconciler.source import Credentials, GitSource, SourceError
 from reconciler.source_refs import RemoteRefs
-from reconciler.source_secrets import Redactor
+from reconciler.source_secrets import Redactor, redact_url
 from reconciler.source_url import RepoURLProblem, parse_repo_url
 from rollouts.api.application import Application, ApplicationSource
 
@@ -269,7 +269,7 @@ class AppSources:
         shared_key = json.dumps([_repo_key(source.repo_url), revision,
                                  _creds_key(helm_creds or git_creds), *chart])
         answer = self.polls.answer(shared_key, not_before, ask)
-        log.debug("%s: polled %s %s: %s", key, source.repo_url, revision,
+        log.debug("%s: polled %s %s: %s", key, redact_url(source.repo_url), revision,
                   answer.revision or answer.error)
         target = Target(fingerprint, answer.revision, answer.error, next_poll, polled=True)
         with self._lock:

@@ -60,3 +60,19 @@ def test_a_secret_with_nothing_helm_uses_is_not_a_match() -> None:
     assert helm_credentials_for("https://h/charts", [unlabelled]) is None
     assert helm_credentials_for("ftp://h/charts", [secret("ftp://h/charts", password="p")]) \
         is None
+
+
+def test_an_application_with_a_chart_checks_clean_without_a_path() -> None:
+    from rollouts.api import check_object
+
+    app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+           "metadata": {"name": "web"},
+           "spec": {"project": "default",
+                    "source": {"repoURL": "oci://ghcr.io/acme/charts", "chart": "web",
+                               "targetRevision": "1.x", "helm": {"releaseName": "shop"}},
+                    "destination": {"server": "https://kubernetes.default.svc",
+                                    "namespace": "web"}}}
+    assert list(check_object(app).problems) == []
+    app["spec"]["source"].pop("chart")
+    paths = [problem.path for problem in check_object(app).problems]
+    assert paths == ["spec.source.path"]

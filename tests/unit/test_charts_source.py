@@ -276,3 +276,20 @@ class TestAppSources:
         assert [(o["metadata"]["name"], o["data"]) for o in rendered.objects] == [
             ("shop", {"value": "set"})]
         assert sources.resolve(app, "apps", "1.0.0") == "1.0.0"
+
+
+class TestSlowServers:
+    def test_a_server_that_stalls_is_given_up_on_at_the_deadline(self, tmp_path: Path,
+                                                                 server: Server) -> None:
+        import time
+
+        def stall(_handler: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
+            time.sleep(3)
+            return 200, {}, b"entries: {}\n"
+
+        server.routes["/index.yaml"] = stall
+        started = time.monotonic()
+        with pytest.raises(SourceError, match="did not answer in time") as raised:
+            ChartSource(tmp_path, timeout=0.5).resolve(server.url, "web", "1.x")
+        assert time.monotonic() - started < 2.5
+        assert raised.value.temporary
