@@ -36,8 +36,7 @@ import binascii
 from collections.abc import Iterable
 from typing import Any
 
-from reconciler.charts.creds import HelmCredentials
-from reconciler.charts.urls import ChartURLProblem, chart_repository
+from reconciler.charts import ChartURLProblem, HelmCredentials, chart_repository
 from reconciler.source_secrets import Credentials
 from reconciler.source_url import (
     RepoURL,

@@ -15,12 +15,16 @@ Neighbours: `reconciler.app_source` (the caller), `reconciler.repo_creds` (Secre
 from reconciler.charts.creds import HelmCredentials
 from reconciler.charts.semver import ConstraintProblem, is_version, max_version
 from reconciler.charts.source import INDEX_TTL_SECONDS, ChartSource, default_chart_cache
+from reconciler.charts.urls import ChartRepository, ChartURLProblem, chart_repository
 
 __all__ = [
     "INDEX_TTL_SECONDS",
+    "ChartRepository",
     "ChartSource",
+    "ChartURLProblem",
     "ConstraintProblem",
     "HelmCredentials",
+    "chart_repository",
     "default_chart_cache",
     "is_version",
     "max_version",
