@@ -141,6 +141,10 @@ class ApplicationSetController:
         self._warned: dict[str, str] = {}
         self._lock = threading.Lock()
 
+    def use_git_source(self, source: GitSource) -> None:
+        """Read Git through `source` (the Application controller's, in one process)."""
+        self.source = self.checkouts.source = source
+
     @property
     def name(self) -> str:
         return "applicationsets"
