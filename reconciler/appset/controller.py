@@ -68,6 +68,7 @@ from rollouts.kube import (
     Informer,
     Kind,
     KubeClient,
+    KubeError,
     NotFound,
 )
 from rollouts.kube.shared import SharedInformers
@@ -290,22 +291,34 @@ class ApplicationSetController:
                     for app in self.applications.list(namespace)}
         todo = plan(desired, existing, owner=owner, spec=spec)
         written: dict[str, int] = {}
+        action, target = "CreateApplicationError", ""
         try:
             for body in todo.creates:
+                target = body["metadata"]["name"]
                 created = self.client.create(APPLICATION, namespace, body)
-                written[body["metadata"]["name"]] = resource_version(created)
-                self._event(raw, "Created", f"Created Application {body['metadata']['name']!r}")
+                written[target] = resource_version(created)
+                self._event(raw, "Created", f"Created Application {target!r}")
+            action = "UpdateApplicationError"
             for body in todo.updates:
+                target = body["metadata"]["name"]
                 updated = self.client.replace(APPLICATION, namespace, body)
-                written[body["metadata"]["name"]] = resource_version(updated)
-                self._event(raw, "Updated", f"Updated Application {body['metadata']['name']!r}")
-            for app_name, uid in todo.deletes:
+                written[target] = resource_version(updated)
+                self._event(raw, "Updated", f"Updated Application {target!r}")
+            action = "DeleteApplicationError"
+            for target, uid in todo.deletes:
                 try:
-                    self.client.delete(APPLICATION, namespace, app_name, uid=uid)
+                    self.client.delete(APPLICATION, namespace, target, uid=uid)
                 except NotFound:
                     pass
-                written[app_name] = 0
-                self._event(raw, "Deleted", f"Deleted Application {app_name!r}")
+                written[target] = 0
+                self._event(raw, "Deleted", f"Deleted Application {target!r}")
+        except (Conflict, AlreadyExists):
+            raise  # our cache is behind: looked at again shortly
+        except KubeError as error:
+            if error.temporary:
+                raise
+            # Refused for good (invalid, forbidden): say so; the next change retries.
+            return Failure(action, f"Application {target}: {error}")
         finally:
             if written:
                 with self._lock:
