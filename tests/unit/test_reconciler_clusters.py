@@ -9,9 +9,10 @@ from typing import Any
 from reconciler.clusters import LOCAL_NAME, LOCAL_SERVER, read_clusters
 
 
-def _secret(name: str, labels: dict[str, str] | None = None, **data: str) -> dict[str, Any]:
-    return {"metadata": {"name": name, "labels": {"argocd.argoproj.io/secret-type": "cluster",
-                                                   **(labels or {})}},
+def _secret(secret_name: str, labels: dict[str, str] | None = None,
+            **data: str) -> dict[str, Any]:
+    labels = {"argocd.argoproj.io/secret-type": "cluster", **(labels or {})}
+    return {"metadata": {"name": secret_name, "labels": labels},
             "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
 
 
