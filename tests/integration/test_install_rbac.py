@@ -88,11 +88,22 @@ RECONCILER_CAN = {
     "events": ["create", "patch"],
     "*.*": ALL,  # what Applications deploy (rollouts-reconciler-apply); projects narrow it
 }
+APPSET_CAN = {
+    "applicationsets.argoproj.io": ["get", "list", "patch", "watch"],
+    "applicationsets.argoproj.io/status": ["get", "patch", "update"],
+    "applicationsets.argoproj.io/finalizers": ["update"],
+    "applications.argoproj.io": ALL,
+    "events": ["create", "patch"],
+}
+APPSET_SA = "system:serviceaccount:rollouts:rollouts-applicationsets"
 # Only in its own namespace: its Lease (never other components' Leases).
 CONTROLLER_HOME_CAN = {**CONTROLLER_CAN, "leases.coordination.k8s.io": ["create", "get", "update"]}
 # Only in its control namespace: repository Secrets and its Lease.
 RECONCILER_HOME_CAN = {**RECONCILER_CAN, "secrets": READ,
                        "leases.coordination.k8s.io": ["create", "get", "update"]}
+# Cluster and repository Secrets and its Lease, in its own namespace only.
+APPSET_HOME_CAN = {**APPSET_CAN, "secrets": READ,
+                   "leases.coordination.k8s.io": ["create", "get", "update"]}
 
 
 def _diff(expected: dict[str, list[str]], actual: dict[str, list[str]]) -> list[str]:
@@ -113,7 +124,9 @@ def test_can_i_list_of_each_service_account_is_pinned(cluster: TestCluster,
     cases = [(CONTROLLER_SA, HOME, CONTROLLER_HOME_CAN),
              (CONTROLLER_SA, namespace, CONTROLLER_CAN),
              (RECONCILER_SA, HOME, RECONCILER_HOME_CAN),
-             (RECONCILER_SA, namespace, RECONCILER_CAN)]
+             (RECONCILER_SA, namespace, RECONCILER_CAN),
+             (APPSET_SA, HOME, APPSET_HOME_CAN),
+             (APPSET_SA, namespace, APPSET_CAN)]
     problems = []
     for who, where, expected in cases:
         diff = _diff(expected, can_i_list(cluster, who, where))
