@@ -57,7 +57,8 @@ class GitCheckouts:
             checkout = self.source.fetch(repo_url, revision,
                                          credentials_for(repo_url, self.secrets()))
         except SourceError as error:
-            raise GeneratorProblem(f"{redact_url(repo_url)}: {error}", temporary=error.temporary) from None
+            raise GeneratorProblem(f"{redact_url(repo_url)}: {error}",
+                                   temporary=error.temporary) from None
         with self._lock:
             if len(self._known) >= MAX_REMEMBERED:
                 self._known.clear()

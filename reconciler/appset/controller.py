@@ -33,6 +33,7 @@ ownerReference from them, so they stay, then removes `resources-finalizer.argocd
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -259,9 +260,9 @@ class ApplicationSetController:
         try:
             generated = generate(spec, Sources(clusters=clusters, git=reader))
         except GeneratorProblem as problem:
-            failure = Failure("ApplicationParamsGenerationError", str(problem), False)
             retry = RETRY_AFTER_UNREACHABLE if problem.temporary else RETRY_AFTER_ERROR
-            return self._fail(key, raw, failure, now, retry)
+            return self._fail(key, raw, Failure("ApplicationParamsGenerationError",
+                                                str(problem), False), now, retry)
         engine = Engine(spec.go_template, spec.missing_key_error)
         desired: list[Obj] = []
         try:
@@ -273,9 +274,9 @@ class ApplicationSetController:
         except TemplateProblem as problem:
             return self._fail(key, raw, Failure("RenderTemplateParamsError", str(problem)),
                               now, RETRY_AFTER_ERROR)
-        problem = check_desired(desired, str(metadata["name"]))
-        if problem is not None:
-            return self._fail(key, raw, problem, now, RETRY_AFTER_ERROR)
+        invalid = check_desired(desired, str(metadata["name"]))
+        if invalid is not None:
+            return self._fail(key, raw, invalid, now, RETRY_AFTER_ERROR)
         failure = self._apply(key, raw, spec, desired)
         self._finish(key, raw, failure, now, remove_refresh=refresh)
         if failure is not None:
@@ -306,10 +307,8 @@ class ApplicationSetController:
                 self._event(raw, "Updated", f"Updated Application {target!r}")
             action = "DeleteApplicationError"
             for target, uid in todo.deletes:
-                try:
+                with contextlib.suppress(NotFound):  # gone already: fine
                     self.client.delete(APPLICATION, namespace, target, uid=uid)
-                except NotFound:
-                    pass
                 written[target] = 0
                 self._event(raw, "Deleted", f"Deleted Application {target!r}")
         except (Conflict, AlreadyExists):

@@ -61,6 +61,7 @@ class Engine:
         from rollouts.templating.fast import render_fast
         from rollouts.templating.go import TemplateError, render_go
 
+        out: str
         try:
             if self.go_template:
                 out = render_go(text, dict(params), name=where,

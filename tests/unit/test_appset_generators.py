@@ -213,7 +213,7 @@ class TestGitFiles:
 
     def test_a_file_that_is_no_object_is_named(self, tmp_path: Path) -> None:
         tree = Tree(tmp_path, {"bad.yaml": "- 1\n- 2\n"})
-        with pytest.raises(GeneratorProblem, match="bad.yaml: must hold an object"):
+        with pytest.raises(GeneratorProblem, match=r"bad\.yaml: must hold an object"):
             params(git(files=[{"path": "bad.yaml"}]), sources=Sources(git=tree))
 
     def test_an_alias_bomb_is_refused(self, tmp_path: Path) -> None:
@@ -223,7 +223,7 @@ class TestGitFiles:
             lines.append(f"{level}: &{level} [*{previous},*{previous},*{previous},*{previous},"
                          f"*{previous},*{previous},*{previous},*{previous},*{previous}]")
         tree = Tree(tmp_path, {"bomb.yaml": "\n".join(lines) + "\n"})
-        with pytest.raises(GeneratorProblem, match="bomb.yaml"):
+        with pytest.raises(GeneratorProblem, match=r"bomb\.yaml"):
             params(git(files=[{"path": "bomb.yaml"}]), sources=Sources(git=tree))
 
 
@@ -307,13 +307,13 @@ def test_a_generator_template_overrides_the_application_set_template() -> None:
 ])
 def test_unimplemented_or_unknown_generators_are_named(generator: dict[str, Any],
                                                        fragment: str) -> None:
-    with pytest.raises(GeneratorProblem, match="spec.generators\\[0\\]") as raised:
+    with pytest.raises(GeneratorProblem, match=r"spec\.generators\[0\]") as raised:
         params(generator)
     assert fragment in str(raised.value)
 
 
 def test_requeue_follows_the_git_generators() -> None:
-    listed = {"list": {"elements": []}}
+    listed: dict[str, Any] = {"list": {"elements": []}}
     assert requeue_seconds(spec(listed)) is None
     assert requeue_seconds(spec(listed, git(directories=[{"path": "*"}]))) == 180
     nested = {"matrix": {"generators": [listed, git(directories=[{"path": "*"}],

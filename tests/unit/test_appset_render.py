@@ -10,16 +10,16 @@ import pytest
 
 pytest.importorskip("rollouts.templating.go")
 
-from reconciler.appset.generators import GeneratorProblem, Sources, generate  # noqa: E402
-from reconciler.appset.render import (  # noqa: E402
+from reconciler.appset.generators import GeneratorProblem, Sources, generate
+from reconciler.appset.render import (
     RESOURCES_FINALIZER,
     Engine,
     TemplateProblem,
     application,
     render_tree,
 )
-from reconciler.appset.spec import read_spec  # noqa: E402
-from reconciler.clusters import read_clusters  # noqa: E402
+from reconciler.appset.spec import read_spec
+from reconciler.clusters import read_clusters
 
 FAST = Engine()
 GO = Engine(go_template=True)
