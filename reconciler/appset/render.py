@@ -70,7 +70,12 @@ class Engine:
                 out = render_fast(text, {k: v for k, v in params.items()
                                          if isinstance(v, str)})
         except TemplateError as error:
-            raise TemplateProblem(f"{where}: {_one_line(str(error))}") from None
+            # The engine names the template it was given (`where`): say it once.
+            reason = _one_line(str(error))
+            own = f"template {where}:"
+            if reason.startswith(own):
+                raise TemplateProblem(f"{where}:{reason[len(own):]}") from None
+            raise TemplateProblem(f"{where}: {reason}") from None
         except RecursionError:
             raise TemplateProblem(f"{where}: the template nests too deeply") from None
         if len(out) > MAX_RENDERED_CHARS:

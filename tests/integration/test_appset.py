@@ -84,6 +84,15 @@ def exists(cluster: TestCluster, namespace: str, kind: str, name: str) -> bool:
     return cluster.kubectl_run("get", kind, name, "-n", namespace, check=False).returncode == 0
 
 
+def wait_stamped(cluster: TestCluster, namespace: str, name: str, *, timeout: float = 60,
+                 revision: str | None = None) -> dict[str, Any]:
+    """Wait for the ApplicationSet to create Application `name`, then for it to sync."""
+    wait_for(lambda: exists(cluster, namespace, "application", name), 30,
+             f"Application {name} to be created", lambda: sorted(applications(cluster,
+                                                                              namespace)))
+    return wait_app(cluster, namespace, name, revision=revision, timeout=timeout)
+
+
 @pytest.fixture
 def release_finalizers(cluster: TestCluster, namespace: str) -> Iterator[None]:
     """At the end, drop the resources finalizer from the test's Applications, so the
@@ -109,7 +118,7 @@ def test_list_generator_stamps_applications_that_sync_and_leaves_others_alone(
     apply(cluster, namespace, colors)
     with running_reconciler(cluster, namespace, tmp_path, controllers=CONTROLLERS):
         for color in ("red", "blue"):
-            wait_app(cluster, namespace, f"list-{color}", revision=repo.head())
+            wait_stamped(cluster, namespace, f"list-{color}", revision=repo.head())
             assert get(cluster, namespace, "configmap", color)["data"] == {"color": color}
         stamped = applications(cluster, namespace)
         red = stamped["list-red"]["metadata"]
@@ -156,7 +165,7 @@ def test_git_directories_generator_stamps_one_application_per_directory(
     apply(cluster, namespace, dirs)
     with running_reconciler(cluster, namespace, tmp_path, controllers=CONTROLLERS):
         for color in ("blue", "red"):
-            wait_app(cluster, namespace, f"dir-{color}", revision=repo.head())
+            wait_stamped(cluster, namespace, f"dir-{color}", revision=repo.head())
         stamped = applications(cluster, namespace)
         assert sorted(stamped) == ["dir-blue", "dir-red"]  # apps/legacy is excluded
         assert stamped["dir-red"]["metadata"]["finalizers"] == [FINALIZER]
@@ -166,7 +175,7 @@ def test_git_directories_generator_stamps_one_application_per_directory(
         assert conditions["ErrorOccurred"]["status"] == "False"
 
         pushed = repo.commit({"apps/green/cm.yaml": config_map("green")}, "add green")
-        wait_app(cluster, namespace, "dir-green", revision=pushed, timeout=60)
+        wait_stamped(cluster, namespace, "dir-green", revision=pushed)
         assert get(cluster, namespace, "configmap", "green")["data"] == {"color": "green"}
 
 
@@ -183,6 +192,6 @@ def test_a_missing_template_key_applies_nothing_and_says_where(
             "ErrorOccurred", {}).get("status") == "True", 30, "the error condition")
         error = appset_conditions(cluster, namespace, "broken")["ErrorOccurred"]
         assert error["reason"] == "RenderTemplateParamsError"
-        assert error["message"].startswith("template.metadata.name: ")
+        assert error["message"].startswith("template.metadata.name:1:")
         assert "colour" in error["message"]
         assert applications(cluster, namespace) == {}
