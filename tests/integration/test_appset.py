@@ -195,3 +195,20 @@ def test_a_missing_template_key_applies_nothing_and_says_where(
         assert error["message"].startswith("template.metadata.name:1:")
         assert "colour" in error["message"]
         assert applications(cluster, namespace) == {}
+
+
+def test_argo_style_application_sets_are_accepted_by_the_api_server(
+        cluster: TestCluster, namespace: str, repo: TestRepo) -> None:
+    from tests.unit.test_appset_crd import documents
+
+    for doc in documents():
+        doc["metadata"].pop("namespace", None)
+        cluster.kubectl_run("apply", "--dry-run=server", "-n", namespace, "-f", "-",
+                            input=json.dumps(doc))
+    refused = cluster.kubectl_run(
+        "apply", "--dry-run=server", "-n", namespace, "-f", "-", check=False,
+        input=json.dumps(app_set("typo", [{"list": {"elements": []}}], {
+            "metadata": {"name": "x"}, "spec": {}},
+            syncPolicy={"applicationsSync": "delete-all"})))
+    assert refused.returncode != 0
+    assert "spec.syncPolicy.applicationsSync" in refused.stderr
