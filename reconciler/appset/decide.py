@@ -1,7 +1,8 @@
 """What to do with the Applications of one ApplicationSet, and the status it shows (pure).
 
 `check_desired(apps)` refuses a generated set that must not be applied at all: two
-Applications of one name, or one that is not a valid Application (a bad template).
+Applications of one name, or one that is not shaped like an Application (a bad template;
+what the Application controller supports is for it to say in the Application's status).
 
 `plan(desired, existing, owner=..., spec=...)` compares the generated Applications with
 those in the ApplicationSet's namespace:
@@ -37,8 +38,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from reconciler.appset.spec import AppSetSpec
-from rollouts.api import check_object
+from rollouts.api import Application
 
 __all__ = [
     "APPLICATION_SET_KIND",
@@ -110,11 +113,16 @@ def check_desired(apps: Sequence[Mapping[str, Any]], appset_name: str) -> Failur
                            f"name: {name}; make template.metadata.name differ per parameter "
                            "set (nothing was applied)")
         seen.add(name)
-        errors = check_object(app).errors
-        if errors:
+        # The shape only: what the Application controller supports (a destination, a
+        # source type) is for it to say, in the Application's own conditions.
+        try:
+            Application.model_validate(dict(app), by_alias=True, by_name=False)
+        except ValidationError as invalid:
+            first = invalid.errors(include_url=False)[0]
+            where = ".".join(str(part) for part in first["loc"])
             return Failure("ApplicationValidationError",
-                           f"the template renders an invalid Application {name}: {errors[0]}; "
-                           "fix the template (nothing was applied)")
+                           f"the template renders an invalid Application {name}: {where}: "
+                           f"{first['msg']}; fix the template (nothing was applied)")
     return None
 
 

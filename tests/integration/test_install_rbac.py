@@ -300,3 +300,53 @@ def test_the_reconcilers_token_syncs_and_prunes_from_git_without_a_403(
 def _exists(cluster: TestCluster, namespace: str, kind: str, name: str) -> bool:
     return cluster.kubectl_run("get", kind, name, "-n", namespace,
                                check=False).returncode == 0
+
+
+# -- the ApplicationSet controller's token --------------------------------------------------
+
+def test_the_application_set_controllers_token_stamps_and_deletes_without_a_403(
+        cluster: TestCluster, namespace: str, tmp_path: Path) -> None:
+    cluster.kubectl_run("apply", "--server-side", "-k", str(INSTALL))
+    cluster.kubectl_run("wait", "--for=condition=established", "--timeout=60s",
+                        "crd/applicationsets.argoproj.io")
+    name = f"rbac-{namespace}"
+    secret = {"apiVersion": "v1", "kind": "Secret",
+              "metadata": {"name": name, "labels": {
+                  "argocd.argoproj.io/secret-type": "cluster", "test": namespace}},
+              "stringData": {"name": name, "server": f"https://{name}.example:6443"}}
+    appset = {"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+              "metadata": {"name": name},
+              "spec": {"generators": [{"clusters": {"selector": {
+                           "matchLabels": {"test": namespace}}}}],
+                       "syncPolicy": {"preserveResourcesOnDeletion": True},
+                       "template": {"metadata": {"name": "{{name}}-app"}, "spec": {
+                           "project": "default",
+                           "source": {"repoURL": "https://git.example/apps.git",
+                                      "path": "guestbook"},
+                           "destination": {"server": "{{server}}", "namespace": namespace}}}}}
+    kubeconfig = token_kubeconfig(cluster, "rollouts-applicationsets", tmp_path / "sa.kubeconfig")
+    try:
+        _apply(cluster, HOME, secret, appset)
+        with SaController(cluster, kubeconfig, tmp_path / "appsets.log",
+                          "--controllers", "applicationsets", "-n", HOME) as controller:
+            wait_for(lambda: _exists(cluster, HOME, "application", f"{name}-app"), 30,
+                     "the stamped Application", lambda: controller.text()[-3000:])
+            stamped = get(cluster, HOME, "application", f"{name}-app")
+            assert stamped["spec"]["destination"]["server"] == f"https://{name}.example:6443"
+            assert stamped["metadata"]["ownerReferences"][0]["name"] == name
+            conditions = lambda: {c["type"]: c["status"] for c in (get(  # noqa: E731
+                cluster, HOME, "applicationset", name).get("status") or {}).get(
+                "conditions") or []}
+            wait_for(lambda: conditions().get("ResourcesUpToDate") == "True", 30,
+                     "the status written", conditions)
+            cluster.kubectl_run("delete", "secret", name, "-n", HOME)  # the cluster goes...
+            wait_for(lambda: not _exists(cluster, HOME, "application", f"{name}-app"), 30,
+                     "its Application deleted", lambda: controller.text()[-3000:])
+            assert controller.alive()
+    finally:
+        for kind in ("applicationset", "application", "secret"):
+            cluster.kubectl_run("delete", kind, name, f"{name}-app", "-n", HOME,
+                                "--ignore-not-found", "--wait=false", check=False)
+    log = controller.text()
+    assert "/secrets?labelSelector=argocd.argoproj.io" in log  # cluster Secrets were read
+    assert refusals(log) == [], log[-5000:]
