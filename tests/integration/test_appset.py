@@ -13,7 +13,11 @@ generated Application deploys an object of its own and turns Synced/Healthy quic
 - a `git` directories generator (Go templates, `missingkey=error`, an `exclude: true`
   entry) stamps one Application per directory, with the resources finalizer; a directory
   pushed later gets its Application at the next poll;
-- a template naming a missing key applies nothing and names the field in the status.
+- a template naming a missing key applies nothing and names the field in the status;
+- Argo-style ApplicationSets are accepted by the API server, a typo is refused;
+- a deleted ApplicationSet (held by the resources finalizer) takes its Applications with
+  it through the garbage collector, unless its policy never deletes (`create-update`):
+  then the controller unhooks them first and they stay.
 """
 
 from __future__ import annotations
@@ -212,3 +216,36 @@ def test_argo_style_application_sets_are_accepted_by_the_api_server(
             syncPolicy={"applicationsSync": "delete-all"})))
     assert refused.returncode != 0
     assert "spec.syncPolicy.applicationsSync" in refused.stderr
+
+
+def test_deleting_an_application_set_keeps_its_applications_only_when_its_policy_says(
+        cluster: TestCluster, namespace: str, daemon: GitDaemon, repo: TestRepo,
+        tmp_path: Path) -> None:
+    url = daemon.url("apps")
+
+    def stamping(name: str, color: str, **spec: Any) -> dict[str, Any]:
+        appset = app_set(name, [{"list": {"elements": [{"color": color}]}}],
+                         template(f"{name}-{{{{color}}}}", "apps/{{color}}", url, namespace),
+                         **spec)
+        appset["metadata"]["finalizers"] = [FINALIZER]  # as `argocd appset create` leaves it
+        return appset
+
+    apply(cluster, namespace, stamping("kept", "red", syncPolicy={
+        "applicationsSync": "create-update", "preserveResourcesOnDeletion": True}))
+    apply(cluster, namespace, stamping("gone", "blue", syncPolicy={
+        "preserveResourcesOnDeletion": True}))
+    with running_reconciler(cluster, namespace, tmp_path, controllers=CONTROLLERS):
+        for name in ("kept-red", "gone-blue"):
+            wait_stamped(cluster, namespace, name)
+        for name in ("kept", "gone"):
+            cluster.kubectl_run("delete", "applicationset", name, "-n", namespace,
+                                "--wait=false")
+        wait_for(lambda: not exists(cluster, namespace, "applicationset", "kept")
+                 and not exists(cluster, namespace, "applicationset", "gone"), 30,
+                 "both ApplicationSets gone")
+        # create-update never deletes: the controller unhooked its Application first.
+        wait_for(lambda: not exists(cluster, namespace, "application", "gone-blue"), 60,
+                 "the garbage collector to delete gone-blue")
+        kept = get(cluster, namespace, "application", "kept-red")
+        assert kept["metadata"].get("ownerReferences") is None
+        assert wait_app(cluster, namespace, "kept-red")["sync"]["status"] == "Synced"
