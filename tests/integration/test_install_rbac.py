@@ -334,9 +334,11 @@ def test_the_application_set_controllers_token_stamps_and_deletes_without_a_403(
             stamped = get(cluster, HOME, "application", f"{name}-app")
             assert stamped["spec"]["destination"]["server"] == f"https://{name}.example:6443"
             assert stamped["metadata"]["ownerReferences"][0]["name"] == name
-            conditions = lambda: {c["type"]: c["status"] for c in (get(  # noqa: E731
-                cluster, HOME, "applicationset", name).get("status") or {}).get(
-                "conditions") or []}
+
+            def conditions() -> dict[str, str]:
+                status = get(cluster, HOME, "applicationset", name).get("status") or {}
+                return {c["type"]: c["status"] for c in status.get("conditions") or []}
+
             wait_for(lambda: conditions().get("ResourcesUpToDate") == "True", 30,
                      "the status written", conditions)
             cluster.kubectl_run("delete", "secret", name, "-n", HOME)  # the cluster goes...
