@@ -14,6 +14,10 @@
   namespace only, not in every namespace as the install does) so it never writes to
   other tests' Applications; its cluster-wide grants are those the can-i pin shows.
 
+- The ApplicationSet controller's own token (`--controllers applicationsets`, `-n rollouts`)
+  stamps an Application from a cluster Secret (a `clusters` generator), writes the
+  ApplicationSet's status and deletes the Application when the Secret goes, without a 403.
+
 The controller runs cluster-wide, as installed, with an `--instance-id` of its own: it
 serves only the Rollouts labelled with it, so concurrent or leftover objects of other
 tests (in terminating namespaces, where a create is a 403) never reach its log.
