@@ -13,7 +13,6 @@
   without one 403. It runs with `-n rollouts` (Applications watched in its control
   namespace only, not in every namespace as the install does) so it never writes to
   other tests' Applications; its cluster-wide grants are those the can-i pin shows.
-
 - The ApplicationSet controller's own token (`--controllers applicationsets`, `-n rollouts`)
   stamps an Application from a cluster Secret (a `clusters` generator), writes the
   ApplicationSet's status and deletes the Application when the Secret goes, without a 403.
