@@ -35,7 +35,8 @@ from rollouts.runtime import (
     logging_setup,
 )
 
-AVAILABLE = ("rollouts", "analysis", "experiments", "reconciler", "notifications")
+AVAILABLE = ("rollouts", "analysis", "experiments", "reconciler", "applicationsets",
+             "notifications")
 DEFAULT_CONTROLLERS = "rollouts,analysis,experiments"
 PLANNED: tuple[str, ...] = ()
 
@@ -132,6 +133,15 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
             controllers.append(NotificationController(
                 client, namespace=namespace, control_namespace=options.control_namespace,
                 egress=egress, instance_id=instance_id, informers=informers))
+        elif name == "applicationsets":
+            from reconciler.appset import ApplicationSetController
+
+            options = reconciler or ReconcilerOptions()
+            controllers.append(ApplicationSetController(
+                client, namespace=namespace, control_namespace=options.control_namespace,
+                application_namespaces=options.application_namespaces,
+                repo_cache=options.repo_cache, allow_local_repos=options.allow_local_repos,
+                informers=informers))
         elif name in PLANNED:
             raise UsageProblem(f"--controllers: '{name}' is not implemented yet; "
                                f"available: {', '.join(AVAILABLE)}")
@@ -140,7 +150,17 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
                                f"choose from {', '.join(AVAILABLE + PLANNED)}")
     if not controllers:
         raise UsageProblem("--controllers: name at least one controller, e.g. rollouts")
+    _share_git_cache(controllers)
     return controllers
+
+
+def _share_git_cache(controllers: list[Controller]) -> None:
+    """One `GitSource` per process: the ApplicationSet controller reads Git through the
+    reconciler's (its locks guard the clones both would otherwise fetch at once)."""
+    reconciler = next((c for c in controllers if c.name == "reconciler"), None)
+    for controller in controllers:
+        if reconciler is not None and controller.name == "applicationsets":
+            controller.use_git_source(reconciler.sources.source)  # type: ignore[attr-defined]
 
 
 @click.command("controller")
@@ -151,7 +171,7 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
               help="Watch only this namespace (default: all namespaces).")
 @click.option("--controllers", "names", default=DEFAULT_CONTROLLERS, show_default=True,
               help="Comma-separated controllers to run (rollouts, analysis, experiments, "
-                   "reconciler, notifications).")
+                   "reconciler, applicationsets, notifications).")
 @click.option("--prometheus", envvar="ARGO_ROLLOUTS_PROMETHEUS_ADDRESS", default=None,
               help="Prometheus address for metrics that name none.")
 @click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
