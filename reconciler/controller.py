@@ -55,8 +55,8 @@ from reconciler.operation_runner import Compared, OperationRunner
 from reconciler.project_gate import InvalidProject, ProjectGate, spec_problem, window_problem
 from reconciler.projects import default_project
 from reconciler.render import DEFAULT_POLICY, RenderError, RenderPolicy
-from reconciler.secret_mask import scrub, scrub_messages
 from reconciler.repo_creds import REPO_SECRET_SELECTOR
+from reconciler.secret_mask import scrub, scrub_messages
 from reconciler.source import GitSource, SourceError, redact_url
 from reconciler.sync import AppliedVersions
 from reconciler.syncplan import SyncOptions, plan_sync

@@ -140,7 +140,7 @@ class OperationRunner:
     def secret_values_of(self, key: str) -> frozenset[str]:
         """The Secret values of the app's last compares: what no message may show."""
         with self._secrets_lock:
-            return frozenset().union(*self._secrets.get(key, {}).values())
+            return frozenset[str]().union(*self._secrets.get(key, {}).values())
 
     def forget(self, key: str) -> None:
         with self._secrets_lock:

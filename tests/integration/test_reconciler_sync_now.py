@@ -169,9 +169,6 @@ def test_secret_data_never_appears_in_get_diff_events_or_the_log(
             wait_revision(cluster, namespace, repo.head())
             synced = cli(cluster, namespace, tmp_path, "sync", "web", "--timeout", "60s")
             assert synced.returncode == 0, (synced.stdout, synced.stderr)
-            # Someone edits the live Secret: a diff of a Secret to show.
-            cluster.kubectl_run("patch", "-n", namespace, "secret", "creds", "--type=merge",
-                                "-p", json.dumps({"stringData": {"password": LIVE_EDIT}}))
             # A second Secret the API server refuses, quoting the value it refuses.
             repo.commit({"app/guarded.yaml": GUARDED_SECRET}, "a guarded secret")
             failed = cli(cluster, namespace, tmp_path, "sync", "web", "--timeout", "60s")
@@ -179,6 +176,9 @@ def test_secret_data_never_appears_in_get_diff_events_or_the_log(
             state = app_status(cluster, namespace, "web")["operationState"]
             assert state["phase"] in ("Failed", "Error")
             assert "refusing password ++++++++" in json.dumps(state)  # it was quoted
+            # Someone edits the live Secret: a diff of a Secret to show.
+            cluster.kubectl_run("patch", "-n", namespace, "secret", "creds", "--type=merge",
+                                "-p", json.dumps({"stringData": {"password": LIVE_EDIT}}))
 
             outputs = {
                 "sync": failed.stdout + failed.stderr,
