@@ -76,8 +76,7 @@ def _normalized(obj: Obj) -> Obj:
     out = copy.deepcopy(obj)
     string_data = out.pop("stringData", None)
     if isinstance(string_data, dict) and string_data:
-        data = out.get("data") if isinstance(out.get("data"), dict) else {}
-        data = dict(data)
+        data = dict(out["data"]) if isinstance(out.get("data"), dict) else {}
         for name, value in string_data.items():
             data[name] = base64.b64encode(_text(value).encode()).decode()
         out["data"] = data

@@ -116,7 +116,7 @@ class TestScrubbingMessages:
 
     def test_only_message_fields_of_a_status_are_scrubbed(self) -> None:
         values = frozenset({"production"})
-        status = {
+        status: dict[str, Any] = {
             "sync": {"status": "OutOfSync", "revision": "abc"},
             "resources": [{"kind": "Namespace", "name": "production",
                            "health": {"status": "Healthy", "message": "production ok"}}],
