@@ -123,7 +123,7 @@ def test_app_get_refresh_shows_a_pushed_commit(
 
 def _refuse_guarded_secrets(cluster: TestCluster, namespace: str) -> str:
     """A ValidatingAdmissionPolicy refusing the Secret `guarded` in `namespace` with a
-    message that quotes its password; returns the policy's name."""
+    message that quotes its password (base64, as CEL sees it); returns the policy's name."""
     name = f"{namespace}-guarded"
     policy = {
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
@@ -148,13 +148,16 @@ def _refuse_guarded_secrets(cluster: TestCluster, namespace: str) -> str:
     for obj in (policy, binding):
         cluster.kubectl_run("apply", "-f", "-", input=json.dumps(obj))
     probe = yaml.safe_load(GUARDED_SECRET)
+    answers: list[str] = []
 
     def refusing() -> bool:
         result = cluster.kubectl_run("apply", "-n", namespace, "--dry-run=server", "-f", "-",
                                      input=json.dumps(probe), check=False)
-        return GUARDED in result.stderr  # the policy is in force, and it quotes the value
+        answers.append(result.stderr.strip() or result.stdout.strip())
+        # In force, and quoting the value (CEL sees a Secret's data as base64 text).
+        return base64.b64encode(GUARDED.encode()).decode() in result.stderr
 
-    wait_for(refusing, 30, "the admission policy to be in force")
+    wait_for(refusing, 30, "the admission policy to be in force", lambda: answers[-1:])
     return name
 
 
