@@ -20,6 +20,8 @@ renders by (repository, commit, source spec: path and render options; plus the a
 and namespace for Helm, the only renderer that reads them), up to `RENDER_CACHE_OBJECTS`
 objects in all: an Application is reconciled on every watch event of its objects and its
 source changes far less often, and Applications of one path at one commit share it.
+`forget_render` drops an app's renders (Argo CD's hard refresh: the next compare renders
+again from the checkout instead of trusting the cache).
 
 A source with `chart:` is a chart from a Helm repository or OCI registry
 (`reconciler.charts.ChartSource`): its "commit" is the chart version `targetRevision`
@@ -286,9 +288,9 @@ class AppSources:
         return self.source.resolve(source.repo_url, revision,
                                    self.credentials(app, app_namespace))
 
-    def render(self, app: Application, *, app_name: str, app_namespace: str, revision: str
-               ) -> Rendered:
-        """The objects of `app` at commit `revision`; `SourceError` or `RenderError`."""
+    @staticmethod
+    def _render_keys(app: Application, app_name: str, revision: str) -> tuple[str, str]:
+        """The render cache's keys of `app` at `revision`: (any renderer, Helm)."""
         source = _source_of(app)
         destination = app.spec.destination.namespace or ""
         spec = source.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -297,7 +299,27 @@ class AppSources:
         # Only Helm reads the app's name and namespace (release name, .Release.Namespace):
         # a Helm render is kept per app, under a marker saying the path is a chart.
         base_key = json.dumps([_repo_key(source.repo_url), revision, spec], sort_keys=True)
-        helm_key = json.dumps([base_key, app_name, destination])
+        return base_key, json.dumps([base_key, app_name, destination])
+
+    def forget_render(self, key: str, app: Application, *, app_name: str,
+                      revisions: tuple[str, ...] = ()) -> None:
+        """Drop the cached renders of `app` at its last target commit and at `revisions`
+        (Argo CD's hard refresh: the next compare renders them again)."""
+        with self._lock:
+            target = self._targets.get(key)
+            wanted = {*revisions, *([target.revision] if target and target.revision else [])}
+            for cache_key in {k for revision in wanted
+                              for k in self._render_keys(app, app_name, revision)}:
+                old = self._renders.pop(cache_key, None)
+                if old is not None:
+                    self._rendered_objects -= len(old.objects)
+
+    def render(self, app: Application, *, app_name: str, app_namespace: str, revision: str
+               ) -> Rendered:
+        """The objects of `app` at commit `revision`; `SourceError` or `RenderError`."""
+        source = _source_of(app)
+        destination = app.spec.destination.namespace or ""
+        base_key, helm_key = self._render_keys(app, app_name, revision)
         with self._lock:
             cached = self._renders.get(base_key)
             if cached is not None and cached.source_type == SourceType.HELM.value:

@@ -4,7 +4,10 @@ One reconcile of an Application, top to bottom, returning early where a step can
 
 1. read it from the cache (a copy older than our own last write waits a moment);
 2. check the spec (`InvalidSpecError` condition; nothing else happens);
-3. find the target commit (`AppSources.target`: `ls-remote` only when a poll is due);
+3. find the target commit (`AppSources.target`: `ls-remote` only when a poll is due,
+   or at once for the refresh annotation and for a requested sync without a revision:
+   a sync means the commit Git has now, not the one of the last poll; a `hard` refresh
+   also drops the app's cached render and diffs);
    a Git error is a `ComparisonError`: sync `Unknown`, nothing applied or pruned;
 4. render it and compare (`reconciler.compare`): desired objects vs live objects read
    from watches on the kinds the app manages (`reconciler.watches`), diffs by dry run;
@@ -14,6 +17,10 @@ One reconcile of an Application, top to bottom, returning early where a step can
    (`reconciler.sync`);
 6. write the status once, as a merge patch with the object's resourceVersion as a
    precondition, only when it changed (`reconciler.app_status`); then the events.
+   Every message in them has the app's Secret values scrubbed
+   (`reconciler.secret_mask`), and so has an API error that reaches the log. The
+   refresh annotation is removed after the status is written, so whoever set it and
+   waits for it to go (`rollouts app get --refresh`) reads the new status.
 
 Timers: the next Git poll, a self-heal delay, a retry backoff. Waits inside a sync (hooks,
 health of a wave) are requeues of the key, not blocked workers.
@@ -37,12 +44,19 @@ from reconciler.app_status import (
     transition_events,
 )
 from reconciler.compare import DiffCache
-from reconciler.operation import Decision, decide_auto_sync, parse_time, requested_operation
+from reconciler.operation import (
+    Decision,
+    decide_auto_sync,
+    parse_time,
+    requested_operation,
+    syncs_to_current_commit,
+)
 from reconciler.operation_runner import Compared, OperationRunner
 from reconciler.project_gate import InvalidProject, ProjectGate, spec_problem, window_problem
 from reconciler.projects import default_project
 from reconciler.render import DEFAULT_POLICY, RenderError, RenderPolicy
 from reconciler.repo_creds import REPO_SECRET_SELECTOR
+from reconciler.secret_mask import scrub, scrub_messages
 from reconciler.source import GitSource, SourceError, redact_url
 from reconciler.sync import AppliedVersions
 from reconciler.syncplan import SyncOptions, plan_sync
@@ -75,6 +89,7 @@ Obj = dict[str, Any]
 FIELD_MANAGER = "rollouts-reconciler"
 COMPONENT = "rollouts-reconciler"
 REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
+HARD_REFRESH = "hard"
 DEFAULT_CONTROL_NAMESPACE = "rollouts"
 """The control namespace when neither -n nor --control-namespace names one."""
 
@@ -226,12 +241,17 @@ class ApplicationController:
         except Conflict:
             log.info("%s changed while we reconciled it; looking again", key)
             return ReconcileResult(requeue_after=0.2)
+        except KubeError as error:  # logged by the manager: it may quote an object
+            error.message = scrub(error.message, self.runner.secret_values_of(key))
+            error.args = (error.message,)
+            raise
 
     def _forget(self, key: str) -> None:
         if self._timers is not None:
             self._timers.cancel(key)
         self.sources.forget(key)
         self.diffs.forget(key)
+        self.runner.forget(key)
         self._written.forget(key)
         with self._lock:
             self._warned.pop(key, None)
@@ -253,8 +273,14 @@ class ApplicationController:
         if refusal is not None or not isinstance(project, AppProject):
             return self._refuse(key, raw, [refusal or f"AppProject {app.spec.project!r}"], now)
         annotations = metadata.get("annotations") or {}
+        if annotations.get(REFRESH_ANNOTATION) == HARD_REFRESH:
+            synced = ((raw.get("status") or {}).get("sync") or {}).get("revision")
+            self.sources.forget_render(key, app, app_name=str(metadata["name"]),
+                                       revisions=(synced,) if isinstance(synced, str) else ())
+            self.diffs.forget(key)
         target = self.sources.target(key, app, app_namespace, now,
-                                     refresh=REFRESH_ANNOTATION in annotations)
+                                     refresh=REFRESH_ANNOTATION in annotations or
+                                     syncs_to_current_commit(raw))
         if self._timers is not None and (target.polled or "poll" not in
                                          self._timers.pending(key)):
             self._timers.at(key, target.next_poll, "poll")
@@ -314,7 +340,8 @@ class ApplicationController:
             if outcome.wake_at is not None and self._timers is not None:
                 self._timers.at(key, outcome.wake_at, "operation")
         self._finish(key, raw, observation, now,
-                     refresh=_compared_before_finish(status), state=state,
+                     refresh=_compared_before_finish(status) or
+                     REFRESH_ANNOTATION in annotations, state=state,
                      history=history, events=events, remove_operation=remove_operation,
                      remove_refresh=REFRESH_ANNOTATION in annotations, hold=finished)
         return ReconcileResult(requeue_after=requeue)
@@ -368,8 +395,10 @@ class ApplicationController:
         observation = self._observation(raw, None, None, None,
                                         [("InvalidSpecError", p) for p in problems])
         status = raw.get("status") or {}
+        annotations = (raw.get("metadata") or {}).get("annotations") or {}
         self._finish(key, raw, observation, now, refresh=False,
-                     state=status.get("operationState"), history=status.get("history"))
+                     state=status.get("operationState"), history=status.get("history"),
+                     remove_refresh=REFRESH_ANNOTATION in annotations)
         return ReconcileResult()
 
     def _parse(self, key: str, raw: Obj) -> tuple[Application | None, list[str]]:
@@ -417,30 +446,37 @@ class ApplicationController:
                 remove_operation: bool = False, remove_refresh: bool = False,
                 hold: bool = False) -> None:
         old = raw.get("status") or {}
-        new = build_status(old, observation, operation_state=state, history=history, now=now,
-                           refresh=refresh, hold=hold)
+        secrets = self.runner.secret_values_of(key)
+        new = scrub_messages(build_status(old, observation, operation_state=state,
+                                          history=history, now=now, refresh=refresh,
+                                          hold=hold), secrets)
         metadata = raw["metadata"]
         namespace, name = metadata.get("namespace"), metadata["name"]
         resource_version = metadata.get("resourceVersion")
-        main: Obj = {}
         if remove_operation:
-            main["operation"] = None
-        if remove_refresh:
-            main["metadata"] = {"annotations": {REFRESH_ANNOTATION: None}}
-        if main:
-            main.setdefault("metadata", {})["resourceVersion"] = resource_version
-            written = self.client.patch(APPLICATION, namespace, name, main)
-            resource_version = written["metadata"]["resourceVersion"]
-            self._remember(key, written)
+            resource_version = self._patch_main(key, raw, {"operation": None}, resource_version)
         patch = merge_patch(old, new)
         if patch:
             body = {"metadata": {"resourceVersion": resource_version}, "status": patch}
             written = self.client.patch_status(APPLICATION, namespace, name, body)
+            resource_version = written["metadata"]["resourceVersion"]
             self._remember(key, written)
             log.debug("%s: wrote status (%s)", key, ", ".join(sorted(patch)))
+        if remove_refresh:
+            self._patch_main(key, raw, {"metadata": {"annotations": {REFRESH_ANNOTATION: None}}},
+                             resource_version)
         for type_, reason, message in [*(events or []), *transition_events(old, new)]:
             self.client.emit_event(raw, "Warning" if type_ == "Warning" else "Normal", reason,
-                                   redact_url(message), component=COMPONENT)
+                                   redact_url(scrub(message, secrets)), component=COMPONENT)
+
+    def _patch_main(self, key: str, raw: Obj, patch: Obj, resource_version: Any) -> Any:
+        """Merge-patch the Application itself (not its status), with a precondition."""
+        metadata = raw["metadata"]
+        patch.setdefault("metadata", {})["resourceVersion"] = resource_version
+        written = self.client.patch(APPLICATION, metadata.get("namespace"), metadata["name"],
+                                    patch)
+        self._remember(key, written)
+        return written["metadata"]["resourceVersion"]
 
     def _remember(self, key: str, written: Obj) -> None:
         self._written.record(key, written)

@@ -32,8 +32,9 @@ missing live object is drift (no server call). A refused dry-run (`Invalid`: an
 immutable field changed, a schema error; `Forbidden`; a kind the server does not serve)
 is `changed=True` with `error` set, for the sync to report; errors worth retrying
 (`Unavailable`, `Conflict`) are raised. `unified` is a unified diff of the compared parts
-(`--- live` / `+++ desired`) with Secret values masked as `++++++++` (a different mask
-length on the desired side when the value differs, so a change still shows).
+(`--- live` / `+++ desired`) with Secret values masked as Argo CD masks them
+(`reconciler.secret_mask.hide_secret_data`: one run of `+` per distinct value, so a
+change still shows); a refused dry run's message has the Secret's values scrubbed.
 
 Neighbours: `reconciler.diff_fields` (field sets, projection), `reconciler.diff_ignore`
 (ignore rules), `reconciler.syncplan` (reads `ObjectDiff.changed`).
@@ -64,6 +65,7 @@ from reconciler.diff_fields import (
 )
 from reconciler.diff_ignore import IgnoreRule, remove_ignored
 from reconciler.diff_settled import already_applied
+from reconciler.secret_mask import hide_secret_data, scrub, secret_values
 from reconciler.tracking import ResourceKey, group_of, resource_key
 from rollouts.kube import Kind, KubeError, NotFound
 
@@ -81,11 +83,9 @@ __all__ = [
 HUMAN_MANAGERS: tuple[str, ...] = ("kubectl", "before-first-apply", "helm", "k9s", "Mozilla")
 """Prefixes of field managers that are people (CLIs, dashboards): their changes are drift."""
 
-MASK = "++++++++"
 _SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp",
                     "managedFields", "selfLink", "deletionTimestamp",
                     "deletionGracePeriodSeconds")
-_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 class DryRunClient(Protocol):
@@ -178,15 +178,16 @@ def diff_object(
     """
     key = resource_key(desired)
     body = apply_body(desired)
-    secret = key.kind == "Secret" and key.group == ""
     if live is None:
-        shown = _masked(body, None, secret=secret)
+        shown, _ = hide_secret_data(body, None)
         return ObjectDiff(key, False, True, None, None, _unified(None, shown))
 
     if skip_settled and already_applied(body, live, field_manager):
         return ObjectDiff(key, True, False, live, live, "")
 
     def refused(message: str) -> ObjectDiff:
+        # The API server (or an admission webhook) may quote the object it refused.
+        message = scrub(message, secret_values([desired, live]))
         return ObjectDiff(key, True, True, None, live, "", error=message)
 
     try:
@@ -227,32 +228,11 @@ def diff_object(
     unified = ""
     if changed:
         api_version = str(predicted.get("apiVersion") or body.get("apiVersion"))
-        unified = _unified(
-            _identified(_masked(live_view, predicted_view, secret=secret), key, api_version),
-            _identified(_masked(predicted_view, live_view, secret=secret, longer=True), key,
-                        api_version),
-        )
+        shown_predicted, shown_live = hide_secret_data(
+            _identified(predicted_view, key, api_version),
+            _identified(live_view, key, api_version))
+        unified = _unified(shown_live, shown_predicted)
     return ObjectDiff(key, True, changed, predicted, live, unified, foreign_fields=foreign)
-
-
-def _masked(obj: Any, other: Any, *, secret: bool, longer: bool = False) -> Any:
-    """`obj` for display: Secret values and last-applied annotations masked."""
-    if not secret or not isinstance(obj, dict):
-        return obj
-    masked = copy.deepcopy(obj)
-    other = other if isinstance(other, dict) else {}
-    for section in ("data", "stringData"):
-        values = masked.get(section)
-        if not isinstance(values, dict):
-            continue
-        theirs = other.get(section) if isinstance(other.get(section), dict) else {}
-        for name, value in values.items():
-            differs = name in theirs and theirs[name] != value
-            values[name] = MASK + ("+" if longer and differs else "")
-    annotations = (masked.get("metadata") or {}).get("annotations")
-    if isinstance(annotations, dict) and _LAST_APPLIED in annotations:
-        annotations[_LAST_APPLIED] = MASK
-    return masked
 
 
 def _identified(view: Any, key: ResourceKey, api_version: str) -> Any:

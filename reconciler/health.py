@@ -29,6 +29,16 @@ the app worse than a Progressing one, a Degraded one worse than a Missing one).
   Healthy Healthy; without a phase, Argo CD's older rules (see `_rollout`), where a
   blue-green rollout is Progressing until its active Service selects the new hash.
 - Application: its own `status.health` (Progressing until it has one).
+- SealedSecret (`bitnami.com`, Argo CD's Lua check): its `Synced` condition, True
+  Healthy, False Degraded (with the controller's message: "no key could decrypt
+  secret ..."), none yet Progressing ("Waiting for Sealed Secret to be decrypted");
+  a condition written for an older generation (`status.observedGeneration` set and
+  behind) is Progressing too. Without `observedGeneration` (old sealed-secrets
+  controllers) the condition is trusted, as Argo CD's bundled check does.
+- ExternalSecret (`external-secrets.io`, Argo CD's Lua check): its `Ready` condition,
+  True Healthy, False Degraded, none yet Progressing ("Waiting for ExternalSecret");
+  with `spec.refreshPolicy: OnChange` a Ready condition older than `status.refreshTime`
+  does not count yet.
 
 Any object being deleted is Progressing ("Pending deletion"); a kind without a check is
 Healthy. Pure functions of the object; the Application controller calls them on cached
@@ -422,6 +432,34 @@ def _application(obj: Obj) -> Health:
     return Health(status, str(health.get("message") or ""))
 
 
+def _by_condition(status: Obj, type_: str) -> Health | None:
+    """True Healthy, False Degraded (each with the condition's message), else None."""
+    condition = _condition(status, type_)
+    if condition is None or condition.get("status") not in ("True", "False"):
+        return None
+    return Health(HEALTHY if condition["status"] == "True" else DEGRADED,
+                  str(condition.get("message") or ""))
+
+
+def _sealed_secret(obj: Obj) -> Health:
+    metadata, _, status = _parts(obj)
+    waiting = Health(PROGRESSING, "Waiting for Sealed Secret to be decrypted")
+    if "observedGeneration" in status and not _generation_observed(metadata, status):
+        return waiting  # its Synced condition is about an older spec
+    return _by_condition(status, "Synced") or waiting
+
+
+def _external_secret(obj: Obj) -> Health:
+    _, spec, status = _parts(obj)
+    waiting = Health(PROGRESSING, "Waiting for ExternalSecret")
+    ready = _condition(status, "Ready")
+    if ready is not None and spec.get("refreshPolicy") == "OnChange" and \
+            status.get("refreshTime") and \
+            str(ready.get("lastTransitionTime") or "") < str(status["refreshTime"]):
+        return waiting  # refreshed since the condition was written: not answered yet
+    return _by_condition(status, "Ready") or waiting
+
+
 _CHECKS: dict[tuple[str, str], Callable[[Obj], Health]] = {
     ("apps", "Deployment"): _deployment,
     ("extensions", "Deployment"): _deployment,
@@ -438,4 +476,6 @@ _CHECKS: dict[tuple[str, str], Callable[[Obj], Health]] = {
     ("", "Pod"): _pod,
     ("argoproj.io", "Rollout"): _rollout,
     ("argoproj.io", "Application"): _application,
+    ("bitnami.com", "SealedSecret"): _sealed_secret,
+    ("external-secrets.io", "ExternalSecret"): _external_secret,
 }

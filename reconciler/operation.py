@@ -6,7 +6,10 @@ Three things start a sync operation (Argo CD's rules):
    initiatedBy: {username}}` on the Application (`rollouts app sync` writes it). It is
    started as soon as no other operation runs, and stays in place until the operation
    is over; the controller removes it *before* it records the end, so a crash in
-   between leaves a Running operationState that is simply continued.
+   between leaves a Running operationState that is simply continued. A request without
+   a revision syncs to the commit the target revision names *when it starts*
+   (`syncs_to_current_commit`: the controller asks Git then, instead of using the last
+   poll's answer), so `git push` then `rollouts app sync` deploys the pushed commit.
 2. **automation** (`syncPolicy.automated`), when the app is OutOfSync and the revision
    (with the same source) was not attempted yet: one attempt per revision; a failed
    attempt is not repeated (that is what `retry` is for) and says so in a `SyncError`
@@ -60,6 +63,7 @@ __all__ = [
     "requested_operation",
     "retry_at",
     "start_operation",
+    "syncs_to_current_commit",
 ]
 
 Obj = dict[str, Any]
@@ -97,6 +101,16 @@ def requested_operation(raw: Obj) -> Obj | None:
     if isinstance(operation, dict) and isinstance(operation.get("sync"), dict):
         return operation
     return None
+
+
+def syncs_to_current_commit(raw: Obj) -> bool:
+    """Whether a requested sync without a revision is about to start (no operation is
+    running): its commit is what Git says now, so Git must be asked in this pass."""
+    requested = requested_operation(raw)
+    if requested is None or (requested.get("sync") or {}).get("revision"):
+        return False
+    state = (raw.get("status") or {}).get("operationState") or {}
+    return state.get("phase") != OperationPhase.RUNNING.value
 
 
 def decide_auto_sync(

@@ -9,12 +9,17 @@ again. The controller writes the outcome with the rest of the status, in one pat
 
 A sync always runs against the commit recorded when it started (`syncResult.revision`):
 a rollback or a `--revision` sync renders that commit, not the target one.
+
+Each compare also records the values of the Secrets it saw (rendered, live, tracked;
+`reconciler.secret_mask.secret_values`) per app, for the last two commits compared
+(`secret_values_of`): the controller scrubs every message it writes or logs with them.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +39,7 @@ from reconciler.operation import (
 from reconciler.project_gate import ProjectGate, object_problems
 from reconciler.projects import ORPHANED_CONDITION, orphan_warning, orphaned_objects
 from reconciler.render import RenderError
+from reconciler.secret_mask import secret_values
 from reconciler.source import SourceError, redact_url
 from reconciler.sync import AppliedVersions, SyncExecutor
 from reconciler.syncplan import SyncOptions, plan_sync
@@ -79,6 +85,8 @@ class Compared:
     conditions: list[tuple[str, str]] = field(default_factory=list)
     forbidden: list[str] = field(default_factory=list)
     """Rendered objects the project forbids: the sync fails and nothing is applied."""
+    secret_values: frozenset[str] = frozenset()
+    """Values of the Secrets among the desired, live and tracked objects (never shown)."""
 
 
 @dataclass
@@ -125,6 +133,28 @@ class OperationRunner:
         self.diffs = diffs
         self.applied = applied
         self.field_manager = field_manager
+        self._secrets: dict[str, dict[str, frozenset[str]]] = {}
+        """app key -> commit -> its Secrets' values (the last two commits compared)."""
+        self._secrets_lock = threading.Lock()
+
+    def secret_values_of(self, key: str) -> frozenset[str]:
+        """The Secret values of the app's last compares: what no message may show."""
+        with self._secrets_lock:
+            return frozenset[str]().union(*self._secrets.get(key, {}).values())
+
+    def forget(self, key: str) -> None:
+        with self._secrets_lock:
+            self._secrets.pop(key, None)
+
+    def _remember_secrets(self, key: str, revision: str, values: frozenset[str]) -> None:
+        with self._secrets_lock:
+            per_commit = self._secrets.setdefault(key, {})
+            per_commit.pop(revision, None)
+            per_commit[revision] = values  # newest last
+            while len(per_commit) > 2:
+                per_commit.pop(next(iter(per_commit)))
+            if not any(per_commit.values()):
+                self._secrets.pop(key, None)
 
     def instance(self, raw: Obj) -> str:
         """The name `raw`'s objects are tracked by (`reconciler.tenancy.instance_name`)."""
@@ -216,8 +246,10 @@ class OperationRunner:
             diffs[obj_key] = self.diffs.diff(key, obj, live.get(obj_key), rules)
         rows = build_rows(prepared.objects, live, tracked,
                           {k: d.changed for k, d in diffs.items()})
+        values = secret_values([*prepared.objects, *live.values(), *tracked])
+        self._remember_secrets(key, revision, values)
         return Compared(revision, prepared.objects, prepared.kinds, live, tracked, diffs, rows,
-                        rendered.source_type, conditions, forbidden)
+                        rendered.source_type, conditions, forbidden, values)
 
     def _orphans(self, app: Application, prepared: Prepared, tracked: list[Obj],
                  informers: Iterable[Informer]) -> list[tuple[str, str]]:

@@ -1,5 +1,8 @@
 """`rollouts app ...`: list, show, sync, diff, roll back and wait for Applications.
 
+`get --refresh` / `--hard-refresh` set Argo CD's refresh annotation and show the app once
+the controller has compared it again (`app_refresh`).
+
 The CLI and the Application controller speak Argo CD's contract: a sync is requested by
 merge-patching the Application's top-level `operation` (`app_view.sync_operation`, sent
 with the resourceVersion as a precondition by `app_view.operation_patch`, so two
@@ -43,6 +46,7 @@ from rollouts.api import Application, parse_object
 from rollouts.api.duration import Duration
 from rollouts.api.errors import SpecError
 from rollouts.api.phases import OperationPhase
+from rollouts.cli import app_refresh
 from rollouts.cli import app_view as view
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, Session, kube_options
@@ -386,11 +390,21 @@ def list_apps(all_namespaces: bool, output: str | None, kube: KubeOptions) -> No
 @click.argument("name")
 @click.option("-o", "--output", type=click.Choice(["json", "yaml"]),
               help="Print the Application object instead of the view.")
+@click.option("--refresh", is_flag=True, help="Have the controller compare with Git now, "
+              "and show the result.")
+@click.option("--hard-refresh", is_flag=True, help="As --refresh, and render the source "
+              "again instead of using the controller's cached render.")
 @kube_options
-def get_app(name: str, output: str | None, kube: KubeOptions) -> None:
+def get_app(name: str, output: str | None, refresh: bool, hard_refresh: bool,
+            kube: KubeOptions) -> None:
     """Show an application: source, destination, sync and health state, last operation,
     conditions, then its resources."""
-    app = _fetch(kube.session(), name)
+    session = kube.session()
+    if refresh or hard_refresh:
+        kind = app_refresh.HARD if hard_refresh else app_refresh.NORMAL
+        app = app_refresh.refresh(session, name, kind, lambda: _fetch(session, name))
+    else:
+        app = _fetch(session, name)
     if output:
         dump_object(app, output)
     else:
@@ -417,6 +431,9 @@ def sync_app(name: str, prune: bool, dry_run: bool, revision: str | None,
              sync_options: tuple[str, ...], no_wait: bool, timeout: str,
              kube: KubeOptions) -> None:
     """Sync an application (sets its `operation`) and wait for the result.
+
+    Without --revision it goes to the commit the target revision names when the
+    controller starts the sync (Git is asked then), so a push just before is deployed.
 
     \b
     Exit status: 0 Succeeded (or requested, with --async); 1 Failed, Error or timed out.

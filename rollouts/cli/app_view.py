@@ -17,7 +17,6 @@ shown through `redact_url` (`reconciler.source`'s), so no credential reaches the
 
 from __future__ import annotations
 
-import copy
 import difflib
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +24,8 @@ from typing import Any
 
 import yaml
 
-from reconciler.diff import MASK, ObjectDiff, apply_body
+from reconciler.diff import ObjectDiff, apply_body
+from reconciler.secret_mask import mask_object
 from reconciler.source_secrets import redact_url  # = reconciler.source.redact_url, no git
 from reconciler.tracking import ResourceKey
 from rollouts.api.phases import OperationPhase
@@ -395,11 +395,7 @@ def render_pruned(live: dict[str, Any]) -> str:
     annotations = _get(shown, "metadata", "annotations")
     if isinstance(annotations, dict):
         annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
-    if shown.get("kind") == "Secret":
-        shown = copy.deepcopy(shown)
-        for section in ("data", "stringData"):
-            if isinstance(shown.get(section), dict):
-                shown[section] = {name: MASK for name in shown[section]}
+    shown = mask_object(shown)
     text = yaml.safe_dump(shown, sort_keys=True, default_flow_style=False).splitlines()
     return "\n".join(difflib.unified_diff(text, [], "live", "desired", lineterm=""))
 

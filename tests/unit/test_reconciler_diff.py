@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from reconciler.diff import (
-    MASK,
     IgnoreRule,
     ObjectDiff,
     apply_body,
@@ -20,6 +19,7 @@ from reconciler.diff import (
     sync_body,
 )
 from reconciler.diff_fields import FieldSet
+from reconciler.secret_mask import MASK
 from rollouts.kube import DEPLOYMENT, Invalid, Kind, NotFound, Unavailable, kind_for
 
 OURS = "rollouts-reconciler"
@@ -237,7 +237,8 @@ class TestSecrets:
                      self.secret("bmV3", (OURS, self.DATA)))
         lines = result.unified.splitlines()
         assert result.changed
-        assert f"-  password: {MASK}" in lines and f"+  password: {MASK}+" in lines
+        # Argo CD's numbering: desired's value first (8), the live one differs (12).
+        assert f"-  password: {MASK}++++" in lines and f"+  password: {MASK}" in lines
         assert f"   user: {MASK}" in lines
         assert "b2xk" not in result.unified and "bmV3" not in result.unified
         assert "YWRtaW4=" not in result.unified
