@@ -36,7 +36,9 @@ from reconciler.app_status import (
     merge_patch,
     transition_events,
 )
+from reconciler.clusters import DestinationError, local_cluster
 from reconciler.compare import DiffCache
+from reconciler.destinations import Destination, Destinations
 from reconciler.operation import Decision, decide_auto_sync, parse_time, requested_operation
 from reconciler.operation_runner import Compared, OperationRunner
 from reconciler.project_gate import InvalidProject, ProjectGate, spec_problem, window_problem
@@ -147,6 +149,13 @@ class ApplicationController:
                                       self.applied, field_manager=field_manager,
                                       control_namespace=self.control_namespace,
                                       gate=self.projects)
+        # The local cluster's machinery above; registered clusters get their own, made on
+        # first use (`reconciler.destinations`): the one seam between apps and clusters.
+        self.destinations = Destinations(
+            client, control_namespace=self.control_namespace, local=Destination(
+                local_cluster(), client, self.watches, self.diffs, self.applied, self.runner),
+            sources=self.sources, gate=self.projects, field_manager=field_manager,
+            on_tracked_change=self._on_tracked_change)
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
         self._written = WrittenVersions()
@@ -159,13 +168,15 @@ class ApplicationController:
         return "reconciler"
 
     def informers(self) -> Sequence[Any]:
-        return (self.apps, self.secrets, self.projects.informer, self.background)
+        return (self.apps, self.secrets, self.projects.informer, self.background,
+                self.destinations)
 
     def bind(self, queue: WorkQueue, timers: Timers, /) -> None:
         self._queue, self._timers = queue, timers
         self.apps.add_handler(lambda _t, obj, _old: self._enqueue(obj))
         self.secrets.add_handler(lambda _t, _obj, _old: self._enqueue_all())
         self.projects.informer.add_handler(lambda _t, _obj, _old: self._enqueue_all())
+        self.destinations.add_handler(lambda _t, _obj, _old: self._enqueue_all())
 
     # -- events -> keys ----------------------------------------------------------------
 
@@ -231,7 +242,7 @@ class ApplicationController:
         if self._timers is not None:
             self._timers.cancel(key)
         self.sources.forget(key)
-        self.diffs.forget(key)
+        self.destinations.forget(key)
         self._written.forget(key)
         with self._lock:
             self._warned.pop(key, None)
@@ -248,8 +259,13 @@ class ApplicationController:
         if app is None or problems:
             return self._refuse(key, raw, problems, now)
         project = self._project(app)
+        destination = self.destinations.for_app(app)
+        if isinstance(destination, DestinationError):  # never the local cluster instead
+            return self._refuse(key, raw, [destination.message], now)
+        runner = destination.runner
         refusal = spec_problem(project, app, app_namespace=app_namespace,
-                               control_namespace=self.control_namespace)
+                               control_namespace=self.control_namespace,
+                               cluster=destination.cluster)
         if refusal is not None or not isinstance(project, AppProject):
             return self._refuse(key, raw, [refusal or f"AppProject {app.spec.project!r}"], now)
         annotations = metadata.get("annotations") or {}
@@ -265,10 +281,15 @@ class ApplicationController:
         else:
             assert target.revision is not None
             try:
-                compared = self.runner.compare(key, app, raw, target.revision)
+                compared = runner.compare(key, app, raw, target.revision)
                 conditions += compared.conditions
             except (SourceError, RenderError, WatchRefused) as error:
                 conditions.append(("ComparisonError", redact_url(str(error))))
+            except KubeError as error:
+                if destination.cluster.local:
+                    raise
+                conditions.append(("ComparisonError", f"cluster '{destination.cluster.name}' "
+                                   f"({destination.cluster.server}): {error}"))
         observation = self._observation(raw, app, target.revision, compared, conditions)
         status = raw.get("status") or {}
         state = status.get("operationState")
@@ -279,8 +300,8 @@ class ApplicationController:
         if running is None and requested is not None:
             blocked = window_problem(project, app, app_name=str(metadata["name"]), now=now,
                                      manual=True)
-            outcome = self.runner.start_requested(key, app, raw, requested, target, compared, now,
-                                                  blocked=blocked)
+            outcome = runner.start_requested(key, app, raw, requested, target, compared, now,
+                                             blocked=blocked)
         elif running is None and compared is not None and not compared.forbidden:
             decision = self._decide(app, raw, compared, observation, state, now)
             blocked = None if decision.start is None else window_problem(
@@ -294,10 +315,10 @@ class ApplicationController:
             if decision.wake_at is not None and self._timers is not None:
                 self._timers.at(key, decision.wake_at, "self-heal")
             if decision.start is not None:
-                outcome = self.runner.start(key, app, raw, decision.start, target, compared,
-                                            now, self_heal=decision.self_heal)
+                outcome = runner.start(key, app, raw, decision.start, target, compared,
+                                       now, self_heal=decision.self_heal)
         elif running is not None:
-            outcome = self.runner.advance(key, app, raw, running, target, compared, now)
+            outcome = runner.advance(key, app, raw, running, target, compared, now)
         requeue = None
         history = status.get("history")
         remove_operation = False

@@ -1,13 +1,17 @@
-"""Destination clusters: the registry read from Argo CD's cluster Secrets.
+"""Destination clusters: the registry read from Argo CD's cluster Secrets, which one an
+Application's destination names, and a connection per registered cluster.
 
-Neighbours: the Application controller (destinations), the ApplicationSet `clusters`
-generator, `rollouts cluster`.
+Neighbours: the Application controller (`reconciler.destinations`), the ApplicationSet
+`clusters` generator, `rollouts cluster`.
 """
 
+from reconciler.clusters.connections import ClusterConnections, client_for
+from reconciler.clusters.destination import DestinationError, resolve_destination
 from reconciler.clusters.registry import (
     CLUSTER_SECRET_SELECTOR,
     LOCAL_NAME,
     LOCAL_SERVER,
+    SECRET_TYPE_LABEL,
     Cluster,
     ClusterProblem,
     TLSConfig,
@@ -19,9 +23,14 @@ __all__ = [
     "CLUSTER_SECRET_SELECTOR",
     "LOCAL_NAME",
     "LOCAL_SERVER",
+    "SECRET_TYPE_LABEL",
     "Cluster",
+    "ClusterConnections",
     "ClusterProblem",
+    "DestinationError",
     "TLSConfig",
+    "client_for",
     "local_cluster",
     "read_clusters",
+    "resolve_destination",
 ]

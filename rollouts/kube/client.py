@@ -20,6 +20,8 @@ import copy
 import json
 import logging
 import os
+import shutil
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -101,6 +103,7 @@ class KubeClient:
         self._discovered: dict[tuple[str, str], Kind] = {}
         self._may_write: Callable[[], bool] | None = None
         self._auth: tuple[float, dict[str, str]] | None = None  # (when asked, headers)
+        self._scratch: str | None = None  # for_server's client certificate files
 
     @classmethod
     def from_kubeconfig(
@@ -154,12 +157,70 @@ class KubeClient:
             ) from None
         return cls(configuration, field_manager=field_manager, timeout=timeout)
 
+    @classmethod
+    def for_server(
+        cls,
+        server: str,
+        *,
+        bearer_token: str | None = None,
+        ca_data: bytes | None = None,
+        cert_data: bytes | None = None,
+        key_data: bytes | None = None,
+        insecure: bool = False,
+        server_name: str | None = None,
+        field_manager: str = FIELD_MANAGER,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> KubeClient:
+        """A client for an API server given by URL and credentials (a registered cluster:
+        Argo CD's cluster Secret holds exactly these). PEM data stays in memory except a
+        client certificate and key, which urllib3 reads from files: those go to a private
+        directory removed by `close()`."""
+        configuration = k8s_client.Configuration()
+        configuration.host = server.rstrip("/")
+        if bearer_token:
+            configuration.api_key = {"authorization": f"Bearer {bearer_token}"}
+        configuration.verify_ssl = not insecure
+        if ca_data:
+            configuration.ca_cert_data = ca_data.decode("ascii", errors="replace")
+        if server_name:
+            configuration.tls_server_name = server_name
+        scratch: str | None = None
+        if cert_data and key_data:
+            scratch = tempfile.mkdtemp(prefix="rollouts-cluster-")
+            configuration.cert_file = _private_file(scratch, "client.crt", cert_data)
+            configuration.key_file = _private_file(scratch, "client.key", key_data)
+        made = cls(configuration, field_manager=field_manager, timeout=timeout)
+        made._scratch = scratch
+        return made
+
     @property
     def host(self) -> str:
         return str(self._configuration.host)
 
+    def certificate_authority(self) -> bytes | None:
+        """The PEM bundle this client verifies the server with (None: the system's, or
+        verification is off), e.g. for registering this cluster elsewhere."""
+        configuration = self._configuration
+        if configuration.ca_cert_data:
+            data = configuration.ca_cert_data
+            return data.encode() if isinstance(data, str) else bytes(data)
+        if configuration.ssl_ca_cert:
+            try:
+                with open(configuration.ssl_ca_cert, "rb") as handle:
+                    return handle.read()
+            except OSError:
+                return None
+        return None
+
+    @property
+    def verifies_tls(self) -> bool:
+        return bool(self._configuration.verify_ssl)
+
     def close(self) -> None:
         self._api.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     # --- reading -----------------------------------------------------------------------
 
@@ -466,6 +527,14 @@ class KubeClient:
                 f"{req.method} {req.path}: cannot reach the API server at {self.host}: "
                 f"{describe_transport_error(exc)}"
             ) from None
+
+
+def _private_file(directory: str, name: str, data: bytes) -> str:
+    path = os.path.join(directory, name)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+    return path
 
 
 def _typed(kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
