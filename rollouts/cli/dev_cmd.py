@@ -16,8 +16,7 @@ import click
 from rollouts.cli.errors import UsageProblem
 from rollouts.devcluster import Cluster, DevClusterError, down, restart_component, up
 from rollouts.devcluster.build import ensure_built
-from rollouts.devcluster.cluster import COMPONENT_STOP_GRACE_SECONDS
-from rollouts.devcluster.cluster import check_name
+from rollouts.devcluster.cluster import COMPONENT_STOP_GRACE_SECONDS, check_name
 from rollouts.devcluster.versions import ALL_TOOLS, CONTROL_PLANE_TOOLS, KUBERNETES, state_dir
 
 
