@@ -8,7 +8,9 @@ One reconcile of an Application, top to bottom, returning early where a step can
    a Git error is a `ComparisonError`: sync `Unknown`, nothing applied or pruned;
 4. render it and compare (`reconciler.compare`): desired objects vs live objects read
    from watches on the kinds the app manages (`reconciler.watches`), diffs by dry run;
-   a render error is a `ComparisonError` too;
+   a render error is a `ComparisonError` too; all of it on the app's destination
+   cluster (`reconciler.destinations`: an unknown one is an `InvalidSpecError`, and
+   nothing is applied anywhere);
 5. start an operation: a requested `.operation`, an automated sync, or a self-heal
    (`reconciler.operation.decide_auto_sync`), and move a running one on by one pass
    (`reconciler.sync`);
@@ -40,7 +42,7 @@ from reconciler.clusters import DestinationError, local_cluster
 from reconciler.compare import DiffCache
 from reconciler.destinations import Destination, Destinations
 from reconciler.operation import Decision, decide_auto_sync, parse_time, requested_operation
-from reconciler.operation_runner import Compared, OperationRunner
+from reconciler.operation_runner import Compared, OperationRunner, WatchNotReady
 from reconciler.project_gate import InvalidProject, ProjectGate, spec_problem, window_problem
 from reconciler.projects import default_project
 from reconciler.render import DEFAULT_POLICY, RenderError, RenderPolicy
@@ -285,9 +287,10 @@ class ApplicationController:
                 conditions += compared.conditions
             except (SourceError, RenderError, WatchRefused) as error:
                 conditions.append(("ComparisonError", redact_url(str(error))))
-            except KubeError as error:
+            except (KubeError, WatchNotReady) as error:
                 if destination.cluster.local:
                     raise
+                # Another cluster unreachable: say so on the app instead of retrying mutely.
                 conditions.append(("ComparisonError", f"cluster '{destination.cluster.name}' "
                                    f"({destination.cluster.server}): {error}"))
         observation = self._observation(raw, app, target.revision, compared, conditions)
