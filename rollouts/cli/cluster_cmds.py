@@ -210,9 +210,9 @@ def cluster_add(context: str, name: str | None, upsert: bool, yes: bool,
     try:
         _version(target, PROBE_TIMEOUT * 2)
     except KubeError as error:
+        reason = error.message.splitlines()[0].split(f"{target.host}: ", 1)[-1]
         raise UsageProblem(f"cannot reach the API server of context '{context}' at "
-                           f"{target.host}: {error.message.splitlines()[0]}; is it up?"
-                           ) from None
+                           f"{target.host}: {reason}; is the cluster up?") from None
     session = kube.session()
     server = target.host.rstrip("/")
     existing = read_clusters(_registered(session))[0]
