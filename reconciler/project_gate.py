@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from reconciler.clusters.destination import scope_problem
 from reconciler.clusters.registry import Cluster
 from reconciler.projects import (
     check_destination,
@@ -101,6 +102,8 @@ def object_problems(project: AppProject, app: Application,
         if problem is None and namespaced:
             problem = check_destination(project, server=server, name=name,
                                         namespace=key.namespace)
+        if problem is None and cluster is not None:
+            problem = scope_problem(cluster, namespace=key.namespace, namespaced=namespaced)
         if problem is not None:
             problems.append(f"{key}: {problem}")
     return problems

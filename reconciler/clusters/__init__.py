@@ -6,7 +6,11 @@ Neighbours: the Application controller (`reconciler.destinations`), the Applicat
 """
 
 from reconciler.clusters.connections import ClusterConnections, client_for
-from reconciler.clusters.destination import DestinationError, resolve_destination
+from reconciler.clusters.destination import (
+    DestinationError,
+    resolve_destination,
+    scope_problem,
+)
 from reconciler.clusters.registry import (
     CLUSTER_SECRET_SELECTOR,
     LOCAL_NAME,
@@ -33,4 +37,5 @@ __all__ = [
     "local_cluster",
     "read_clusters",
     "resolve_destination",
+    "scope_problem",
 ]

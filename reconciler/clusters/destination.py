@@ -10,7 +10,9 @@ Argo CD's rules, with its messages as the guide:
 - neither set, or nothing registered under it, is an error: never a fallback to the local
   cluster, since applying a staging app to the control plane's own cluster is the one
   mistake worse than not applying it;
-- a cluster registered with `namespaces` serves only those namespaces.
+- a cluster registered with `namespaces` serves only those namespaces, and cluster-scoped
+  kinds only with `clusterResources: "true"` (`scope_problem`, asked for every rendered
+  object).
 
 A broken cluster Secret (`ClusterProblem`) is named in the "not found" message: the
 cluster the user meant is often the one whose Secret does not parse.
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 
 from reconciler.clusters.registry import Cluster, ClusterProblem
 
-__all__ = ["DestinationError", "resolve_destination"]
+__all__ = ["DestinationError", "resolve_destination", "scope_problem"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,22 @@ def resolve_destination(clusters: Sequence[Cluster], *, server: str | None, name
             f"lists only {', '.join(cluster.namespaces)}); add it to the Secret's "
             "namespaces or deploy to a listed one")
     return cluster
+
+
+def scope_problem(cluster: Cluster, *, namespace: str, namespaced: bool) -> str | None:
+    """None when `cluster` serves an object there, else why not (namespaced clusters)."""
+    if not cluster.namespaces:
+        return None
+    if not namespaced:
+        if cluster.cluster_resources:
+            return None
+        return (f"cluster '{cluster.name}' is limited to namespaces "
+                f"{', '.join(cluster.namespaces)} without clusterResources: cluster-scoped "
+                "objects are not managed there")
+    if namespace in cluster.namespaces:
+        return None
+    return (f"namespace '{namespace}' is not managed by cluster '{cluster.name}' (its Secret "
+            f"lists only {', '.join(cluster.namespaces)})")
 
 
 def _unread(problems: Sequence[ClusterProblem]) -> str:

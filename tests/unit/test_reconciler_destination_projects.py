@@ -76,3 +76,21 @@ def test_rendered_objects_are_judged_on_the_resolved_cluster() -> None:
     problems = object_problems(project, app, [(allowed, CONFIG_MAP), (elsewhere, CONFIG_MAP)],
                                cluster=_staging())
     assert len(problems) == 1 and "kube-system" in problems[0]
+
+
+def test_a_cluster_limited_to_namespaces_refuses_other_objects() -> None:
+    secret: dict[str, Any] = {"metadata": {"name": "c-team"}, "data": {
+        "name": base64.b64encode(b"team").decode(),
+        "server": base64.b64encode(b"https://10.0.0.3:6443").decode(),
+        "namespaces": base64.b64encode(b"web").decode()}}
+    clusters, _ = read_clusters([secret])
+    team = clusters[1]
+    project = _project({"server": "*", "namespace": "*"})
+    app = _app(name="team", namespace="web")
+    inside = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "a", "namespace": "web"}}
+    outside = {**inside, "metadata": {"name": "b", "namespace": "db"}}
+    problems = object_problems(project, app, [(inside, CONFIG_MAP), (outside, CONFIG_MAP)],
+                               cluster=team)
+    assert len(problems) == 1 and "namespace 'db' is not managed by cluster 'team'" in \
+        problems[0]
