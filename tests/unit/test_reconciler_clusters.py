@@ -20,9 +20,10 @@ from reconciler.clusters import (
 )
 
 
-def _secret(name: str, labels: dict[str, str] | None = None, **data: str) -> dict[str, Any]:
-    return {"metadata": {"name": name, "labels": {"argocd.argoproj.io/secret-type": "cluster",
-                                                   **(labels or {})}},
+def _secret(secret_name: str, labels: dict[str, str] | None = None,
+            **data: str) -> dict[str, Any]:
+    labels = {"argocd.argoproj.io/secret-type": "cluster", **(labels or {})}
+    return {"metadata": {"name": secret_name, "labels": labels},
             "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
 
 
