@@ -169,8 +169,8 @@ class TestConnections:
         assert closed == ["a@1", "b@1"] and built == ["a@1", "b@1"]
 
 
-def _versioned(name: str, version: str, **data: str) -> dict[str, Any]:
-    secret = _secret(name, **data)
+def _versioned(secret_name: str, version: str, **data: str) -> dict[str, Any]:
+    secret = _secret(secret_name, **data)
     secret["metadata"]["resourceVersion"] = version
     return secret
 
