@@ -193,7 +193,7 @@ def _registered(session: Session) -> list[Obj]:
 
 @click.group("cluster")
 def cluster() -> None:
-    """Register other clusters as Application destinations (Argo CD cluster Secrets)."""
+    """Register other clusters as Application destinations: add, list, rm."""
 
 
 @cluster.command("add")

@@ -170,7 +170,7 @@ class TestConnections:
 
 
 def _versioned(secret_name: str, version: str, **data: str) -> dict[str, Any]:
-    secret = _secret(secret_name, **data)
+    secret = _secret(secret_name, None, **data)
     secret["metadata"]["resourceVersion"] = version
     return secret
 
