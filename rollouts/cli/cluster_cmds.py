@@ -197,14 +197,15 @@ def cluster() -> None:
 
 
 @cluster.command("add")
-@click.argument("context")
+@click.argument("target_context", metavar="CONTEXT")  # --context is the control plane's
 @click.option("--name", default=None, help="The cluster's name (default: CONTEXT).")
 @click.option("--upsert", is_flag=True, help="Replace an existing registration.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before creating the account.")
 @kube_options
-def cluster_add(context: str, name: str | None, upsert: bool, yes: bool,
+def cluster_add(target_context: str, name: str | None, upsert: bool, yes: bool,
                 kube: KubeOptions) -> None:
     """Register the cluster of kubeconfig context CONTEXT (see `rollouts cluster --help`)."""
+    context = target_context
     name = name or context
     target = _target(kube, context)
     try:

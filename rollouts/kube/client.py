@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import urllib3
+import yaml
 from kubernetes import client as _k8s_client
 from kubernetes import config as _k8s_config
 
@@ -125,6 +126,10 @@ class KubeClient:
                 f"kubeconfig {source} does not exist; pass --kubeconfig or set KUBECONFIG "
                 "(`rollouts dev up` writes one for the local cluster)"
             )
+        if context is None and len(files) > 1:
+            # kubectl takes the first file's current-context; the kubernetes package the
+            # last one's, which would point a merged KUBECONFIG at another cluster.
+            context = _first_current_context(files)
         configuration = k8s_client.Configuration()
         try:
             k8s_config.load_kube_config(
@@ -527,6 +532,18 @@ class KubeClient:
                 f"{req.method} {req.path}: cannot reach the API server at {self.host}: "
                 f"{describe_transport_error(exc)}"
             ) from None
+
+
+def _first_current_context(files: builtins.list[str]) -> str | None:
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                loaded = yaml.safe_load(handle)
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(loaded, dict) and loaded.get("current-context"):
+            return str(loaded["current-context"])
+    return None
 
 
 def _private_file(directory: str, name: str, data: bytes) -> str:
