@@ -204,7 +204,15 @@ def cluster() -> None:
 @kube_options
 def cluster_add(target_context: str, name: str | None, upsert: bool, yes: bool,
                 kube: KubeOptions) -> None:
-    """Register the cluster of kubeconfig context CONTEXT (see `rollouts cluster --help`)."""
+    """Register the cluster of kubeconfig context CONTEXT as a destination.
+
+    \b
+    On that cluster: ServiceAccount kube-system/argocd-manager, bound to a ClusterRole
+    with every verb, and its long-lived token (Argo CD's names). Then, in the control
+    namespace (-n) of the current (or --context) cluster: the Secret labelled
+    argocd.argoproj.io/secret-type=cluster with the name, the server, the token and
+    the context's certificate authority.
+    """
     context = target_context
     name = name or context
     target = _target(kube, context)
