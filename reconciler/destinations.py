@@ -21,6 +21,7 @@ Neighbours: `reconciler.controller` (asks it), `reconciler.operation_runner` (th
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import threading
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ class Destinations:
             local=local, build=self._build, close=Destination.close)
         self._read: tuple[tuple[tuple[str, str], ...],
                           tuple[list[Cluster], list[ClusterProblem]]] | None = None
+        self._local_view: Destination | None = None
         self._lock = threading.Lock()
         self.informer.add_handler(self._on_secret)
 
@@ -109,10 +111,22 @@ class Destinations:
                                     problems=problems)
         if isinstance(found, DestinationError):
             return found
-        if found.local:  # the controller's own client; the name may be the Secret's
-            return self.local if found == self.local.cluster else \
-                dataclasses.replace(self.local, cluster=found)
+        if found.local:
+            return self._local_as(found)
         return self._connections.get(found)
+
+    def _local_as(self, found: Cluster) -> Destination:
+        """The local machinery under the name it is registered with now (a Secret may
+        rename it): projects judge rendered objects against that name and server. The
+        runner keeps no state, so a copy naming the cluster is as good as the original."""
+        with self._lock:
+            view = self._local_view
+            if view is None or view.cluster != found:
+                runner = copy.copy(self.local.runner)
+                runner.cluster = found
+                view = dataclasses.replace(self.local, cluster=found, runner=runner)
+                self._local_view = view
+            return view
 
     def forget(self, app_key: str) -> None:
         """The app is gone: drop what every destination remembers of it."""
