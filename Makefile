@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := prometheus openssl git
+APT_PACKAGES := prometheus openssl git docker-registry
 
 .PHONY: help deps venv tools argo-rollouts traefik flux test unit integration demo lint bench bench-compare chaos dev-up dev-down clean
 
@@ -28,12 +28,14 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # System packages from Debian: Prometheus (run by us, not as the system service),
-# openssl (the dev cluster's certificates), git.
+# openssl (the dev cluster's certificates), git, docker-registry (the OCI registry the
+# Helm chart tests push to; run by the test on its own port, not as the system service).
 deps:
 	@missing=""; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v git >/dev/null || missing="$$missing git"; \
+	command -v docker-registry >/dev/null || missing="$$missing docker-registry"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \

@@ -40,6 +40,11 @@ Where we differ from expr/Argo, on purpose:
 
 Public API: `compile_condition(text) -> Condition` (parse once, then
 `Condition.evaluate(result)` many times) and `evaluate(text, result) -> bool`.
+
+Other callers (the notification triggers of `rollouts.notifications`) compile with their
+own variable `names` and `methods=True`, and evaluate with `Condition.evaluate_in(env)`
+(a bool) or `Condition.value_in(env)` (any value: a trigger's `oncePer`); method calls
+reach only the Go time values of `analysis.expr_time`.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from functools import lru_cache
 from analysis.expr_functions import FUNCTIONS, FunctionKind, call_plain, call_predicate
 from analysis.expr_lexer import ConditionError
 from analysis.expr_parser import (
+    RESULT_ONLY,
     ArrayLiteral,
     Binary,
     Call,
@@ -59,6 +65,7 @@ from analysis.expr_parser import (
     Literal,
     Logical,
     Member,
+    MethodCall,
     Name,
     Node,
     Pointer,
@@ -66,6 +73,7 @@ from analysis.expr_parser import (
     Unary,
     parse,
 )
+from analysis.expr_time import call_method
 from analysis.expr_values import (
     Budget,
     Missing,
@@ -92,19 +100,37 @@ class Condition:
 
     def evaluate(self, result: object) -> bool:
         """True or False; `ConditionError` if it cannot be evaluated or is not a bool."""
+        return _as_bool(self._run(result, None))
+
+    def evaluate_in(self, env: Mapping[str, object]) -> bool:
+        """True or False with the variables of `env` (each name given to `compile_condition`)."""
+        return _as_bool(self._run(None, env))
+
+    def value_in(self, env: Mapping[str, object]) -> object:
+        """The expression's value (any type) with the variables of `env`."""
+        return self._run(None, env)
+
+    def _run(self, result: object, env: Mapping[str, object] | None) -> object:
         try:
-            value = _Walker(result).eval(self.tree, None)
+            return _Walker(result, env).eval(self.tree, None)
         except RecursionError:  # a `result` nested thousands deep; the tree itself is bounded
             raise ConditionError("result is nested too deeply to evaluate", None) from None
-        if not isinstance(value, bool):
-            raise ConditionError(f"condition must be true or false, got {describe(value)}", None)
-        return value
+
+
+def _as_bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConditionError(f"condition must be true or false, got {describe(value)}", None)
+    return value
 
 
 @lru_cache(maxsize=512)
-def compile_condition(expression: str) -> Condition:
-    """Parse `expression` once (cached); `ConditionError` if it is not a valid condition."""
-    return Condition(expression, parse(expression))
+def compile_condition(expression: str, names: frozenset[str] = RESULT_ONLY,
+                      methods: bool = False) -> Condition:
+    """Parse `expression` once (cached); `ConditionError` if it is not a valid condition.
+
+    `names`: the variables it may read (default: `result`); `methods`: whether the Go time
+    methods of `analysis.expr_time` may be called."""
+    return Condition(expression, parse(expression, names=names, methods=methods))
 
 
 def evaluate(expression: str, result: object) -> bool:
@@ -115,10 +141,11 @@ def evaluate(expression: str, result: object) -> bool:
 class _Walker:
     """Evaluates one tree for one `result`, spending from one `Budget`."""
 
-    __slots__ = ("budget", "result")
+    __slots__ = ("budget", "env", "result")
 
-    def __init__(self, result: object) -> None:
+    def __init__(self, result: object, env: Mapping[str, object] | None = None) -> None:
         self.result = result
+        self.env = env
         self.budget = Budget()
 
     def eval(self, node: Node, element: object) -> object:
@@ -132,7 +159,16 @@ class _Walker:
         return node.value
 
     def name(self, node: Node, element: object) -> object:
-        return self.result
+        if self.env is None:
+            return self.result
+        assert isinstance(node, Name)
+        return self.env.get(node.name)
+
+    def method_call(self, node: Node, element: object) -> object:
+        assert isinstance(node, MethodCall)
+        target = self.eval(node.target, element)
+        args = [self.eval(arg, element) for arg in node.args]
+        return call_method(target, node.method, args, node.position)
 
     def pointer(self, node: Node, element: object) -> object:
         return element
@@ -301,4 +337,5 @@ _HANDLERS: dict[type[Node], Callable[[_Walker, Node, object], object]] = {
     Index: _Walker.index,
     Slice: _Walker.slice,
     Call: _Walker.call,
+    MethodCall: _Walker.method_call,
 }

@@ -16,9 +16,14 @@ Grammar and precedence follow expr-lang (loosest first)::
     a.b  a?.b  a[i]  a[i:j]  f(x)  postfix
 
 Names: `result`, `true`, `false`, `nil`, and the functions of
-`analysis.expr_functions.FUNCTIONS`. Inside a predicate (`all(result, {# > 0.9})`, braces
-optional) `#` is the element and `.field` is `#.field`. Unknown names and functions,
-wrong argument counts and unsupported syntax are found here, before any evaluation.
+`analysis.expr_functions.FUNCTIONS`. A caller with other variables (the notification
+triggers' `app`, `rollout`, `time`) passes their `names`; with `methods=True`,
+`value.Name(args)` parses as a `MethodCall`, which the evaluator answers only for the
+value types of `analysis.expr_time` (`time.Now()`, `t.Before(u)`, `d.Minutes()`), never
+for Python attributes. Analysis conditions keep both off. Inside a predicate
+(`all(result, {# > 0.9})`, braces optional) `#` is the element and `.field` is
+`#.field`. Unknown names and functions, wrong argument counts and unsupported syntax are
+found here, before any evaluation.
 
 Bounds: at most `MAX_LENGTH` characters and a tree at most `MAX_DEPTH` deep (chains of
 `&&`/`||` are flat), so evaluation recursion stays small.
@@ -34,6 +39,7 @@ from analysis.expr_lexer import ConditionError, Token, TokenKind, tokenize
 __all__ = [
     "MAX_DEPTH",
     "MAX_LENGTH",
+    "RESULT_ONLY",
     "ArrayLiteral",
     "Binary",
     "Call",
@@ -42,6 +48,7 @@ __all__ = [
     "Literal",
     "Logical",
     "Member",
+    "MethodCall",
     "Name",
     "Node",
     "Pointer",
@@ -181,6 +188,18 @@ class Slice(Node):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MethodCall(Node):
+    """`target.method(args)`: only with `parse(..., methods=True)`."""
+
+    target: Node
+    method: str
+    args: tuple[Node, ...]
+
+    def _children(self) -> tuple[Node | None, ...]:
+        return (self.target, *self.args)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Call(Node):
     function: str
     args: tuple[Node, ...]
@@ -189,19 +208,28 @@ class Call(Node):
         return self.args
 
 
-def parse(text: str) -> Node:
-    """The tree of `text`; `ConditionError` says what is wrong and at which column."""
+RESULT_ONLY = frozenset({"result"})
+
+
+def parse(text: str, *, names: frozenset[str] = RESULT_ONLY, methods: bool = False) -> Node:
+    """The tree of `text`; `ConditionError` says what is wrong and at which column.
+
+    `names` are the variables the expression may read (an analysis condition: `result`);
+    `methods` allows `value.Method(args)` calls (see the module docstring)."""
     if len(text) > MAX_LENGTH:
         raise ConditionError(
             f"condition is {len(text)} characters long; the limit is {MAX_LENGTH}", None
         )
     if not text.strip():
         raise ConditionError("condition is empty: write an expression such as result[0] > 0.9")
-    return _Parser(tokenize(text)).parse_all()
+    return _Parser(tokenize(text), names, methods).parse_all()
 
 
 class _Parser:
-    def __init__(self, tokens: list[Token]) -> None:
+    def __init__(self, tokens: list[Token], names: frozenset[str] = RESULT_ONLY,
+                 methods: bool = False) -> None:
+        self.names = names
+        self.methods = methods
         self.tokens = tokens
         self.at = 0
         self.closures = 0  # how many predicates we are inside (where `#` is allowed)
@@ -330,10 +358,10 @@ class _Parser:
         if token.text in _CONSTANTS:
             return Literal(token.position, value=_CONSTANTS[token.text])
         calls = self.is_operator("(")
-        if token.text == "result":
+        if token.text in self.names:
             if calls:
-                raise ConditionError("result is not a function", token.position)
-            return Name(token.position, name="result")
+                raise ConditionError(f"{token.text} is not a function", token.position)
+            return Name(token.position, name=token.text)
         if token.text in FUNCTIONS:
             if not calls:
                 raise ConditionError(
@@ -348,8 +376,14 @@ class _Parser:
                 f"unknown function {token.text} (known: {', '.join(sorted(FUNCTIONS))})",
                 token.position,
             )
+        if self.names == RESULT_ONLY:
+            raise ConditionError(
+                f"unknown name {token.text} (the measured value is called result)",
+                token.position,
+            )
         raise ConditionError(
-            f"unknown name {token.text} (the measured value is called result)", token.position
+            f"unknown name {token.text} (known: {', '.join(sorted(self.names))})",
+            token.position,
         )
 
     def call(self, token: Token) -> Node:
@@ -370,6 +404,16 @@ class _Parser:
         if problem is not None:
             raise ConditionError(problem, token.position)
         return Call(token.position, function=token.text, args=tuple(args))
+
+    def arguments(self) -> tuple[Node, ...]:
+        self.expect("(")
+        args: list[Node] = []
+        while not self.is_operator(")"):
+            if args:
+                self.expect(",")
+            args.append(self.expression(0))
+        self.expect(")")
+        return tuple(args)
 
     def predicate(self) -> Node:
         self.closures += 1
@@ -409,6 +453,10 @@ class _Parser:
                         f"expected a field name after '{token.text}', got {name.describe()}",
                         name.position,
                     )
+                if self.is_operator("(") and self.methods and not optional:
+                    node = MethodCall(name.position, target=node, method=name.text,
+                                      args=self.arguments())
+                    continue
                 if self.is_operator("("):
                     raise ConditionError(
                         f"cannot call {name.text}(): conditions have no methods, only "

@@ -1,7 +1,8 @@
 """The Git-sourced reconciler: renders Applications from Git and keeps the cluster in sync.
 
 Talks to the Rollout controller only through the objects it applies. The pieces, from Git
-to status: `source` (Git), `render` (directory, Kustomize, Helm), `compare` / `diff`
+to status: `source` (Git), `charts` (Helm repositories and OCI registries), `render`
+(directory, Kustomize, Helm), `compare` / `diff`
 (server-side dry runs), `syncplan` (order), `sync` (execution), `health`, `app_status`
 (the status record), `operation` (when to sync), `controller` (the reconcile loop),
 `webhook` (Git push notifications).

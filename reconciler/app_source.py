@@ -21,6 +21,11 @@ and namespace for Helm, the only renderer that reads them), up to `RENDER_CACHE_
 objects in all: an Application is reconciled on every watch event of its objects and its
 source changes far less often, and Applications of one path at one commit share it.
 
+A source with `chart:` is a chart from a Helm repository or OCI registry
+(`reconciler.charts.ChartSource`): its "commit" is the chart version `targetRevision`
+names (a pin, or the greatest version a constraint admits in the repository's listing),
+polled and shared the same way, and a render unpacks that version and runs Helm on it.
+
 Credentials come from repository Secrets (`reconciler.repo_creds`). Nothing here is the
 only copy of anything: after a restart the first reconcile polls again.
 """
@@ -41,6 +46,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from reconciler.charts import ChartSource, HelmCredentials
 from reconciler.render import (
     DEFAULT_POLICY,
     RenderPolicy,
@@ -49,10 +55,10 @@ from reconciler.render import (
     render,
     source_type,
 )
-from reconciler.repo_creds import credentials_for
+from reconciler.repo_creds import credentials_for, helm_credentials_for
 from reconciler.source import Credentials, GitSource, SourceError
 from reconciler.source_refs import RemoteRefs
-from reconciler.source_secrets import Redactor
+from reconciler.source_secrets import Redactor, redact_url
 from reconciler.source_url import RepoURLProblem, parse_repo_url
 from rollouts.api.application import Application, ApplicationSource
 
@@ -176,9 +182,11 @@ def _repo_key(url: str) -> str:
         return url
 
 
-def _creds_key(creds: Credentials | None) -> str:
+def _creds_key(creds: Credentials | HelmCredentials | None) -> str:
     if creds is None:
         return ""
+    if isinstance(creds, HelmCredentials):
+        return creds.fingerprint()
     material = json.dumps([creds.username, creds.password, creds.ssh_private_key,
                            creds.ssh_known_hosts])
     return hashlib.sha256(material.encode()).hexdigest()
@@ -190,8 +198,10 @@ class AppSources:
     def __init__(self, source: GitSource, secrets: SecretsLookup, *, resync: float,
                  render_policy: RenderPolicy = DEFAULT_POLICY,
                  share_seconds: float = POLL_SHARE_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 charts: ChartSource | None = None) -> None:
         self.source = source
+        self.charts = charts or ChartSource(_chart_cache(source))
         self.render_policy = render_policy
         self.secrets = secrets
         self.resync = resync
@@ -217,10 +227,16 @@ class AppSources:
     def credentials(self, app: Application, app_namespace: str) -> Credentials | None:
         return credentials_for(_source_of(app).repo_url, self.secrets(app_namespace))
 
+    def helm_credentials(self, app: Application, app_namespace: str
+                         ) -> HelmCredentials | None:
+        """The repository Secret's settings for a chart source (`chart:`)."""
+        return helm_credentials_for(_source_of(app).repo_url, self.secrets(app_namespace))
+
     def target(self, key: str, app: Application, app_namespace: str, now: datetime, *,
                refresh: bool = False) -> Target:
         source = _source_of(app)
-        fingerprint = json.dumps([source.repo_url, source.target_revision_or_default])
+        chart = [source.chart] if source.chart else []
+        fingerprint = json.dumps([source.repo_url, source.target_revision_or_default, *chart])
         with self._lock:
             current = self._targets.get(key)
             refreshed_at = self._refresh.pop(key, None)
@@ -231,20 +247,29 @@ class AppSources:
             return current if not current.polled else _unpolled(current)
         jitter = 1.0 + random.uniform(0.0, 0.1)
         next_poll = now + timedelta(seconds=self.resync * jitter)
-        revision = source.target_revision_or_default
-        creds = self.credentials(app, app_namespace)
+        chart_name = source.chart
+        # A chart's targetRevision has no default (Argo CD: a version or a constraint).
+        revision = source.target_revision or "" if chart_name else \
+            source.target_revision_or_default
+        git_creds = None if chart_name else self.credentials(app, app_namespace)
+        helm_creds = self.helm_credentials(app, app_namespace) if chart_name else None
+        fresh = refreshed_at is not None
 
         def ask() -> tuple[str | None, str | None]:
             try:
-                return self.source.fetch(source.repo_url, revision, creds).revision, None
+                if chart_name:
+                    return self.charts.resolve(source.repo_url, chart_name, revision,
+                                               helm_creds, max_age=0.0 if fresh else None), None
+                return self.source.fetch(source.repo_url, revision, git_creds).revision, None
             except SourceError as error:
                 return None, str(error)
 
         not_before = refreshed_at if refreshed_at is not None else \
             self.clock() - self.share_seconds
-        shared_key = json.dumps([_repo_key(source.repo_url), revision, _creds_key(creds)])
+        shared_key = json.dumps([_repo_key(source.repo_url), revision,
+                                 _creds_key(helm_creds or git_creds), *chart])
         answer = self.polls.answer(shared_key, not_before, ask)
-        log.debug("%s: polled %s %s: %s", key, source.repo_url, revision,
+        log.debug("%s: polled %s %s: %s", key, redact_url(source.repo_url), revision,
                   answer.revision or answer.error)
         target = Target(fingerprint, answer.revision, answer.error, next_poll, polled=True)
         with self._lock:
@@ -252,8 +277,12 @@ class AppSources:
         return target
 
     def resolve(self, app: Application, app_namespace: str, revision: str) -> str:
-        """The commit sha of `revision` in the app's repository (a sync's `revision`)."""
+        """The commit sha of `revision` in the app's repository (a sync's `revision`); for
+        a chart, the version it names now."""
         source = _source_of(app)
+        if source.chart:
+            return self.charts.resolve(source.repo_url, source.chart, revision,
+                                       self.helm_credentials(app, app_namespace), max_age=0.0)
         return self.source.resolve(source.repo_url, revision,
                                    self.credentials(app, app_namespace))
 
@@ -278,11 +307,16 @@ class AppSources:
                 self._renders.move_to_end(helm_key if cached.source_type ==
                                           SourceType.HELM.value else base_key)
                 return cached
-        checkout = self.source.fetch(source.repo_url, revision,
-                                     self.credentials(app, app_namespace))
-        objects = render(checkout.path, source, app_name=app_name, namespace=destination,
+        if source.chart:  # the unpacked chart at that version, rendered with Helm
+            directory = self.charts.fetch(source.repo_url, source.chart, revision,
+                                          self.helm_credentials(app, app_namespace))
+        else:
+            directory = self.source.fetch(source.repo_url, revision,
+                                          self.credentials(app, app_namespace)).path
+        objects = render(directory, source, app_name=app_name, namespace=destination,
                          policy=self.render_policy)
-        kind = source_type(source, app_directory(checkout.path.resolve(), source.path))
+        kind = SourceType.HELM if source.chart else \
+            source_type(source, app_directory(directory.resolve(), source.path))
         rendered = Rendered(objects, kind.value)
         with self._lock:
             if kind is SourceType.HELM:
@@ -299,6 +333,12 @@ class AppSources:
         while self._rendered_objects > RENDER_CACHE_OBJECTS and len(self._renders) > 1:
             _, dropped = self._renders.popitem(last=False)
             self._rendered_objects -= len(dropped.objects)
+
+
+def _chart_cache(source: GitSource) -> Path | None:
+    """Charts are kept beside the Git clones (`<repo cache>/charts`), else in the default."""
+    cache = getattr(source, "cache_dir", None)
+    return cache / "charts" if isinstance(cache, Path) else None
 
 
 def _unpolled(target: Target) -> Target:

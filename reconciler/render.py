@@ -2,7 +2,9 @@
 
     objects = render(checkout.path, app.spec.source, app_name="guestbook", namespace="web")
 
-The kind of source is Argo CD's choice: the one configured (`helm`, `kustomize` or
+A source with `chart` is a chart from a repository: `checkout_dir` is then the unpacked
+chart (`reconciler.charts`) and it is rendered with Helm. Otherwise the kind of source is
+Argo CD's choice: the one configured (`helm`, `kustomize` or
 `directory`; more than one is an error), else detected in the app path: a
 kustomization file means Kustomize, else a `Chart.yaml` means Helm, else a plain
 directory of manifests. Renderers: `render_directory`, `render_kustomize` (our built
@@ -78,6 +80,12 @@ def render(
     budget = RenderBudget(policy)
     spec = _as_source(source)
     root = checkout_dir.resolve()
+    if spec.chart:
+        # A chart from a repository (`reconciler.charts`): `checkout_dir` is the unpacked
+        # chart itself, `path` is not used, and Helm is the only renderer (as in Argo CD).
+        release = (spec.helm.release_name if spec.helm else None) or app_name
+        return render_helm(root, root, spec.helm, release_name=release, namespace=namespace,
+                           budget=budget, label=f"chart {spec.chart}")
     app_dir = app_directory(root, spec.path)
     kind = source_type(spec, app_dir)
     if kind is SourceType.HELM:
@@ -98,6 +106,8 @@ def render(
 
 def source_type(source: ApplicationSource, app_dir: Path) -> SourceType:
     """The renderer for `source`: the configured one, else detected from the files."""
+    if source.chart:
+        return SourceType.HELM
     configured = source.source_types
     if len(configured) > 1:
         raise RenderError(

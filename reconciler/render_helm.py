@@ -53,10 +53,12 @@ def render_helm(
     release_name: str,
     namespace: str,
     budget: RenderBudget | None = None,
+    label: str | None = None,
 ) -> list[Object]:
-    """Objects from `helm template` of the chart in `chart_dir` (`root` is the checkout)."""
+    """Objects from `helm template` of the chart in `chart_dir` (`root` is the checkout,
+    or the chart itself for a chart from a repository; `label` names it in messages)."""
     budget = budget or RenderBudget()
-    label = chart_dir.relative_to(root).as_posix() or "."
+    label = label or chart_dir.relative_to(root).as_posix() or "."
     try:
         helm = tools.helm()
     except tools.ToolNotFound as error:

@@ -21,6 +21,12 @@ repository at or below its URL (`https://h/acme` covers `https://h/acme/app`, ne
 controller reads these Secrets from its namespace (`-n`) through a label-selected watch;
 without `-n`, from the Application's own namespace; `rollouts app diff` uses the same
 function. Pure; neighbours: `reconciler.source`, `reconciler.source_url`.
+
+Chart sources (`chart:`) take `helm_credentials_for` instead: the same Secrets, matched
+the same way on URLs read by `reconciler.charts.urls` (an OCI address with or without
+`oci://` is one repository), giving Argo CD's Helm fields (`username`, `password`,
+`tlsClientCertData`, `tlsClientCertKey`, `insecure`, `enableOCI`,
+`insecureOCIForceHttp`) as `HelmCredentials`.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import binascii
 from collections.abc import Iterable
 from typing import Any
 
+from reconciler.charts import ChartURLProblem, HelmCredentials, chart_repository
 from reconciler.source_secrets import Credentials
 from reconciler.source_url import (
     RepoURL,
@@ -39,7 +46,8 @@ from reconciler.source_url import (
     under_prefix,
 )
 
-__all__ = ["REPO_SECRET_SELECTOR", "SECRET_TYPE_LABEL", "credentials_for", "normalize_url"]
+__all__ = ["REPO_SECRET_SELECTOR", "SECRET_TYPE_LABEL", "credentials_for",
+           "helm_credentials_for", "normalize_url"]
 
 SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
 REPO_SECRET_SELECTOR = f"{SECRET_TYPE_LABEL} in (repository,repo-creds)"
@@ -108,3 +116,59 @@ def _credentials(secret: dict[str, Any]) -> Credentials | None:
         return None
     return Credentials(username=username, password=password, ssh_private_key=key,
                        ssh_known_hosts=_field(secret, "sshKnownHosts") or None)
+
+
+def _chart_key(url: str) -> tuple[str, str, int | None, tuple[str, ...]] | None:
+    try:
+        repo = chart_repository(url)
+    except ChartURLProblem:
+        return None
+    scheme = repo.scheme if repo.kind == "http" else "oci"
+    segments = tuple(s.lower() for s in repo.path.split("/") if s)
+    return scheme, repo.host, repo.port, segments
+
+
+def helm_credentials_for(repo_url: str, secrets: Iterable[dict[str, Any]]
+                         ) -> HelmCredentials | None:
+    """The Helm repository (or OCI registry) settings for a chart source's `repo_url`:
+    its `repository` Secret, else the longest matching `repo-creds` template."""
+    wanted = _chart_key(repo_url)
+    if wanted is None:
+        return None
+    exact: HelmCredentials | None = None
+    best: tuple[int, HelmCredentials] | None = None
+    for secret in secrets:
+        labels = (secret.get("metadata") or {}).get("labels") or {}
+        kind = labels.get(SECRET_TYPE_LABEL)
+        if kind not in ("repository", "repo-creds"):
+            continue
+        configured = _chart_key(_field(secret, "url") or "")
+        settings = _helm_settings(secret)
+        if configured is None or settings is None:
+            continue
+        if kind == "repository" and configured == wanted:
+            exact = settings
+        elif kind == "repo-creds" and configured[:3] == wanted[:3] and \
+                wanted[3][: len(configured[3])] == configured[3] and \
+                (best is None or len(configured[3]) > best[0]):
+            best = (len(configured[3]), settings)
+    if exact is not None:
+        return exact
+    return best[1] if best is not None else None
+
+
+def _flag(secret: dict[str, Any], name: str) -> bool:
+    return (_field(secret, name) or "").strip().lower() == "true"
+
+
+def _helm_settings(secret: dict[str, Any]) -> HelmCredentials | None:
+    settings = HelmCredentials(
+        username=_field(secret, "username") or None,
+        password=_field(secret, "password") or None,
+        tls_client_cert_data=_field(secret, "tlsClientCertData") or None,
+        tls_client_cert_key=_field(secret, "tlsClientCertKey") or None,
+        insecure=_flag(secret, "insecure"),
+        enable_oci=_flag(secret, "enableOCI"),
+        force_http=_flag(secret, "insecureOCIForceHttp"),
+    )
+    return None if settings == HelmCredentials() else settings

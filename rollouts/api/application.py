@@ -106,7 +106,7 @@ class HelmParameter(ApiModel):
 
 
 class ApplicationSourceHelm(ApiModel):
-    """Options passed to `helm template` for a chart stored in Git."""
+    """Options passed to `helm template`, for a chart in Git or from a chart repository."""
 
     unsupported_fields: ClassVar[dict[str, str]] = {
         name: "this Helm option is not implemented"
@@ -134,10 +134,11 @@ class ApplicationSourceHelm(ApiModel):
 
 
 class ApplicationSource(ApiModel):
-    """Where the manifests come from: a Git repository, a revision and a path in it."""
+    """Where the manifests come from: a Git repository, a revision and a path in it; or,
+    with `chart`, a chart in a Helm repository (or OCI registry) at `repoURL`, whose
+    version or version constraint is `targetRevision` (`path` is then not used)."""
 
     unsupported_fields: ClassVar[dict[str, str]] = {
-        "chart": "charts from Helm repositories are not implemented; keep the chart in Git",
         "plugin": "config management plugins are not implemented",
         "ref": "sources referencing other sources are not implemented",
         "name": "named sources are only used with multiple sources, which are not implemented",
@@ -145,6 +146,7 @@ class ApplicationSource(ApiModel):
 
     repo_url: str = Field(alias="repoURL")
     path: str | None = None
+    chart: str | None = None
     target_revision: str | None = None
     directory: ApplicationSourceDirectory | None = None
     kustomize: ApplicationSourceKustomize | None = None

@@ -61,7 +61,8 @@ KINDS: dict[str, type[ArgoObject]] = {
 """The kinds of `argoproj.io/v1alpha1` we implement."""
 
 OTHER_ARGO_KINDS: dict[str, str] = {
-    "ApplicationSet": "Argo CD ApplicationSets are not implemented",
+    "ApplicationSet": "lint leaves it to the applicationsets controller, which "
+                      "reports its problems in its status",
     "Workflow": "an Argo Workflows kind",
     "WorkflowTemplate": "an Argo Workflows kind",
     "ClusterWorkflowTemplate": "an Argo Workflows kind",

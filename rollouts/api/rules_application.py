@@ -33,7 +33,7 @@ def _spec_problems(spec: ApplicationSpec, path: str) -> Iterator[Problem]:
             yield Problem(child_path(source_path, "repoURL"), "required: the Git repository URL")
         else:
             yield from _repo_url_problems(source.repo_url, child_path(source_path, "repoURL"))
-        if not source.path and "chart" not in (source.model_extra or {}):
+        if not source.path and not source.chart:
             yield Problem(
                 child_path(source_path, "path"),
                 "required: the directory in the repository to render ('.' for its root)",

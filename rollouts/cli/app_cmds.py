@@ -176,24 +176,60 @@ def _parse(app: Obj) -> Application:
     return parsed
 
 
-def _credentials(session: Session, repo_url: str) -> tuple[Credentials | None, str]:
-    """The credentials of the repository Secret matching `repo_url` in the Application's
-    namespace (where the controller looks when run without -n), and a note when the
-    Secrets could not be read."""
+def _repo_secrets(session: Session) -> tuple[list[Obj], str]:
+    """The repository Secrets of the Application's namespace (where the controller looks
+    when run without -n), and a note when they could not be read."""
     try:
         with session.calling("list", "repository secrets"):
             secrets = session.client.list(SECRET, session.namespace, REPO_SECRET_SELECTOR).items
     except UsageProblem as problem:
         if isinstance(problem.__cause__, Forbidden):
-            return None, f"; repository Secrets were not readable ({problem})"
+            return [], f"; repository Secrets were not readable ({problem})"
         raise
-    return credentials_for(repo_url, secrets), ""
+    return list(secrets), ""
+
+
+def _credentials(session: Session, repo_url: str) -> tuple[Credentials | None, str]:
+    """The credentials of the repository Secret matching `repo_url`, and a note when the
+    Secrets could not be read."""
+    secrets, note = _repo_secrets(session)
+    return credentials_for(repo_url, secrets), note
+
+
+def _chart_objects(session: Session, app: Application, revision: str
+                   ) -> tuple[list[Obj], str]:
+    """A chart source (`chart:`): the chart version `revision` names, rendered; and the
+    version. Same rules and cache layout as the controller (`reconciler.charts`)."""
+    assert app.spec.source is not None and app.spec.source.chart
+    from reconciler.charts import ChartSource
+    from reconciler.repo_creds import helm_credentials_for
+    from reconciler.source import SourceError
+
+    source, name, chart = app.spec.source, str(app.metadata.name), app.spec.source.chart
+    secrets, note = _repo_secrets(session)
+    credentials = helm_credentials_for(source.repo_url, secrets)
+    charts = ChartSource()
+    try:
+        version = charts.resolve(source.repo_url, chart, revision, credentials, max_age=0.0)
+        directory = charts.fetch(source.repo_url, chart, version, credentials)
+    except SourceError as error:
+        raise UsageProblem(f"cannot fetch the chart of application '{name}': {error}{note}"
+                           ) from None
+    try:
+        objects = render(directory, source, app_name=name,
+                         namespace=app.spec.destination.namespace or "")
+    except RenderError as error:
+        raise UsageProblem(f"cannot render application '{name}' at chart version {version}: "
+                           f"{error}") from None
+    return objects, version
 
 
 def _checkout_objects(session: Session, app: Application, revision: str
                       ) -> tuple[list[Obj], str]:
     """Fetch and render the source at `revision`: the objects and the commit sha."""
     assert app.spec.source is not None
+    if app.spec.source.chart:
+        return _chart_objects(session, app, revision)
     # Imported here: only diff needs git. Same rules as the controller: no local paths or
     # file:// (refused in GitSource), credentials by normalized URL (credentials_for).
     from reconciler.source import GitSource, SourceError
@@ -290,7 +326,8 @@ def _diff(session: Session, app_obj: Obj, revision: str | None) -> tuple[list[st
     app = _parse(app_obj)
     assert app.spec.source is not None
     name = str(app.metadata.name)
-    wanted = revision or app.spec.source.target_revision_or_default
+    wanted = revision or (app.spec.source.target_revision or "" if app.spec.source.chart
+                          else app.spec.source.target_revision_or_default)
     try:
         rules = [IgnoreRule.from_api(rule) for rule in app.spec.ignore_differences or []]
     except ValueError as error:

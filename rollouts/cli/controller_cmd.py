@@ -35,7 +35,8 @@ from rollouts.runtime import (
     logging_setup,
 )
 
-AVAILABLE = ("rollouts", "analysis", "experiments", "reconciler")
+AVAILABLE = ("rollouts", "analysis", "experiments", "reconciler", "applicationsets",
+             "notifications")
 DEFAULT_CONTROLLERS = "rollouts,analysis,experiments"
 PLANNED: tuple[str, ...] = ()
 
@@ -120,6 +121,27 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
                 repo_cache=options.repo_cache,
                 resync=options.resync, webhook_port=options.webhook_port,
                 webhook_secret=options.webhook_secret, webhook_host=options.webhook_host))
+        elif name == "notifications":
+            from analysis.providers.egress import EgressPolicy
+            from rollouts.notifications.controller import NotificationController
+
+            try:
+                egress = EgressPolicy.from_networks(deny_networks)
+            except ValueError as problem:
+                raise UsageProblem(f"--analysis-deny-networks: {problem}") from None
+            options = reconciler or ReconcilerOptions()
+            controllers.append(NotificationController(
+                client, namespace=namespace, control_namespace=options.control_namespace,
+                egress=egress, instance_id=instance_id, informers=informers))
+        elif name == "applicationsets":
+            from reconciler.appset import ApplicationSetController
+
+            options = reconciler or ReconcilerOptions()
+            controllers.append(ApplicationSetController(
+                client, namespace=namespace, control_namespace=options.control_namespace,
+                application_namespaces=options.application_namespaces,
+                repo_cache=options.repo_cache, allow_local_repos=options.allow_local_repos,
+                informers=informers))
         elif name in PLANNED:
             raise UsageProblem(f"--controllers: '{name}' is not implemented yet; "
                                f"available: {', '.join(AVAILABLE)}")
@@ -128,7 +150,17 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
                                f"choose from {', '.join(AVAILABLE + PLANNED)}")
     if not controllers:
         raise UsageProblem("--controllers: name at least one controller, e.g. rollouts")
+    _share_git_cache(controllers)
     return controllers
+
+
+def _share_git_cache(controllers: list[Controller]) -> None:
+    """One `GitSource` per process: the ApplicationSet controller reads Git through the
+    reconciler's (its locks guard the clones both would otherwise fetch at once)."""
+    reconciler = next((c for c in controllers if c.name == "reconciler"), None)
+    for controller in controllers:
+        if reconciler is not None and controller.name == "applicationsets":
+            controller.use_git_source(reconciler.sources.source)  # type: ignore[attr-defined]
 
 
 @click.command("controller")
@@ -139,7 +171,7 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
               help="Watch only this namespace (default: all namespaces).")
 @click.option("--controllers", "names", default=DEFAULT_CONTROLLERS, show_default=True,
               help="Comma-separated controllers to run (rollouts, analysis, experiments, "
-                   "reconciler).")
+                   "reconciler, applicationsets, notifications).")
 @click.option("--prometheus", envvar="ARGO_ROLLOUTS_PROMETHEUS_ADDRESS", default=None,
               help="Prometheus address for metrics that name none.")
 @click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
@@ -188,8 +220,8 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
                    "(default ~/.cache/rollouts/git).")
 @click.option("--control-namespace", envvar="POD_NAMESPACE", default=None,
               help="reconciler: namespace of the controller's own Applications, AppProjects and "
-                   "repository Secrets (default: --namespace, else $POD_NAMESPACE, else "
-                   "'rollouts').")
+                   "repository Secrets; notifications: of its ConfigMaps and Secrets "
+                   "(default: --namespace, else $POD_NAMESPACE, else 'rollouts').")
 @click.option("--application-namespaces", "application_namespaces", multiple=True,
               metavar="GLOB",
               help="reconciler: also serve Applications in namespaces matching GLOB "
@@ -202,9 +234,9 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
               help="reconciler: let kustomize fetch remote bases (https/ssh); off by default, "
                    "as they reach any host the controller can.")
 @click.option("--analysis-deny-networks", "deny_networks", default=None, metavar="CIDRS",
-              help="analysis: comma-separated networks the web and prometheus providers may "
-                   "not reach (default: 169.254.0.0/16,fe80::/10, cloud metadata; '' denies "
-                   "nothing).")
+              help="analysis: comma-separated networks the web and prometheus providers (and "
+                   "notifications: webhook and Slack deliveries) may not reach (default: "
+                   "169.254.0.0/16,fe80::/10, cloud metadata; '' denies nothing).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--log-level", default="INFO", show_default=True)

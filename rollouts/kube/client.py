@@ -438,6 +438,12 @@ class KubeClient:
             return False
         return True
 
+    def may_write(self) -> bool:
+        """Whether a write sent now would leave the process (False once a fenced view's
+        leader lost its lease): for side effects outside the API server, such as the
+        notifications' HTTP deliveries, which the fence itself cannot stop."""
+        return self._may_write is None or self._may_write()
+
     def fenced(self, may_write: Callable[[], bool]) -> KubeClient:
         """This connection, but every write first asks `may_write()` and is not sent
         (`NotLeader`) when it says no: the controllers' view under leader election, so a

@@ -98,8 +98,10 @@ class Informer:
         *,
         watch_timeout_seconds: int = 300,
         transform: Transform | None = None,
+        field_selector: str | None = None,
     ) -> None:
         self.client = client
+        self.field_selector = field_selector
         self.transform = transform
         self.kind = kind
         self.namespace = namespace
@@ -170,7 +172,7 @@ class Informer:
 
     def __repr__(self) -> str:
         where = self.namespace or "all namespaces"
-        selector = f", {self.label_selector}" if self.label_selector else ""
+        selector = "".join(f", {s}" for s in (self.label_selector, self.field_selector) if s)
         return f"Informer({self.kind.plural} in {where}{selector})"
 
     def stop(self, timeout: float = 2.0) -> None:
@@ -215,8 +217,15 @@ class Informer:
 
     def _relist(self) -> None:
         # Transformed page by page: a relist never holds the whole raw list of a kind.
-        result = self.client.list(self.kind, self.namespace, label_selector=self.label_selector,
-                                  transform=self.transform)
+        if self.field_selector:
+            result = self.client.list(self.kind, self.namespace,
+                                      label_selector=self.label_selector,
+                                      field_selector=self.field_selector,
+                                      transform=self.transform)
+        else:  # as before field selectors: the unit tests' fake clients take no such argument
+            result = self.client.list(self.kind, self.namespace,
+                                      label_selector=self.label_selector,
+                                      transform=self.transform)
         self._last_error = None
         items, version = result.items, result.resource_version
         del result
@@ -237,7 +246,7 @@ class Informer:
         timeout = random.randint(self.watch_timeout_seconds, 2 * self.watch_timeout_seconds)
         stream = self.client.watch(
             self.kind, self.namespace, self._resource_version, timeout,
-            label_selector=self.label_selector,
+            label_selector=self.label_selector, field_selector=self.field_selector,
         )
         with self._lock:
             self._stream = stream

@@ -23,7 +23,7 @@ from rollouts.kube.lean import StringTable, lean_transform
 
 __all__ = ["SharedInformers"]
 
-_Key = tuple[str, str, str | None, str | None]
+_Key = tuple[str, str, str | None, str | None, str | None]
 
 
 class SharedInformers:
@@ -39,15 +39,19 @@ class SharedInformers:
         self._lock = threading.Lock()
 
     def informer(self, kind: Kind, namespace: str | None = None,
-                 label_selector: str | None = None) -> Informer:
-        """The informer of `kind` in `namespace` (None: all) matching `label_selector`."""
-        key = (kind.api_version, kind.plural, namespace or None, label_selector or None)
+                 label_selector: str | None = None, *,
+                 field_selector: str | None = None) -> Informer:
+        """The informer of `kind` in `namespace` (None: all) matching `label_selector`
+        (and `field_selector`)."""
+        key = (kind.api_version, kind.plural, namespace or None, label_selector or None,
+               field_selector or None)
         with self._lock:
             found = self._informers.get(key)
             if found is None:
                 found = Informer(self.client, kind, namespace or None, label_selector or None,
                                  watch_timeout_seconds=self.watch_timeout_seconds,
-                                 transform=self.transform)
+                                 transform=self.transform,
+                                 field_selector=field_selector or None)
                 self._informers[key] = found
             return found
 

@@ -12,6 +12,7 @@ queue's wait and depth (`queue_metrics`, one collector for all):
   steps), and `AnalysisRunCollector` when no analysis controller runs (as in Argo, the
   rollouts controller alone already exports the runs it sees);
 - `analysis`: `AnalysisRunCollector` over its runs, `AnalysisRunMetrics`;
+- `notifications` (duck-typed): its `metrics` collector (deliveries, evaluations);
 - `reconciler` (duck-typed, see `app_metrics`): `ApplicationCollector` over its `apps`
   informer, `AppMetrics` (syncs counted from the informer, unless the controller
   declares `app_metrics` to count them itself), `GitMetrics` set on its `git_metrics`
@@ -131,6 +132,10 @@ def instrument(controllers: Sequence[Controller], registry: CollectorRegistry
             wrapped.append(MeasuredController(controller, run_metrics.reconciled, queues))
         elif controller.name == "reconciler" and _applications_of(controller) is not None:
             wrapped.append(_instrument_reconciler(controller, registry, queues))
+        elif controller.name == "notifications" and hasattr(controller, "metrics"):
+            # Its own counters (rollouts.notifications.metrics); no per-object series.
+            registry.register(getattr(controller, "metrics"))  # noqa: B009 (duck-typed)
+            wrapped.append(controller)
         else:
             wrapped.append(controller)
     return wrapped

@@ -35,6 +35,7 @@ NAMESPACED = INSTALL / "namespaced"
 HOME = "rollouts"
 CONTROLLER_SA = f"system:serviceaccount:{HOME}:rollouts-controller"
 RECONCILER_SA = f"system:serviceaccount:{HOME}:rollouts-reconciler"
+NOTIFICATIONS_SA = f"system:serviceaccount:{HOME}:rollouts-notifications"
 RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 
 # Granted to every authenticated user by the API server's bootstrap roles

@@ -35,7 +35,8 @@ def test_the_install_applies_and_its_pods_are_locked_down(cluster: TestCluster) 
     cluster.kubectl_run("apply", "--server-side", "-k", str(INSTALL))
     # Applying again is a no-op the server validates in full (admission included).
     cluster.kubectl_run("apply", "--server-side", "--dry-run=server", "-k", str(INSTALL))
-    for name in ("rollouts-controller", "rollouts-reconciler"):
+    for name in ("rollouts-controller", "rollouts-reconciler", "rollouts-notifications",
+                 "rollouts-applicationsets"):
         deployment = get(cluster, "rollouts", "deployment", name)
         spec = deployment["spec"]
         assert spec["replicas"] == 2

@@ -13,6 +13,9 @@
   without one 403. It runs with `-n rollouts` (Applications watched in its control
   namespace only, not in every namespace as the install does) so it never writes to
   other tests' Applications; its cluster-wide grants are those the can-i pin shows.
+- The ApplicationSet controller's own token (`--controllers applicationsets`, `-n rollouts`)
+  stamps an Application from a cluster Secret (a `clusters` generator), writes the
+  ApplicationSet's status and deletes the Application when the Secret goes, without a 403.
 
 The controller runs cluster-wide, as installed, with an `--instance-id` of its own: it
 serves only the Rollouts labelled with it, so concurrent or leftover objects of other
@@ -50,6 +53,7 @@ from tests.integration.install_support import (
     CONTROLLER_SA,
     HOME,
     INSTALL,
+    NOTIFICATIONS_SA,
     RECONCILER_SA,
     SaController,
     can_i_list,
@@ -88,11 +92,36 @@ RECONCILER_CAN = {
     "events": ["create", "patch"],
     "*.*": ALL,  # what Applications deploy (rollouts-reconciler-apply); projects narrow it
 }
+NOTIFICATIONS_CAN = {
+    "applications.argoproj.io": ["get", "list", "patch", "watch"],
+    "rollouts.argoproj.io": ["get", "list", "patch", "watch"],
+    "analysisruns.argoproj.io": READ,
+    "events": ["create", "get", "list", "patch", "watch"],
+}
+APPSET_CAN = {
+    "applicationsets.argoproj.io": ["get", "list", "patch", "watch"],
+    "applicationsets.argoproj.io/status": ["get", "patch", "update"],
+    "applicationsets.argoproj.io/finalizers": ["update"],
+    "applications.argoproj.io": ALL,
+    "events": ["create", "patch"],
+}
+APPSET_SA = "system:serviceaccount:rollouts:rollouts-applicationsets"
 # Only in its own namespace: its Lease (never other components' Leases).
 CONTROLLER_HOME_CAN = {**CONTROLLER_CAN, "leases.coordination.k8s.io": ["create", "get", "update"]}
 # Only in its control namespace: repository Secrets and its Lease.
 RECONCILER_HOME_CAN = {**RECONCILER_CAN, "secrets": READ,
                        "leases.coordination.k8s.io": ["create", "get", "update"]}
+# Only in its own namespace: the two notification ConfigMaps and Secrets, and its Lease.
+NOTIFICATIONS_HOME_CAN = {
+    **NOTIFICATIONS_CAN, "leases.coordination.k8s.io": ["create", "get", "update"],
+    "configmaps[argo-rollouts-notification-configmap]": READ,
+    "configmaps[argocd-notifications-cm]": READ,
+    "secrets[argo-rollouts-notification-secret]": READ,
+    "secrets[argocd-notifications-secret]": READ,
+}
+# Cluster and repository Secrets and its Lease, in its own namespace only.
+APPSET_HOME_CAN = {**APPSET_CAN, "secrets": READ,
+                   "leases.coordination.k8s.io": ["create", "get", "update"]}
 
 
 def _diff(expected: dict[str, list[str]], actual: dict[str, list[str]]) -> list[str]:
@@ -113,7 +142,11 @@ def test_can_i_list_of_each_service_account_is_pinned(cluster: TestCluster,
     cases = [(CONTROLLER_SA, HOME, CONTROLLER_HOME_CAN),
              (CONTROLLER_SA, namespace, CONTROLLER_CAN),
              (RECONCILER_SA, HOME, RECONCILER_HOME_CAN),
-             (RECONCILER_SA, namespace, RECONCILER_CAN)]
+             (RECONCILER_SA, namespace, RECONCILER_CAN),
+             (NOTIFICATIONS_SA, HOME, NOTIFICATIONS_HOME_CAN),
+             (NOTIFICATIONS_SA, namespace, NOTIFICATIONS_CAN),
+             (APPSET_SA, HOME, APPSET_HOME_CAN),
+             (APPSET_SA, namespace, APPSET_CAN)]
     problems = []
     for who, where, expected in cases:
         diff = _diff(expected, can_i_list(cluster, who, where))
@@ -287,3 +320,55 @@ def test_the_reconcilers_token_syncs_and_prunes_from_git_without_a_403(
 def _exists(cluster: TestCluster, namespace: str, kind: str, name: str) -> bool:
     return cluster.kubectl_run("get", kind, name, "-n", namespace,
                                check=False).returncode == 0
+
+
+# -- the ApplicationSet controller's token --------------------------------------------------
+
+def test_the_application_set_controllers_token_stamps_and_deletes_without_a_403(
+        cluster: TestCluster, namespace: str, tmp_path: Path) -> None:
+    cluster.kubectl_run("apply", "--server-side", "-k", str(INSTALL))
+    cluster.kubectl_run("wait", "--for=condition=established", "--timeout=60s",
+                        "crd/applicationsets.argoproj.io")
+    name = f"rbac-{namespace}"
+    secret = {"apiVersion": "v1", "kind": "Secret",
+              "metadata": {"name": name, "labels": {
+                  "argocd.argoproj.io/secret-type": "cluster", "test": namespace}},
+              "stringData": {"name": name, "server": f"https://{name}.example:6443"}}
+    appset = {"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+              "metadata": {"name": name},
+              "spec": {"generators": [{"clusters": {"selector": {
+                           "matchLabels": {"test": namespace}}}}],
+                       "syncPolicy": {"preserveResourcesOnDeletion": True},
+                       "template": {"metadata": {"name": "{{name}}-app"}, "spec": {
+                           "project": "default",
+                           "source": {"repoURL": "https://git.example/apps.git",
+                                      "path": "guestbook"},
+                           "destination": {"server": "{{server}}", "namespace": namespace}}}}}
+    kubeconfig = token_kubeconfig(cluster, "rollouts-applicationsets", tmp_path / "sa.kubeconfig")
+    try:
+        _apply(cluster, HOME, secret, appset)
+        with SaController(cluster, kubeconfig, tmp_path / "appsets.log",
+                          "--controllers", "applicationsets", "-n", HOME) as controller:
+            wait_for(lambda: _exists(cluster, HOME, "application", f"{name}-app"), 30,
+                     "the stamped Application", lambda: controller.text()[-3000:])
+            stamped = get(cluster, HOME, "application", f"{name}-app")
+            assert stamped["spec"]["destination"]["server"] == f"https://{name}.example:6443"
+            assert stamped["metadata"]["ownerReferences"][0]["name"] == name
+
+            def conditions() -> dict[str, str]:
+                status = get(cluster, HOME, "applicationset", name).get("status") or {}
+                return {c["type"]: c["status"] for c in status.get("conditions") or []}
+
+            wait_for(lambda: conditions().get("ResourcesUpToDate") == "True", 30,
+                     "the status written", conditions)
+            cluster.kubectl_run("delete", "secret", name, "-n", HOME)  # the cluster goes...
+            wait_for(lambda: not _exists(cluster, HOME, "application", f"{name}-app"), 30,
+                     "its Application deleted", lambda: controller.text()[-3000:])
+            assert controller.alive()
+    finally:
+        for kind in ("applicationset", "application", "secret"):
+            cluster.kubectl_run("delete", kind, name, f"{name}-app", "-n", HOME,
+                                "--ignore-not-found", "--wait=false", check=False)
+    log = controller.text()
+    assert "/secrets?labelSelector=argocd.argoproj.io" in log  # cluster Secrets were read
+    assert refusals(log) == [], log[-5000:]

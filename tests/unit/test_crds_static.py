@@ -94,6 +94,14 @@ EXPECTED = {
         "status": True,
         "columns": ["Sync Status", "Health Status", "Revision", "Age"],
     },
+    "applicationsets.yaml": {
+        "kind": "ApplicationSet",
+        "plural": "applicationsets",
+        "scope": "Namespaced",
+        "short": {"appset", "appsets"},
+        "status": True,
+        "columns": ["Age"],
+    },
 }
 
 
