@@ -31,13 +31,12 @@ from reconciler.app_source import AppSources
 from reconciler.clusters import (
     CLUSTER_SECRET_SELECTOR,
     Cluster,
-    ClusterConnections,
     ClusterProblem,
     DestinationError,
-    client_for,
     read_clusters,
     resolve_destination,
 )
+from reconciler.clusters.connections import ClusterConnections, client_for
 from reconciler.compare import DiffCache
 from reconciler.operation_runner import OperationRunner
 from reconciler.project_gate import ProjectGate

@@ -1,11 +1,12 @@
-"""Destination clusters: the registry read from Argo CD's cluster Secrets, which one an
-Application's destination names, and a connection per registered cluster.
+"""Destination clusters: the registry read from Argo CD's cluster Secrets and which one an
+Application's destination names. Pure: the ApplicationSet `clusters` generator imports
+it. The connection per registered cluster (it needs the client) is the submodule
+`reconciler.clusters.connections`, imported by name where it is used.
 
 Neighbours: the Application controller (`reconciler.destinations`), the ApplicationSet
 `clusters` generator, `rollouts cluster`.
 """
 
-from reconciler.clusters.connections import ClusterConnections, client_for
 from reconciler.clusters.destination import (
     DestinationError,
     resolve_destination,
@@ -29,11 +30,9 @@ __all__ = [
     "LOCAL_SERVER",
     "SECRET_TYPE_LABEL",
     "Cluster",
-    "ClusterConnections",
     "ClusterProblem",
     "DestinationError",
     "TLSConfig",
-    "client_for",
     "local_cluster",
     "read_clusters",
     "resolve_destination",

@@ -256,10 +256,10 @@ def _destination(session: Session, app: Application) -> Session:
     from reconciler.clusters import (
         CLUSTER_SECRET_SELECTOR,
         DestinationError,
-        client_for,
         read_clusters,
         resolve_destination,
     )
+    from reconciler.clusters.connections import client_for
 
     destination = app.spec.destination
     if destination.is_in_cluster:

@@ -34,13 +34,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from reconciler.clusters import (
-    CLUSTER_SECRET_SELECTOR,
-    SECRET_TYPE_LABEL,
-    Cluster,
-    client_for,
-    read_clusters,
-)
+from reconciler.clusters import CLUSTER_SECRET_SELECTOR, SECRET_TYPE_LABEL, Cluster, read_clusters
+from reconciler.clusters.connections import client_for
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, Session, kube_options, kubeconfig_contexts
 from rollouts.kube import (

@@ -12,12 +12,11 @@ from reconciler.clusters import (
     LOCAL_NAME,
     LOCAL_SERVER,
     Cluster,
-    ClusterConnections,
     DestinationError,
-    client_for,
     read_clusters,
     resolve_destination,
 )
+from reconciler.clusters.connections import ClusterConnections, client_for
 
 
 def _secret(secret_name: str, labels: dict[str, str] | None = None,
