@@ -11,7 +11,9 @@ One reconcile of an Application, top to bottom, returning early where a step can
    a Git error is a `ComparisonError`: sync `Unknown`, nothing applied or pruned;
 4. render it and compare (`reconciler.compare`): desired objects vs live objects read
    from watches on the kinds the app manages (`reconciler.watches`), diffs by dry run;
-   a render error is a `ComparisonError` too;
+   a render error is a `ComparisonError` too; all of it on the app's destination
+   cluster (`reconciler.destinations`: an unknown one is an `InvalidSpecError`, and
+   nothing is applied anywhere);
 5. start an operation: a requested `.operation`, an automated sync, or a self-heal
    (`reconciler.operation.decide_auto_sync`), and move a running one on by one pass
    (`reconciler.sync`);
@@ -43,7 +45,9 @@ from reconciler.app_status import (
     merge_patch,
     transition_events,
 )
+from reconciler.clusters import DestinationError, local_cluster
 from reconciler.compare import DiffCache
+from reconciler.destinations import Destination, Destinations
 from reconciler.operation import (
     Decision,
     decide_auto_sync,
@@ -51,7 +55,7 @@ from reconciler.operation import (
     requested_operation,
     syncs_to_current_commit,
 )
-from reconciler.operation_runner import Compared, OperationRunner
+from reconciler.operation_runner import Compared, OperationRunner, WatchNotReady
 from reconciler.project_gate import InvalidProject, ProjectGate, spec_problem, window_problem
 from reconciler.projects import default_project
 from reconciler.render import DEFAULT_POLICY, RenderError, RenderPolicy
@@ -162,6 +166,13 @@ class ApplicationController:
                                       self.applied, field_manager=field_manager,
                                       control_namespace=self.control_namespace,
                                       gate=self.projects)
+        # The local cluster's machinery above; registered clusters get their own, made on
+        # first use (`reconciler.destinations`): the one seam between apps and clusters.
+        self.destinations = Destinations(
+            client, control_namespace=self.control_namespace, local=Destination(
+                local_cluster(), client, self.watches, self.diffs, self.applied, self.runner),
+            sources=self.sources, gate=self.projects, field_manager=field_manager,
+            on_tracked_change=self._on_tracked_change)
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
         self._written = WrittenVersions()
@@ -174,13 +185,15 @@ class ApplicationController:
         return "reconciler"
 
     def informers(self) -> Sequence[Any]:
-        return (self.apps, self.secrets, self.projects.informer, self.background)
+        return (self.apps, self.secrets, self.projects.informer, self.background,
+                self.destinations)
 
     def bind(self, queue: WorkQueue, timers: Timers, /) -> None:
         self._queue, self._timers = queue, timers
         self.apps.add_handler(lambda _t, obj, _old: self._enqueue(obj))
         self.secrets.add_handler(lambda _t, _obj, _old: self._enqueue_all())
         self.projects.informer.add_handler(lambda _t, _obj, _old: self._enqueue_all())
+        self.destinations.add_handler(lambda _t, _obj, _old: self._enqueue_all())
 
     # -- events -> keys ----------------------------------------------------------------
 
@@ -242,7 +255,7 @@ class ApplicationController:
             log.info("%s changed while we reconciled it; looking again", key)
             return ReconcileResult(requeue_after=0.2)
         except KubeError as error:  # logged by the manager: it may quote an object
-            error.message = scrub(error.message, self.runner.secret_values_of(key))
+            error.message = scrub(error.message, self.destinations.secret_values_of(key))
             error.args = (error.message,)
             raise
 
@@ -250,8 +263,7 @@ class ApplicationController:
         if self._timers is not None:
             self._timers.cancel(key)
         self.sources.forget(key)
-        self.diffs.forget(key)
-        self.runner.forget(key)
+        self.destinations.forget(key)
         self._written.forget(key)
         with self._lock:
             self._warned.pop(key, None)
@@ -268,8 +280,13 @@ class ApplicationController:
         if app is None or problems:
             return self._refuse(key, raw, problems, now)
         project = self._project(app)
+        destination = self.destinations.for_app(app)
+        if isinstance(destination, DestinationError):  # never the local cluster instead
+            return self._refuse(key, raw, [destination.message], now)
+        runner = destination.runner
         refusal = spec_problem(project, app, app_namespace=app_namespace,
-                               control_namespace=self.control_namespace)
+                               control_namespace=self.control_namespace,
+                               cluster=destination.cluster)
         if refusal is not None or not isinstance(project, AppProject):
             return self._refuse(key, raw, [refusal or f"AppProject {app.spec.project!r}"], now)
         annotations = metadata.get("annotations") or {}
@@ -277,7 +294,7 @@ class ApplicationController:
             synced = ((raw.get("status") or {}).get("sync") or {}).get("revision")
             self.sources.forget_render(key, app, app_name=str(metadata["name"]),
                                        revisions=(synced,) if isinstance(synced, str) else ())
-            self.diffs.forget(key)
+            destination.diffs.forget(key)
         target = self.sources.target(key, app, app_namespace, now,
                                      refresh=REFRESH_ANNOTATION in annotations or
                                      syncs_to_current_commit(raw))
@@ -291,10 +308,16 @@ class ApplicationController:
         else:
             assert target.revision is not None
             try:
-                compared = self.runner.compare(key, app, raw, target.revision)
+                compared = runner.compare(key, app, raw, target.revision)
                 conditions += compared.conditions
             except (SourceError, RenderError, WatchRefused) as error:
                 conditions.append(("ComparisonError", redact_url(str(error))))
+            except (KubeError, WatchNotReady) as error:
+                if destination.cluster.local:
+                    raise
+                # Another cluster unreachable: say so on the app instead of retrying mutely.
+                conditions.append(("ComparisonError", f"cluster '{destination.cluster.name}' "
+                                   f"({destination.cluster.server}): {error}"))
         observation = self._observation(raw, app, target.revision, compared, conditions)
         status = raw.get("status") or {}
         state = status.get("operationState")
@@ -305,8 +328,8 @@ class ApplicationController:
         if running is None and requested is not None:
             blocked = window_problem(project, app, app_name=str(metadata["name"]), now=now,
                                      manual=True)
-            outcome = self.runner.start_requested(key, app, raw, requested, target, compared, now,
-                                                  blocked=blocked)
+            outcome = runner.start_requested(key, app, raw, requested, target, compared, now,
+                                             blocked=blocked)
         elif running is None and compared is not None and not compared.forbidden:
             decision = self._decide(app, raw, compared, observation, state, now)
             blocked = None if decision.start is None else window_problem(
@@ -320,10 +343,10 @@ class ApplicationController:
             if decision.wake_at is not None and self._timers is not None:
                 self._timers.at(key, decision.wake_at, "self-heal")
             if decision.start is not None:
-                outcome = self.runner.start(key, app, raw, decision.start, target, compared,
-                                            now, self_heal=decision.self_heal)
+                outcome = runner.start(key, app, raw, decision.start, target, compared,
+                                       now, self_heal=decision.self_heal)
         elif running is not None:
-            outcome = self.runner.advance(key, app, raw, running, target, compared, now)
+            outcome = runner.advance(key, app, raw, running, target, compared, now)
         requeue = None
         history = status.get("history")
         remove_operation = False
@@ -446,7 +469,7 @@ class ApplicationController:
                 remove_operation: bool = False, remove_refresh: bool = False,
                 hold: bool = False) -> None:
         old = raw.get("status") or {}
-        secrets = self.runner.secret_values_of(key)
+        secrets = self.destinations.secret_values_of(key)
         new = scrub_messages(build_status(old, observation, operation_state=state,
                                           history=history, now=now, refresh=refresh,
                                           hold=hold), secrets)

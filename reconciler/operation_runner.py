@@ -27,6 +27,7 @@ from typing import Any
 
 from reconciler.app_source import AppSources, Target
 from reconciler.app_status import ResourceRow, build_rows
+from reconciler.clusters.registry import Cluster
 from reconciler.compare import DiffCache, Prepared, prepare_desired
 from reconciler.diff import IgnoreRule, ObjectDiff
 from reconciler.operation import (
@@ -124,8 +125,11 @@ class OperationRunner:
 
     def __init__(self, client: KubeClient, watches: WatchRegistry, sources: AppSources,
                  diffs: DiffCache, applied: AppliedVersions, *, field_manager: str,
-                 control_namespace: str = "", gate: ProjectGate | None = None) -> None:
+                 control_namespace: str = "", gate: ProjectGate | None = None,
+                 cluster: Cluster | None = None) -> None:
         self.client = client
+        self.cluster = cluster
+        """The registered cluster `client` talks to (None: the local one, as the spec says)."""
         self.gate = gate
         self.control_namespace = control_namespace
         self.watches = watches
@@ -265,9 +269,10 @@ class OperationRunner:
                 if (obj.get("metadata") or {}).get("namespace") == namespace
                 and TRACKING_ANNOTATION not in
                 ((obj.get("metadata") or {}).get("annotations") or {})]
+        server, name = ((self.cluster.server, self.cluster.name) if self.cluster is not None
+                        else (destination.server, destination.name))
         orphans = orphaned_objects(project, tracked_or_desired_keys=keys, live_objects=live,
-                                   server=destination.server,
-                                   name=(destination.model_extra or {}).get("name"))
+                                   server=server, name=name)
         warning = orphan_warning(project, orphans)
         return [] if warning is None else [(ORPHANED_CONDITION, warning)]
 
@@ -276,7 +281,8 @@ class OperationRunner:
         if project is None:
             return []
         return object_problems(project, app, [(obj, prepared.kinds.get(resource_key(obj)))
-                                              for obj in prepared.objects])
+                                              for obj in prepared.objects],
+                               cluster=self.cluster)
 
     # -- operations ------------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from reconciler.clusters.destination import scope_problem
+from reconciler.clusters.registry import Cluster
 from reconciler.projects import (
     check_destination,
     check_resource,
@@ -53,9 +55,20 @@ class InvalidProject(NamedTuple):
     message: str
 
 
+def _cluster_names(app: Application, cluster: Cluster | None) -> tuple[str | None, str | None]:
+    """(server, name) the project's `destinations` are matched against: both of the
+    resolved cluster (Argo CD matches an entry by either), else what the spec says."""
+    if cluster is not None:
+        return cluster.server, cluster.name
+    destination = app.spec.destination
+    return destination.server, destination.name
+
+
 def spec_problem(project: AppProject | InvalidProject | None, app: Application, *,
-                 app_namespace: str, control_namespace: str) -> str | None:
-    """None when `app` may be fetched and rendered under its project, else why not."""
+                 app_namespace: str, control_namespace: str,
+                 cluster: Cluster | None = None) -> str | None:
+    """None when `app` may be fetched and rendered under its project, else why not.
+    `cluster` is the destination's resolved cluster."""
     name = _project_name(app)
     if project is None:
         return (f"spec.project: AppProject {name!r} does not exist in namespace "
@@ -71,17 +84,16 @@ def spec_problem(project: AppProject | InvalidProject | None, app: Application, 
         problem = check_source_repo(project, source.repo_url or "")
         if problem is not None:
             return problem
-    destination = app.spec.destination
-    return check_destination(project, server=destination.server,
-                             name=(destination.model_extra or {}).get("name"),
-                             namespace=destination.namespace or "")
+    server, cluster_name = _cluster_names(app, cluster)
+    return check_destination(project, server=server, name=cluster_name,
+                             namespace=app.spec.destination.namespace or "")
 
 
 def object_problems(project: AppProject, app: Application,
-                    objects: Iterable[tuple[Obj, Kind | None]]) -> list[str]:
+                    objects: Iterable[tuple[Obj, Kind | None]], *,
+                    cluster: Cluster | None = None) -> list[str]:
     """Why rendered objects may not be applied under the project (empty when all may)."""
-    destination = app.spec.destination
-    server, name = destination.server, (destination.model_extra or {}).get("name")
+    server, name = _cluster_names(app, cluster)
     problems = []
     for obj, kind in objects:
         key = resource_key(obj)
@@ -90,6 +102,8 @@ def object_problems(project: AppProject, app: Application,
         if problem is None and namespaced:
             problem = check_destination(project, server=server, name=name,
                                         namespace=key.namespace)
+        if problem is None and cluster is not None:
+            problem = scope_problem(cluster, namespace=key.namespace, namespaced=namespaced)
         if problem is not None:
             problems.append(f"{key}: {problem}")
     return problems
@@ -99,7 +113,7 @@ def window_problem(project: AppProject, app: Application, *, app_name: str, now:
                    manual: bool) -> str | None:
     """None when a sync may start now, else the window that blocks it."""
     destination = app.spec.destination
-    cluster = destination.server or str((destination.model_extra or {}).get("name") or "")
+    cluster = destination.server or destination.name or ""
     return sync_window_verdict(project, app=app_name, namespace=destination.namespace or "",
                                cluster=cluster, now=now, manual=manual)
 

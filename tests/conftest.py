@@ -3,7 +3,9 @@
 `cluster` brings up (or reuses) the dev cluster in its own state directory, installs
 our CRDs, and is torn down at the end unless ROLLOUTS_TEST_KEEP_CLUSTER=1 (handy when
 iterating: the next session then reuses the running cluster). `namespace` gives each
-test a fresh namespace and deletes it afterwards.
+test a fresh namespace and deletes it afterwards. `second_cluster` is another dev cluster
+(`up(name="second")`: its own directory, ports and CA), started only for the sessions
+whose tests ask for it (multi-cluster destinations) and torn down like `cluster`.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def _say(line: str) -> None:
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[TestCluster]:
-    directory = Path(os.environ.get("ROLLOUTS_TEST_CLUSTER_DIR", cache_dir() / "test-cluster"))
+    directory = _test_cluster_dir()
     state = up(_say, directory=directory)
     test_cluster = TestCluster(state)
     test_cluster.kubectl_run("apply", "--server-side", "-f", str(REPO / "manifests" / "crds"))
@@ -74,6 +76,22 @@ def cluster() -> Iterator[TestCluster]:
         "experiments.argoproj.io", "appprojects.argoproj.io",
     ])
     yield test_cluster
+    if os.environ.get("ROLLOUTS_TEST_KEEP_CLUSTER") != "1":
+        down(_say, directory=directory)
+
+
+def _test_cluster_dir() -> Path:
+    return Path(os.environ.get("ROLLOUTS_TEST_CLUSTER_DIR", cache_dir() / "test-cluster"))
+
+
+@pytest.fixture(scope="session")
+def second_cluster() -> Iterator[TestCluster]:
+    """A second dev cluster beside `cluster`, for destinations that are not the local one.
+    No CRDs: a destination cluster needs none of ours."""
+    base = _test_cluster_dir()
+    directory = base.with_name(f"{base.name}-second")
+    state = up(_say, directory=directory, name="second")
+    yield TestCluster(state)
     if os.environ.get("ROLLOUTS_TEST_KEEP_CLUSTER") != "1":
         down(_say, directory=directory)
 

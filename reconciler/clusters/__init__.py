@@ -1,13 +1,22 @@
-"""Destination clusters: the registry read from Argo CD's cluster Secrets.
+"""Destination clusters: the registry read from Argo CD's cluster Secrets and which one an
+Application's destination names. Pure: the ApplicationSet `clusters` generator imports
+it. The connection per registered cluster (it needs the client) is the submodule
+`reconciler.clusters.connections`, imported by name where it is used.
 
-Neighbours: the Application controller (destinations), the ApplicationSet `clusters`
-generator, `rollouts cluster`.
+Neighbours: the Application controller (`reconciler.destinations`), the ApplicationSet
+`clusters` generator, `rollouts cluster`.
 """
 
+from reconciler.clusters.destination import (
+    DestinationError,
+    resolve_destination,
+    scope_problem,
+)
 from reconciler.clusters.registry import (
     CLUSTER_SECRET_SELECTOR,
     LOCAL_NAME,
     LOCAL_SERVER,
+    SECRET_TYPE_LABEL,
     Cluster,
     ClusterProblem,
     TLSConfig,
@@ -19,9 +28,13 @@ __all__ = [
     "CLUSTER_SECRET_SELECTOR",
     "LOCAL_NAME",
     "LOCAL_SERVER",
+    "SECRET_TYPE_LABEL",
     "Cluster",
     "ClusterProblem",
+    "DestinationError",
     "TLSConfig",
     "local_cluster",
     "read_clusters",
+    "resolve_destination",
+    "scope_problem",
 ]

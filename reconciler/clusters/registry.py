@@ -35,6 +35,7 @@ __all__ = [
     "CLUSTER_SECRET_SELECTOR",
     "LOCAL_NAME",
     "LOCAL_SERVER",
+    "SECRET_TYPE_LABEL",
     "Cluster",
     "ClusterProblem",
     "TLSConfig",
@@ -73,6 +74,8 @@ class Cluster:
     bearer_token: str | None = field(default=None, repr=False)
     tls: TLSConfig = TLSConfig()
     secret: str | None = None
+    resource_version: str | None = None
+    """The Secret's version: a client made for an older one is made anew."""
     local: bool = False
 
 
@@ -145,6 +148,7 @@ def _cluster(secret: Mapping[str, Any]) -> Cluster:
         bearer_token=token or None,
         tls=_tls(config.get("tlsClientConfig"), name),
         secret=name,
+        resource_version=str(meta.get("resourceVersion") or "") or None,
         local=server == LOCAL_SERVER,
     )
 

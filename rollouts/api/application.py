@@ -170,13 +170,11 @@ class ApplicationSource(ApiModel):
 
 
 class ApplicationDestination(ApiModel):
-    """The cluster (only this one: `https://kubernetes.default.svc`) and default namespace."""
-
-    unsupported_fields: ClassVar[dict[str, str]] = {
-        "name": "clusters are chosen by server URL; only the in-cluster server is implemented",
-    }
+    """The cluster, by `server` URL or registered `name` (one of them), and the default
+    namespace. `https://kubernetes.default.svc` / `in-cluster` is the controller's own."""
 
     server: str | None = None
+    name: str | None = None
     namespace: str | None = None
 
     @property
@@ -185,6 +183,10 @@ class ApplicationDestination(ApiModel):
 
     @property
     def is_in_cluster(self) -> bool:
+        """Whether this names the controller's own cluster by its well-known server URL
+        or name (a cluster Secret may rename it; the reconciler resolves that)."""
+        if self.name and not self.server:
+            return self.name == defaults.IN_CLUSTER_NAME
         return self.server_or_default.rstrip("/") == defaults.IN_CLUSTER_SERVER
 
 

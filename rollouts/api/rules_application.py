@@ -52,16 +52,16 @@ def _spec_problems(spec: ApplicationSpec, path: str) -> Iterator[Problem]:
             )
     destination_path = child_path(path, "destination")
     destination = spec.destination
-    if destination.server is None and "name" not in (destination.model_extra or {}):
+    if not destination.server and not destination.name:
         yield Problem(
             child_path(destination_path, "server"),
-            "required: https://kubernetes.default.svc (this cluster)",
+            "required: the cluster's API server URL (https://kubernetes.default.svc is this "
+            "cluster), or set destination.name",
         )
-    elif destination.server is not None and not destination.is_in_cluster:
+    elif destination.server and destination.name:
         yield Problem(
-            child_path(destination_path, "server"),
-            "only this cluster (https://kubernetes.default.svc) is supported, "
-            f"not {destination.server!r}",
+            destination_path,
+            "set server or name, not both (Argo CD refuses both as well)",
         )
     if spec.sync_policy is not None:
         yield from _sync_policy_problems(spec.sync_policy, child_path(path, "syncPolicy"))

@@ -254,6 +254,33 @@ def _checkout_objects(session: Session, app: Application, revision: str
     return objects, checkout.revision
 
 
+def _destination(session: Session, app: Application) -> Session:
+    """A session on the cluster `app` deploys to: this one, or a cluster registered by a
+    Secret in the app's (control) namespace, resolved as the controller resolves it."""
+    from reconciler.clusters import (
+        CLUSTER_SECRET_SELECTOR,
+        DestinationError,
+        read_clusters,
+        resolve_destination,
+    )
+    from reconciler.clusters.connections import client_for
+
+    destination = app.spec.destination
+    if destination.is_in_cluster:
+        return session
+    with session.calling("list", "cluster secrets"):
+        secrets = session.client.list(SECRET, session.namespace,
+                                      label_selector=CLUSTER_SECRET_SELECTOR).items
+    clusters, problems = read_clusters(secrets)
+    found = resolve_destination(clusters, server=destination.server, name=destination.name,
+                                namespace=destination.namespace, problems=problems)
+    if isinstance(found, DestinationError):
+        raise UsageProblem(f"application '{app.metadata.name}': {found.message}")
+    if found.local:
+        return session
+    return Session(client_for(found, field_manager=FIELD_MANAGER), session.namespace)
+
+
 def _live(session: Session, kind: Kind, obj: Obj) -> Obj | None:
     key = resource_key(obj)
     try:
@@ -303,9 +330,6 @@ def _diff(session: Session, app_obj: Obj, revision: str | None) -> tuple[list[st
     app = _parse(app_obj)
     assert app.spec.source is not None
     name = str(app.metadata.name)
-    if not app.spec.destination.is_in_cluster:
-        raise UsageProblem(f"application '{name}' targets {app.spec.destination.server}; "
-                           "only this cluster is supported")
     wanted = revision or (app.spec.source.target_revision or "" if app.spec.source.chart
                           else app.spec.source.target_revision_or_default)
     try:
@@ -314,6 +338,7 @@ def _diff(session: Session, app_obj: Obj, revision: str | None) -> tuple[list[st
         raise UsageProblem(f"application '{name}' has a bad spec.ignoreDifferences: {error}"
                            ) from None
     objects, sha = _checkout_objects(session, app, wanted)
+    session = _destination(session, app)  # compare where the controller would apply
     blocks: list[str] = []
     new = changed = 0
     with session.calling("compare", "the objects of application", name):

@@ -301,7 +301,8 @@ def render_app(app: dict[str, Any], now: datetime) -> str:
     pairs = [
         ("Name", f"{metadata.get('namespace')}/{metadata.get('name')}"),
         ("Project", str(_get(app, "spec", "project") or "default")),
-        ("Server", str(destination.get("server") or "https://kubernetes.default.svc")),
+        ("Server", str(destination.get("server") or destination.get("name")
+                       or "https://kubernetes.default.svc")),
         ("Namespace", str(destination.get("namespace") or "-")),
         ("Repo", redact_url(str(source.get("repoURL") or "-"))),
         ("Target", _target(app)),

@@ -1,22 +1,47 @@
 """`rollouts dev up|down|status|env|build|restart`: the local control plane from the command
-line."""
+line. `--name NAME` works on a second, named cluster beside the default one (its own
+directory, ports, CA and kubeconfig context `rollouts-dev-NAME`): a destination for
+multi-cluster Applications (`rollouts cluster add rollouts-dev-NAME`)."""
 
 from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import click
 
 from rollouts.cli.errors import UsageProblem
 from rollouts.devcluster import Cluster, DevClusterError, down, restart_component, up
 from rollouts.devcluster.build import ensure_built
-from rollouts.devcluster.cluster import COMPONENT_STOP_GRACE_SECONDS
-from rollouts.devcluster.versions import ALL_TOOLS, CONTROL_PLANE_TOOLS, KUBERNETES
+from rollouts.devcluster.cluster import COMPONENT_STOP_GRACE_SECONDS, check_name
+from rollouts.devcluster.versions import ALL_TOOLS, CONTROL_PLANE_TOOLS, KUBERNETES, state_dir
 
 
 def _say(line: str) -> None:
     click.echo(line, err=True)
+
+
+def _name_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--name", default=None, metavar="NAME",
+                        help="A second, named cluster (default: the default one).")(command)
+
+
+def _directory(name: str | None) -> Path:
+    if name:
+        try:
+            check_name(name)
+        except DevClusterError as problem:
+            raise UsageProblem(f"--name: {problem}") from None
+    return state_dir(name)
+
+
+def _not_running(name: str | None) -> UsageProblem:
+    flag = f" --name {name}" if name else ""
+    which = f"dev cluster '{name}'" if name else "dev cluster"
+    return UsageProblem(f"no {which} is running; start one with `rollouts dev up{flag}`")
 
 
 @click.group()
@@ -25,20 +50,24 @@ def dev() -> None:
 
 
 @dev.command("up")
-def dev_up() -> None:
+@_name_option
+def dev_up(name: str | None) -> None:
     """Start the local control plane and Prometheus; wait until all are healthy."""
+    directory = _directory(name)
     try:
-        cluster = up(_say)
+        cluster = up(_say, directory=directory, name=name)
     except DevClusterError as problem:
         raise UsageProblem(f"dev up: {problem}") from None
     click.echo(f"kubeconfig: {cluster.kubeconfig}")
-    click.echo('use it with:  eval "$(rollouts dev env)"  then  kubectl get nodes')
+    flag = f" --name {name}" if name else ""
+    click.echo(f'use it with:  eval "$(rollouts dev env{flag})"  then  kubectl get nodes')
 
 
 @dev.command("down")
-def dev_down() -> None:
+@_name_option
+def dev_down(name: str | None) -> None:
     """Stop exactly the processes `dev up` started and remove their state."""
-    down(_say)
+    down(_say, directory=_directory(name))
 
 
 @dev.command("restart")
@@ -46,10 +75,12 @@ def dev_down() -> None:
 @click.option("--down-seconds", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Seconds to leave it stopped before starting it again.")
 @click.option("--kill", is_flag=True, help="SIGKILL it at once (a crash) instead of SIGTERM.")
-def dev_restart(component: str, down_seconds: float, kill: bool) -> None:
+@_name_option
+def dev_restart(component: str, down_seconds: float, kill: bool, name: str | None) -> None:
     """Stop one component (etcd, kube-apiserver, prometheus, ...) and start it again."""
     try:
-        restart_component(_say, component, down_seconds=down_seconds,
+        restart_component(_say, component, directory=_directory(name),
+                          down_seconds=down_seconds,
                           grace_seconds=0.0 if kill else COMPONENT_STOP_GRACE_SECONDS)
     except DevClusterError as problem:
         raise UsageProblem(f"dev restart: {problem}") from None
@@ -66,11 +97,12 @@ def dev_build(everything: bool) -> None:
 
 
 @dev.command("status")
-def dev_status() -> None:
+@_name_option
+def dev_status(name: str | None) -> None:
     """Show each component, its PID, health and the ports in use. Exit 1 when not up."""
-    cluster = Cluster.load()
+    cluster = Cluster.load(_directory(name))
     if cluster is None:
-        raise UsageProblem("no dev cluster is running; start one with `rollouts dev up`")
+        raise _not_running(name)
     health = cluster.healthy()
     click.echo(f"{'COMPONENT':<26}{'PID':>8}  {'HEALTHY':<8}LOG")
     for running in cluster.processes:
@@ -79,7 +111,7 @@ def dev_status() -> None:
     click.echo("")
     click.echo(f"api server:  {cluster.server}")
     click.echo(f"prometheus:  {cluster.prometheus_url}")
-    click.echo(f"kubeconfig:  {cluster.kubeconfig}")
+    click.echo(f"kubeconfig:  {cluster.kubeconfig} (context {cluster.context})")
     ports = ", ".join(f"{name}={port}" for name, port in sorted(cluster.ports.items()))
     click.echo(f"ports:       {ports}")
     click.echo(f"up since:    {time.strftime('%H:%M:%S', time.localtime(cluster.started_at))}"
@@ -90,11 +122,12 @@ def dev_status() -> None:
 
 
 @dev.command("env")
-def dev_env() -> None:
+@_name_option
+def dev_env(name: str | None) -> None:
     """Print shell lines that point kubectl at the dev cluster: eval "$(rollouts dev env)"."""
-    cluster = Cluster.load()
+    cluster = Cluster.load(_directory(name))
     if cluster is None:
-        raise UsageProblem("no dev cluster is running; start one with `rollouts dev up`")
+        raise _not_running(name)
     bin_dir = cluster.kubectl.parent
     click.echo(f"export KUBECONFIG={shlex.quote(str(cluster.kubeconfig))}")
     click.echo(f'export PATH={shlex.quote(str(bin_dir))}:"$PATH"')

@@ -24,7 +24,8 @@ import yaml
 from rollouts.cli.errors import UsageProblem
 from rollouts.kube import Forbidden, KubeClient, KubeError, NotFound, Unauthorized, Unavailable
 
-__all__ = ["KubeOptions", "Session", "explain", "kube_options", "kubeconfig_namespace"]
+__all__ = ["KubeOptions", "Session", "explain", "kube_options", "kubeconfig_contexts",
+           "kubeconfig_namespace"]
 
 DEFAULT_NAMESPACE = "default"
 
@@ -51,6 +52,21 @@ def kubeconfig_namespace(paths: list[Path], context: str | None) -> str | None:
     chosen = contexts.get(context or current or "")
     namespace = chosen.get("namespace") if chosen else None
     return str(namespace) if namespace else None
+
+
+def kubeconfig_contexts(explicit: str | None) -> list[str]:
+    """The context names of the kubeconfig files (`--kubeconfig`, else $KUBECONFIG, else
+    ~/.kube/config), in file order; unreadable files count as empty."""
+    names: list[str] = []
+    for path in _kubeconfig_paths(explicit):
+        try:
+            loaded = yaml.safe_load(path.expanduser().read_text())
+        except (OSError, yaml.YAMLError):
+            continue
+        for entry in (loaded.get("contexts") or []) if isinstance(loaded, dict) else []:
+            if isinstance(entry, dict) and entry.get("name") and entry["name"] not in names:
+                names.append(str(entry["name"]))
+    return names
 
 
 def _kubeconfig_paths(explicit: str | None) -> list[Path]:

@@ -49,6 +49,8 @@ COMMANDS: dict[str, Entry] = {
     "analysis": Entry("Try analysis templates against live metrics.", ("analysis_cmds",)),
     "app": Entry("Argo CD Applications: list, get, sync, diff, history, rollback, wait.",
                  ("app_cmds",)),
+    "cluster": Entry("Register other clusters as Application destinations: add, list, rm.",
+                     ("cluster_cmds:cluster",)),
     "controller": Entry("Run the controllers until interrupted (SIGINT/SIGTERM).",
                         ("controller_cmd:controller",)),
     "dev": Entry("Run a real local Kubernetes control plane (etcd, kube-apiserver, kwok "

@@ -8,6 +8,12 @@ config, scraping whatever `targets/*.json` lists). Everything listens on 127.0.0
 ports chosen free at start. The state file records the PIDs, ports and paths, so
 `down` stops exactly what `up` started and `status` can tell what runs.
 
+A second, named cluster (`up(say, name="second")`, `rollouts dev up --name second`) is
+the same in its own directory (`state_dir(name)`), with its own ports, CA, tokens and a
+kubeconfig whose cluster, user and context are named `rollouts-dev-<name>`, so the two
+kubeconfigs merge (`KUBECONFIG=a:b`) without one shadowing the other: what a
+multi-cluster test or demo registers as a destination.
+
 `stop_component`, `start_component` and `restart_component` stop and start one
 component by name with its recorded command line (the chaos harness, tests/chaos).
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -40,7 +47,18 @@ SERVICE_CIDR = "10.0.0.0/16"
 CONTROLLER_MANAGER_QPS = 200
 """kube-controller-manager's client rate limit (its default is 20)."""
 POD_CIDR = "10.1.0.0/16"
+CONTEXT = "rollouts-dev"
+"""The kubeconfig context (and cluster) name of the default dev cluster."""
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?$")
 Say = Callable[[str], None]
+
+
+def check_name(name: str) -> str:
+    """A dev cluster name: a short DNS label (it names a directory and a context)."""
+    if not _NAME.match(name):
+        raise DevClusterError(f"cluster name {name!r} is not a short DNS label; use "
+                              "lower-case letters, digits and '-', e.g. second")
+    return name
 
 
 @dataclass
@@ -48,6 +66,8 @@ class Cluster:
     """What a running dev cluster is: its directory, ports, processes and credentials."""
 
     directory: Path
+    name: str = ""
+    """Empty for the default cluster; else the `--name` it was started with."""
     admin_token: str = ""
     ports: dict[str, int] = field(default_factory=dict)
     processes: list[Running] = field(default_factory=list)
@@ -65,6 +85,11 @@ class Cluster:
     @property
     def kubectl(self) -> Path:
         return tool_path(KUBERNETES, "kubectl")
+
+    @property
+    def context(self) -> str:
+        """The kubeconfig context, cluster and user name of this cluster."""
+        return f"{CONTEXT}-{self.name}" if self.name else CONTEXT
 
     @property
     def server(self) -> str:
@@ -86,6 +111,7 @@ class Cluster:
     def save(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         data = {
+            "name": self.name,
             "admin_token": self.admin_token,
             "ports": self.ports,
             "processes": [p.to_json() for p in self.processes],
@@ -104,6 +130,7 @@ class Cluster:
             return None
         return Cluster(
             directory=directory,
+            name=str(data.get("name", "")),
             admin_token=str(data.get("admin_token", "")),
             ports={str(k): int(v) for k, v in dict(data.get("ports", {})).items()},
             processes=[Running.from_json(p) for p in data.get("processes", [])],
@@ -173,14 +200,18 @@ def _exclusive(directory: Path) -> Iterator[None]:
         yield
 
 
-def up(say: Say, *, directory: Path | None = None, build: bool = True) -> Cluster:
-    """Start the control plane, or return the one already running and healthy."""
-    directory = directory or state_dir()
+def up(say: Say, *, directory: Path | None = None, build: bool = True,
+       name: str | None = None) -> Cluster:
+    """Start the control plane, or return the one already running and healthy. `name`
+    starts a second, named cluster beside the default one (see the module docstring)."""
+    if name:
+        check_name(name)
+    directory = directory or state_dir(name)
     with _exclusive(directory):
-        return _up(say, directory, build)
+        return _up(say, directory, build, name or "")
 
 
-def _up(say: Say, directory: Path, build: bool) -> Cluster:
+def _up(say: Say, directory: Path, build: bool, name: str = "") -> Cluster:
     existing = Cluster.load(directory)
     if existing is not None:
         health = existing.healthy()
@@ -200,7 +231,7 @@ def _up(say: Say, directory: Path, build: bool) -> Cluster:
     started = time.monotonic()
     if directory.exists():
         shutil.rmtree(directory)
-    cluster = Cluster(directory=directory, started_at=time.time())
+    cluster = Cluster(directory=directory, name=name, started_at=time.time())
     try:
         _start_all(cluster, prometheus_binary, say)
     except BaseException:
@@ -407,15 +438,17 @@ def _prometheus_argv(cluster: Cluster, binary: str) -> list[str]:
 
 
 def _write_kubeconfig(cluster: Cluster, material: pki.Pki) -> None:
+    context = cluster.context
+    user = f"admin-{cluster.name}" if cluster.name else "admin"
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "rollouts-dev", "cluster": {
+        "clusters": [{"name": context, "cluster": {
             "server": cluster.server, "certificate-authority": str(material.ca_cert)}}],
-        "users": [{"name": "admin", "user": {"token": material.admin_token}}],
-        "contexts": [{"name": "rollouts-dev", "context": {
-            "cluster": "rollouts-dev", "user": "admin", "namespace": "default"}}],
-        "current-context": "rollouts-dev",
+        "users": [{"name": user, "user": {"token": material.admin_token}}],
+        "contexts": [{"name": context, "context": {
+            "cluster": context, "user": user, "namespace": "default"}}],
+        "current-context": context,
     }
     cluster.kubeconfig.write_text(json.dumps(config, indent=2))
     cluster.kubeconfig.chmod(0o600)

@@ -52,12 +52,12 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "rollouts"
 
 
-def state_dir() -> Path:
-    """Where a running dev cluster keeps its certificates, data, logs and state file."""
+def state_dir(name: str | None = None) -> Path:
+    """Where a running dev cluster keeps its certificates, data, logs and state file; a
+    named one (`rollouts dev up --name NAME`) beside the default one, as `<dir>-NAME`."""
     configured = os.environ.get("ROLLOUTS_DEV_DIR")
-    if configured:
-        return Path(configured).expanduser()
-    return cache_dir() / "dev"
+    default = Path(configured).expanduser() if configured else cache_dir() / "dev"
+    return default.with_name(f"{default.name}-{name}") if name else default
 
 
 def build_environment() -> dict[str, str]:

@@ -20,6 +20,8 @@ import copy
 import json
 import logging
 import os
+import shutil
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -29,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import urllib3
+import yaml
 from kubernetes import client as _k8s_client
 from kubernetes import config as _k8s_config
 
@@ -101,6 +104,7 @@ class KubeClient:
         self._discovered: dict[tuple[str, str], Kind] = {}
         self._may_write: Callable[[], bool] | None = None
         self._auth: tuple[float, dict[str, str]] | None = None  # (when asked, headers)
+        self._scratch: str | None = None  # for_server's client certificate files
 
     @classmethod
     def from_kubeconfig(
@@ -122,6 +126,10 @@ class KubeClient:
                 f"kubeconfig {source} does not exist; pass --kubeconfig or set KUBECONFIG "
                 "(`rollouts dev up` writes one for the local cluster)"
             )
+        if context is None and len(files) > 1:
+            # kubectl takes the first file's current-context; the kubernetes package the
+            # last one's, which would point a merged KUBECONFIG at another cluster.
+            context = _first_current_context(files)
         configuration = k8s_client.Configuration()
         try:
             k8s_config.load_kube_config(
@@ -154,12 +162,70 @@ class KubeClient:
             ) from None
         return cls(configuration, field_manager=field_manager, timeout=timeout)
 
+    @classmethod
+    def for_server(
+        cls,
+        server: str,
+        *,
+        bearer_token: str | None = None,
+        ca_data: bytes | None = None,
+        cert_data: bytes | None = None,
+        key_data: bytes | None = None,
+        insecure: bool = False,
+        server_name: str | None = None,
+        field_manager: str = FIELD_MANAGER,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> KubeClient:
+        """A client for an API server given by URL and credentials (a registered cluster:
+        Argo CD's cluster Secret holds exactly these). PEM data stays in memory except a
+        client certificate and key, which urllib3 reads from files: those go to a private
+        directory removed by `close()`."""
+        configuration = k8s_client.Configuration()
+        configuration.host = server.rstrip("/")
+        if bearer_token:
+            configuration.api_key = {"authorization": f"Bearer {bearer_token}"}
+        configuration.verify_ssl = not insecure
+        if ca_data:
+            configuration.ca_cert_data = ca_data.decode("ascii", errors="replace")
+        if server_name:
+            configuration.tls_server_name = server_name
+        scratch: str | None = None
+        if cert_data and key_data:
+            scratch = tempfile.mkdtemp(prefix="rollouts-cluster-")
+            configuration.cert_file = _private_file(scratch, "client.crt", cert_data)
+            configuration.key_file = _private_file(scratch, "client.key", key_data)
+        made = cls(configuration, field_manager=field_manager, timeout=timeout)
+        made._scratch = scratch
+        return made
+
     @property
     def host(self) -> str:
         return str(self._configuration.host)
 
+    def certificate_authority(self) -> bytes | None:
+        """The PEM bundle this client verifies the server with (None: the system's, or
+        verification is off), e.g. for registering this cluster elsewhere."""
+        configuration = self._configuration
+        if configuration.ca_cert_data:
+            data = configuration.ca_cert_data
+            return data.encode() if isinstance(data, str) else bytes(data)
+        if configuration.ssl_ca_cert:
+            try:
+                with open(configuration.ssl_ca_cert, "rb") as handle:
+                    return handle.read()
+            except OSError:
+                return None
+        return None
+
+    @property
+    def verifies_tls(self) -> bool:
+        return bool(self._configuration.verify_ssl)
+
     def close(self) -> None:
         self._api.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     # --- reading -----------------------------------------------------------------------
 
@@ -472,6 +538,26 @@ class KubeClient:
                 f"{req.method} {req.path}: cannot reach the API server at {self.host}: "
                 f"{describe_transport_error(exc)}"
             ) from None
+
+
+def _first_current_context(files: builtins.list[str]) -> str | None:
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                loaded = yaml.safe_load(handle)
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(loaded, dict) and loaded.get("current-context"):
+            return str(loaded["current-context"])
+    return None
+
+
+def _private_file(directory: str, name: str, data: bytes) -> str:
+    path = os.path.join(directory, name)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+    return path
 
 
 def _typed(kind: Kind, body: dict[str, Any]) -> dict[str, Any]:

@@ -397,9 +397,19 @@ class TestGivenApplications:
         found = problems(doc)["spec.syncPolicy.syncOptions[0]"]
         assert found.severity is Severity.WARNING and "not supported yet" in found.message
 
-    def test_when_another_cluster_is_the_destination_then_error(self) -> None:
-        doc = application(destination={"server": "https://other:6443", "namespace": "x"})
-        assert "only this cluster" in error_at(doc, "spec.destination.server")
+    def test_when_another_cluster_is_the_destination_then_no_problem(self) -> None:
+        # Registered clusters are resolved by the controller; lint cannot know them.
+        for destination in ({"server": "https://other:6443"}, {"name": "staging"}):
+            assert not [p for p in problems(application(destination=destination)).values()
+                        if p.severity is not Severity.WARNING]
+
+    def test_when_both_server_and_name_are_set_then_error(self) -> None:
+        doc = application(destination={"server": "https://other:6443", "name": "other"})
+        assert "not both" in error_at(doc, "spec.destination")
+
+    def test_when_neither_server_nor_name_is_set_then_error(self) -> None:
+        doc = application(destination={"namespace": "x"})
+        assert "destination.name" in error_at(doc, "spec.destination.server")
 
     def test_when_the_path_leaves_the_repository_then_error(self) -> None:
         doc = application(source={"repoURL": "https://git.example/a.git", "path": "../x"})

@@ -134,6 +134,11 @@ class TestGet:
         assert "- SyncError: Failed sync attempt" in text
         assert "s3cr3t" not in text
 
+    def test_a_destination_by_cluster_name_shows_the_name_not_this_cluster(self) -> None:
+        named = app_with()
+        named["spec"]["destination"] = {"name": "staging", "namespace": "shop"}
+        assert "Server:             staging" in render_app(named, NOW)
+
     def test_then_the_resources_table(self) -> None:
         lines = render_app(APP, NOW).splitlines()
         head = lines.index("GROUP  KIND        NAMESPACE  NAME  STATUS     HEALTH")

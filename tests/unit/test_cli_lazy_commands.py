@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from rollouts.cli.main import COMMANDS, cli, load_all
 
-MODULES = ("analysis_cmds", "app_cmds", "controller_cmd", "dev_cmd", "experiment_cmds",
-           "lint_cmd", "proj_cmds", "rollout_cmds")
+MODULES = ("analysis_cmds", "app_cmds", "cluster_cmds", "controller_cmd", "dev_cmd",
+           "experiment_cmds", "lint_cmd", "proj_cmds", "rollout_cmds")
 
 
 def eager() -> click.Group:
@@ -24,6 +24,7 @@ def eager() -> click.Group:
     from rollouts.cli import (
         analysis_cmds,
         app_cmds,
+        cluster_cmds,
         controller_cmd,
         dev_cmd,
         experiment_cmds,
@@ -36,6 +37,7 @@ def eager() -> click.Group:
     def group() -> None:
         """Progressive delivery and GitOps for Kubernetes."""
 
+    group.add_command(cluster_cmds.cluster)
     group.add_command(controller_cmd.controller)
     group.add_command(dev_cmd.dev)
     group.add_command(lint_cmd.lint)

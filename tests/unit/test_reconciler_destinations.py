@@ -1,0 +1,76 @@
+"""The Application controller's seam to clusters (`reconciler.destinations`): an app's
+destination resolves to the local machinery or to a registered cluster's own client and
+watches; an unknown one to an error; a deleted Secret closes its connection. The cluster
+Secrets are fed to the controller's watch cache as watch events; nothing is sent."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+from reconciler.clusters import DestinationError
+from reconciler.controller import ApplicationController
+from reconciler.destinations import Destination
+from rollouts.api import Application, parse_object
+from rollouts.kube import KubeClient, WatchEvent
+
+
+def _secret(secret_name: str, **data: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": secret_name, "namespace": "rollouts", "resourceVersion": "1",
+                         "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+
+
+def _app(**destination: str) -> Application:
+    obj = parse_object({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                        "metadata": {"name": "shop", "namespace": "rollouts"},
+                        "spec": {"destination": {**destination, "namespace": "web"},
+                                 "source": {"repoURL": "https://git.example/a.git",
+                                            "path": "shop"}}})
+    assert isinstance(obj, Application)
+    return obj
+
+
+def _controller(tmp_path: Path) -> ApplicationController:
+    client = KubeClient.for_server("https://127.0.0.1:9")  # never contacted here
+    return ApplicationController(client, namespace="rollouts", repo_cache=tmp_path)
+
+
+def test_destinations_resolve_to_the_right_client(tmp_path: Path) -> None:
+    controller = _controller(tmp_path)
+    informer = controller.destinations.informer
+    config = json.dumps({"bearerToken": "tok"})
+    informer._apply(WatchEvent("ADDED", _secret("c-second", name="second",
+                                                 server="https://10.0.0.2:6443",
+                                                 config=config)))
+    local = controller.destinations.for_app(_app(server="https://kubernetes.default.svc"))
+    assert isinstance(local, Destination) and local.client is controller.client
+    assert local.watches is controller.watches
+    second = controller.destinations.for_app(_app(name="second"))
+    assert isinstance(second, Destination) and second.client.host == "https://10.0.0.2:6443"
+    assert second.runner.client is second.client and second.watches is not controller.watches
+    assert controller.destinations.for_app(_app(server="https://10.0.0.2:6443")) is second
+
+    unknown = controller.destinations.for_app(_app(name="prod"))
+    assert isinstance(unknown, DestinationError)
+
+    informer._apply(WatchEvent("DELETED", _secret("c-second", name="second",
+                                                   server="https://10.0.0.2:6443")))
+    assert isinstance(controller.destinations.for_app(_app(name="second")), DestinationError)
+    assert second.watches._stopped  # the connection of the gone Secret was closed
+    controller.destinations.stop()
+
+
+def test_a_renamed_local_cluster_keeps_the_local_client_under_its_new_name(
+        tmp_path: Path) -> None:
+    controller = _controller(tmp_path)
+    controller.destinations.informer._apply(WatchEvent("ADDED", _secret(
+        "c-home", name="home", server="https://kubernetes.default.svc")))
+    home = controller.destinations.for_app(_app(name="home"))
+    assert isinstance(home, Destination) and home.client is controller.client
+    assert home.runner.cluster is not None and home.runner.cluster.name == "home"
+    assert isinstance(controller.destinations.for_app(_app(name="in-cluster")),
+                      DestinationError)
