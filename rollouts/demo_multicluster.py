@@ -41,7 +41,8 @@ from rollouts.demo_git import DemoRepo
 from rollouts.demo_shell import MANIFESTS, DemoFailed, heading
 from rollouts.devcluster import Cluster, DevClusterError, up
 
-__all__ = ["APPS", "NAMESPACE", "Demo", "application_set", "main", "run", "start_clusters"]
+__all__ = ["APPS", "NAMESPACE", "Demo", "application_set", "install_crds", "main", "run",
+           "show_nodes", "start_clusters"]
 
 NAMESPACE = "rollouts-multicluster"
 """The control namespace (ApplicationSet, Applications, cluster Secret) and, on both
@@ -179,6 +180,13 @@ def start_clusters(say: Callable[[str], None]) -> tuple[Cluster, Cluster]:
     return first, second
 
 
+def show_nodes(demo: Demo) -> None:
+    """The commands from here on see both clusters, one context each."""
+    click.secho(f"$ export KUBECONFIG={demo.kubeconfig}", fg="cyan")
+    for cluster in (demo.first, demo.second):
+        demo.kubectl(cluster, "get", "nodes")
+
+
 def install_crds(demo: Demo) -> None:
     heading("2. the CRDs on both clusters, and a fresh namespace")
     for cluster in (demo.first, demo.second):
@@ -191,10 +199,6 @@ def run(demo: Demo, workdir: Path, *, timeout: float = 120) -> None:
     """Steps 3 to 8 on two running clusters with our CRDs on the first and the control
     namespace there: register, Git, controller and ApplicationSet, a commit, stop."""
     ns = demo.namespace
-    click.secho(f"$ export KUBECONFIG={demo.kubeconfig}", fg="cyan")
-    for cluster in (demo.first, demo.second):
-        demo.kubectl(cluster, "get", "nodes")
-
     heading(f"3. register '{SECOND}' as a destination (a cluster Secret in {ns})")
     demo.rollouts("cluster", "add", demo.second.context, "--name", SECOND, "--yes")
     demo.rollouts("cluster", "list")
@@ -272,6 +276,7 @@ def main() -> None:
     try:
         first, second = start_clusters(lambda line: click.echo(f"   {line}"))
         demo = Demo(first, second)
+        show_nodes(demo)
         install_crds(demo)
         run(demo, first.directory / "demo-multicluster")
     except (DevClusterError, DemoFailed) as problem:
