@@ -34,6 +34,7 @@ from reconciler.projects import (
     check_source_repo,
     sync_window_verdict,
 )
+from reconciler.multisource import sources_of
 from reconciler.tracking import resource_key
 from rollouts.api import Application, AppProject, check_object
 from rollouts.kube import APP_PROJECT, Informer, Kind, KubeClient
@@ -79,11 +80,10 @@ def spec_problem(project: AppProject | InvalidProject | None, app: Application, 
                                      control_namespace=control_namespace)
     if problem is not None:
         return problem
-    source = app.spec.source
-    if source is not None:
+    for index, source in enumerate(sources_of(app)):  # every source of a multi-source app
         problem = check_source_repo(project, source.repo_url or "")
         if problem is not None:
-            return problem
+            return f"spec.sources[{index}]: {problem}" if app.spec.sources else problem
     server, cluster_name = _cluster_names(app, cluster)
     return check_destination(project, server=server, name=cluster_name,
                              namespace=app.spec.destination.namespace or "")
