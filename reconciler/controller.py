@@ -48,7 +48,7 @@ from reconciler.app_status import (
 from reconciler.clusters import DestinationError, local_cluster
 from reconciler.compare import DiffCache
 from reconciler.destinations import Destination, Destinations
-from reconciler.multisource import recorded_revision, spec_problems
+from reconciler.multisource import recorded_revision
 from reconciler.operation import (
     Decision,
     decide_auto_sync,
@@ -442,8 +442,6 @@ class ApplicationController:
                                        "; ".join(warnings)[:1000], component=COMPONENT)
         problems = [str(p) for p in result.errors]
         model = result.obj if isinstance(result.obj, Application) else None
-        if model is not None:
-            problems += spec_problems(model)
         return model, problems
 
     def _observation(self, raw: Obj, app: Application | None, revision: str | None,

@@ -11,7 +11,9 @@ A source with `ref: values` and no `path` renders nothing: it is the checkout an
 source's Helm `valueFiles` reach as `$values/<path in that repository>` (the usual chart
 from a Helm repository with values from Git). `$values` is only understood at the start
 of a value file, the rest is relative to the root of that source's checkout and must
-stay inside it (`ref_value_file`). A `ref` source with `path` is also rendered.
+stay inside it (`ref_value_file`). A `ref` source with `path` is also rendered. The
+spec's rules (not both `source` and `sources`, unique refs, no `ref` with `chart`, every
+`$ref` named) are `rollouts.api.rules_application`'s, so `rollouts lint` says them too.
 
 Revisions: inside the reconciler one "revision" string stands for the whole set, the
 per-source revisions joined by `SEPARATOR` (`join_revisions` / `split_revisions`): a
@@ -43,7 +45,6 @@ __all__ = [
     "revision_fields",
     "source_label",
     "sources_of",
-    "spec_problems",
     "split_revisions",
 ]
 
@@ -52,7 +53,6 @@ Obj = dict[str, Any]
 SEPARATOR = ","
 """Between the per-source revisions of one multi-source "revision" (never in a sha or a
 chart version; a requested revision containing it is refused)."""
-_REF_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _REF_VALUE_FILE = re.compile(r"^\$([^/]+)/(.*)$")
 
 
@@ -67,42 +67,6 @@ def source_label(index: int, sources: Sequence[ApplicationSource]) -> str:
     """How messages name source `index`: `source <name>` or `source 2 of 3` (Argo CD's)."""
     name = sources[index].name
     return f"source {name}" if name else f"source {index + 1} of {len(sources)}"
-
-
-def spec_problems(app: Application) -> list[str]:
-    """What is wrong with the app's source fields (one line each, saying what to do)."""
-    if app.spec.source is not None and app.spec.sources:
-        return ["spec.source and spec.sources are both set; keep one of them (spec.sources "
-                "for several sources)"]
-    if app.spec.source is None and not app.spec.sources:
-        return ["spec.source or spec.sources is required"]
-    if not app.spec.sources:
-        return []
-    problems: list[str] = []
-    refs: dict[str, int] = {}
-    for index, source in enumerate(app.spec.sources):
-        where = f"spec.sources[{index}]"
-        if source.ref is None:
-            continue
-        if not _REF_NAME.match(source.ref):
-            problems.append(f"{where}.ref {source.ref!r}: use letters, digits, '-' and '_'")
-        elif source.ref in refs:
-            problems.append(f"{where}.ref {source.ref!r} is also spec.sources[{refs[source.ref]}]"
-                            ".ref; give each ref a unique name")
-        refs.setdefault(source.ref, index)
-        if source.chart:
-            problems.append(f"{where}: a source with ref cannot have chart (value files come "
-                            "from Git); remove one of them")
-    for index, source in enumerate(app.spec.sources):
-        for value_file in (source.helm.value_files or []) if source.helm else []:
-            found = _REF_VALUE_FILE.match(value_file)
-            if found is None and value_file.startswith("$"):
-                problems.append(f"spec.sources[{index}].helm.valueFiles: {value_file!r}: "
-                                "write $<ref>/<path in that repository>")
-            elif found is not None and found.group(1) not in refs:
-                problems.append(f"spec.sources[{index}].helm.valueFiles: {value_file!r} names "
-                                f"${found.group(1)}, but no source has ref: {found.group(1)}")
-    return problems
 
 
 def join_revisions(revisions: Sequence[str]) -> str:

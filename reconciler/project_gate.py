@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 from reconciler.clusters.destination import scope_problem
 from reconciler.clusters.registry import Cluster
+from reconciler.multisource import sources_of
 from reconciler.projects import (
     check_destination,
     check_resource,
@@ -34,7 +35,6 @@ from reconciler.projects import (
     check_source_repo,
     sync_window_verdict,
 )
-from reconciler.multisource import sources_of
 from reconciler.tracking import resource_key
 from rollouts.api import Application, AppProject, check_object
 from rollouts.kube import APP_PROJECT, Informer, Kind, KubeClient
