@@ -108,7 +108,7 @@ def syncs_to_current_commit(raw: Obj) -> bool:
     """Whether a requested sync without a revision is about to start (no operation is
     running): its commit is what Git says now, so Git must be asked in this pass."""
     requested = requested_operation(raw)
-    if requested is None or (requested.get("sync") or {}).get("revision"):
+    if requested is None or recorded_revision(requested.get("sync")):
         return False
     state = (raw.get("status") or {}).get("operationState") or {}
     return state.get("phase") != OperationPhase.RUNNING.value
