@@ -291,6 +291,7 @@ def build_status(
         new.pop("sourceType", None)  # Argo CD writes one or the other
     elif observation.source_type:
         new["sourceType"] = observation.source_type
+        new.pop("sourceTypes", None)
     conditions = merge_conditions(old.get("conditions"), observation.conditions, now)
     _set_or_drop(new, "conditions", conditions)
     _set_or_drop(new, "operationState", operation_state)

@@ -393,6 +393,13 @@ def render_history(app: dict[str, Any]) -> str:
     return "\n".join(_table(rows))
 
 
+def _full_revisions(record: dict[str, Any]) -> str:
+    revisions = record.get("revisions")
+    if isinstance(revisions, list) and revisions:
+        return ", ".join(str(r) for r in revisions)
+    return str(record.get("revision") or "")
+
+
 def _shown(target: Any, revision: str) -> str:
     return f"{target} ({revision})" if target and target != revision else revision
 
@@ -404,7 +411,7 @@ def render_operation(app: dict[str, Any], state: dict[str, Any]) -> str:
     started, finished = _time(state.get("startedAt")), _time(state.get("finishedAt"))
     pairs = [("Name", f"{_get(app, 'metadata', 'namespace')}/{_get(app, 'metadata', 'name')}"),
              ("Operation", "Sync (dry run)" if sync.get("dryRun") else "Sync"),
-             ("Sync Revision", _revisions_text(result) or _revisions_text(sync) or "-"),
+             ("Sync Revision", _full_revisions(result) or _full_revisions(sync) or "-"),
              ("Phase", str(state.get("phase") or "-")),
              ("Start", str(state.get("startedAt") or "-")),
              ("Finished", str(state.get("finishedAt") or "-"))]
