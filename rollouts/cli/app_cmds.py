@@ -390,8 +390,12 @@ def sync_app(name: str, prune: bool, dry_run: bool, revision: str | None,
     def build(app: Obj) -> Obj:
         options = list(sync_options) or (((app.get("spec") or {}).get("syncPolicy") or {})
                                           .get("syncOptions") or [])
-        multiple = bool((app.get("spec") or {}).get("sources"))
-        revisions = [r.strip() for r in revision.split(",")] if revision and multiple else None
+        sources = (app.get("spec") or {}).get("sources") or []
+        revisions = [r.strip() for r in revision.split(",")] if revision and sources else None
+        if revisions is not None and len(revisions) != len(sources):
+            raise UsageProblem(f"application '{name}' has {len(sources)} sources: give "
+                               f"--revision as {len(sources)} revisions separated by commas, "
+                               "in spec.sources order")
         return view.sync_operation(revision=revision, prune=prune, dry_run=dry_run,
                                    sync_options=options, revisions=revisions)
 
