@@ -66,7 +66,6 @@ from rollouts.kube import (
     SECRET,
     AlreadyExists,
     Conflict,
-    Informer,
     Kind,
     KubeClient,
     KubeError,
@@ -125,15 +124,13 @@ class ApplicationSetController:
         self.clock: Clock = clock or SystemClock()
         scope = namespace if namespace and not self.application_namespaces else None
 
-        def informer(kind: Kind, where: str | None, selector: str | None = None) -> Informer:
-            if informers is not None:
-                return informers.informer(kind, where, selector)
-            return Informer(client, kind, where, label_selector=selector)
-
-        self.appsets = informer(APPLICATION_SET, scope)
-        self.applications = informer(APPLICATION, scope)
-        self.cluster_secrets = informer(SECRET, self.control_namespace, CLUSTER_SECRET_SELECTOR)
-        self.repo_secrets = informer(SECRET, self.control_namespace, REPO_SECRET_SELECTOR)
+        shared = informers or SharedInformers(client)
+        self.appsets = shared.informer(APPLICATION_SET, scope)
+        self.applications = shared.informer(APPLICATION, scope)
+        self.cluster_secrets = shared.informer(SECRET, self.control_namespace,
+                                               CLUSTER_SECRET_SELECTOR)
+        self.repo_secrets = shared.informer(SECRET, self.control_namespace,
+                                            REPO_SECRET_SELECTOR)
         self.source = source or GitSource(repo_cache, allow_local=allow_local_repos)
         self.checkouts = GitCheckouts(self.source,
                                       lambda: self.repo_secrets.list(self.control_namespace))
