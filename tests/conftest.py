@@ -111,13 +111,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def _fail_a_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
     """Under `make test` (ROLLOUTS_NO_SKIPS=1) a skip is a failure: the target builds or
     installs everything its tests need, so a skip there means a missing tool, file or port,
-    and a suite that quietly runs less must not pass (review finding 15)."""
-    outcome = yield
-    report = outcome.get_result()  # type: ignore[attr-defined]
+    and a suite that quietly runs less must not pass (review finding 15). Skips while a
+    test runs (marks, fixtures, `pytest.skip`) and while a file is collected
+    (`importorskip`, module-level `pytest.skip`) alike; xfail stays xfail."""
     if (os.environ.get("ROLLOUTS_NO_SKIPS") == "1" and report.skipped
             and not hasattr(report, "wasxfail")):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
@@ -125,3 +124,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = (f"skipped under ROLLOUTS_NO_SKIPS=1 (make test): {reason}. "
                            "make test provides every tool and file its tests use; "
                            "find out why this one is missing")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report: pytest.TestReport = yield
+    _fail_a_skip(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector
+                               ) -> Iterator[pytest.CollectReport]:
+    report: pytest.CollectReport = yield
+    _fail_a_skip(report)
+    return report

@@ -407,8 +407,7 @@ class RolloutController:
     def _write_invalid(self, raw: dict[str, Any], problems: list[str]) -> None:
         message = "InvalidSpec: " + "; ".join(problems or ["the object cannot be read"])
         old = raw.get("status") or {}
-        new = dict(old, phase="Degraded", message=message)
-        diff = merge_patch(old, new)
+        diff = merge_patch(old, _invalid_status(raw, message))
         if diff:
             meta = raw["metadata"]
             self.client.patch_status(ROLLOUT, meta.get("namespace"), meta["name"],
@@ -485,3 +484,14 @@ def _template_problems(raw: dict[str, Any], observed: Observed) -> list[str]:
             problems.extend(f"{kind} '{name}': {message}"
                             for message in unsupported_metric_providers(template))
     return problems
+
+
+def _invalid_status(raw: dict[str, Any], message: str) -> dict[str, Any]:
+    """The status of a Rollout that cannot be parsed: Degraded with the reason, and, as
+    every status we write, the generation it was read at (so a reader waiting for this
+    spec to be observed, `rollouts status` or a test, sees it was)."""
+    status = dict(raw.get("status") or {}, phase="Degraded", message=message)
+    generation = (raw.get("metadata") or {}).get("generation")
+    if generation is not None:
+        status["observedGeneration"] = str(generation)
+    return status

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from types import FrameType
 
 from rollouts.devcluster.versions import KUBERNETES
 from rollouts.kube.leader import (
@@ -26,7 +24,7 @@ from rollouts.kube.leader import (
     DEFAULT_RENEW_SECONDS,
     DEFAULT_RETRY_SECONDS,
 )
-from tests.bench.report import REPO, record
+from tests.bench.report import REPO, record, stop_on_sigterm
 from tests.chaos.git_fault import git_stop
 from tests.chaos.harness import Lab, Outcome, lab
 from tests.chaos.rollout_faults import component_restart, leader_kill, prometheus_stop
@@ -53,10 +51,6 @@ def _n(leader: bool) -> int:
     return int(value) if value else (N_LEADER if leader else N_OTHER)
 
 
-def _interrupt(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C
-
-
 def table(outcomes: list[Outcome]) -> list[str]:
     lines = ["| fault | runs right | N | failover p50 | failover max | notes |",
              "| --- | --- | --- | --- | --- | --- |"]
@@ -74,7 +68,7 @@ def main(names: list[str]) -> int:
     seed = int(os.environ.get("CHAOS_SEED") or time.time())
     commit = _commit()  # now: the code the controllers run is the code at the start
     print(f"== chaos: seed {seed}", flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_sigterm()  # SIGTERM cleans up like Ctrl-C
     rng = random.Random(seed)
     started = time.monotonic()
     outcomes: list[Outcome] = []

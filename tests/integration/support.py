@@ -103,9 +103,12 @@ def wait_phase(cluster: TestCluster, namespace: str, name: str, phase: str,
         return step is None or status.get("currentStepIndex") == step
 
     def describe() -> object:
-        status = rollout_status(cluster, namespace, name)
-        return {k: status.get(k) for k in ("phase", "message", "currentStepIndex",
-                                            "stableRS", "currentPodHash")}
+        rollout = get(cluster, namespace, "rollout", name)
+        status = dict(rollout.get("status") or {})
+        return {"generation": rollout["metadata"].get("generation"),
+                **{k: status.get(k) for k in ("observedGeneration", "phase", "message",
+                                              "currentStepIndex", "stableRS",
+                                              "currentPodHash")}}
 
     wait_for(reached, timeout, f"rollout {name} to be {phase}"
              + (f" at step {step}" if step is not None else ""), describe)

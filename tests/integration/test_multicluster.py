@@ -98,8 +98,8 @@ def test_cluster_add_list_and_rm(cluster: TestCluster, second_cluster: TestClust
     assert gone.returncode == 1 and "no cluster 'second' is registered" in gone.stderr
 
 
-def test_an_unreachable_cluster_is_one_line(cluster: TestCluster, second_cluster: TestCluster,
-                                            namespace: str, tmp_path: Path) -> None:
+def test_an_unreachable_cluster_is_one_line(cluster: TestCluster, namespace: str,
+                                            tmp_path: Path) -> None:
     dead = tmp_path / "dead.kubeconfig"
     dead.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "dead",

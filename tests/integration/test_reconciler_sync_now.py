@@ -183,14 +183,17 @@ def test_secret_data_never_appears_in_get_diff_events_or_the_log(
             cluster.kubectl_run("patch", "-n", namespace, "secret", "creds", "--type=merge",
                                 "-p", json.dumps({"stringData": {"password": LIVE_EDIT}}))
 
-            outputs = {
-                "sync": failed.stdout + failed.stderr,
-                "get": cli(cluster, namespace, tmp_path, "get", "web").stdout,
-                "get -o yaml": cli(cluster, namespace, tmp_path, "get", "web", "-o",
-                                   "yaml").stdout,
+            shown = {
+                "get": cli(cluster, namespace, tmp_path, "get", "web"),
+                "get -o yaml": cli(cluster, namespace, tmp_path, "get", "web", "-o", "yaml"),
                 "get --refresh": cli(cluster, namespace, tmp_path, "get", "web",
-                                     "--refresh", "-o", "json").stdout,
+                                     "--refresh", "-o", "json"),
             }
+            # An empty answer would leak nothing: each command must have shown the app.
+            assert all(r.returncode == 0 and "web" in r.stdout for r in shown.values()), \
+                {k: r.stderr for k, r in shown.items()}
+            outputs = {"sync": failed.stdout + failed.stderr,
+                       **{k: r.stdout for k, r in shown.items()}}
             diff = cli(cluster, namespace, tmp_path, "diff", "web")
             assert diff.returncode == 1, diff.stderr
             outputs["diff"] = diff.stdout + diff.stderr

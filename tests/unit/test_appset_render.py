@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("rollouts.templating.go")
-
 from reconciler.appset.generators import GeneratorProblem, Sources, generate
 from reconciler.appset.render import (
     RESOURCES_FINALIZER,

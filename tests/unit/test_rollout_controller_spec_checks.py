@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rollouts.controller.rollout_controller import (
+    _invalid_status,
     _not_implemented_yet,
     _referenced_names,
     _template_problems,
@@ -64,3 +65,11 @@ def test_a_referenced_template_with_an_unsupported_provider_makes_the_rollout_in
     assert problem.startswith("AnalysisTemplate 'dd': spec.metrics[0].provider.datadog")
     assert "use prometheus, web or job" in problem
     assert _template_problems(raw, _observed({})) == [], "a missing template is waited for"
+
+
+def test_an_unreadable_rollout_is_degraded_at_the_generation_read() -> None:
+    raw = {"metadata": {"name": "web", "generation": 3},
+           "status": {"phase": "Healthy", "observedGeneration": "2", "stableRS": "abc"}}
+    assert _invalid_status(raw, "InvalidSpec: spec.replicas: not an integer") == {
+        "phase": "Degraded", "message": "InvalidSpec: spec.replicas: not an integer",
+        "observedGeneration": "3", "stableRS": "abc"}
