@@ -299,13 +299,13 @@ class ApplicationController:
         now = self.clock.now()
         app, problems = self._parse(key, raw)
         destination = None if app is None or problems else self.destinations.for_app(app)
-        project = None if app is None else self._project(app)
+        project = None
         left = None
         if app is None or problems:
             left = "its spec is invalid: " + "; ".join(problems)[:500]
         elif isinstance(destination, DestinationError):
             left = destination.message
-        elif not isinstance(project, AppProject):
+        elif not isinstance(project := self._project(app), AppProject):
             left = f"its AppProject {app.spec.project or 'default'!r} does not exist"
         events: list[tuple[str, str, str]] = []
         if left is not None:

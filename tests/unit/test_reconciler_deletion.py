@@ -158,3 +158,72 @@ class TestADeletionNeverHangs:
         result = plan([obj("ConfigMap", "c")], after=timedelta(seconds=11),
                       timeout=timedelta(seconds=10))
         assert result.gave_up
+
+
+# -- the controller's edges: an app whose resources cannot be found loses the finalizer ------
+
+
+def _deleting_app(finalizers: list[str], **destination: str) -> dict[str, Any]:
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "shop", "namespace": "rollouts", "uid": "u1",
+                         "resourceVersion": "7", "finalizers": finalizers,
+                         "deletionTimestamp": "2026-12-04T12:00:00Z"},
+            "spec": {"project": "default", "destination": {**destination, "namespace": "web"},
+                     "source": {"repoURL": "https://git.example/a.git", "path": "shop"}}}
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.patches: list[dict[str, Any]] = []
+        self.events: list[tuple[str, str, str]] = []
+
+    def patch(self, _kind: Any, _namespace: Any, _name: str, body: dict[str, Any]
+              ) -> dict[str, Any]:
+        self.patches.append(body)
+        return {"metadata": {"resourceVersion": "8"}}
+
+    def emit_event(self, _obj: Any, type_: str, reason: str, message: str, **_: Any) -> bool:
+        self.events.append((type_, reason, message))
+        return True
+
+
+def _controller(tmp_path: Any, recorder: _Recorder) -> Any:
+    from reconciler.controller import ApplicationController
+    from rollouts.kube import KubeClient
+
+    client = KubeClient.for_server("https://127.0.0.1:9")  # never contacted here
+    controller = ApplicationController(client, namespace="rollouts", repo_cache=tmp_path)
+    controller.client.patch = recorder.patch  # type: ignore[method-assign, assignment]
+    controller.client.emit_event = recorder.emit_event  # type: ignore[method-assign, assignment]
+    return controller
+
+
+def test_an_unknown_destination_removes_the_finalizer_and_says_what_stays(tmp_path: Any) -> None:
+    recorder = _Recorder()
+    controller = _controller(tmp_path, recorder)
+    raw = _deleting_app([RESOURCES_FINALIZER, "example.com/theirs"], name="prod")
+    controller._deleting("rollouts/shop", raw)
+    assert recorder.patches == [{"metadata": {"finalizers": ["example.com/theirs"],
+                                              "resourceVersion": "7"}}]
+    [(type_, reason, message)] = recorder.events
+    assert (type_, reason) == ("Warning", "DeletionError")
+    assert "resources left in place" in message and "prod" in message
+    controller.destinations.stop()
+
+
+def test_without_the_finalizer_the_controller_does_nothing(tmp_path: Any) -> None:
+    recorder = _Recorder()
+    controller = _controller(tmp_path, recorder)
+    controller._deleting("rollouts/shop", _deleting_app(["example.com/theirs"], name="prod"))
+    assert recorder.patches == [] and recorder.events == []
+    controller.destinations.stop()
+
+
+def test_an_app_in_a_namespace_not_served_is_left_alone(tmp_path: Any) -> None:
+    recorder = _Recorder()
+    controller = _controller(tmp_path, recorder)
+    raw = _deleting_app([RESOURCES_FINALIZER], name="prod")
+    raw["metadata"]["namespace"] = "tenant"
+    controller._deleting("tenant/shop", raw)
+    assert recorder.patches == [] and recorder.events == []
+    controller.destinations.stop()
