@@ -6,7 +6,8 @@ controller then reconciles each child, which syncs its own ConfigMaps (one child
 directory with `directory.recurse`). Deleting the root, which carries the finalizer too,
 deletes the children, whose finalizers delete their ConfigMaps (all but the one annotated
 `Delete=false`), and every Application object disappears. An Application without the
-finalizer, deleted, leaves its resources where they are.
+finalizer, deleted, leaves its resources where they are; `rollouts app delete` adds the
+finalizer first, so its resources go.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from tests.integration.reconciler_support import (
     running_reconciler,
     wait_app,
 )
-from tests.integration.support import wait_for
+from tests.integration.support import rollouts_cli, wait_for
 
 __all__ = ["daemon"]  # the fixture, imported for pytest
 
@@ -93,14 +94,23 @@ def test_deleting_the_root_deletes_the_children_and_their_resources(
         assert "a-kept" in left  # Delete=false
 
 
-def test_an_app_without_the_finalizer_leaves_its_resources(
+def test_an_app_without_the_finalizer_leaves_its_resources_and_the_cli_cascades(
         cluster: TestCluster, namespace: str, daemon: GitDaemon, tmp_path: Path) -> None:
     repo = daemon.create_repo("apps")
-    repo.commit({"b/one.yaml": config_map("b-one")}, "one ConfigMap")
+    repo.commit({"b/one.yaml": config_map("b-one"), "c/one.yaml": config_map("c-one")},
+                "two ConfigMaps")
     apply(cluster, namespace, application("plain", daemon.url("apps"), "b", namespace))
+    apply(cluster, namespace, application("by-cli", daemon.url("apps"), "c", namespace))
     with running_reconciler(cluster, namespace, tmp_path, resync=2.0):
         wait_app(cluster, namespace, "plain")
+        wait_app(cluster, namespace, "by-cli")
         delete_app(cluster, namespace, "plain")
         wait_for(lambda: "plain" not in names(cluster, namespace, "application"), 30,
                  "the Application to disappear")
+        # `rollouts app delete` cascades by default, as `argocd app delete`.
+        done = rollouts_cli(cluster, "app", "delete", "by-cli", "-n", namespace, "--wait",
+                            "--timeout", "60")
+        assert done.returncode == 0, done.stderr
+        assert "by-cli" not in names(cluster, namespace, "application")
+        assert "c-one" not in names(cluster, namespace, "configmap")
     assert "b-one" in names(cluster, namespace, "configmap")
