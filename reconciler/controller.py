@@ -68,7 +68,7 @@ from reconciler.operation import (
 )
 from reconciler.operation_runner import Compared, OperationRunner, WatchNotReady
 from reconciler.project_gate import InvalidProject, ProjectGate, spec_problem, window_problem
-from reconciler.projects import default_project
+from reconciler.projects import check_source_namespace, default_project
 from reconciler.render import DEFAULT_POLICY, RenderError, RenderPolicy
 from reconciler.repo_creds import REPO_SECRET_SELECTOR
 from reconciler.secret_mask import scrub, scrub_messages
@@ -297,16 +297,22 @@ class ApplicationController:
                                                self.application_namespaces) is not None:
             return ReconcileResult()  # not ours to finalize
         now = self.clock.now()
+        # Only the destination and the project matter here: a spec problem elsewhere (a
+        # source this controller cannot render) does not keep its resources alive.
         app, problems = self._parse(key, raw)
-        destination = None if app is None or problems else self.destinations.for_app(app)
+        destination = None if app is None else self.destinations.for_app(app)
         project = None
         left = None
-        if app is None or problems:
+        if app is None:
             left = "its spec is invalid: " + "; ".join(problems)[:500]
         elif isinstance(destination, DestinationError):
             left = destination.message
         elif not isinstance(project := self._project(app), AppProject):
             left = f"its AppProject {app.spec.project or 'default'!r} does not exist"
+        elif (refusal := check_source_namespace(
+                project, app_namespace=str(metadata.get("namespace") or ""),
+                control_namespace=self.control_namespace)) is not None:
+            left = refusal  # the tenancy boundary holds for deletes too
         events: list[tuple[str, str, str]] = []
         if left is not None:
             events.append(("Warning", "DeletionError", f"resources left in place: {left}"))

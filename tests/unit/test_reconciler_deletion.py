@@ -187,12 +187,13 @@ class _Recorder:
         return True
 
 
-def _controller(tmp_path: Any, recorder: _Recorder) -> Any:
+def _controller(tmp_path: Any, recorder: _Recorder, **options: Any) -> Any:
     from reconciler.controller import ApplicationController
     from rollouts.kube import KubeClient
 
     client = KubeClient.for_server("https://127.0.0.1:9")  # never contacted here
-    controller = ApplicationController(client, namespace="rollouts", repo_cache=tmp_path)
+    controller = ApplicationController(client, namespace="rollouts", repo_cache=tmp_path,
+                                       **options)
     controller.client.patch = recorder.patch  # type: ignore[method-assign, assignment]
     controller.client.emit_event = recorder.emit_event  # type: ignore[method-assign, assignment]
     return controller
@@ -226,4 +227,23 @@ def test_an_app_in_a_namespace_not_served_is_left_alone(tmp_path: Any) -> None:
     raw["metadata"]["namespace"] = "tenant"
     controller._deleting("tenant/shop", raw)
     assert recorder.patches == [] and recorder.events == []
+    controller.destinations.stop()
+
+
+def test_a_project_that_does_not_permit_the_apps_namespace_deletes_nothing(
+        tmp_path: Any) -> None:
+    from rollouts.kube import WatchEvent
+
+    recorder = _Recorder()
+    controller = _controller(tmp_path, recorder, application_namespaces=("tenant",))
+    controller.projects.informer._apply(WatchEvent("ADDED", {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": "default", "namespace": "rollouts", "resourceVersion": "1"},
+        "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}]}}))
+    raw = _deleting_app([RESOURCES_FINALIZER], server="https://kubernetes.default.svc")
+    raw["metadata"]["namespace"] = "tenant"
+    controller._deleting("tenant/shop", raw)
+    assert recorder.patches == [{"metadata": {"finalizers": None, "resourceVersion": "7"}}]
+    [(type_, reason, message)] = recorder.events
+    assert (type_, reason) == ("Warning", "DeletionError") and "tenant" in message
     controller.destinations.stop()
