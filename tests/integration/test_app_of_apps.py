@@ -74,9 +74,10 @@ def test_deleting_the_root_deletes_the_children_and_their_resources(
     root["metadata"]["finalizers"] = [FINALIZER]
     apply(cluster, namespace, root)
     with running_reconciler(cluster, namespace, tmp_path, resync=2.0):
-        wait_app(cluster, namespace, "child-a", timeout=90)
-        wait_app(cluster, namespace, "child-b", timeout=60)
-        status = wait_app(cluster, namespace, "root", timeout=60)
+        # The root is Healthy once its children are (their own status.health).
+        status = wait_app(cluster, namespace, "root", timeout=120)
+        wait_app(cluster, namespace, "child-a")
+        wait_app(cluster, namespace, "child-b")
         assert {(r["kind"], r["name"]) for r in status["resources"]} == {
             ("Application", "child-a"), ("Application", "child-b")}
         assert {"a-one", "a-two", "a-kept", "b-one"} <= names(cluster, namespace, "configmap")
