@@ -8,10 +8,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := prometheus openssl git docker-registry
 
-.PHONY: help deps venv tools argo-rollouts traefik flux test unit integration demo lint bench bench-compare chaos dev-up dev-down clean
+.PHONY: help deps venv tools argo-rollouts traefik flux test unit integration demo demo-multicluster lint bench bench-compare chaos dev-up dev-down clean
 
 help:
 	@echo "make demo        bring up the local cluster and run the demo rollout"
+	@echo "make demo-multicluster  two local clusters, one ApplicationSet deploying to both"
 	@echo "make test        unit + integration tests (starts its own local cluster)"
 	@echo "make lint        ruff, mypy --strict, import-linter"
 	@echo "make bench       measure and write BENCHMARKS.md"
@@ -71,6 +72,11 @@ integration: tools argo-rollouts
 
 demo: tools traefik
 	$(BIN)/python -m rollouts.demo
+
+# A second cluster (`rollouts dev up --name second`) and an ApplicationSet with a
+# clusters generator deploying one app from Git to both; no Traefik needed.
+demo-multicluster: tools
+	$(BIN)/python -m rollouts.demo_multicluster
 
 lint: venv
 	$(BIN)/ruff check .

@@ -28,6 +28,13 @@ A source with `chart:` is a chart from a Helm repository or OCI registry
 names (a pin, or the greatest version a constraint admits in the repository's listing),
 polled and shared the same way, and a render unpacks that version and runs Helm on it.
 
+A multi-source app (`spec.sources`, `reconciler.multisource`) is the same, source by
+source: each is polled (its answer shared like any other), its "commit" is the
+per-source revisions joined into one string, and a render fetches every `ref` source's
+checkout first, renders the other sources in order (Helm's `$ref/...` value files read
+from those checkouts) and keeps the combined objects as one cache entry per app.
+Messages name the source they are about (`source 2 of 3: ...`).
+
 Credentials come from repository Secrets (`reconciler.repo_creds`). Nothing here is the
 only copy of anything: after a restart the first reconcile polls again.
 """
@@ -41,7 +48,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,8 +56,10 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.charts import ChartSource, HelmCredentials
+from reconciler.multisource import join_revisions, source_label, sources_of, split_revisions
 from reconciler.render import (
     DEFAULT_POLICY,
+    RenderError,
     RenderPolicy,
     SourceType,
     app_directory,
@@ -93,13 +102,50 @@ class Target:
 class Rendered:
     objects: list[Obj]
     source_type: str
+    source_types: tuple[str, ...] = ()
+    """A multi-source app: each source's type, in order (Argo CD's `status.sourceTypes`)."""
 
 
-def _source_of(app: Application) -> ApplicationSource:
-    if app.spec.source is None:
-        raise SourceError("spec.source is missing (multiple sources are not implemented)",
-                          temporary=False)
-    return app.spec.source
+def _sources(app: Application) -> list[ApplicationSource]:
+    sources = sources_of(app)
+    if not sources:
+        raise SourceError("spec.source or spec.sources is required", temporary=False)
+    return sources
+
+
+def _split(app: Application, revision: str) -> list[str]:
+    """The per-source revisions of `revision` (one source: the revision itself)."""
+    if not app.spec.has_multiple_sources:
+        return [revision]
+    try:
+        return split_revisions(revision, len(_sources(app)))
+    except ValueError as error:
+        raise SourceError(f"revision {revision!r} does not fit spec.sources: {error}; "
+                          "give one revision per source", temporary=False) from error
+
+
+def _join(app: Application, revisions: list[str]) -> str:
+    if not app.spec.has_multiple_sources:
+        return revisions[0]
+    try:
+        return join_revisions(revisions)
+    except ValueError as error:
+        raise SourceError(f"{error}; name each revision without it", temporary=False) from error
+
+
+def _labelled(app: Application, index: int, message: str) -> str:
+    """`message` naming the source it is about, for a multi-source app (Argo CD's form)."""
+    if not app.spec.has_multiple_sources:
+        return message
+    return f"{source_label(index, _sources(app))}: {message}"
+
+
+def _spec_key(source: ApplicationSource) -> Obj:
+    spec = source.model_dump(mode="json", by_alias=True, exclude_none=True)
+    spec.pop("repoURL", None)
+    spec.pop("targetRevision", None)
+    spec.pop("name", None)  # a label for messages; renders nothing
+    return spec
 
 
 class MeasuredGitSource(GitSource):
@@ -226,19 +272,21 @@ class AppSources:
             self._targets.pop(key, None)
             self._refresh.pop(key, None)
 
-    def credentials(self, app: Application, app_namespace: str) -> Credentials | None:
-        return credentials_for(_source_of(app).repo_url, self.secrets(app_namespace))
+    def credentials(self, source: ApplicationSource, app_namespace: str
+                    ) -> Credentials | None:
+        return credentials_for(source.repo_url, self.secrets(app_namespace))
 
-    def helm_credentials(self, app: Application, app_namespace: str
+    def helm_credentials(self, source: ApplicationSource, app_namespace: str
                          ) -> HelmCredentials | None:
         """The repository Secret's settings for a chart source (`chart:`)."""
-        return helm_credentials_for(_source_of(app).repo_url, self.secrets(app_namespace))
+        return helm_credentials_for(source.repo_url, self.secrets(app_namespace))
 
     def target(self, key: str, app: Application, app_namespace: str, now: datetime, *,
                refresh: bool = False) -> Target:
-        source = _source_of(app)
-        chart = [source.chart] if source.chart else []
-        fingerprint = json.dumps([source.repo_url, source.target_revision_or_default, *chart])
+        sources = _sources(app)
+        fingerprint = json.dumps([[source.repo_url, source.target_revision_or_default,
+                                   *([source.chart] if source.chart else [])]
+                                  for source in sources])
         with self._lock:
             current = self._targets.get(key)
             refreshed_at = self._refresh.pop(key, None)
@@ -249,12 +297,34 @@ class AppSources:
             return current if not current.polled else _unpolled(current)
         jitter = 1.0 + random.uniform(0.0, 0.1)
         next_poll = now + timedelta(seconds=self.resync * jitter)
+        revisions: list[str] = []
+        error: str | None = None
+        for index, source in enumerate(sources):  # a multi-source app: each, in order
+            answer = self._poll(key, source, app_namespace, refreshed_at)
+            if answer.error is not None or answer.revision is None:
+                error = _labelled(app, index, answer.error or "no revision")
+                break
+            revisions.append(answer.revision)
+        revision = None
+        if error is None:
+            try:
+                revision = _join(app, revisions)
+            except SourceError as problem:
+                error = str(problem)
+        target = Target(fingerprint, revision, error, next_poll, polled=True)
+        with self._lock:
+            self._targets[key] = target
+        return target
+
+    def _poll(self, key: str, source: ApplicationSource, app_namespace: str,
+              refreshed_at: float | None) -> _Answer:
+        """What the revision of one source names now (shared; see the module docstring)."""
         chart_name = source.chart
         # A chart's targetRevision has no default (Argo CD: a version or a constraint).
         revision = source.target_revision or "" if chart_name else \
             source.target_revision_or_default
-        git_creds = None if chart_name else self.credentials(app, app_namespace)
-        helm_creds = self.helm_credentials(app, app_namespace) if chart_name else None
+        git_creds = None if chart_name else self.credentials(source, app_namespace)
+        helm_creds = self.helm_credentials(source, app_namespace) if chart_name else None
         fresh = refreshed_at is not None
 
         def ask() -> tuple[str | None, str | None]:
@@ -268,37 +338,51 @@ class AppSources:
 
         not_before = refreshed_at if refreshed_at is not None else \
             self.clock() - self.share_seconds
+        chart = [chart_name] if chart_name else []
         shared_key = json.dumps([_repo_key(source.repo_url), revision,
                                  _creds_key(helm_creds or git_creds), *chart])
         answer = self.polls.answer(shared_key, not_before, ask)
         log.debug("%s: polled %s %s: %s", key, redact_url(source.repo_url), revision,
                   answer.revision or answer.error)
-        target = Target(fingerprint, answer.revision, answer.error, next_poll, polled=True)
-        with self._lock:
-            self._targets[key] = target
-        return target
+        return answer
 
     def resolve(self, app: Application, app_namespace: str, revision: str) -> str:
         """The commit sha of `revision` in the app's repository (a sync's `revision`); for
-        a chart, the version it names now."""
-        source = _source_of(app)
-        if source.chart:
-            return self.charts.resolve(source.repo_url, source.chart, revision,
-                                       self.helm_credentials(app, app_namespace), max_age=0.0)
-        return self.source.resolve(source.repo_url, revision,
-                                   self.credentials(app, app_namespace))
+        a chart, the version it names now. A multi-source app's `revision` is one per
+        source (`reconciler.multisource.join_revisions`), each resolved in its source."""
+        sources = _sources(app)
+        wanted = _split(app, revision)
+        resolved = []
+        for index, (source, one) in enumerate(zip(sources, wanted, strict=True)):
+            try:
+                if source.chart:
+                    resolved.append(self.charts.resolve(
+                        source.repo_url, source.chart, one,
+                        self.helm_credentials(source, app_namespace), max_age=0.0))
+                else:
+                    resolved.append(self.source.resolve(
+                        source.repo_url, one, self.credentials(source, app_namespace)))
+            except SourceError as error:
+                raise SourceError(_labelled(app, index, str(error)),
+                                  temporary=error.temporary) from error
+        return _join(app, resolved)
 
     @staticmethod
     def _render_keys(app: Application, app_name: str, revision: str) -> tuple[str, str]:
         """The render cache's keys of `app` at `revision`: (any renderer, Helm)."""
-        source = _source_of(app)
         destination = app.spec.destination.namespace or ""
-        spec = source.model_dump(mode="json", by_alias=True, exclude_none=True)
-        spec.pop("repoURL", None)
-        spec.pop("targetRevision", None)
+        sources = _sources(app)
+        if app.spec.has_multiple_sources:
+            # Kept whole, per app: a source's render may read another's checkout ($ref).
+            parts = [[_repo_key(source.repo_url), one, _spec_key(source)]
+                     for source, one in zip(sources, _split(app, revision), strict=True)]
+            whole = json.dumps([parts, app_name, destination], sort_keys=True)
+            return whole, whole
+        source = sources[0]
         # Only Helm reads the app's name and namespace (release name, .Release.Namespace):
         # a Helm render is kept per app, under a marker saying the path is a chart.
-        base_key = json.dumps([_repo_key(source.repo_url), revision, spec], sort_keys=True)
+        base_key = json.dumps([_repo_key(source.repo_url), revision, _spec_key(source)],
+                              sort_keys=True)
         return base_key, json.dumps([base_key, app_name, destination])
 
     def forget_render(self, key: str, app: Application, *, app_name: str,
@@ -308,8 +392,13 @@ class AppSources:
         with self._lock:
             target = self._targets.get(key)
             wanted = {*revisions, *([target.revision] if target and target.revision else [])}
-            for cache_key in {k for revision in wanted
-                              for k in self._render_keys(app, app_name, revision)}:
+            cache_keys: set[str] = set()
+            for revision in wanted:
+                try:
+                    cache_keys.update(self._render_keys(app, app_name, revision))
+                except SourceError:
+                    continue  # a revision of another shape (the sources changed)
+            for cache_key in cache_keys:
                 old = self._renders.pop(cache_key, None)
                 if old is not None:
                     self._rendered_objects -= len(old.objects)
@@ -317,8 +406,6 @@ class AppSources:
     def render(self, app: Application, *, app_name: str, app_namespace: str, revision: str
                ) -> Rendered:
         """The objects of `app` at commit `revision`; `SourceError` or `RenderError`."""
-        source = _source_of(app)
-        destination = app.spec.destination.namespace or ""
         base_key, helm_key = self._render_keys(app, app_name, revision)
         with self._lock:
             cached = self._renders.get(base_key)
@@ -329,16 +416,15 @@ class AppSources:
                 self._renders.move_to_end(helm_key if cached.source_type ==
                                           SourceType.HELM.value else base_key)
                 return cached
-        if source.chart:  # the unpacked chart at that version, rendered with Helm
-            directory = self.charts.fetch(source.repo_url, source.chart, revision,
-                                          self.helm_credentials(app, app_namespace))
-        else:
-            directory = self.source.fetch(source.repo_url, revision,
-                                          self.credentials(app, app_namespace)).path
-        objects = render(directory, source, app_name=app_name, namespace=destination,
-                         policy=self.render_policy)
-        kind = SourceType.HELM if source.chart else \
-            source_type(source, app_directory(directory.resolve(), source.path))
+        if app.spec.has_multiple_sources:
+            rendered = self._render_sources(app, app_name=app_name,
+                                            app_namespace=app_namespace, revision=revision)
+            with self._lock:
+                self._remember(base_key, rendered)
+            return rendered
+        source = _sources(app)[0]
+        objects, kind = self._render_one(source, app, app_name=app_name,
+                                         app_namespace=app_namespace, revision=revision)
         rendered = Rendered(objects, kind.value)
         with self._lock:
             if kind is SourceType.HELM:
@@ -347,6 +433,68 @@ class AppSources:
             else:
                 self._remember(base_key, rendered)
         return rendered
+
+    def _checkout(self, source: ApplicationSource, app_namespace: str, revision: str
+                  ) -> Path:
+        """The local directory of `source` at `revision`: the unpacked chart, or the
+        Git checkout."""
+        if source.chart:
+            return self.charts.fetch(source.repo_url, source.chart, revision,
+                                     self.helm_credentials(source, app_namespace))
+        return self.source.fetch(source.repo_url, revision,
+                                 self.credentials(source, app_namespace)).path
+
+    def _render_one(self, source: ApplicationSource, app: Application, *, app_name: str,
+                    app_namespace: str, revision: str,
+                    refs: Mapping[str, Path] | None = None) -> tuple[list[Obj], SourceType]:
+        directory = self._checkout(source, app_namespace, revision)
+        destination = app.spec.destination.namespace or ""
+        objects = render(directory, source, app_name=app_name, namespace=destination,
+                         policy=self.render_policy, refs=refs)
+        kind = SourceType.HELM if source.chart else \
+            source_type(source, app_directory(directory.resolve(), source.path))
+        return objects, kind
+
+    def _render_sources(self, app: Application, *, app_name: str, app_namespace: str,
+                        revision: str) -> Rendered:
+        """Every source of a multi-source app rendered, objects combined in order (ref
+        sources lend their checkouts to the others' `$ref/...` value files)."""
+        sources = _sources(app)
+        revisions = _split(app, revision)
+        refs: dict[str, Path] = {}
+        for index, (source, one) in enumerate(zip(sources, revisions, strict=True)):
+            if source.ref:
+                try:
+                    refs[source.ref] = self._checkout(source, app_namespace, one)
+                except SourceError as error:
+                    raise SourceError(_labelled(app, index, str(error)),
+                                      temporary=error.temporary) from error
+        objects: list[Obj] = []
+        kinds: list[str] = []
+        for index, (source, one) in enumerate(zip(sources, revisions, strict=True)):
+            if source.is_ref_only:
+                root = refs[str(source.ref)].resolve()
+                try:
+                    kinds.append(source_type(source, root).value)
+                except RenderError:
+                    kinds.append(SourceType.DIRECTORY.value)
+                continue
+            try:
+                rendered, kind = self._render_one(source, app, app_name=app_name,
+                                                  app_namespace=app_namespace, revision=one,
+                                                  refs=refs)
+            except SourceError as error:
+                raise SourceError(_labelled(app, index, str(error)),
+                                  temporary=error.temporary) from error
+            except RenderError as error:
+                raise RenderError(_labelled(app, index, str(error))) from error
+            objects += rendered
+            kinds.append(kind.value)
+            if len(objects) > self.render_policy.max_objects:
+                raise RenderError(f"the sources render {len(objects)} objects, more than "
+                                  f"{self.render_policy.max_objects}; split the application")
+        return Rendered(objects, kinds[0] if kinds else SourceType.DIRECTORY.value,
+                        tuple(kinds))
 
     def _remember(self, cache_key: str, rendered: Rendered) -> None:
         old = self._renders.pop(cache_key, None)

@@ -17,6 +17,8 @@ the patch is empty. What goes where (Argo CD's fields):
       conditions: [{type: ComparisonError, message: ..., lastTransitionTime: ...}]
       summary: {images: [nginx:1.25]}
       sourceType: Kustomize
+      # a multi-source app (`spec.sources`): sync.revisions and comparedTo.sources
+      # instead of sync.revision and comparedTo.source, and sourceTypes: [Helm, Directory]
       reconciledAt: "2024-05-01T12:00:05Z"
 
 - A resource is OutOfSync when its diff changed (or the dry run was refused), or when it
@@ -48,6 +50,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.health import Health, affects_app_health, missing_health, resource_health
+from reconciler.multisource import revision_fields
 from reconciler.syncplan_annotations import hook_info, sync_wave
 from reconciler.tracking import ResourceKey, resource_key
 from rollouts.api.common import format_time
@@ -125,6 +128,11 @@ class Observation:
     """`(type, message)`: ComparisonError, InvalidSpecError, SyncError, ..."""
     images: list[str] | None = None
     ignore_differences: list[Obj] | None = None
+    sources: list[Obj] | None = None
+    """A multi-source app's `spec.sources` (then `source` is None): the status gets
+    Argo CD's `revisions` and `comparedTo.sources` instead of `revision` and `source`."""
+    source_types: tuple[str, ...] = ()
+    """A multi-source app's per-source types (`status.sourceTypes`)."""
 
     @property
     def sync_status(self) -> SyncStatusCode:
@@ -258,12 +266,14 @@ def build_status(
     was made before the sync, so only the next pass may say the app was reconciled).
     """
     new = copy.deepcopy(old)
-    compared_to: Obj = {"source": observation.source, "destination": observation.destination}
+    multiple = observation.sources is not None
+    compared_to: Obj = {"sources": observation.sources} if multiple else \
+        {"source": observation.source}
+    compared_to["destination"] = observation.destination
     if observation.ignore_differences:
         compared_to["ignoreDifferences"] = observation.ignore_differences
     sync: Obj = {"status": observation.sync_status.value}
-    if observation.revision:
-        sync["revision"] = observation.revision
+    sync.update(revision_fields(observation.revision or "", multiple=multiple))
     sync["comparedTo"] = {k: v for k, v in compared_to.items() if v is not None}
     new["sync"] = sync
     if observation.rows is not None:
@@ -276,8 +286,12 @@ def build_status(
             del new["summary"]
     elif "health" not in new:
         new["health"] = {"status": HealthStatusCode.UNKNOWN.value}
-    if observation.source_type:
+    if observation.source_types:
+        new["sourceTypes"] = list(observation.source_types)
+        new.pop("sourceType", None)  # Argo CD writes one or the other
+    elif observation.source_type:
         new["sourceType"] = observation.source_type
+        new.pop("sourceTypes", None)
     conditions = merge_conditions(old.get("conditions"), observation.conditions, now)
     _set_or_drop(new, "conditions", conditions)
     _set_or_drop(new, "operationState", operation_state)

@@ -59,6 +59,7 @@ from reconciler.deletion import (
     without_cascade_finalizers,
 )
 from reconciler.destinations import Destination, Destinations
+from reconciler.multisource import recorded_revision
 from reconciler.operation import (
     Decision,
     decide_auto_sync,
@@ -234,10 +235,11 @@ class ApplicationController:
     def _on_push(self, event: PushEvent) -> list[str]:
         refreshed = []
         for app in self.apps.list():
-            source = (app.get("spec") or {}).get("source") or {}
-            if not isinstance(source.get("repoURL"), str):
-                continue
-            if source_matches(source["repoURL"], source.get("targetRevision"), event):
+            spec = app.get("spec") or {}
+            sources = spec.get("sources") or [spec.get("source") or {}]  # any source pushed
+            if any(isinstance(source, dict) and isinstance(source.get("repoURL"), str) and
+                   source_matches(source["repoURL"], source.get("targetRevision"), event)
+                   for source in sources):
                 metadata = app.get("metadata") or {}
                 key = object_key(metadata.get("namespace"), str(metadata.get("name")))
                 self.sources.request_refresh(key)
@@ -370,7 +372,7 @@ class ApplicationController:
             return self._refuse(key, raw, [refusal or f"AppProject {app.spec.project!r}"], now)
         annotations = metadata.get("annotations") or {}
         if annotations.get(REFRESH_ANNOTATION) == HARD_REFRESH:
-            synced = ((raw.get("status") or {}).get("sync") or {}).get("revision")
+            synced = recorded_revision((raw.get("status") or {}).get("sync")) or None
             self.sources.forget_render(key, app, app_name=str(metadata["name"]),
                                        revisions=(synced,) if isinstance(synced, str) else ())
             destination.diffs.forget(key)
@@ -462,7 +464,8 @@ class ApplicationController:
             refused = plan.refused
         return decide_auto_sync(
             app, sync_status=observation.sync_status, revision=compared.revision,
-            source=observation.source, operation_state=state,
+            source=observation.source if observation.sources is None else observation.sources,
+            operation_state=state,
             only_pruning=bool(out_of_sync) and all(r.requires_pruning for r in out_of_sync),
             refused=refused, now=now)
 
@@ -518,8 +521,6 @@ class ApplicationController:
                                        "; ".join(warnings)[:1000], component=COMPONENT)
         problems = [str(p) for p in result.errors]
         model = result.obj if isinstance(result.obj, Application) else None
-        if model is not None and model.spec.source is None:
-            problems.append("spec.source: required (multiple sources are not implemented)")
         return model, problems
 
     def _observation(self, raw: Obj, app: Application | None, revision: str | None,
@@ -528,7 +529,14 @@ class ApplicationController:
         source = dict(spec.get("source") or {}) or None
         if source is not None and isinstance(source.get("repoURL"), str):
             source["repoURL"] = redact_url(source["repoURL"])
-        old_revision = ((raw.get("status") or {}).get("sync") or {}).get("revision")
+        sources = None  # a multi-source app: its sources, and no source (Argo CD's status)
+        if isinstance(spec.get("sources"), list) and spec["sources"]:
+            source, sources = None, [dict(s) if isinstance(s, dict) else {}
+                                     for s in spec["sources"]]
+            for entry in sources:
+                if isinstance(entry.get("repoURL"), str):
+                    entry["repoURL"] = redact_url(entry["repoURL"])
+        old_revision = recorded_revision((raw.get("status") or {}).get("sync"))
         rows = compared.rows if compared is not None else None
         images = None
         if compared is not None:
@@ -539,7 +547,8 @@ class ApplicationController:
             destination=dict(spec.get("destination") or {}),
             source_type=compared.source_type if compared is not None else None,
             rows=rows, conditions=list(conditions), images=images,
-            ignore_differences=ignore or None,
+            ignore_differences=ignore or None, sources=sources,
+            source_types=compared.source_types if compared is not None else (),
         )
 
     def _finish(self, key: str, raw: Obj, observation: Observation, now: datetime, *,

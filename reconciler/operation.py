@@ -48,6 +48,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from reconciler.multisource import SEPARATOR, recorded_revision, revision_fields
 from rollouts.api.application import Application, RetryStrategy
 from rollouts.api.common import format_time
 from rollouts.api.phases import OperationPhase, SyncStatusCode
@@ -107,7 +108,7 @@ def syncs_to_current_commit(raw: Obj) -> bool:
     """Whether a requested sync without a revision is about to start (no operation is
     running): its commit is what Git says now, so Git must be asked in this pass."""
     requested = requested_operation(raw)
-    if requested is None or (requested.get("sync") or {}).get("revision"):
+    if requested is None or recorded_revision(requested.get("sync")):
         return False
     state = (raw.get("status") or {}).get("operationState") or {}
     return state.get("phase") != OperationPhase.RUNNING.value
@@ -118,13 +119,15 @@ def decide_auto_sync(
     *,
     sync_status: SyncStatusCode,
     revision: str,
-    source: Obj | None,
+    source: Obj | list[Obj] | None,
     operation_state: Obj | None,
     only_pruning: bool,
     refused: str | None,
     now: datetime,
 ) -> Decision:
-    """Argo CD's `autoSync`: start an automated (or self-heal) sync, or say why not."""
+    """Argo CD's `autoSync`: start an automated (or self-heal) sync, or say why not.
+    `source` is the compared `spec.source`, or the `spec.sources` list of a multi-source
+    app (whose `revision` is the joined per-source revisions)."""
     automated = app.spec.sync_policy_or_default.automated
     if automated is None:
         return Decision(reason="automated sync is off")
@@ -138,8 +141,9 @@ def decide_auto_sync(
     if refused:
         return Decision(reason=refused, condition=("SyncError", refused))
     result = state.get("syncResult") or {}
-    attempted = result.get("revision") == revision and (
-        source is None or result.get("source") in (None, source))
+    recorded = result.get("sources") if "sources" in result else result.get("source")
+    attempted = recorded_revision(result) == revision and (
+        source is None or recorded in (None, source))
     if attempted:
         phase = str(state.get("phase") or "")
         if phase != OperationPhase.SUCCEEDED.value:
@@ -154,24 +158,30 @@ def decide_auto_sync(
         if finished is not None and now < finished + SELF_HEAL_DELAY:
             return Decision(reason="self-heal waits for its delay",
                             wake_at=finished + SELF_HEAL_DELAY)
-        return Decision(start=_automated(revision, bool(automated.prune)), self_heal=True,
+        return Decision(start=_automated(revision, bool(automated.prune),
+                                         multiple=app.spec.has_multiple_sources), self_heal=True,
                         reason="self-heal: live objects drifted from Git")
-    return Decision(start=_automated(revision, bool(automated.prune)),
+    return Decision(start=_automated(revision, bool(automated.prune),
+                                     multiple=app.spec.has_multiple_sources),
                     reason=f"automated sync to {revision}")
 
 
-def _automated(revision: str, prune: bool) -> Obj:
-    sync: Obj = {"revision": revision}
+def _automated(revision: str, prune: bool, *, multiple: bool) -> Obj:
+    sync: Obj = revision_fields(revision, multiple=multiple)
     if prune:
         sync["prune"] = True
     return {"sync": sync, "initiatedBy": {"automated": True}}
 
 
-def start_operation(operation: Obj, *, revision: str, source: Obj | None, now: datetime
-                    ) -> Obj:
-    """A new Running operationState for `operation` at `revision`."""
-    result: Obj = {"revision": revision}
-    if source is not None:
+def start_operation(operation: Obj, *, revision: str, source: Obj | None, now: datetime,
+                    sources: list[Obj] | None = None) -> Obj:
+    """A new Running operationState for `operation` at `revision` (a multi-source app:
+    `sources` given, `revision` the joined per-source revisions, recorded as lists)."""
+    result: Obj = {"revision": revision} if sources is None else \
+        {"revisions": revision.split(SEPARATOR)}
+    if sources is not None:
+        result["sources"] = sources
+    elif source is not None:
         result["source"] = source
     return {
         "operation": copy.deepcopy(operation),
@@ -234,16 +244,23 @@ def retry_at(app: Application, state: Obj) -> datetime | None:
 
 
 def append_history(history: list[Obj] | None, state: Obj, *, source: Obj | None,
-                   now: datetime, limit: int) -> list[Obj]:
-    """`status.history` with the succeeded operation `state` added (the newest `limit`)."""
+                   now: datetime, limit: int, sources: list[Obj] | None = None) -> list[Obj]:
+    """`status.history` with the succeeded operation `state` added (the newest `limit`);
+    a multi-source app's entry has `revisions` and `sources` (Argo CD's)."""
     entries = [dict(entry) for entry in history or [] if isinstance(entry, dict)]
     next_id = max((int(entry.get("id") or 0) for entry in entries), default=-1) + 1
-    entry: Obj = {"id": next_id,
-                  "revision": (state.get("syncResult") or {}).get("revision"),
-                  "deployedAt": format_time(now)}
+    result = state.get("syncResult") or {}
+    entry: Obj = {"id": next_id}
+    if sources is not None:
+        entry["revisions"] = recorded_revision(result).split(SEPARATOR)
+    else:
+        entry["revision"] = result.get("revision")
+    entry["deployedAt"] = format_time(now)
     if state.get("startedAt"):
         entry["deployStartedAt"] = state["startedAt"]
-    if source is not None:
+    if sources is not None:
+        entry["sources"] = sources
+    elif source is not None:
         entry["source"] = source
     initiated = (state.get("operation") or {}).get("initiatedBy")
     if initiated:

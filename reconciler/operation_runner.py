@@ -7,7 +7,8 @@ on an operation (`reconciler.operation` for the records, `reconciler.sync` for t
 and return an `OpOutcome`: the new `operationState`, `history`, events, and when to look
 again. The controller writes the outcome with the rest of the status, in one patch.
 
-A sync always runs against the commit recorded when it started (`syncResult.revision`):
+A sync always runs against the commit recorded when it started (`syncResult.revision`, or
+a multi-source app's `syncResult.revisions`, one per source: `reconciler.multisource`):
 a rollback or a `--revision` sync renders that commit, not the target one.
 
 Each compare also records the values of the Secrets it saw (rendered, live, tracked;
@@ -30,6 +31,7 @@ from reconciler.app_status import ResourceRow, build_rows
 from reconciler.clusters.registry import Cluster
 from reconciler.compare import DiffCache, Prepared, prepare_desired
 from reconciler.diff import IgnoreRule, ObjectDiff
+from reconciler.multisource import recorded_revision
 from reconciler.operation import (
     append_history,
     finish_operation,
@@ -88,6 +90,8 @@ class Compared:
     """Rendered objects the project forbids: the sync fails and nothing is applied."""
     secret_values: frozenset[str] = frozenset()
     """Values of the Secrets among the desired, live and tracked objects (never shown)."""
+    source_types: tuple[str, ...] = ()
+    """A multi-source app: each source's type (`status.sourceTypes`)."""
 
 
 @dataclass
@@ -254,7 +258,8 @@ class OperationRunner:
         values = secret_values([*prepared.objects, *live.values(), *tracked])
         self._remember_secrets(key, revision, values)
         return Compared(revision, prepared.objects, prepared.kinds, live, tracked, diffs, rows,
-                        rendered.source_type, conditions, forbidden, values)
+                        rendered.source_type, conditions, forbidden, values,
+                        source_types=rendered.source_types)
 
     def _orphans(self, app: Application, prepared: Prepared, tracked: list[Obj],
                  informers: Iterable[Informer]) -> list[tuple[str, str]]:
@@ -292,11 +297,12 @@ class OperationRunner:
                         blocked: str | None = None) -> OpOutcome:
         """Start the `.operation` a user asked for (or end it at once when `blocked`)."""
         namespace = str(raw["metadata"].get("namespace") or "")
-        wanted = str((requested.get("sync") or {}).get("revision") or "")
+        wanted = recorded_revision(requested.get("sync"))
         user = (requested.get("initiatedBy") or {}).get("username") or "Unknown user"
-        source = _source(raw)
+        source, sources = _source(raw), _sources(raw)
         if blocked is not None:
-            state = start_operation(requested, revision=wanted, source=source, now=now)
+            state = start_operation(requested, revision=wanted, source=source, now=now,
+                                    sources=sources)
             return self._end(app, raw, state, OperationPhase.ERROR, blocked, now,
                              [("Normal", "OperationStarted",
                                f"{user} initiated sync to {wanted or 'the target revision'}")])
@@ -309,11 +315,13 @@ class OperationRunner:
                 raise SourceError(target.error or "the target revision is unknown",
                                   temporary=True)
         except SourceError as error:
-            state = start_operation(requested, revision=wanted or "", source=source, now=now)
+            state = start_operation(requested, revision=wanted or "", source=source, now=now,
+                                    sources=sources)
             return self._end(app, raw, state, OperationPhase.ERROR, str(error), now,
                              [("Normal", "OperationStarted",
                                f"{user} initiated sync to {wanted or 'the target revision'}")])
-        state = start_operation(requested, revision=revision, source=source, now=now)
+        state = start_operation(requested, revision=revision, source=source, now=now,
+                                sources=sources)
         events = [("Normal", "OperationStarted", f"{user} initiated sync to {revision}")]
         return self._run(key, app, raw, state, compared, now, events)
 
@@ -321,7 +329,7 @@ class OperationRunner:
               compared: Compared, now: datetime, *, self_heal: bool) -> OpOutcome:
         """Start an automated sync (or a self-heal) to the compared revision."""
         state = start_operation(operation, revision=compared.revision, source=_source(raw),
-                                now=now)
+                                now=now, sources=_sources(raw))
         how = "automated sync (self-heal)" if self_heal else "automated sync"
         events = [("Normal", "OperationStarted", f"Initiated {how} to '{compared.revision}'")]
         return self._run(key, app, raw, state, compared, now, events)
@@ -342,7 +350,7 @@ class OperationRunner:
     def _run(self, key: str, app: Application, raw: Obj, state: Obj,
              compared: Compared | None, now: datetime, events: list[Event]) -> OpOutcome:
         result = state.get("syncResult") or {}
-        revision = str(result.get("revision") or "")
+        revision = recorded_revision(result)
         operation = state.get("operation") or {}
         sync = operation.get("sync") or {}
         if compared is None or compared.revision != revision:
@@ -391,7 +399,7 @@ class OperationRunner:
              ) -> OpOutcome:
         ended = finish_operation(app, state, phase, message, now)
         history = _history(raw)
-        revision = (state.get("syncResult") or {}).get("revision") or ""
+        revision = recorded_revision(state.get("syncResult"))
         if ended.get("phase") == OperationPhase.RUNNING.value:
             events = [*events, ("Warning", "OperationFailed",
                                 f"Sync operation to {revision} failed, {ended['message']}")]
@@ -399,7 +407,8 @@ class OperationRunner:
         if phase.successful:
             if not dry_run:
                 history = append_history(history, ended, source=_source(raw), now=now,
-                                         limit=app.spec.revision_history_limit_or_default)
+                                         limit=app.spec.revision_history_limit_or_default,
+                                         sources=_sources(raw))
             events = [*events, ("Normal", "OperationCompleted",
                                 f"Sync operation to {revision} succeeded")]
         else:
@@ -414,9 +423,24 @@ def _history(raw: Obj) -> list[Obj] | None:
 
 
 def _source(raw: Obj) -> Obj | None:
-    source = dict((raw.get("spec") or {}).get("source") or {})
-    if not source:
+    """`spec.source` as recorded (credentials out of the URL); None for a multi-source app."""
+    if _sources(raw) is not None:
         return None
-    if isinstance(source.get("repoURL"), str):
-        source["repoURL"] = redact_url(source["repoURL"])
-    return source
+    return _recorded((raw.get("spec") or {}).get("source"))
+
+
+def _sources(raw: Obj) -> list[Obj] | None:
+    """`spec.sources` as recorded, for a multi-source app (else None)."""
+    sources = (raw.get("spec") or {}).get("sources")
+    if not isinstance(sources, list) or not sources:
+        return None
+    return [_recorded(source) or {} for source in sources]
+
+
+def _recorded(source: Any) -> Obj | None:
+    recorded = dict(source) if isinstance(source, dict) else {}
+    if not recorded:
+        return None
+    if isinstance(recorded.get("repoURL"), str):
+        recorded["repoURL"] = redact_url(recorded["repoURL"])
+    return recorded

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 from reconciler.clusters.destination import scope_problem
 from reconciler.clusters.registry import Cluster
+from reconciler.multisource import sources_of
 from reconciler.projects import (
     check_destination,
     check_resource,
@@ -79,11 +80,10 @@ def spec_problem(project: AppProject | InvalidProject | None, app: Application, 
                                      control_namespace=control_namespace)
     if problem is not None:
         return problem
-    source = app.spec.source
-    if source is not None:
+    for index, source in enumerate(sources_of(app)):  # every source of a multi-source app
         problem = check_source_repo(project, source.repo_url or "")
         if problem is not None:
-            return problem
+            return f"spec.sources[{index}]: {problem}" if app.spec.sources else problem
     server, cluster_name = _cluster_names(app, cluster)
     return check_destination(project, server=server, name=cluster_name,
                              namespace=app.spec.destination.namespace or "")

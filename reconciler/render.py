@@ -71,11 +71,13 @@ def render(
     app_name: str,
     namespace: str,
     policy: RenderPolicy = DEFAULT_POLICY,
+    refs: Mapping[str, Path] | None = None,
 ) -> list[Object]:
     """The objects `source` describes in `checkout_dir`; `RenderError` if anything is wrong.
 
     `policy` bounds the render (bytes, objects, aliases, depth, time) and says whether
-    kustomize may fetch remote bases; the whole render shares one budget.
+    kustomize may fetch remote bases; the whole render shares one budget. `refs` are the
+    checkouts of a multi-source app's `ref` sources (Helm's `$ref/...` value files).
     """
     budget = RenderBudget(policy)
     spec = _as_source(source)
@@ -85,13 +87,13 @@ def render(
         # chart itself, `path` is not used, and Helm is the only renderer (as in Argo CD).
         release = (spec.helm.release_name if spec.helm else None) or app_name
         return render_helm(root, root, spec.helm, release_name=release, namespace=namespace,
-                           budget=budget, label=f"chart {spec.chart}")
+                           budget=budget, label=f"chart {spec.chart}", refs=refs)
     app_dir = app_directory(root, spec.path)
     kind = source_type(spec, app_dir)
     if kind is SourceType.HELM:
         release = (spec.helm.release_name if spec.helm else None) or app_name
         return render_helm(app_dir, root, spec.helm, release_name=release, namespace=namespace,
-                           budget=budget)
+                           budget=budget, refs=refs)
     if kind is SourceType.KUSTOMIZE:
         return render_kustomize(app_dir, root, spec.kustomize, budget=budget)
     directory = spec.directory

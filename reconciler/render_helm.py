@@ -6,7 +6,9 @@ name> --namespace <destination namespace> --include-crds`, then `--values` for e
 repository but never outside it; URLs are not fetched), then the inline values
 (`valuesObject` if set, else `values`) as one more values file, then `parameters` as
 `--set name=value` (`--set-string` with `forceString: true`), commas escaped as Argo CD
-does unless the value is a `{a,b}` list. Precedence is therefore Argo CD's: parameters >
+does unless the value is a `{a,b}` list. In a multi-source app a value file may be
+`$<ref>/path`: a file in another source's checkout (`reconciler.multisource`), which
+must stay inside that checkout. Precedence is therefore Argo CD's: parameters >
 valuesObject > values > valueFiles > the chart's values.yaml.
 
 Helm runs with `tools.environment()`: homes in a scratch directory, so nothing from the
@@ -24,10 +26,12 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from reconciler import tools
+from reconciler.multisource import ref_value_file
 from reconciler.render_base import Object, RenderBudget, RenderError, check_objects, load_yaml
 from rollouts.api.application import ApplicationSourceHelm, HelmParameter
 
@@ -54,9 +58,11 @@ def render_helm(
     namespace: str,
     budget: RenderBudget | None = None,
     label: str | None = None,
+    refs: Mapping[str, Path] | None = None,
 ) -> list[Object]:
     """Objects from `helm template` of the chart in `chart_dir` (`root` is the checkout,
-    or the chart itself for a chart from a repository; `label` names it in messages)."""
+    or the chart itself for a chart from a repository; `label` names it in messages;
+    `refs`: the checkouts of a multi-source app's `ref` sources, by name)."""
     budget = budget or RenderBudget()
     label = label or chart_dir.relative_to(root).as_posix() or "."
     try:
@@ -68,7 +74,7 @@ def render_helm(
                 "--include-crds"]
         if namespace:
             argv += ["--namespace", namespace]
-        argv += _values_arguments(chart_dir, root, options, Path(scratch))
+        argv += _values_arguments(chart_dir, root, options, Path(scratch), refs)
         argv += _parameter_arguments(options.parameters if options else None)
         env = tools.environment(Path(scratch))
         output = tools.run_tool(argv, what=f"helm template of {label}", cwd=chart_dir, env=env,
@@ -77,13 +83,14 @@ def render_helm(
 
 
 def _values_arguments(
-    chart_dir: Path, root: Path, options: ApplicationSourceHelm | None, scratch: Path
+    chart_dir: Path, root: Path, options: ApplicationSourceHelm | None, scratch: Path,
+    refs: Mapping[str, Path] | None,
 ) -> list[str]:
     if options is None:
         return []
     argv: list[str] = []
     for name in options.value_files or []:
-        argv += ["--values", str(_value_file(chart_dir, root, name))]
+        argv += ["--values", str(_value_file(chart_dir, root, name, refs))]
     inline = _inline_values(options)
     if inline is not None:
         values_file = scratch / "inline-values.yaml"
@@ -92,8 +99,15 @@ def _values_arguments(
     return argv
 
 
-def _value_file(chart_dir: Path, root: Path, name: str) -> Path:
+def _value_file(chart_dir: Path, root: Path, name: str, refs: Mapping[str, Path] | None
+                ) -> Path:
     where = f"spec.source.helm.valueFiles: {name!r}"
+    try:
+        in_ref = ref_value_file(name, refs)
+    except ValueError as error:
+        raise RenderError(f"{where} {error}") from error
+    if in_ref is not None:
+        return in_ref
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", name):
         raise RenderError(f"{where}: values files from URLs are not supported; commit the file")
     candidate = root / name.lstrip("/") if name.startswith("/") else chart_dir / name

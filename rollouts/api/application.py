@@ -140,8 +140,6 @@ class ApplicationSource(ApiModel):
 
     unsupported_fields: ClassVar[dict[str, str]] = {
         "plugin": "config management plugins are not implemented",
-        "ref": "sources referencing other sources are not implemented",
-        "name": "named sources are only used with multiple sources, which are not implemented",
     }
 
     repo_url: str = Field(alias="repoURL")
@@ -151,6 +149,16 @@ class ApplicationSource(ApiModel):
     directory: ApplicationSourceDirectory | None = None
     kustomize: ApplicationSourceKustomize | None = None
     helm: ApplicationSourceHelm | None = None
+    ref: str | None = None
+    """In `spec.sources`: the name other sources' Helm `valueFiles` use as `$<ref>/path`
+    (the root of this source's checkout). Without `path` the source renders nothing."""
+    name: str | None = None
+    """In `spec.sources`: a name for this source (messages name it)."""
+
+    @property
+    def is_ref_only(self) -> bool:
+        """A `ref` source without `path` (or `chart`): only a place for value files."""
+        return bool(self.ref) and not self.path and not self.chart
 
     @property
     def target_revision_or_default(self) -> str:
@@ -282,11 +290,13 @@ class InfoItem(ApiModel):
 
 class ApplicationSpec(ApiModel):
     unsupported_fields: ClassVar[dict[str, str]] = {
-        "sources": "multiple sources are not implemented; use source",
         "sourceHydrator": "source hydration is not implemented",
     }
 
     source: ApplicationSource | None = None
+    sources: list[ApplicationSource] | None = None
+    """Several sources rendered into one set of objects (Argo CD's multi-source app);
+    exclusive with `source` (`reconciler.app_sources`)."""
     destination: ApplicationDestination
     project: str | None = None
     """The AppProject (in the controller's namespace) that bounds this Application;
@@ -295,6 +305,11 @@ class ApplicationSpec(ApiModel):
     ignore_differences: list[ResourceIgnoreDifferences] | None = None
     info: list[InfoItem] | None = None
     revision_history_limit: Int | None = None
+
+    @property
+    def has_multiple_sources(self) -> bool:
+        """Argo CD's rule: a non-empty `sources` makes the app multi-source."""
+        return bool(self.sources)
 
     @property
     def revision_history_limit_or_default(self) -> int:

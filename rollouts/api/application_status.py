@@ -59,6 +59,9 @@ class SyncOperation(ApiModel):
     resources: list[SyncOperationResource] | None = None
     sync_strategy: dict[str, Any] | None = None
     source: dict[str, Any] | None = None
+    revisions: list[str] | None = None
+    """A multi-source sync: one revision per source (in `spec.sources` order)."""
+    sources: list[dict[str, Any]] | None = None
     auto_heal_attempts_count: Int | None = None
 
 
@@ -91,6 +94,8 @@ class SyncOperationResult(ApiModel):
     revision: str | None = None
     resources: list[ResourceResult] | None = None
     source: dict[str, Any] | None = None
+    revisions: list[str] | None = None
+    sources: list[dict[str, Any]] | None = None
 
 
 class OperationState(ApiModel):
@@ -105,6 +110,7 @@ class OperationState(ApiModel):
 
 class ComparedTo(ApiModel):
     source: dict[str, Any] | None = None
+    sources: list[dict[str, Any]] | None = None
     destination: dict[str, Any] | None = None
     ignore_differences: list[dict[str, Any]] | None = None
 
@@ -112,6 +118,7 @@ class ComparedTo(ApiModel):
 class SyncStatus(ApiModel):
     status: SyncStatusCode
     revision: str | None = None
+    revisions: list[str] | None = None
     compared_to: ComparedTo | None = None
 
 
@@ -142,6 +149,8 @@ class RevisionHistory(ApiModel):
     deployed_at: Time | None = None
     deploy_started_at: Time | None = None
     source: dict[str, Any] | None = None
+    revisions: list[str] | None = None
+    sources: list[dict[str, Any]] | None = None
     initiated_by: OperationInitiator | None = None
 
 

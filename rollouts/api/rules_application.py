@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from rollouts.api.application import (
     KNOWN_SYNC_OPTIONS,
     UNSUPPORTED_SYNC_OPTIONS,
     Application,
+    ApplicationSource,
     ApplicationSpec,
     SyncPolicy,
 )
 from rollouts.api.errors import Problem, Severity, child_path
 
 __all__ = ["application_problems"]
+
+_REF_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_REF_VALUE_FILE = re.compile(r"^\$([^/]+)/(.*)$")
 
 
 def application_problems(application: Application) -> list[Problem]:
@@ -22,34 +27,17 @@ def application_problems(application: Application) -> list[Problem]:
 
 def _spec_problems(spec: ApplicationSpec, path: str) -> Iterator[Problem]:
     source_path = child_path(path, "source")
-    if spec.source is None:
-        if "sources" not in (spec.model_extra or {}):
-            yield Problem(
-                source_path, "required: {repoURL, path, targetRevision} of the Git source"
-            )
+    if spec.source is not None and spec.sources:
+        yield Problem(path, "set source or sources, not both (sources for several sources)")
+    elif spec.sources:
+        yield from _sources_problems(spec.sources, child_path(path, "sources"))
+    elif spec.source is None:
+        yield Problem(
+            source_path, "required: {repoURL, path, targetRevision} of the Git source "
+            "(or sources: a list of them)"
+        )
     else:
-        source = spec.source
-        if not source.repo_url:
-            yield Problem(child_path(source_path, "repoURL"), "required: the Git repository URL")
-        else:
-            yield from _repo_url_problems(source.repo_url, child_path(source_path, "repoURL"))
-        if not source.path and not source.chart:
-            yield Problem(
-                child_path(source_path, "path"),
-                "required: the directory in the repository to render ('.' for its root)",
-            )
-        elif source.path and (source.path.startswith("/") or ".." in source.path.split("/")):
-            yield Problem(
-                child_path(source_path, "path"),
-                f"{source.path!r} must be relative to the repository root and stay inside it",
-            )
-        kinds = source.source_types
-        if len(kinds) > 1:
-            yield Problem(
-                source_path,
-                "set at most one of directory, kustomize or helm "
-                f"(found {', '.join(kinds).lower()})",
-            )
+        yield from _source_problems(spec.source, source_path)
     destination_path = child_path(path, "destination")
     destination = spec.destination
     if not destination.server and not destination.name:
@@ -84,6 +72,68 @@ def _spec_problems(spec: ApplicationSpec, path: str) -> Iterator[Problem]:
                     f"{pointer!r} is not a JSON pointer: it must start with '/' "
                     "(e.g. /spec/replicas)",
                 )
+
+
+def _source_problems(source: ApplicationSource, source_path: str, *,
+                     ref_only_allowed: bool = False) -> Iterator[Problem]:
+    if not source.repo_url:
+        yield Problem(child_path(source_path, "repoURL"), "required: the Git repository URL")
+    else:
+        yield from _repo_url_problems(source.repo_url, child_path(source_path, "repoURL"))
+    if not source.path and not source.chart:
+        if not (ref_only_allowed and source.ref):
+            yield Problem(
+                child_path(source_path, "path"),
+                "required: the directory in the repository to render ('.' for its root)",
+            )
+    elif source.path and (source.path.startswith("/") or ".." in source.path.split("/")):
+        yield Problem(
+            child_path(source_path, "path"),
+            f"{source.path!r} must be relative to the repository root and stay inside it",
+        )
+    kinds = source.source_types
+    if len(kinds) > 1:
+        yield Problem(
+            source_path,
+            "set at most one of directory, kustomize or helm "
+            f"(found {', '.join(kinds).lower()})",
+        )
+
+
+def _sources_problems(sources: list[ApplicationSource], path: str) -> Iterator[Problem]:
+    """Argo CD's multi-source rules: each source valid (a `ref` source needs no path),
+    ref names unique and without `chart`, `$<ref>/...` value files naming a ref."""
+    refs: dict[str, int] = {}
+    for index, source in enumerate(sources):
+        source_path = child_path(path, index)
+        yield from _source_problems(source, source_path, ref_only_allowed=True)
+        if source.ref is None:
+            continue
+        ref_path = child_path(source_path, "ref")
+        if not _REF_NAME.match(source.ref):
+            yield Problem(ref_path, f"{source.ref!r}: use letters, digits, '-' and '_'")
+        elif source.ref in refs:
+            yield Problem(ref_path, f"{source.ref!r} is also the ref of {path}[{refs[source.ref]}]"
+                          ": give each ref a unique name")
+        else:
+            refs[source.ref] = index
+        if source.chart:
+            yield Problem(source_path, "a source with ref cannot have chart (value files come "
+                          "from Git): remove one of them")
+    for index, source in enumerate(sources):
+        files_path = child_path(child_path(child_path(path, index), "helm"), "valueFiles")
+        for file_index, value_file in enumerate(
+                (source.helm.value_files or []) if source.helm else []):
+            if not value_file.startswith("$"):
+                continue
+            found = _REF_VALUE_FILE.match(value_file)
+            if found is None:
+                yield Problem(child_path(files_path, file_index),
+                              f"{value_file!r}: write $<ref>/<path in that repository>")
+            elif found.group(1) not in refs:
+                yield Problem(child_path(files_path, file_index),
+                              f"{value_file!r} names ${found.group(1)}, but no source has "
+                              f"ref: {found.group(1)}")
 
 
 def _repo_url_problems(url: str, path: str) -> Iterator[Problem]:

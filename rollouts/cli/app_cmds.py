@@ -10,12 +10,12 @@ requests cannot both win); the controller runs it, records `status.operationStat
 removes `operation`. `sync` and `rollback` then poll (GET every second) until *that*
 operation is final (`app_view.ours`): exit 0 Succeeded, 1 Failed/Error/timeout.
 
-`diff` needs no controller: it fetches and renders the source itself (`GitSource` with
-the default cache, `reconciler.render`) and compares each object with the live one by
-server-side apply dry-run (`diff_object`, field manager `rollouts-reconciler`, the
-Application's ignoreDifferences; an object our manager applied exactly as Git says, every
-value unchanged, needs no dry run: `reconciler.diff_settled`), then lists tracked live
-objects that left Git. It uses
+`diff` needs no controller: it fetches and renders the source(s) itself (`app_render`:
+every source of a multi-source app, `$ref` value files included) and compares each
+object with the live one by server-side apply dry-run (`diff_object`, field manager
+`rollouts-reconciler`, the Application's ignoreDifferences; an object our manager
+applied exactly as Git says, every value unchanged, needs no dry run:
+`reconciler.diff_settled`), then lists tracked live objects that left Git. It uses
 the controller's own steps: credentials from repository Secrets (`reconciler.repo_creds`,
 read in the Application's namespace) and `reconciler.compare.prepare_desired`
 (namespaces, tracking). Exit 0 no diff, 1 diff, 2 error.
@@ -37,9 +37,7 @@ import click
 
 from reconciler.compare import prepare_desired
 from reconciler.diff import IgnoreRule, ObjectDiff, diff_object
-from reconciler.render import RenderError, render
-from reconciler.repo_creds import REPO_SECRET_SELECTOR, credentials_for
-from reconciler.source_secrets import Credentials, redact_url
+from reconciler.multisource import sources_of
 from reconciler.syncplan_annotations import hook_info
 from reconciler.tracking import ResourceKey, is_tracked_by, resource_key
 from rollouts.api import Application, parse_object
@@ -48,10 +46,11 @@ from rollouts.api.errors import SpecError
 from rollouts.api.phases import OperationPhase
 from rollouts.cli import app_delete, app_refresh
 from rollouts.cli import app_view as view
+from rollouts.cli.app_render import desired_objects
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, Session, kube_options
 from rollouts.cli.output import dump_object
-from rollouts.kube import APPLICATION, SECRET, Conflict, Forbidden, Kind, KubeError, NotFound
+from rollouts.kube import APPLICATION, SECRET, Conflict, Kind, KubeError, NotFound
 
 __all__ = ["FIELD_MANAGER", "register"]
 
@@ -159,7 +158,8 @@ def _await(session: Session, name: str, requested_at: datetime, before: view.Ope
 
 
 def _requested(name: str, operation: Obj, what: str = "sync") -> str:
-    revision = operation["sync"].get("revision")
+    revisions = operation["sync"].get("revisions")
+    revision = ", ".join(revisions) if revisions else operation["sync"].get("revision")
     return f"{what} of application '{name}' requested" + (f" (revision {revision})"
                                                            if revision else "")
 
@@ -174,84 +174,9 @@ def _parse(app: Obj) -> Application:
                                if k in app})
     except SpecError as error:
         raise UsageProblem(f"application '{name}' is invalid: {error}") from None
-    if not isinstance(parsed, Application) or parsed.spec.source is None:
-        raise UsageProblem(f"application '{name}' has no spec.source (multiple sources are "
-                           "not supported)")
+    if not isinstance(parsed, Application) or not sources_of(parsed):
+        raise UsageProblem(f"application '{name}' has neither spec.source nor spec.sources")
     return parsed
-
-
-def _repo_secrets(session: Session) -> tuple[list[Obj], str]:
-    """The repository Secrets of the Application's namespace (where the controller looks
-    when run without -n), and a note when they could not be read."""
-    try:
-        with session.calling("list", "repository secrets"):
-            secrets = session.client.list(SECRET, session.namespace, REPO_SECRET_SELECTOR).items
-    except UsageProblem as problem:
-        if isinstance(problem.__cause__, Forbidden):
-            return [], f"; repository Secrets were not readable ({problem})"
-        raise
-    return list(secrets), ""
-
-
-def _credentials(session: Session, repo_url: str) -> tuple[Credentials | None, str]:
-    """The credentials of the repository Secret matching `repo_url`, and a note when the
-    Secrets could not be read."""
-    secrets, note = _repo_secrets(session)
-    return credentials_for(repo_url, secrets), note
-
-
-def _chart_objects(session: Session, app: Application, revision: str
-                   ) -> tuple[list[Obj], str]:
-    """A chart source (`chart:`): the chart version `revision` names, rendered; and the
-    version. Same rules and cache layout as the controller (`reconciler.charts`)."""
-    assert app.spec.source is not None and app.spec.source.chart
-    from reconciler.charts import ChartSource
-    from reconciler.repo_creds import helm_credentials_for
-    from reconciler.source import SourceError
-
-    source, name, chart = app.spec.source, str(app.metadata.name), app.spec.source.chart
-    secrets, note = _repo_secrets(session)
-    credentials = helm_credentials_for(source.repo_url, secrets)
-    charts = ChartSource()
-    try:
-        version = charts.resolve(source.repo_url, chart, revision, credentials, max_age=0.0)
-        directory = charts.fetch(source.repo_url, chart, version, credentials)
-    except SourceError as error:
-        raise UsageProblem(f"cannot fetch the chart of application '{name}': {error}{note}"
-                           ) from None
-    try:
-        objects = render(directory, source, app_name=name,
-                         namespace=app.spec.destination.namespace or "")
-    except RenderError as error:
-        raise UsageProblem(f"cannot render application '{name}' at chart version {version}: "
-                           f"{error}") from None
-    return objects, version
-
-
-def _checkout_objects(session: Session, app: Application, revision: str
-                      ) -> tuple[list[Obj], str]:
-    """Fetch and render the source at `revision`: the objects and the commit sha."""
-    assert app.spec.source is not None
-    if app.spec.source.chart:
-        return _chart_objects(session, app, revision)
-    # Imported here: only diff needs git. Same rules as the controller: no local paths or
-    # file:// (refused in GitSource), credentials by normalized URL (credentials_for).
-    from reconciler.source import GitSource, SourceError
-
-    source, name = app.spec.source, str(app.metadata.name)
-    credentials, note = _credentials(session, source.repo_url)
-    try:
-        checkout = GitSource().fetch(source.repo_url, revision, credentials)
-    except SourceError as error:
-        raise UsageProblem(f"cannot fetch the source of application '{name}': {error}{note}"
-                           ) from None
-    try:
-        objects = render(checkout.path, source, app_name=name,
-                         namespace=app.spec.destination.namespace or "")
-    except RenderError as error:
-        raise UsageProblem(f"cannot render application '{name}' at {checkout.revision[:7]}: "
-                           f"{error}") from None
-    return objects, checkout.revision
 
 
 def _destination(session: Session, app: Application) -> Session:
@@ -328,16 +253,13 @@ def _diff(session: Session, app_obj: Obj, revision: str | None) -> tuple[list[st
     """The per-object diff blocks (none when in sync) and a one-line summary; problems the
     controller would report as conditions are printed as warnings."""
     app = _parse(app_obj)
-    assert app.spec.source is not None
     name = str(app.metadata.name)
-    wanted = revision or (app.spec.source.target_revision or "" if app.spec.source.chart
-                          else app.spec.source.target_revision_or_default)
     try:
         rules = [IgnoreRule.from_api(rule) for rule in app.spec.ignore_differences or []]
     except ValueError as error:
         raise UsageProblem(f"application '{name}' has a bad spec.ignoreDifferences: {error}"
                            ) from None
-    objects, sha = _checkout_objects(session, app, wanted)
+    objects, where = desired_objects(session, app, revision)
     session = _destination(session, app)  # compare where the controller would apply
     blocks: list[str] = []
     new = changed = 0
@@ -378,7 +300,6 @@ def _diff(session: Session, app_obj: Obj, revision: str | None) -> tuple[list[st
         pruned = _tracked_live(live, name, prepared.objects)
     blocks += [f"{view.diff_header(resource_key(obj))}\n{view.render_pruned(obj)}"
                for obj in pruned]
-    where = f"{redact_url(app.spec.source.repo_url)} at {wanted} ({sha[:7]})"
     return blocks, view.diff_summary(name, where, new=new, changed=changed, pruned=len(pruned))
 
 
@@ -445,7 +366,7 @@ _TIMEOUT_HELP = "Give up after this long (5m, 90s, 1h; 0 waits forever)."
 @click.option("--dry-run", is_flag=True, help="Ask the controller to sync without changing "
               "anything.")
 @click.option("--revision", metavar="REV", help="Sync this branch, tag or commit instead of "
-              "the target revision.")
+              "the target revision (a multi-source app: one per source, comma-separated).")
 @click.option("--sync-option", "sync_options", multiple=True, metavar="KEY=VALUE",
               help="Sync option for this sync (default: the application's own).")
 @click.option("--async", "no_wait", is_flag=True, help="Request the sync and exit at once.")
@@ -469,8 +390,14 @@ def sync_app(name: str, prune: bool, dry_run: bool, revision: str | None,
     def build(app: Obj) -> Obj:
         options = list(sync_options) or (((app.get("spec") or {}).get("syncPolicy") or {})
                                           .get("syncOptions") or [])
+        sources = (app.get("spec") or {}).get("sources") or []
+        revisions = [r.strip() for r in revision.split(",")] if revision and sources else None
+        if revisions is not None and len(revisions) != len(sources):
+            raise UsageProblem(f"application '{name}' has {len(sources)} sources: give "
+                               f"--revision as {len(sources)} revisions separated by commas, "
+                               "in spec.sources order")
         return view.sync_operation(revision=revision, prune=prune, dry_run=dry_run,
-                                   sync_options=options)
+                                   sync_options=options, revisions=revisions)
 
     operation, requested_at, before = _request(session, name, build)
     click.echo(_requested(name, operation))
@@ -497,9 +424,13 @@ def rollback_app(name: str, history_id: int | None, prune: bool, no_wait: bool, 
 
     def build(app: Obj) -> Obj:
         entry = view.rollback_entry(app, history_id)
+        revisions = entry.get("revisions")
         return view.sync_operation(revision=str(entry.get("revision") or "") or None,
                                    prune=prune, dry_run=False, sync_options=None,
-                                   source=entry.get("source"))
+                                   source=entry.get("source"),
+                                   revisions=[str(r) for r in revisions]
+                                   if isinstance(revisions, list) else None,
+                                   sources=entry.get("sources"))
 
     operation, requested_at, before = _request(session, name, build)
     click.echo(_requested(name, operation, "rollback"))
@@ -565,7 +496,7 @@ def wait_app(name: str, want_sync: bool, want_health: bool, want_operation: bool
 @app_group.command("diff")
 @click.argument("name")
 @click.option("--revision", metavar="REV", help="Compare this branch, tag or commit instead "
-              "of the target revision.")
+              "of the target revision (a multi-source app: one per source, comma-separated).")
 @kube_options
 def diff_app(name: str, revision: str | None, kube: KubeOptions) -> None:
     """Show how the live objects differ from Git, computed here (no controller needed).

@@ -118,9 +118,26 @@ def _health_status(app: dict[str, Any]) -> str:
     return str(_get(app, "status", "health", "status") or "Unknown")
 
 
+def _sources(app: dict[str, Any]) -> list[dict[str, Any]]:
+    """`spec.sources` of a multi-source app (else empty)."""
+    sources = _get(app, "spec", "sources")
+    return [s for s in sources if isinstance(s, dict)] if isinstance(sources, list) else []
+
+
 def _source(app: dict[str, Any]) -> dict[str, Any]:
+    """`spec.source`; for a multi-source app its first source (what a list row shows)."""
     source = _get(app, "spec", "source")
+    if _sources(app):
+        return _sources(app)[0]
     return source if isinstance(source, dict) else {}
+
+
+def _revisions_text(record: Any) -> str:
+    """A record's `revision`, or its per-source `revisions` (shortened, comma-separated)."""
+    revisions = record.get("revisions") if isinstance(record, dict) else None
+    if isinstance(revisions, list) and revisions:
+        return ", ".join(short_revision(r) for r in revisions)
+    return short_revision(record.get("revision") if isinstance(record, dict) else None)
 
 
 def _target(app: dict[str, Any]) -> str:
@@ -129,23 +146,33 @@ def _target(app: dict[str, Any]) -> str:
 
 def _sync_text(app: dict[str, Any]) -> str:
     """Argo CD's wording: `Synced to main (5f3c2a1)`, `OutOfSync from main (5f3c2a1)`."""
-    status, revision = _sync_status(app), short_revision(_get(app, "status", "sync", "revision"))
+    status, revision = _sync_status(app), _revisions_text(_get(app, "status", "sync"))
     if not revision:
         return status
-    return f"{status} {'to' if status == 'Synced' else 'from'} {_target(app)} ({revision})"
+    target = ", ".join(str(s.get("targetRevision") or "HEAD") for s in _sources(app)) \
+        if _sources(app) else _target(app)
+    return f"{status} {'to' if status == 'Synced' else 'from'} {target} ({revision})"
 
 
 # --- requests --------------------------------------------------------
 
 def sync_operation(*, revision: str | None, prune: bool, dry_run: bool,
-                   sync_options: list[str] | None, source: Obj | None = None) -> Obj:
-    """Argo CD's `operation` for a sync; `revision` None syncs the target revision."""
+                   sync_options: list[str] | None, source: Obj | None = None,
+                   revisions: list[str] | None = None, sources: list[Obj] | None = None
+                   ) -> Obj:
+    """Argo CD's `operation` for a sync; `revision` None syncs the target revision. A
+    multi-source app is synced to `revisions` (one per source; a rollback also names
+    the `sources` it recorded)."""
     sync: Obj = {"prune": prune, "dryRun": dry_run}
-    if revision:
+    if revisions:
+        sync["revisions"] = list(revisions)
+    elif revision:
         sync["revision"] = revision
     if sync_options:
         sync["syncOptions"] = list(sync_options)
-    if source:
+    if sources:
+        sync["sources"] = sources
+    elif source:
         sync["source"] = source
     return {"sync": sync, "initiatedBy": {"username": CLI_USER}}
 
@@ -272,7 +299,7 @@ def render_list(apps: list[dict[str, Any]], *, all_namespaces: bool, wide: bool,
                                            str(_get(a, "metadata", "name")))):
         source = _source(app)
         cells = [str(_get(app, "metadata", "name")), _sync_status(app), _health_status(app),
-                 short_revision(_get(app, "status", "sync", "revision")) or "-",
+                 _revisions_text(_get(app, "status", "sync")) or "-",
                  redact_url(str(source.get("repoURL") or "-")),
                  str(source.get("path") or "-"), _target(app)]
         if wide:
@@ -322,6 +349,14 @@ def render_app(app: dict[str, Any], now: datetime) -> str:
         pairs.append(("Finished" if state.get("finishedAt") else "Started",
                       _when(state.get("finishedAt") or state.get("startedAt"), now)))
     lines = _lines(pairs)
+    if _sources(app):  # a multi-source app: each source, in order (Repo/Path: the first)
+        lines.append("Sources:")
+        for index, entry in enumerate(_sources(app)):
+            what = f"chart {entry['chart']}" if entry.get("chart") else \
+                f"path {entry.get('path')}" if entry.get("path") else "values only"
+            ref = f", ref {entry['ref']}" if entry.get("ref") else ""
+            lines.append(f"- {index + 1}: {redact_url(str(entry.get('repoURL') or '-'))} "
+                         f"{what} at {entry.get('targetRevision') or 'HEAD'}{ref}")
     conditions = status.get("conditions") or []
     if conditions:
         lines.append("Conditions:")
@@ -344,11 +379,29 @@ def render_history(app: dict[str, Any]) -> str:
     rows: list[tuple[str, ...]] = [("ID", "DATE", "REVISION")]
     history = sorted(_get(app, "status", "history") or [], key=lambda h: int(h.get("id") or 0))
     for entry in history:
-        target = _get(entry, "source", "targetRevision")
-        revision = short_revision(entry.get("revision")) or "-"
-        shown = f"{target} ({revision})" if target and target != revision else revision
+        revisions = entry.get("revisions")
+        if isinstance(revisions, list) and revisions:  # a multi-source app: one per source
+            targets = [_get(s, "targetRevision") if isinstance(s, dict) else None
+                       for s in entry.get("sources") or []]
+            targets += [None] * (len(revisions) - len(targets))
+            shown = ", ".join(_shown(target, short_revision(revision))
+                              for target, revision in zip(targets, revisions, strict=False))
+        else:
+            target = _get(entry, "source", "targetRevision")
+            shown = _shown(target, short_revision(entry.get("revision")) or "-")
         rows.append((str(entry.get("id")), str(entry.get("deployedAt") or "-"), shown))
     return "\n".join(_table(rows))
+
+
+def _full_revisions(record: dict[str, Any]) -> str:
+    revisions = record.get("revisions")
+    if isinstance(revisions, list) and revisions:
+        return ", ".join(str(r) for r in revisions)
+    return str(record.get("revision") or "")
+
+
+def _shown(target: Any, revision: str) -> str:
+    return f"{target} ({revision})" if target and target != revision else revision
 
 
 def render_operation(app: dict[str, Any], state: dict[str, Any]) -> str:
@@ -358,7 +411,7 @@ def render_operation(app: dict[str, Any], state: dict[str, Any]) -> str:
     started, finished = _time(state.get("startedAt")), _time(state.get("finishedAt"))
     pairs = [("Name", f"{_get(app, 'metadata', 'namespace')}/{_get(app, 'metadata', 'name')}"),
              ("Operation", "Sync (dry run)" if sync.get("dryRun") else "Sync"),
-             ("Sync Revision", str(result.get("revision") or sync.get("revision") or "-")),
+             ("Sync Revision", _full_revisions(result) or _full_revisions(sync) or "-"),
              ("Phase", str(state.get("phase") or "-")),
              ("Start", str(state.get("startedAt") or "-")),
              ("Finished", str(state.get("finishedAt") or "-"))]

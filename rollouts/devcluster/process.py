@@ -160,7 +160,8 @@ def wait_until(
     while time.monotonic() < deadline:
         if not process.alive():
             raise DevClusterError(
-                f"{process.name} exited before it was {what}; see its log: {process.log}"
+                f"{process.name} exited before it was {what}; its log {process.log} "
+                f"ends: {_last_line(Path(process.log))}"
             )
         if ready():
             return
@@ -168,3 +169,18 @@ def wait_until(
     raise DevClusterError(
         f"{process.name} was not {what} after {timeout:.0f}s; see its log: {process.log}"
     )
+
+
+def _last_line(log: Path, limit: int = 400) -> str:
+    """The last non-empty line of a component's log, cut to `limit` characters: the
+    usual reason it exited (a port in use, a bad flag), shown where the error is read
+    (CI output), since the log itself may be gone by then."""
+    try:
+        with log.open("rb") as handle:
+            handle.seek(0, 2)
+            handle.seek(max(0, handle.tell() - 4096))
+            lines = handle.read().decode(errors="replace").splitlines()
+    except OSError as problem:
+        return f"(unreadable: {problem.strerror})"
+    text = next((line.strip() for line in reversed(lines) if line.strip()), "(empty)")
+    return text[:limit]

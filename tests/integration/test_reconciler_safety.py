@@ -64,7 +64,7 @@ def test_pruning_and_what_never_changes_the_cluster(
         # Another cluster is not ours to deploy to: a condition, and nothing else.
         status = wait_app(cluster, namespace, "elsewhere", sync="Unknown", health=None,
                           check=lambda s: "InvalidSpecError" in conditions_of(s))
-        assert "only this cluster" in conditions_of(status)["InvalidSpecError"]
+        assert "has not been configured" in conditions_of(status)["InvalidSpecError"]
         assert "operationState" not in status
 
         # Removing a file prunes exactly that object.

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rollouts.devcluster import DevClusterError, up
-from rollouts.devcluster.process import Running, stop
+from rollouts.devcluster.process import Running, stop, wait_until
 from rollouts.devcluster.versions import CONTROL_PLANE_TOOLS
 
 HEALTHY_ETCD = f"""#!{sys.executable}
@@ -90,3 +90,14 @@ def test_stop_leaves_alone_a_pid_that_now_runs_something_else() -> None:
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_component_that_exits_at_start_is_named_with_its_log_s_last_line(
+        tmp_path: Path) -> None:
+    log = tmp_path / "kube-apiserver.log"
+    log.write_text("I0101 starting\nE0101 failed to listen on 127.0.0.1:6443: address "
+                   "already in use\n\n")
+    gone = Running("kube-apiserver", 2**22 + 1, "/bin/false", str(log))
+    with pytest.raises(DevClusterError, match=r"exited before it was ready; its log .* "
+                                              r"ends: E0101 failed to listen .*in use$"):
+        wait_until(gone, lambda: False, what="ready", timeout=5)

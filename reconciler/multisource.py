@@ -1,0 +1,126 @@
+"""Multi-source Applications (Argo CD's `spec.sources`): the pure rules, no I/O.
+
+An Application names either `spec.source` or `spec.sources` (a list of the same
+`ApplicationSource`); `sources_of(app)` is the one resolved list every neighbour uses, so
+a single-source app is simply a list of one. Each source is polled and rendered on its
+own (`reconciler.app_source`), and their objects are combined in list order; an object
+rendered by two sources is kept once, the later source's version winning, with a
+`RepeatedResourceWarning` condition (`reconciler.compare.prepare_desired`), as Argo CD.
+
+A source with `ref: values` and no `path` renders nothing: it is the checkout another
+source's Helm `valueFiles` reach as `$values/<path in that repository>` (the usual chart
+from a Helm repository with values from Git). `$values` is only understood at the start
+of a value file, the rest is relative to the root of that source's checkout and must
+stay inside it (`ref_value_file`). A `ref` source with `path` is also rendered. The
+spec's rules (not both `source` and `sources`, unique refs, no `ref` with `chart`, every
+`$ref` named) are `rollouts.api.rules_application`'s, so `rollouts lint` says them too.
+
+Revisions: inside the reconciler one "revision" string stands for the whole set, the
+per-source revisions joined by `SEPARATOR` (`join_revisions` / `split_revisions`): a
+Git sha or a chart version never contains it. At the edges, in status and operation
+records, a multi-source app writes Argo CD's lists instead of the single fields:
+
+    status.sync: {revisions: [<chart version>, <sha>], comparedTo: {sources: [...]}}
+    status.operationState.syncResult: {revisions: [...], sources: [...]}
+    status.history[]: {id: 3, revisions: [...], sources: [...], deployedAt: ...}
+    operation.sync: {revisions: [...]}          # a rollback or a sync to other revisions
+
+`revision_fields` writes a revision into a record, `recorded_revision` reads it back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rollouts.api.application import Application, ApplicationSource
+
+__all__ = [
+    "SEPARATOR",
+    "join_revisions",
+    "recorded_revision",
+    "ref_value_file",
+    "revision_fields",
+    "source_label",
+    "sources_of",
+    "split_revisions",
+]
+
+Obj = dict[str, Any]
+
+SEPARATOR = ","
+"""Between the per-source revisions of one multi-source "revision" (never in a sha or a
+chart version; a requested revision containing it is refused)."""
+_REF_VALUE_FILE = re.compile(r"^\$([^/]+)/(.*)$")
+
+
+def sources_of(app: Application) -> list[ApplicationSource]:
+    """The app's sources in order: `spec.sources`, else `[spec.source]` (else none)."""
+    if app.spec.sources:
+        return list(app.spec.sources)
+    return [app.spec.source] if app.spec.source is not None else []
+
+
+def source_label(index: int, sources: Sequence[ApplicationSource]) -> str:
+    """How messages name source `index`: `source <name>` or `source 2 of 3` (Argo CD's)."""
+    name = sources[index].name
+    return f"source {name}" if name else f"source {index + 1} of {len(sources)}"
+
+
+def join_revisions(revisions: Sequence[str]) -> str:
+    """One revision string for the per-source `revisions` (see the module docstring)."""
+    for revision in revisions:
+        if SEPARATOR in revision:
+            raise ValueError(f"revision {revision!r} contains {SEPARATOR!r}")
+    return SEPARATOR.join(revisions)
+
+
+def split_revisions(revision: str, count: int) -> list[str]:
+    """The per-source revisions of `revision` (ValueError when there are not `count`)."""
+    parts = revision.split(SEPARATOR)
+    if len(parts) != count:
+        raise ValueError(f"{len(parts)} revisions for {count} sources")
+    return parts
+
+
+def revision_fields(revision: str, *, multiple: bool) -> Obj:
+    """`{revision: ...}`, or Argo CD's `{revisions: [...]}` for a multi-source app."""
+    if not revision:
+        return {}
+    if multiple:
+        return {"revisions": revision.split(SEPARATOR)}
+    return {"revision": revision}
+
+
+def recorded_revision(record: Mapping[str, Any] | None) -> str:
+    """The revision `revision_fields` wrote into `record` (`revisions` joined, else
+    `revision`); "" when it has neither."""
+    record = record or {}
+    revisions = record.get("revisions")
+    if isinstance(revisions, list) and revisions:
+        return SEPARATOR.join(str(r or "") for r in revisions)
+    return str(record.get("revision") or "")
+
+
+def ref_value_file(value_file: str, refs: Mapping[str, Path] | None) -> Path | None:
+    """The file `$<ref>/<path>` names inside that ref's checkout, or None when
+    `value_file` is not a `$ref` path. ValueError (a one-line reason) when the ref is
+    unknown, the path leaves the checkout (`..`, a symlink out) or is not a file."""
+    found = _REF_VALUE_FILE.match(value_file)
+    if found is None:
+        if value_file.startswith("$"):
+            raise ValueError("write $<ref>/<path in that repository>")
+        return None
+    name, relative = found.group(1), found.group(2)
+    root = (refs or {}).get(name)
+    if root is None:
+        raise ValueError(f"no source has ref: {name} (refs are only used with spec.sources)")
+    root = root.resolve()
+    candidate = (root / relative.lstrip("/")).resolve()  # follows symlinks
+    if not candidate.is_relative_to(root):
+        raise ValueError(f"leads outside the repository of ref {name}; refused")
+    if not candidate.is_file():
+        raise ValueError(f"does not exist in the repository of ref {name}")
+    return candidate
