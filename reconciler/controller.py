@@ -24,6 +24,11 @@ One reconcile of an Application, top to bottom, returning early where a step can
    refresh annotation is removed after the status is written, so whoever set it and
    waits for it to go (`rollouts app get --refresh`) reads the new status.
 
+A deleted Application carrying `resources-finalizer.argocd.argoproj.io` (or its
+`/foreground`, `/background` variants) goes to `reconciler.deletion` instead: its
+resources are deleted on its destination, wave by wave, then the finalizer is removed
+(at the latest `deletion_timeout` after the deletion, whatever is left).
+
 Timers: the next Git poll, a self-heal delay, a retry backoff. Waits inside a sync (hooks,
 health of a wave) are requeues of the key, not blocked workers.
 """
@@ -47,6 +52,12 @@ from reconciler.app_status import (
 )
 from reconciler.clusters import DestinationError, local_cluster
 from reconciler.compare import DiffCache
+from reconciler.deletion import (
+    DELETION_TIMEOUT,
+    cascade_policy,
+    deletion_pass,
+    without_cascade_finalizers,
+)
 from reconciler.destinations import Destination, Destinations
 from reconciler.multisource import recorded_revision
 from reconciler.operation import (
@@ -58,7 +69,7 @@ from reconciler.operation import (
 )
 from reconciler.operation_runner import Compared, OperationRunner, WatchNotReady
 from reconciler.project_gate import InvalidProject, ProjectGate, spec_problem, window_problem
-from reconciler.projects import default_project
+from reconciler.projects import check_source_namespace, default_project
 from reconciler.render import DEFAULT_POLICY, RenderError, RenderPolicy
 from reconciler.repo_creds import REPO_SECRET_SELECTOR
 from reconciler.secret_mask import scrub, scrub_messages
@@ -134,8 +145,11 @@ class ApplicationController:
         render_policy: RenderPolicy = DEFAULT_POLICY,
         clock: Clock | None = None,
         field_manager: str = FIELD_MANAGER,
+        deletion_timeout: timedelta = DELETION_TIMEOUT,
     ) -> None:
         self.client = client
+        self.deletion_timeout = deletion_timeout
+        """How long a deleted app with the resources finalizer waits for its resources."""
         self.namespace = namespace
         self.control_namespace = control_namespace or namespace or DEFAULT_CONTROL_NAMESPACE
         self.application_namespaces = tuple(application_namespaces)
@@ -249,9 +263,9 @@ class ApplicationController:
             return ReconcileResult()
         if self._written.cache_is_behind(key, raw):
             return ReconcileResult(requeue_after=0.1)
-        if (raw.get("metadata") or {}).get("deletionTimestamp"):
-            return ReconcileResult()
         try:
+            if (raw.get("metadata") or {}).get("deletionTimestamp"):
+                return self._deleting(key, raw)
             return self._reconcile(key, raw)
         except Conflict:
             log.info("%s changed while we reconciled it; looking again", key)
@@ -269,6 +283,71 @@ class ApplicationController:
         self._written.forget(key)
         with self._lock:
             self._warned.pop(key, None)
+
+    def _deleting(self, key: str, raw: Obj) -> ReconcileResult:
+        """A deleted Application: with a cascade finalizer, delete its resources on its
+        destination (`reconciler.deletion`), then remove the finalizer; without one there
+        is nothing to do (the API server removes the app, its resources stay). An app
+        whose destination, spec or project is unusable keeps its resources and loses the
+        finalizer at once, so its deletion never hangs (Argo CD does so for an unknown
+        destination)."""
+        metadata = raw["metadata"]
+        finalizers = list(metadata.get("finalizers") or [])
+        policy = cascade_policy(finalizers)
+        if policy is None or namespace_problem(str(metadata.get("namespace") or ""),
+                                               self.control_namespace,
+                                               self.application_namespaces) is not None:
+            return ReconcileResult()  # not ours to finalize
+        now = self.clock.now()
+        # Only the destination and the project matter here: a spec problem elsewhere (a
+        # source this controller cannot render) does not keep its resources alive.
+        app, problems = self._parse(key, raw)
+        destination = None if app is None else self.destinations.for_app(app)
+        project = None
+        left = None
+        if app is None:
+            left = "its spec is invalid: " + "; ".join(problems)[:500]
+        elif isinstance(destination, DestinationError):
+            left = destination.message
+        elif not isinstance(project := self._project(app), AppProject):
+            left = f"its AppProject {app.spec.project or 'default'!r} does not exist"
+        elif (refusal := check_source_namespace(
+                project, app_namespace=str(metadata.get("namespace") or ""),
+                control_namespace=self.control_namespace)) is not None:
+            left = refusal  # the tenancy boundary holds for deletes too
+        events: list[tuple[str, str, str]] = []
+        if left is not None:
+            events.append(("Warning", "DeletionError", f"resources left in place: {left}"))
+        else:
+            assert app is not None and isinstance(destination, Destination)
+            assert isinstance(project, AppProject)
+            try:
+                done = deletion_pass(destination.runner, raw, app, project, policy=policy,
+                                     now=now, timeout=self.deletion_timeout)
+            except (WatchNotReady, KubeError) as error:
+                started = parse_time(metadata.get("deletionTimestamp")) or now
+                if now - started < self.deletion_timeout:
+                    raise  # the manager retries with backoff
+                events.append(("Warning", "DeletionTimeout",
+                               f"resources left in place: cluster {destination.cluster.name!r} "
+                               f"did not answer for {self.deletion_timeout}: {error}"))
+            else:
+                events += done.events
+                if not done.plan.remove_finalizer:
+                    self._emit(raw, key, events)
+                    return ReconcileResult(requeue_after=done.requeue_after)
+        self._patch_main(key, raw, {"metadata": {
+            "finalizers": without_cascade_finalizers(finalizers) or None}},
+            metadata.get("resourceVersion"))
+        log.info("%s: resources finalizer removed", key)
+        self._emit(raw, key, events)
+        return ReconcileResult()
+
+    def _emit(self, raw: Obj, key: str, events: list[tuple[str, str, str]]) -> None:
+        secrets = self.destinations.secret_values_of(key)
+        for type_, reason, message in events:
+            self.client.emit_event(raw, "Warning" if type_ == "Warning" else "Normal", reason,
+                                   redact_url(scrub(message, secrets)), component=COMPONENT)
 
     def _reconcile(self, key: str, raw: Obj) -> ReconcileResult:
         now = self.clock.now()

@@ -194,7 +194,8 @@ class OperationRunner:
             return None
         return informer.get(key.namespace if kind.namespaced else None, key.name)
 
-    def _previous_kinds(self, raw: Obj) -> set[tuple[Kind, str | None]]:
+    def previous_kinds(self, raw: Obj) -> set[tuple[Kind, str | None]]:
+        """The (kind, namespace) watches of the kinds in the app's `status.resources`."""
         found: set[tuple[Kind, str | None]] = set()
         for entry in (raw.get("status") or {}).get("resources") or []:
             if not isinstance(entry, dict) or not entry.get("kind"):
@@ -231,7 +232,7 @@ class OperationRunner:
             rules = []
             conditions.append(("InvalidSpecError", f"spec.ignoreDifferences: {error}"))
         watched = {WatchRegistry.key(kind, k.namespace) for k, kind in prepared.kinds.items()}
-        watched |= self._previous_kinds(raw)
+        watched |= self.previous_kinds(raw)
         informers = {watch: self._informer(*watch) for watch in watched}
         live: dict[ResourceKey, Obj] = {}
         for obj in prepared.objects:

@@ -44,7 +44,7 @@ from rollouts.api import Application, parse_object
 from rollouts.api.duration import Duration
 from rollouts.api.errors import SpecError
 from rollouts.api.phases import OperationPhase
-from rollouts.cli import app_refresh
+from rollouts.cli import app_delete, app_refresh
 from rollouts.cli import app_view as view
 from rollouts.cli.app_render import desired_objects
 from rollouts.cli.errors import UsageProblem
@@ -513,6 +513,9 @@ def diff_app(name: str, revision: str | None, kube: KubeOptions) -> None:
         click.echo(block)
     click.echo(summary, err=True)
     sys.exit(1 if blocks else 0)
+
+
+app_group.add_command(app_delete.delete_command)
 
 
 def register(cli: click.Group) -> None:

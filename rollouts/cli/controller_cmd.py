@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -61,6 +62,7 @@ class ReconcilerOptions:
     application_namespaces: tuple[str, ...] = ()
     allow_local_repos: bool = False
     allow_remote_bases: bool = False
+    deletion_timeout: float = 300.0
 
 
 def _globs(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -120,7 +122,8 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
                 render_policy=RenderPolicy(allow_remote_bases=options.allow_remote_bases),
                 repo_cache=options.repo_cache,
                 resync=options.resync, webhook_port=options.webhook_port,
-                webhook_secret=options.webhook_secret, webhook_host=options.webhook_host))
+                webhook_secret=options.webhook_secret, webhook_host=options.webhook_host,
+                deletion_timeout=timedelta(seconds=options.deletion_timeout)))
         elif name == "notifications":
             from analysis.providers.egress import EgressPolicy
             from rollouts.notifications.controller import NotificationController
@@ -205,6 +208,10 @@ def _share_git_cache(controllers: list[Controller]) -> None:
 @click.option("--app-resync", default=120.0, show_default=True, type=click.FloatRange(min=0.5),
               help="reconciler: seconds between Git polls of each Application (+ up to 10% "
                    "jitter).")
+@click.option("--app-deletion-timeout", default=300.0, show_default=True,
+              type=click.FloatRange(min=1.0),
+              help="reconciler: seconds a deleted Application with the resources finalizer "
+                   "waits for its resources to go before the finalizer is removed anyway.")
 @click.option("--webhook-port", default=0, show_default=True, type=click.IntRange(0, 65535),
               help="reconciler: port of the Git webhook (POST /api/webhook); 0 = no webhook. "
                    "Needs --webhook-secret.")
@@ -245,7 +252,8 @@ def controller(
     names: str, prometheus: str | None, leader_elect: bool, lease_namespace: str | None,
     lease_name_: str | None, instance_id: str, lease_duration: float, renew_deadline: float,
     retry_period: float,
-    port: int, bind: str, workers: int, app_resync: float, webhook_port: int, webhook_bind: str,
+    port: int, bind: str, workers: int, app_resync: float, app_deletion_timeout: float,
+    webhook_port: int, webhook_bind: str,
     webhook_secret: str | None, repo_cache: Path | None, control_namespace: str | None,
     application_namespaces: tuple[str, ...], allow_local_repos: bool, allow_remote_bases: bool,
     deny_networks: str | None, log_format: str, log_level: str,
@@ -263,7 +271,8 @@ def controller(
                                    control_namespace=namespace or control_namespace,
                                    application_namespaces=_globs(application_namespaces),
                                    allow_local_repos=allow_local_repos,
-                                   allow_remote_bases=allow_remote_bases)
+                                   allow_remote_bases=allow_remote_bases,
+                                   deletion_timeout=app_deletion_timeout)
     try:
         lease_name(names.split(","), instance_id)  # the instance id is a DNS label
     except ValueError as problem:
