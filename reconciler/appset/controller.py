@@ -251,11 +251,12 @@ class ApplicationSetController:
         every = requeue_seconds(spec)
         annotations = metadata.get("annotations") or {}
         refresh = REFRESH_ANNOTATION in annotations
-        clusters, _problems = read_clusters(self.cluster_secrets.list(self.control_namespace))
+        clusters, problems = read_clusters(self.cluster_secrets.list(self.control_namespace))
         reader = self.checkouts.reader(max_age=every or DEFAULT_REQUEUE_SECONDS,
                                        refresh=refresh)
         try:
-            generated = generate(spec, Sources(clusters=clusters, git=reader))
+            generated = generate(spec, Sources(clusters=clusters, git=reader,
+                                               cluster_problems=problems))
         except GeneratorProblem as problem:
             retry = RETRY_AFTER_UNREACHABLE if problem.temporary else RETRY_AFTER_ERROR
             return self._fail(key, raw, Failure("ApplicationParamsGenerationError",

@@ -14,6 +14,9 @@ generated then.
   Secret's labels match `selector`: `name`, `nameNormalized`, `server`, `project`,
   `metadata.labels.<k>`, `metadata.annotations.<k>`, `values.<k>`. The local cluster
   (`in-cluster`, no Secret) is included only when there is no selector, as in Argo CD.
+  A cluster Secret that cannot be read (or names a cluster another Secret names) fails
+  the generator, naming the Secret: its cluster silently missing from the list would
+  delete its Applications under the `sync` policy.
 - `git`: `reconciler.appset.git`.
 - `matrix`: exactly two child generators; every set of the first joined with every set
   of the second, whose spec may use the first's parameters (it is rendered with each of
@@ -48,7 +51,7 @@ from reconciler.appset.params import (
 )
 from reconciler.appset.render import Engine, TemplateProblem, merge_template, render_tree
 from reconciler.appset.spec import AppSetSpec
-from reconciler.clusters import Cluster
+from reconciler.clusters import Cluster, ClusterProblem
 
 __all__ = ["Generated", "GeneratorProblem", "Sources", "generate", "requeue_seconds"]
 
@@ -61,10 +64,12 @@ _NOT_IMPLEMENTED = ("scmProvider", "pullRequest", "clusterDecisionResource", "pl
 
 @dataclass(frozen=True)
 class Sources:
-    """What generators read besides the spec: the clusters and Git."""
+    """What generators read besides the spec: the clusters, the cluster Secrets that
+    could not be read, and Git."""
 
     clusters: Sequence[Cluster] = ()
     git: GitReader | None = None
+    cluster_problems: Sequence[ClusterProblem] = ()
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,12 @@ def _clusters(spec: Mapping[str, Any], where: str, run: _Run) -> list[Params]:
     if spec.get("flatList"):
         raise GeneratorProblem(f"{where}.flatList: not implemented; remove it")
     values = _values(spec, where)
+    if run.sources.cluster_problems:
+        # A broken Secret would drop its cluster from the list, and under `sync` its
+        # Applications would be deleted: generate nothing until the Secret is fixed.
+        first = run.sources.cluster_problems[0]
+        raise GeneratorProblem(f"{where}: {first.message} (nothing was applied until the "
+                               "cluster Secret is fixed)")
     has_selector = bool(selector.get("matchLabels") or selector.get("matchExpressions"))
     out: list[Params] = []
     for cluster in run.sources.clusters:
