@@ -120,7 +120,7 @@ class Setup:
                                          "uid": "set-uid", "resourceVersion": "1",
                                          "generation": 1},
                             "spec": spec}
-        self.controller.appsets.put(self.appset)
+        self.cache("appsets").put(self.appset)
 
     def owned_app(self, name: str, **metadata: Any) -> Obj:
         app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
@@ -132,8 +132,13 @@ class Setup:
                                                  "blockOwnerDeletion": True}],
                             **metadata},
                "spec": {"project": "default"}}
-        self.controller.applications.put(app)
+        self.cache("applications").put(app)
         return app
+
+    def cache(self, name: str) -> FakeInformer:
+        """The fake behind one of the controller's informers (appsets, applications,
+        cluster_secrets, repo_secrets)."""
+        return cast(FakeInformer, getattr(self.controller, name))
 
     def reconcile(self) -> Any:
         return self.controller.reconcile(f"{NS}/guestbook")
@@ -167,7 +172,7 @@ def deletes(setup: Setup) -> list[str]:
 
 def test_a_broken_cluster_secret_deletes_nothing_and_names_the_secret() -> None:
     setup = Setup(CLUSTERS_SPEC)
-    secrets = setup.controller.cluster_secrets
+    secrets = setup.cache("cluster_secrets")
     secrets.put(cluster_secret("eu", "https://eu.example:6443"))
     setup.owned_app("app-in-cluster")
     setup.owned_app("app-eu")
@@ -184,7 +189,7 @@ def test_a_broken_cluster_secret_deletes_nothing_and_names_the_secret() -> None:
 
 def test_two_secrets_naming_one_cluster_delete_nothing() -> None:
     setup = Setup(CLUSTERS_SPEC)
-    secrets = setup.controller.cluster_secrets
+    secrets = setup.cache("cluster_secrets")
     secrets.put(cluster_secret("eu", "https://eu.example:6443"))
     secrets.put(cluster_secret("eu-copy", "https://eu.example:6443"))
     setup.owned_app("app-eu")
@@ -196,7 +201,7 @@ def test_two_secrets_naming_one_cluster_delete_nothing() -> None:
 def test_a_broken_secret_does_not_stop_a_set_without_a_clusters_generator() -> None:
     setup = Setup({**CLUSTERS_SPEC, "generators": [{"list": {"elements": [
         {"name": "one", "server": "https://kubernetes.default.svc"}]}}]})
-    setup.controller.cluster_secrets.put(cluster_secret("eu", "https://eu", config="{x"))
+    setup.cache("cluster_secrets").put(cluster_secret("eu", "https://eu", config="{x"))
     setup.owned_app("app-gone")
     setup.reconcile()
     assert ("create", "app-one") in setup.client.calls
