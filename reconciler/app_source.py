@@ -74,7 +74,7 @@ from reconciler.source_url import RepoURLProblem, parse_repo_url
 from rollouts.api.application import Application, ApplicationSource
 
 __all__ = ["POLL_SHARE_SECONDS", "RENDER_CACHE_OBJECTS", "AppSources", "MeasuredGitSource",
-           "Rendered", "SharedPolls", "Target"]
+           "Rendered", "SharedPolls", "Target", "poll_key"]
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +240,14 @@ def _creds_key(creds: Credentials | HelmCredentials | None) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+def poll_key(repo_url: str, revision: str, creds: Credentials | HelmCredentials | None,
+             chart: str | None = None) -> str:
+    """The `SharedPolls` key of one question to a repository: the normalized URL, the
+    revision, a fingerprint of the credentials (and the chart name)."""
+    return json.dumps([_repo_key(repo_url), revision, _creds_key(creds),
+                       *([chart] if chart else [])])
+
+
 class AppSources:
     """Polling state and render cache for every Application (thread-safe)."""
 
@@ -338,9 +346,7 @@ class AppSources:
 
         not_before = refreshed_at if refreshed_at is not None else \
             self.clock() - self.share_seconds
-        chart = [chart_name] if chart_name else []
-        shared_key = json.dumps([_repo_key(source.repo_url), revision,
-                                 _creds_key(helm_creds or git_creds), *chart])
+        shared_key = poll_key(source.repo_url, revision, helm_creds or git_creds, chart_name)
         answer = self.polls.answer(shared_key, not_before, ask)
         log.debug("%s: polled %s %s: %s", key, redact_url(source.repo_url), revision,
                   answer.revision or answer.error)

@@ -68,11 +68,19 @@ class GitReader(Protocol):
     def checkout(self, repo_url: str, revision: str) -> Path: ...
 
 
+def _unreadable(error: OSError) -> None:
+    # A checkout that vanished (pruned, disk trouble) must never read as an empty
+    # repository: that would delete every generated Application.
+    raise GeneratorProblem(f"cannot read the checkout ({error.strerror or error}); will "
+                           "retry", temporary=True)
+
+
 def list_directories(root: Path) -> list[str]:
     """Every directory below `root` (relative, `/`-separated, in lexical walk order),
-    skipping names that start with `.`; symlinks are not followed."""
+    skipping names that start with `.`; symlinks are not followed. A directory that
+    cannot be read (the checkout is gone) is a temporary `GeneratorProblem`."""
     found: list[str] = []
-    for directory, dirnames, _files in os.walk(root, followlinks=False):
+    for directory, dirnames, _files in os.walk(root, onerror=_unreadable, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
                              and not (Path(directory) / d).is_symlink())
         relative = Path(directory).relative_to(root).as_posix()
@@ -86,7 +94,8 @@ def list_directories(root: Path) -> list[str]:
 
 def _files(root: Path) -> list[str]:
     found: list[str] = []
-    for directory, dirnames, filenames in os.walk(root, followlinks=False):
+    for directory, dirnames, filenames in os.walk(root, onerror=_unreadable,
+                                                  followlinks=False):
         dirnames.sort()
         base = Path(directory)
         for name in sorted(filenames):
