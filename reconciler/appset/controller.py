@@ -324,7 +324,8 @@ class ApplicationSetController:
             names = ", ".join(sorted(todo.not_owned))
             return Failure("CreateApplicationError",
                            f"Application(s) {names} already exist in {namespace} and are not "
-                           f"owned by ApplicationSet {name}; they are left alone: delete or "
+                           f"owned by ApplicationSet {name} (another controller owns them, or "
+                           "the policy does not update); they are left alone: delete or "
                            "rename them, or change the template")
         return None
 

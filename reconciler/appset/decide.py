@@ -9,8 +9,11 @@ those in the ApplicationSet's namespace:
 
 - an Application is **owned** when its `ownerReferences` name this ApplicationSet's uid
   with `controller: true` (the controller writes that reference on every Application it
-  creates); one of a desired name that is not owned is **never touched**: it is listed in
-  `Plan.not_owned` and the status says so;
+  creates); one of a desired name with no controller owner at all is **adopted** (updated
+  with our reference added, other references kept), as Argo CD's `SetControllerReference`
+  does, when the policy allows updates; one controlled by anything else (or met under
+  `create-only` / `create-delete`) is **never touched**: it is listed in `Plan.not_owned`
+  and the status says so;
 - desired and missing: **create** (every policy creates);
 - desired, owned and different (spec, labels, annotations, finalizers): **update**, if
   `applicationsSync` is `create-update` or `sync` (the default). The update keeps the
@@ -102,6 +105,11 @@ def is_owned(app: Mapping[str, Any], owner_uid: str) -> bool:
     return False
 
 
+def _has_controller(app: Mapping[str, Any]) -> bool:
+    return any(reference.get("controller") is True
+               for reference in (app.get("metadata") or {}).get("ownerReferences") or [])
+
+
 def check_desired(apps: Sequence[Mapping[str, Any]], appset_name: str) -> Failure | None:
     """None when every generated Application may be applied, else the first problem."""
     seen: set[str] = set()
@@ -185,7 +193,8 @@ def plan(desired: Sequence[Mapping[str, Any]], existing: Mapping[str, Mapping[st
             body["metadata"]["ownerReferences"] = [owner_reference(owner)]
             body["spec"] = _without_nulls(body["spec"])
             result.creates.append(body)
-        elif not is_owned(current, owner.uid):
+        elif not is_owned(current, owner.uid) and (
+                _has_controller(current) or not spec.policy.allows_update):
             result.not_owned.append(name)
         elif (current.get("metadata") or {}).get("deletionTimestamp"):
             continue  # being deleted: recreated once it is gone

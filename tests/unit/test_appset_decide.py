@@ -96,13 +96,32 @@ class TestPlan:
                       spec=spec())
         assert result.deletes == [("old", "uid-old")]
 
-    def test_an_application_not_owned_is_never_touched(self) -> None:
-        theirs = live("dev", path="theirs", owned=False)
-        other_owner = live("stray", owned=False)
+    def test_an_application_controlled_by_another_owner_is_never_touched(self) -> None:
+        other_owner = live("dev", path="theirs", owned=False)
         other_owner["metadata"]["ownerReferences"] = [
             {**owner_reference(Owner("other", "uid-other"))}]
-        result = plan([app("dev")], {"dev": theirs, "stray": other_owner}, owner=OWNER,
+        stray = live("stray", owned=False)  # not generated: never deleted either
+        result = plan([app("dev")], {"dev": other_owner, "stray": stray}, owner=OWNER,
                       spec=spec())
+        assert result.not_owned == ["dev"]
+        assert result.empty
+
+    def test_an_application_without_a_controller_owner_is_adopted(self) -> None:
+        # Argo CD: createOrUpdate + SetControllerReference; other references are kept.
+        theirs = live("dev", path="theirs", owned=False)
+        plain = {"apiVersion": "v1", "kind": "ConfigMap", "name": "note", "uid": "uid-cm"}
+        theirs["metadata"]["ownerReferences"] = [plain]
+        result = plan([app("dev")], {"dev": theirs}, owner=OWNER, spec=spec())
+        assert not result.not_owned
+        [adopted] = result.updates
+        assert adopted["metadata"]["ownerReferences"] == [plain, owner_reference(OWNER)]
+        assert adopted["spec"]["source"]["path"] == "guestbook"
+        assert adopted["metadata"]["resourceVersion"] == "7"
+
+    @pytest.mark.parametrize("policy", ["create-only", "create-delete"])
+    def test_no_adoption_when_the_policy_does_not_update(self, policy: str) -> None:
+        theirs = live("dev", path="theirs", owned=False)
+        result = plan([app("dev")], {"dev": theirs}, owner=OWNER, spec=spec(policy))
         assert result.not_owned == ["dev"]
         assert result.empty
 
