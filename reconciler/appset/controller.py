@@ -51,6 +51,7 @@ from reconciler.appset.decide import (
     check_desired,
     is_owned,
     plan,
+    requeues,
     status,
 )
 from reconciler.appset.generators import GeneratorProblem, Sources, generate, requeue_seconds
@@ -90,6 +91,8 @@ RETRY_AFTER_ERROR = 180.0
 """Argo's requeue after a generation or validation error: 3 minutes."""
 RETRY_AFTER_UNREACHABLE = 30.0
 WAIT_FOR_CACHE = 0.2
+AFTER_WRITES = 1.0
+"""When to look again after writing Applications (their creation does not queue us)."""
 EXPECTATION_SECONDS = 10.0
 """How long a reconcile waits for the cache to show the Applications it just wrote."""
 
@@ -171,10 +174,16 @@ class ApplicationSetController:
 
     def _on_application(self, type_: str, app: Obj, old: Obj | None) -> None:
         metadata = app.get("metadata") or {}
-        for reference in metadata.get("ownerReferences") or []:
-            if reference.get("kind") == APPLICATION_SET_KIND and reference.get("controller") \
-                    and self._queue is not None:
-                self._queue.add(object_key(metadata.get("namespace"), str(reference["name"])))
+        # Creations (our own) and status writes that status.resources does not show are
+        # ignored (decide.requeues); after its own writes a reconcile looks again itself.
+        references = [*(metadata.get("ownerReferences") or []),
+                      *(((old or {}).get("metadata") or {}).get("ownerReferences") or [])] \
+            if requeues(type_, app, old) else []
+        owners = {str(r["name"]) for r in references
+                  if r.get("kind") == APPLICATION_SET_KIND and r.get("controller")}
+        for owner in sorted(owners):
+            if self._queue is not None:
+                self._queue.add(object_key(metadata.get("namespace"), owner))
         if type_ == "DELETED":  # a name another ApplicationSet waited for may be free now
             self._enqueue_all(str(metadata.get("namespace") or ""))
 
@@ -279,6 +288,12 @@ class ApplicationSetController:
         self._finish(key, raw, failure, now, remove_refresh=refresh)
         if failure is not None:
             every = min(every or RETRY_AFTER_ERROR, RETRY_AFTER_ERROR)
+        with self._lock:  # set by _apply only when it wrote (cleared before we got here)
+            wrote = key in self._expected
+        if wrote:
+            # Our own creations do not queue us (decide.requeues): look once more when
+            # the cache shows them, so status.resources lists them.
+            every = min(every or AFTER_WRITES, AFTER_WRITES)
         return ReconcileResult(requeue_after=every)
 
     def _apply(self, key: str, raw: Obj, spec: AppSetSpec, desired: list[Obj]

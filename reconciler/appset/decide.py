@@ -26,6 +26,14 @@ those in the ApplicationSet's namespace:
   (`reconciler.appset.render`: added unless `preserveResourcesOnDeletion`);
 - an owned Application already being deleted is left to finish.
 
+`requeues(type_, app, old)`: whether an event of an owned Application is worth a
+reconcile of its ApplicationSet (Argo CD's `shouldRequeueForApplication`): not its
+creation (most likely our own), a deletion always, an update only when what the
+ApplicationSet writes (spec, labels, annotations, finalizers, owners, deletion) or shows
+(`status.resources`: sync status, health status and message) changed; the Application
+controller's other status writes would otherwise cost a whole reconcile each, O(N²) per
+resync at N Applications.
+
 `status(...)` builds `status.conditions` as Argo CD names them (`ErrorOccurred`,
 `ParametersGenerated`, `ResourcesUpToDate`; reasons such as `ApplicationSetUpToDate`,
 `ApplicationParamsGenerationError`, `RenderTemplateParamsError`,
@@ -55,6 +63,7 @@ __all__ = [
     "is_owned",
     "owner_reference",
     "plan",
+    "requeues",
     "status",
 ]
 
@@ -178,6 +187,26 @@ def _significant(app: Mapping[str, Any]) -> tuple[Any, ...]:
     metadata = app.get("metadata") or {}
     return (_without_nulls(app.get("spec") or {}), metadata.get("labels") or {},
             metadata.get("annotations") or {}, list(metadata.get("finalizers") or []))
+
+
+def _watched(app: Mapping[str, Any]) -> tuple[Any, ...]:
+    metadata = app.get("metadata") or {}
+    app_status = app.get("status") or {}
+    health = app_status.get("health") or {}
+    return (*_significant(app), metadata.get("ownerReferences") or [],
+            bool(metadata.get("deletionTimestamp")),
+            (app_status.get("sync") or {}).get("status"), health.get("status"),
+            health.get("message"))
+
+
+def requeues(type_: str, app: Mapping[str, Any], old: Mapping[str, Any] | None) -> bool:
+    """Whether this event of an owned Application calls for a reconcile of its
+    ApplicationSet (see the module docstring)."""
+    if type_ == "ADDED":
+        return False
+    if type_ == "DELETED" or old is None:
+        return True
+    return _watched(app) != _watched(old)
 
 
 def plan(desired: Sequence[Mapping[str, Any]], existing: Mapping[str, Mapping[str, Any]], *,

@@ -206,3 +206,52 @@ def test_a_broken_secret_does_not_stop_a_set_without_a_clusters_generator() -> N
     setup.reconcile()
     assert ("create", "app-one") in setup.client.calls
     assert ("delete", "app-gone") in setup.client.calls
+
+
+# -- which Application events queue the ApplicationSet ----------------------------------
+
+
+class Queue:
+    def __init__(self) -> None:
+        self.added: list[str] = []
+
+    def add(self, key: str) -> None:
+        self.added.append(key)
+
+
+def test_only_changes_it_writes_or_shows_queue_the_application_set() -> None:
+    setup = Setup(CLUSTERS_SPEC)
+    queue = Queue()
+    setup.controller.bind(cast(Any, queue), cast(Any, None))
+    app = setup.owned_app("app-eu")
+    app["status"] = {"sync": {"status": "Synced"}, "health": {"status": "Healthy"},
+                     "reconciledAt": "2026-12-04T20:00:00Z"}
+
+    def event(type_: str, new: Obj, old: Obj | None) -> list[str]:
+        queue.added.clear()
+        setup.controller._on_application(type_, new, old)
+        return queue.added
+
+    assert event("ADDED", app, None) == []  # most likely our own creation
+    noise = copy.deepcopy(app)
+    noise["status"]["reconciledAt"] = "2026-12-04T20:03:00Z"
+    noise["metadata"]["resourceVersion"] = "6"
+    assert event("MODIFIED", noise, app) == []
+    degraded = copy.deepcopy(noise)
+    degraded["status"]["health"] = {"status": "Degraded", "message": "crash loop"}
+    assert event("MODIFIED", degraded, noise) == [f"{NS}/guestbook"]
+    edited = copy.deepcopy(noise)
+    edited["spec"]["project"] = "other"
+    assert event("MODIFIED", edited, noise) == [f"{NS}/guestbook"]
+    assert f"{NS}/guestbook" in event("DELETED", app, app)
+
+
+def test_after_writing_applications_it_looks_again_soon_for_their_status() -> None:
+    setup = Setup({**CLUSTERS_SPEC, "generators": [{"list": {"elements": [
+        {"name": "one", "server": "https://kubernetes.default.svc"}]}}]})
+    first = setup.reconcile()
+    assert ("create", "app-one") in setup.client.calls
+    assert first.requeue_after is not None and first.requeue_after <= 1.0
+    second = setup.reconcile()
+    assert second.requeue_after is None  # nothing written: list generators wait for events
+    assert [r["name"] for r in setup.client.statuses[-1]["resources"]] == ["app-one"]

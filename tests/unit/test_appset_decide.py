@@ -16,6 +16,7 @@ from reconciler.appset.decide import (
     is_owned,
     owner_reference,
     plan,
+    requeues,
     status,
 )
 from reconciler.appset.spec import SyncPolicy, read_spec
@@ -208,3 +209,34 @@ class TestStatus:
         assert times == {"ErrorOccurred": "2026-12-04T21:00:00Z",
                          "ParametersGenerated": "2026-12-04T20:00:00Z",
                          "ResourcesUpToDate": "2026-12-04T21:00:00Z"}
+
+
+class TestRequeues:
+    def test_creation_is_ignored_deletion_counts(self) -> None:
+        assert not requeues("ADDED", live("dev"), None)
+        assert requeues("DELETED", live("dev"), live("dev"))
+
+    def test_status_writes_count_only_when_status_resources_shows_them(self) -> None:
+        before = live("dev")
+        noise = copy.deepcopy(before)
+        noise["status"]["reconciledAt"] = "2026-12-04T20:00:00Z"
+        noise["status"]["operationState"] = {"phase": "Running"}
+        assert not requeues("MODIFIED", noise, before)
+        for field, value in (("sync", {"status": "OutOfSync"}),
+                             ("health", {"status": "Healthy", "message": "now"})):
+            changed = copy.deepcopy(before)
+            changed["status"][field] = value
+            assert requeues("MODIFIED", changed, before), field
+
+    def test_what_the_application_set_writes_counts(self) -> None:
+        before = live("dev")
+        changes: list[dict[str, Any]] = [
+            {"labels": {"x": "y"}}, {"annotations": {"x": "y"}}, {"finalizers": ["f"]},
+            {"ownerReferences": []}, {"deletionTimestamp": "2026-12-04T20:00:00Z"}]
+        for change in changes:
+            changed = copy.deepcopy(before)
+            changed["metadata"].update(change)
+            assert requeues("MODIFIED", changed, before), change
+        changed = copy.deepcopy(before)
+        changed["spec"]["source"]["path"] = "other"
+        assert requeues("MODIFIED", changed, before)
