@@ -38,8 +38,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from reconciler.appset.git import DEFAULT_REQUEUE_SECONDS, GeneratorProblem, GitReader, git_params
 from reconciler.appset.params import (
     Params,
@@ -52,11 +50,15 @@ from reconciler.appset.params import (
 from reconciler.appset.render import Engine, TemplateProblem, merge_template, render_tree
 from reconciler.appset.spec import AppSetSpec
 from reconciler.clusters import Cluster, ClusterProblem
+from reconciler.render_base import RenderBudget, RenderError, RenderPolicy, load_yaml
 
 __all__ = ["Generated", "GeneratorProblem", "Sources", "generate", "requeue_seconds"]
 
 MAX_PARAMETER_SETS = 10_000
 """Most parameter sets one ApplicationSet may generate (a matrix multiplies quickly)."""
+_YAML_POLICY = RenderPolicy(max_file_bytes=1024 * 1024, max_total_bytes=1024 * 1024,
+                           max_alias_nodes=10_000, max_depth=50)
+"""Bounds of `elementsYaml` (as for the git generator's files)."""
 _TERMINAL = ("list", "clusters", "git")
 _COMBINING = ("matrix", "merge")
 _NOT_IMPLEMENTED = ("scmProvider", "pullRequest", "clusterDecisionResource", "plugin")
@@ -139,13 +141,19 @@ def _list(spec: Mapping[str, Any], where: str, run: _Run) -> list[Params]:
         raise GeneratorProblem(f"{where}.elements: must be a list of objects")
     extra = spec.get("elementsYaml")
     if extra:
+        if not isinstance(extra, str):
+            raise GeneratorProblem(f"{where}.elementsYaml: must be a string of YAML")
         try:
-            loaded = yaml.safe_load(str(extra)) if "*" not in str(extra) else None
-        except yaml.YAMLError as error:
-            raise GeneratorProblem(f"{where}.elementsYaml: not YAML ({error})") from None
+            # The project's bounded loader: size, alias expansion and nesting are limited
+            # (aliases allowed within the limits; a `*` in a quoted value is just text).
+            budget = RenderBudget(_YAML_POLICY)
+            budget.add_bytes(len(extra.encode()), f"{where}.elementsYaml")
+            documents = load_yaml(extra, f"{where}.elementsYaml", budget)
+        except RenderError as error:
+            raise GeneratorProblem(str(error)) from None
+        loaded = documents[0][1] if documents else []
         if not isinstance(loaded, list):
-            raise GeneratorProblem(f"{where}.elementsYaml: must be a YAML list of objects "
-                                   "(without aliases)")
+            raise GeneratorProblem(f"{where}.elementsYaml: must be a YAML list of objects")
         elements = [*elements, *loaded]
     out: list[Params] = []
     for index, element in enumerate(elements):

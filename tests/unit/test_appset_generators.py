@@ -83,6 +83,28 @@ class TestList:
         got = params({"list": {"elements": [{"a": "1"}], "elementsYaml": "- a: '2'\n- a: '3'\n"}})
         assert [p["a"] for p in got] == ["1", "2", "3"]
 
+    def test_elements_yaml_may_hold_a_star_in_a_value(self) -> None:
+        got = params({"list": {"elementsYaml": '- host: "*.example.com"\n'}})
+        assert got == [{"host": "*.example.com"}]
+
+    def test_elements_yaml_deep_nesting_is_a_problem_not_a_crash(self) -> None:
+        deep = "- a: " + "[" * 3000 + "]" * 3000 + "\n"
+        with pytest.raises(GeneratorProblem, match=r"elementsYaml"):
+            params({"list": {"elementsYaml": deep}}, go=True)
+
+    def test_elements_yaml_alias_bombs_are_refused(self) -> None:
+        bomb = "- {a: &a [x, x, x, x, x, x, x, x, x, x]}\n"
+        for level in range(1, 8):
+            aliases = ", ".join([f"*{chr(96 + level)}"] * 10)
+            bomb += f"- {{{chr(97 + level)}: &{chr(97 + level)} [{aliases}]}}\n"
+        with pytest.raises(GeneratorProblem, match=r"elementsYaml: document 1: .*alias"):
+            params({"list": {"elementsYaml": bomb}}, go=True)
+
+    def test_elements_yaml_syntax_errors_name_the_field(self) -> None:
+        with pytest.raises(GeneratorProblem,
+                           match=r"list\.elementsYaml: line 2, column 1: YAML syntax error"):
+            params({"list": {"elementsYaml": "- [unclosed\n"}})
+
 
 # -- clusters -------------------------------------------------------------------------------
 
