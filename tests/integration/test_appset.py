@@ -8,11 +8,13 @@ generated Application deploys an object of its own and turns Synced/Healthy quic
 - a `list` generator stamps one Application per element; they sync; removing an element
   deletes its Application (created without the resources finalizer, as
   `preserveResourcesOnDeletion: true` asks, so its ConfigMap stays); an Application of a
-  generated name that the ApplicationSet does not own is left exactly as it was, and the
-  status says so;
+  generated name with no controller owner is adopted (as Argo CD does); one controlled
+  by something else is left exactly as it was, and the status says so;
 - a `git` directories generator (Go templates, `missingkey=error`, an `exclude: true`
   entry) stamps one Application per directory, with the resources finalizer; a directory
-  pushed later gets its Application at the next poll;
+  pushed later gets its Application at the next poll; a directory removed deletes its
+  Application and, through the finalizer, its ConfigMap; deleting the ApplicationSet
+  takes the rest with their ConfigMaps;
 - a template naming a missing key applies nothing and names the field in the status;
 - Argo-style ApplicationSets are accepted by the API server, a typo is refused;
 - a deleted ApplicationSet (held by the resources finalizer) takes its Applications with
@@ -23,7 +25,6 @@ generated Application deploys an object of its own and turns Synced/Healthy quic
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,24 +98,23 @@ def wait_stamped(cluster: TestCluster, namespace: str, name: str, *, timeout: fl
     return wait_app(cluster, namespace, name, revision=revision, timeout=timeout)
 
 
-@pytest.fixture
-def release_finalizers(cluster: TestCluster, namespace: str) -> Iterator[None]:
-    """At the end, drop the resources finalizer from the test's Applications, so the
-    namespace can go even where no controller serves it any more."""
-    yield
-    for name in applications(cluster, namespace):
-        cluster.kubectl_run("patch", "application", name, "-n", namespace, "--type=merge",
-                            "-p", '{"metadata":{"finalizers":null}}', check=False)
-
-
 def test_list_generator_stamps_applications_that_sync_and_leaves_others_alone(
         cluster: TestCluster, namespace: str, daemon: GitDaemon, repo: TestRepo,
         tmp_path: Path) -> None:
     url = daemon.url("apps")
+    apply(cluster, namespace, {"apiVersion": "v1", "kind": "ConfigMap",
+                               "metadata": {"name": "green-owner"}})
+    other = get(cluster, namespace, "configmap", "green-owner")["metadata"]
+    other_controller = {"apiVersion": "v1", "kind": "ConfigMap", "name": "green-owner",
+                        "uid": other["uid"], "controller": True}
     theirs = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-              "metadata": {"name": "list-green"},
+              "metadata": {"name": "list-green", "ownerReferences": [other_controller]},
               "spec": template("x", "apps/legacy", url, namespace)["spec"]}
     apply(cluster, namespace, theirs)
+    orphan = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+              "metadata": {"name": "list-blue"},
+              "spec": template("x", "apps/legacy", url, namespace)["spec"]}
+    apply(cluster, namespace, orphan)  # no controller owner: adopted
     elements = [{"color": "red"}, {"color": "blue"}, {"color": "green"}]
     colors = app_set("colors", [{"list": {"elements": elements}}],
                      template("list-{{color}}", "apps/{{color}}", url, namespace),
@@ -131,10 +131,13 @@ def test_list_generator_stamps_applications_that_sync_and_leaves_others_alone(
         [owner] = red["ownerReferences"]
         assert (owner["kind"], owner["name"], owner["controller"]) == (
             "ApplicationSet", "colors", True)
+        adopted = stamped["list-blue"]
+        assert [r["name"] for r in adopted["metadata"]["ownerReferences"]] == ["colors"]
+        assert adopted["spec"]["source"]["path"] == "apps/blue"
 
-        # Not ours: untouched, and the status names it.
+        # Controlled by another owner: untouched, and the status names it.
         green = stamped["list-green"]
-        assert "ownerReferences" not in green["metadata"]
+        assert green["metadata"]["ownerReferences"] == [other_controller]
         assert green["spec"]["source"]["path"] == "apps/legacy"
         wait_for(lambda: "list-green" in appset_conditions(cluster, namespace, "colors").get(
             "ErrorOccurred", {}).get("message", ""), 30, "the not-owned condition",
@@ -152,12 +155,12 @@ def test_list_generator_stamps_applications_that_sync_and_leaves_others_alone(
         assert wait_app(cluster, namespace, "list-red")["sync"]["status"] == "Synced"
         after = applications(cluster, namespace)["list-green"]
         assert after["spec"] == green["spec"]
-        assert after["metadata"].get("ownerReferences") is None
+        assert after["metadata"]["ownerReferences"] == [other_controller]
 
 
 def test_git_directories_generator_stamps_one_application_per_directory(
         cluster: TestCluster, namespace: str, daemon: GitDaemon, repo: TestRepo,
-        tmp_path: Path, release_finalizers: None) -> None:
+        tmp_path: Path) -> None:
     url = daemon.url("apps")
     dirs = app_set(
         "dirs",
@@ -181,6 +184,23 @@ def test_git_directories_generator_stamps_one_application_per_directory(
         pushed = repo.commit({"apps/green/cm.yaml": config_map("green")}, "add green")
         wait_stamped(cluster, namespace, "dir-green", revision=pushed)
         assert get(cluster, namespace, "configmap", "green")["data"] == {"color": "green"}
+
+        # A directory removed: its Application goes, and (resources finalizer) its ConfigMap.
+        repo.commit({"apps/blue/cm.yaml": None}, "remove blue")
+        wait_for(lambda: not exists(cluster, namespace, "application", "dir-blue"), 60,
+                 "dir-blue to be deleted", lambda: sorted(applications(cluster, namespace)))
+        assert not exists(cluster, namespace, "configmap", "blue")
+        assert exists(cluster, namespace, "configmap", "red")
+
+        # The ApplicationSet deleted: the garbage collector deletes its Applications, the
+        # reconciler their ConfigMaps (nothing is left holding the namespace).
+        cluster.kubectl_run("delete", "applicationset", "dirs", "-n", namespace,
+                            "--wait=false")
+        wait_for(lambda: not applications(cluster, namespace), 60,
+                 "the Applications to be deleted",
+                 lambda: sorted(applications(cluster, namespace)))
+        for color in ("red", "green"):
+            assert not exists(cluster, namespace, "configmap", color)
 
 
 def test_a_missing_template_key_applies_nothing_and_says_where(
