@@ -56,7 +56,7 @@ from reconciler.appset.decide import (
 )
 from reconciler.appset.generators import GeneratorProblem, Sources, generate, requeue_seconds
 from reconciler.appset.git import DEFAULT_REQUEUE_SECONDS
-from reconciler.appset.render import Engine, TemplateProblem, application
+from reconciler.appset.render import TemplateProblem, application
 from reconciler.appset.spec import AppSetSpec, SpecProblem, read_spec
 from reconciler.clusters import CLUSTER_SECRET_SELECTOR, read_clusters
 from reconciler.repo_creds import REPO_SECRET_SELECTOR
@@ -263,14 +263,14 @@ class ApplicationSetController:
         clusters, problems = read_clusters(self.cluster_secrets.list(self.control_namespace))
         reader = self.checkouts.reader(max_age=every or DEFAULT_REQUEUE_SECONDS,
                                        refresh=refresh)
+        engine = spec.engine  # one per reconcile: its budget spans generators and templates
         try:
             generated = generate(spec, Sources(clusters=clusters, git=reader,
-                                               cluster_problems=problems))
+                                               cluster_problems=problems), engine)
         except GeneratorProblem as problem:
             retry = RETRY_AFTER_UNREACHABLE if problem.temporary else RETRY_AFTER_ERROR
             return self._fail(key, raw, Failure("ApplicationParamsGenerationError",
                                                 str(problem), False), now, retry)
-        engine = Engine(spec.go_template, spec.missing_key_error)
         desired: list[Obj] = []
         try:
             for result in generated:

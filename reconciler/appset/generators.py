@@ -333,9 +333,11 @@ def _merge(spec: Mapping[str, Any], where: str, run: _Run, depth: int) -> list[P
     return list(base.values())
 
 
-def generate(spec: AppSetSpec, sources: Sources) -> list[Generated]:
-    """Every generator's parameter sets and template (see the module docstring)."""
-    run = _Run(Engine(spec.go_template, spec.missing_key_error), sources)
+def generate(spec: AppSetSpec, sources: Sources, engine: Engine | None = None
+             ) -> list[Generated]:
+    """Every generator's parameter sets and template (see the module docstring); pass
+    the `engine` the Applications will be rendered with, so one budget counts both."""
+    run = _Run(engine or spec.engine, sources)
     out: list[Generated] = []
     total = 0
     for index, entry in enumerate(spec.generators):

@@ -9,6 +9,12 @@ be templated), as Argo CD does; numbers and booleans are left as they are. Two e
   over the nested parameters; with `goTemplateOptions: ["missingkey=error"]` a missing
   key is an error, otherwise it prints `<no value>`.
 
+Rendering is bounded: one field renders to at most `MAX_RENDERED_CHARS` characters, one
+Application to at most `MAX_APPLICATION_CHARS` (the API server's own limit of an object
+is 1.5 MiB), and everything one `Engine` renders (one reconcile: the generators' values,
+matrix children and every Application) to at most `MAX_RENDERED_TOTAL` (10,000
+parameter sets of `{{ repeat 1000000 "x" }}` would otherwise build gigabytes).
+
 A render error becomes `TemplateProblem` naming the field (`template.spec.source.path`)
 and the engine's reason, for the ApplicationSet's `ErrorOccurred` condition.
 
@@ -26,12 +32,15 @@ ApplicationSet's: fields the generator template leaves empty come from the base.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "MAX_APPLICATION_CHARS",
+    "MAX_RENDERED_TOTAL",
     "RESOURCES_FINALIZER",
     "Engine",
+    "RenderedChars",
     "TemplateProblem",
     "application",
     "merge_template",
@@ -41,18 +50,42 @@ __all__ = [
 RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 MAX_RENDERED_CHARS = 1_000_000
 """Longest string one template field may render to (a template is no way to build GBs)."""
+MAX_APPLICATION_CHARS = 1536 * 1024
+"""Most characters the template fields of one Application may render to (the API
+server's limit of one object: 1.5 MiB)."""
+MAX_RENDERED_TOTAL = 64 * 1024 * 1024
+"""Most characters one reconcile may render in all fields of all Applications."""
 
 
 class TemplateProblem(ValueError):
     """A template did not render: one line naming the field and the reason."""
 
 
+class RenderedChars:
+    """Characters rendered so far by one `Engine` (one reconcile; not thread-safe)."""
+
+    def __init__(self, limit: int = MAX_RENDERED_TOTAL) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def add(self, size: int, where: str) -> None:
+        self.used += size
+        if self.used > self.limit:
+            raise TemplateProblem(
+                f"{where}: the templates render more than {self.limit} characters in all "
+                "(the limit of one ApplicationSet); generate fewer Applications or render "
+                "less into each")
+
+
 @dataclass(frozen=True)
 class Engine:
-    """Which templating the ApplicationSet asked for."""
+    """Which templating the ApplicationSet asked for, and what it rendered so far (make
+    one per reconcile: `AppSetSpec.engine`)."""
 
     go_template: bool = False
     missing_key_error: bool = False
+    rendered: RenderedChars = field(default_factory=RenderedChars, compare=False,
+                                    repr=False)
 
     def render(self, text: str, params: Mapping[str, Any], where: str) -> str:
         if "{{" not in text:
@@ -81,6 +114,7 @@ class Engine:
         if len(out) > MAX_RENDERED_CHARS:
             raise TemplateProblem(f"{where}: renders to more than {MAX_RENDERED_CHARS} "
                                   "characters; simplify the template")
+        self.rendered.add(len(out), where)
         return out
 
 
@@ -131,8 +165,13 @@ def application(template: Mapping[str, Any], params: Mapping[str, Any], engine: 
     """The Application `template` describes for one parameter set (its `metadata.name`
     rendered; checked later by `reconciler.appset.decide`)."""
     if params:
+        before = engine.rendered.used
         rendered = render_tree({"metadata": template.get("metadata") or {},
                                 "spec": template.get("spec") or {}}, params, engine, "template")
+        if engine.rendered.used - before > MAX_APPLICATION_CHARS:
+            raise TemplateProblem(f"template: renders an Application of more than "
+                                  f"{MAX_APPLICATION_CHARS} characters (the API server's "
+                                  "limit of one object); render less into it")
     else:
         # Argo returns the template untouched (and adds no finalizer) for an empty set.
         rendered = {"metadata": dict(template.get("metadata") or {}),
@@ -152,12 +191,12 @@ def application(template: Mapping[str, Any], params: Mapping[str, Any], engine: 
     if params and not preserve_resources and not finalizers:
         finalizers = [RESOURCES_FINALIZER]
     out_metadata: dict[str, Any] = {"name": name, "namespace": namespace}
-    for field in ("labels", "annotations"):
-        values = metadata.get(field)
+    for name_of in ("labels", "annotations"):
+        values = metadata.get(name_of)
         if values:
             if not isinstance(values, Mapping):
-                raise TemplateProblem(f"template.metadata.{field}: must be a map of strings")
-            out_metadata[field] = {str(k): str(v) for k, v in values.items()}
+                raise TemplateProblem(f"template.metadata.{name_of}: must be a map of strings")
+            out_metadata[name_of] = {str(k): str(v) for k, v in values.items()}
     if finalizers:
         out_metadata["finalizers"] = [str(f) for f in finalizers]
     return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",

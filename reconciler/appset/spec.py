@@ -31,6 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.appset.render import Engine
+
 __all__ = ["AppSetSpec", "SpecProblem", "SyncPolicy", "read_spec"]
 
 
@@ -71,6 +73,11 @@ class AppSetSpec:
     preserved_annotations: tuple[str, ...] = ()
     preserved_labels: tuple[str, ...] = ()
     unsupported: tuple[str, ...] = ()
+
+    @property
+    def engine(self) -> Engine:
+        """A fresh templating engine (its render budget counts one reconcile)."""
+        return Engine(self.go_template, self.missing_key_error)
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from reconciler.appset.generators import GeneratorProblem, Sources, generate
 from reconciler.appset.render import (
     RESOURCES_FINALIZER,
     Engine,
+    RenderedChars,
     TemplateProblem,
     application,
     render_tree,
@@ -153,3 +154,38 @@ class TestRenderingGenerators:
                 "generators": [{"matrix": {"generators": [
                     {"list": {"elements": [{"a": "1"}]}},
                     {"list": {"elements": [{"b": "{{.nope}}"}]}}]}}]}), Sources())
+
+
+class TestRenderBudget:
+    BIG = '{{ repeat 900000 "x" }}'
+
+    def test_one_application_may_not_render_more_than_the_api_server_keeps(self) -> None:
+        template = {"metadata": {"name": "{{.name}}",
+                                 "annotations": {"a": self.BIG, "b": self.BIG}},
+                    "spec": {"project": "default"}}
+        with pytest.raises(TemplateProblem, match=r"more than 1572864 characters"):
+            application(template, {"name": "big"}, Engine(go_template=True),
+                        namespace="argocd", preserve_resources=False)
+
+    def test_one_engine_counts_every_field_of_every_application(self) -> None:
+        engine = Engine(go_template=True, rendered=RenderedChars(limit=2_000_000))
+        template = {"metadata": {"name": "{{.name}}", "annotations": {"a": self.BIG}},
+                    "spec": {"project": "default"}}
+        application(template, {"name": "one"}, engine, namespace="argocd",
+                    preserve_resources=False)
+        application(template, {"name": "two"}, engine, namespace="argocd",
+                    preserve_resources=False)
+        with pytest.raises(TemplateProblem, match=r"more than 2000000 characters in all"):
+            application(template, {"name": "three"}, engine, namespace="argocd",
+                        preserve_resources=False)
+
+    def test_a_fresh_engine_per_spec_and_the_generators_share_its_budget(self) -> None:
+        spec = read_spec({"goTemplate": True,
+                          "generators": [{"clusters": {"values": {"big": self.BIG}}}],
+                          "template": {"metadata": {"name": "x"}, "spec": {}}})
+        assert spec.engine is not spec.engine  # one budget per reconcile
+        local = Sources(clusters=read_clusters([])[0])
+        engine = Engine(go_template=True, rendered=RenderedChars(limit=500_000))
+        with pytest.raises(GeneratorProblem, match=r"characters in all"):
+            generate(spec, local, engine)
+        assert len(generate(spec, local, spec.engine)[0].params) == 1
