@@ -76,7 +76,7 @@ from reconciler.secret_mask import scrub, scrub_messages
 from reconciler.source import GitSource, SourceError, redact_url
 from reconciler.sync import AppliedVersions
 from reconciler.syncplan import SyncOptions, plan_sync
-from reconciler.tenancy import namespace_problem, split_instance_name
+from reconciler.tenancy import DEFAULT_CONTROL_NAMESPACE, namespace_problem, split_instance_name
 from reconciler.tracking import TRACKING_ANNOTATION, parse_tracking_id
 from reconciler.watches import Background, WatchRefused, WatchRegistry
 from reconciler.webhook import PushEvent, WebhookServer, source_matches
@@ -106,7 +106,6 @@ FIELD_MANAGER = "rollouts-reconciler"
 COMPONENT = "rollouts-reconciler"
 REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
 HARD_REFRESH = "hard"
-DEFAULT_CONTROL_NAMESPACE = "rollouts"
 """The control namespace when neither -n nor --control-namespace names one."""
 
 

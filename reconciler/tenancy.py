@@ -24,7 +24,11 @@ from collections.abc import Sequence
 
 from reconciler.projects import namespace_matches
 
-__all__ = ["instance_name", "namespace_problem", "split_instance_name"]
+__all__ = ["DEFAULT_CONTROL_NAMESPACE", "instance_name", "namespace_problem",
+           "split_instance_name"]
+
+DEFAULT_CONTROL_NAMESPACE = "rollouts"
+"""The control namespace when neither --control-namespace nor -n names one."""
 
 
 def instance_name(name: str, namespace: str, control_namespace: str) -> str:
@@ -47,14 +51,15 @@ def split_instance_name(instance: str, control_namespace: str) -> tuple[str, str
 
 
 def namespace_problem(namespace: str, control_namespace: str,
-                      patterns: Sequence[str]) -> str | None:
-    """None when Applications in `namespace` may be served, else why not (one line)."""
+                      patterns: Sequence[str], *, kind: str = "Application") -> str | None:
+    """None when `kind`s (Applications, ApplicationSets) in `namespace` may be served, else
+    why not (one line)."""
     if namespace == control_namespace:
         return None
     if namespace_matches(patterns, namespace):
         return None
     allowed = ", ".join(patterns) if patterns else "none"
-    return (f"Applications in namespace {namespace!r} are not served: only namespace "
+    return (f"{kind}s in namespace {namespace!r} are not served: only namespace "
             f"{control_namespace!r} and those matching --application-namespaces ({allowed}); "
-            f"move the Application to {control_namespace!r} or ask the operator to add "
+            f"move the {kind} to {control_namespace!r} or ask the operator to add "
             f"{namespace!r}")

@@ -56,12 +56,12 @@ from reconciler.appset.decide import (
 )
 from reconciler.appset.generators import GeneratorProblem, Sources, generate, requeue_seconds
 from reconciler.appset.git import DEFAULT_REQUEUE_SECONDS
-from reconciler.appset.render import TemplateProblem, application
+from reconciler.appset.render import RESOURCES_FINALIZER, TemplateProblem, application
 from reconciler.appset.spec import AppSetSpec, SpecProblem, read_spec
 from reconciler.clusters import CLUSTER_SECRET_SELECTOR, read_clusters
 from reconciler.repo_creds import REPO_SECRET_SELECTOR
 from reconciler.source import GitSource
-from reconciler.tenancy import namespace_problem
+from reconciler.tenancy import DEFAULT_CONTROL_NAMESPACE, namespace_problem
 from rollouts.kube import (
     APPLICATION,
     SECRET,
@@ -73,6 +73,7 @@ from rollouts.kube import (
     NotFound,
 )
 from rollouts.kube.shared import SharedInformers
+from rollouts.merge_patch import merge_patch
 from rollouts.runtime import Clock, ReconcileResult, SystemClock, Timers, WorkQueue
 from rollouts.runtime.queue import object_key, split_key
 from rollouts.runtime.written import WrittenVersions, resource_version
@@ -85,8 +86,6 @@ Obj = dict[str, Any]
 APPLICATION_SET = Kind("argoproj.io", "v1alpha1", "applicationsets", APPLICATION_SET_KIND)
 COMPONENT = "rollouts-applicationset-controller"
 REFRESH_ANNOTATION = "argocd.argoproj.io/application-set-refresh"
-APPSET_FINALIZER = "resources-finalizer.argocd.argoproj.io"
-DEFAULT_CONTROL_NAMESPACE = "rollouts"
 RETRY_AFTER_ERROR = 180.0
 """Argo's requeue after a generation or validation error: 3 minutes."""
 RETRY_AFTER_UNREACHABLE = 30.0
@@ -197,12 +196,11 @@ class ApplicationSetController:
             return ReconcileResult()
         if self._written.cache_is_behind(key, raw):
             return ReconcileResult(requeue_after=WAIT_FOR_CACHE)
-        if (raw.get("metadata") or {}).get("deletionTimestamp"):
-            return self._deleting(raw)
-        if self._applications_behind(key):
+        deleting = bool((raw.get("metadata") or {}).get("deletionTimestamp"))
+        if not deleting and self._applications_behind(key):
             return ReconcileResult(requeue_after=WAIT_FOR_CACHE)
         try:
-            return self._reconcile(key, raw)
+            return self._deleting(raw) if deleting else self._reconcile(key, raw)
         except (Conflict, AlreadyExists) as error:
             log.info("%s: an Application or the ApplicationSet changed meanwhile (%s); "
                      "looking again", key, error)
@@ -246,9 +244,8 @@ class ApplicationSetController:
         metadata = raw["metadata"]
         namespace = str(metadata.get("namespace") or "")
         refusal = namespace_problem(namespace, self.control_namespace,
-                                    self.application_namespaces)
+                                    self.application_namespaces, kind="ApplicationSet")
         if refusal is not None:
-            refusal = refusal.replace("Applications in", "ApplicationSets in", 1)
             return self._fail(key, raw, Failure("ApplicationValidationError", refusal, False),
                               now, None)
         try:
@@ -356,9 +353,9 @@ class ApplicationSetController:
         namespace, name = metadata.get("namespace"), str(metadata["name"])
         old = raw.get("status") or {}
         new = status(old, failure=failure, owned=self._owned(raw), now=now)
-        changed = {k: v for k, v in new.items() if old.get(k) != v}
-        if "resources" not in new and old.get("resources"):
-            changed["resources"] = None
+        # Only the fields status() writes are compared: others' status fields stay.
+        changed = merge_patch({k: old[k] for k in ("conditions", "resources") if k in old},
+                              new)
         version = metadata.get("resourceVersion")
         if changed:
             body = {"metadata": {"resourceVersion": version}, "status": changed}
@@ -376,7 +373,7 @@ class ApplicationSetController:
     def _deleting(self, raw: Obj) -> ReconcileResult:
         metadata = raw["metadata"]
         finalizers = list(metadata.get("finalizers") or [])
-        if APPSET_FINALIZER not in finalizers:
+        if RESOURCES_FINALIZER not in finalizers:
             return ReconcileResult()  # the garbage collector deletes what it owns
         try:
             policy = read_spec(raw.get("spec")).policy
@@ -392,7 +389,7 @@ class ApplicationSetController:
                 self.client.patch(APPLICATION, app_meta.get("namespace"), app_meta["name"],
                                   {"metadata": {"resourceVersion": app_meta.get("resourceVersion"),
                                                 "ownerReferences": references or None}})
-        remaining = [f for f in finalizers if f != APPSET_FINALIZER]
+        remaining = [f for f in finalizers if f != RESOURCES_FINALIZER]
         self.client.patch(APPLICATION_SET, metadata.get("namespace"), metadata["name"],
                           {"metadata": {"resourceVersion": metadata.get("resourceVersion"),
                                         "finalizers": remaining or None}})

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from reconciler.appset.git import DEFAULT_REQUEUE_SECONDS, GeneratorProblem, GitReader, git_params
@@ -86,7 +86,6 @@ class Generated:
 class _Run:
     engine: Engine
     sources: Sources
-    count: int = field(default=0)
 
     def counted(self, sets: list[Params], where: str) -> list[Params]:
         if len(sets) > MAX_PARAMETER_SETS:
@@ -180,10 +179,6 @@ def _list(spec: Mapping[str, Any], where: str, run: _Run) -> list[Params]:
     return out
 
 
-def _labels_match(labels: Mapping[str, str], selector: Mapping[str, Any]) -> bool:
-    return matches_selector(dict(labels), selector)
-
-
 def _clusters(spec: Mapping[str, Any], where: str, run: _Run) -> list[Params]:
     selector = spec.get("selector") or {}
     problem = selector_problem(selector, f"{where}.selector")
@@ -208,7 +203,7 @@ def _clusters(spec: Mapping[str, Any], where: str, run: _Run) -> list[Params]:
                               "server": cluster.server}
         else:
             # Keys with `/` (app.kubernetes.io/x) are fine for the selector itself.
-            if has_selector and not _labels_match(cluster.labels, selector):
+            if has_selector and not matches_selector(dict(cluster.labels), selector):
                 continue
             params = {"name": cluster.name, "nameNormalized": normalize(cluster.name),
                       "server": cluster.server, "project": cluster.project or ""}

@@ -10,7 +10,8 @@ templates as `{{.path.basename}}`.
 Helpers here, shared by the generators (`reconciler.appset.generators`,
 `reconciler.appset.git`) and the generator `selector`:
 
-- `normalize(name)`: Argo's `SanitizeName` (`nameNormalized`, `basenameNormalized`);
+- `normalize(name)`: Argo's `SanitizeName` (`nameNormalized`, `basenameNormalized`),
+  the templates' own `rollouts.templating.normalize`, re-exported;
 - `go_string(value)`: a value printed as Go's `fmt.Sprint` prints it (flattened file
   parameters, selector matching): `true`, `3`, `1.5`, `1e+06`, `<nil>`;
 - `flatten(obj)`: nested maps and lists to dotted keys (`a.b`, `list.0`);
@@ -23,10 +24,11 @@ Helpers here, shared by the generators (`reconciler.appset.generators`,
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
+
+from rollouts.templating import normalize
 
 __all__ = [
     "Params",
@@ -42,20 +44,7 @@ __all__ = [
 
 Params = dict[str, Any]
 
-_INVALID_DNS = re.compile(r"[^-a-z0-9.]")
-_MAX_DNS_NAME = 253
 _OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
-
-
-def normalize(name: str) -> str:
-    """`name` as a DNS name: lower case, other characters `-`, at most 253, no `-`/`.` at
-    either end.
-
-    >>> normalize("My_Cluster.")
-    'my-cluster'
-    """
-    cleaned = _INVALID_DNS.sub("-", name.lower())[:_MAX_DNS_NAME]
-    return cleaned.strip("-.")
 
 
 def _go_float(value: float) -> str:
@@ -224,13 +213,24 @@ def combine_flat(first: Mapping[str, Any], second: Mapping[str, Any]) -> Params:
     return combined
 
 
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> Params:
-    """`base` with `override` laid over it, maps merged key by key, `override` winning."""
+def _empty(value: Any) -> bool:
+    # mergo's notion of "not set": the zero value of the field.
+    return value is None or value == "" or value is False or value == 0 or \
+        (isinstance(value, (list, dict)) and not value)
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any], *,
+               skip_empty: bool = False) -> Params:
+    """`base` with `override` laid over it, maps merged key by key, `override` winning;
+    with `skip_empty`, an empty value of `override` (None, "", 0, false, [], {}) keeps
+    the `base` value (mergo's merge, for templates)."""
     merged: Params = dict(base)
     for key, value in override.items():
+        if skip_empty and _empty(value):
+            continue
         current = merged.get(key)
         if isinstance(current, Mapping) and isinstance(value, Mapping):
-            merged[key] = deep_merge(current, value)
+            merged[key] = deep_merge(current, value, skip_empty=skip_empty)
         else:
             merged[key] = value
     return merged

@@ -35,6 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.appset.params import deep_merge
+
 __all__ = [
     "MAX_APPLICATION_CHARS",
     "MAX_RENDERED_TOTAL",
@@ -138,26 +140,11 @@ def render_tree(tree: Any, params: Mapping[str, Any], engine: Engine, where: str
     return tree
 
 
-def _empty(value: Any) -> bool:
-    # mergo's notion of "not set": the zero value of the field.
-    return value is None or value == "" or value is False or value == 0 or \
-        (isinstance(value, (list, dict)) and not value)
-
-
 def merge_template(base: Mapping[str, Any], override: Mapping[str, Any] | None
                    ) -> dict[str, Any]:
     """`override` (a generator's `template`) over `base` (the ApplicationSet's): maps
     merge key by key; an empty field of `override` takes the `base` value."""
-    merged: dict[str, Any] = dict(base)
-    for key, value in (override or {}).items():
-        if _empty(value):
-            continue
-        current = merged.get(key)
-        if isinstance(current, Mapping) and isinstance(value, Mapping):
-            merged[key] = merge_template(current, value)
-        else:
-            merged[key] = value
-    return merged
+    return deep_merge(base, override or {}, skip_empty=True)
 
 
 def application(template: Mapping[str, Any], params: Mapping[str, Any], engine: Engine, *,

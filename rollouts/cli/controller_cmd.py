@@ -223,7 +223,7 @@ def _share_git_cache(controllers: list[Controller]) -> None:
                    "--webhook-port (unsigned pushes are "
                    "refused with 401 when set).")
 @click.option("--repo-cache", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="reconciler: directory of Git clones and checkouts "
+              help="reconciler, applicationsets: directory of Git clones and checkouts "
                    "(default ~/.cache/rollouts/git).")
 @click.option("--control-namespace", envvar="POD_NAMESPACE", default=None,
               help="reconciler: namespace of the controller's own Applications, AppProjects and "
@@ -231,12 +231,14 @@ def _share_git_cache(controllers: list[Controller]) -> None:
                    "(default: --namespace, else $POD_NAMESPACE, else 'rollouts').")
 @click.option("--application-namespaces", "application_namespaces", multiple=True,
               metavar="GLOB",
-              help="reconciler: also serve Applications in namespaces matching GLOB "
-                   "(repeatable or comma-separated; their project must list the namespace in "
+              help="reconciler, applicationsets: also serve Applications (and "
+                   "ApplicationSets) in namespaces matching GLOB (repeatable or "
+                   "comma-separated; their project must list the namespace in "
                    "sourceNamespaces). Default: only the control namespace.")
 @click.option("--allow-local-repos", is_flag=True,
-              help="reconciler: permit file:// and local-path repoURLs (off: an Application "
-                   "could read the controller's disk, other tenants' clones included).")
+              help="reconciler, applicationsets: permit file:// and local-path repoURLs (off: "
+                   "an Application or git generator could read the controller's disk, other "
+                   "tenants' clones included).")
 @click.option("--kustomize-remote-bases", "allow_remote_bases", is_flag=True,
               help="reconciler: let kustomize fetch remote bases (https/ssh); off by default, "
                    "as they reach any host the controller can.")

@@ -5,6 +5,8 @@
   notification templates); see `rollouts.templating.go`.
 - `render_fast(source, params)`: ApplicationSet's default `{{param}}` substitution; see
   `rollouts.templating.fast`.
+- `normalize(name)`: Argo CD's `SanitizeName` (sprig's `normalize`; ApplicationSets'
+  `nameNormalized`, `basenameNormalized`).
 - `TemplateError` (a ValueError): every failure, with a one-line message naming the
   template, the line:column and the cause.
 
@@ -16,5 +18,6 @@ about them.
 from rollouts.templating.errors import TemplateError
 from rollouts.templating.fast import render_fast
 from rollouts.templating.go import GoTemplate, parse, render_go
+from rollouts.templating.sprig_argo import normalize
 
-__all__ = ["GoTemplate", "TemplateError", "parse", "render_fast", "render_go"]
+__all__ = ["GoTemplate", "TemplateError", "normalize", "parse", "render_fast", "render_go"]

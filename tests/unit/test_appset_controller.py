@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from reconciler.appset.controller import ApplicationSetController
 from reconciler.source import GitSource
-from rollouts.kube import APPLICATION, Kind, KubeClient
+from rollouts.kube import APPLICATION, Conflict, Kind, KubeClient
 from rollouts.kube.shared import SharedInformers
 
 Obj = dict[str, Any]
@@ -255,3 +255,18 @@ def test_after_writing_applications_it_looks_again_soon_for_their_status() -> No
     second = setup.reconcile()
     assert second.requeue_after is None  # nothing written: list generators wait for events
     assert [r["name"] for r in setup.client.statuses[-1]["resources"]] == ["app-one"]
+
+
+def test_a_conflict_while_unhooking_a_deleted_sets_applications_is_retried() -> None:
+    setup = Setup({**CLUSTERS_SPEC, "syncPolicy": {"applicationsSync": "create-only"}})
+    appset = setup.cache("appsets").get(NS, "guestbook")
+    assert appset is not None
+    appset["metadata"].update(deletionTimestamp="2026-12-04T20:00:00Z",
+                              finalizers=["resources-finalizer.argocd.argoproj.io"])
+    setup.owned_app("app-eu")
+
+    def conflict(*_: Any) -> Obj:
+        raise Conflict("the object has been modified", 409, "Conflict")
+
+    setup.client.patch = conflict  # type: ignore[method-assign,assignment]
+    assert setup.reconcile().requeue_after == 0.2

@@ -23,6 +23,13 @@ def test_the_control_namespace_is_always_served_and_others_only_by_pattern() -> 
     assert namespace_problem("team-a", "rollouts", ()) is not None
 
 
+def test_the_refusal_names_the_kind_it_is_about() -> None:
+    refusal = namespace_problem("x", "rollouts", (), kind="ApplicationSet")
+    assert refusal is not None
+    assert refusal.startswith("ApplicationSets in namespace 'x' are not served")
+    assert "move the ApplicationSet to 'rollouts'" in refusal
+
+
 def test_same_named_apps_of_two_namespaces_never_track_each_others_objects() -> None:
     obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "x"}}
     a = instance_name("web", "team-a", "rollouts")

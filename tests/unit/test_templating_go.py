@@ -253,7 +253,7 @@ def test_call_invokes_a_function_passed_in_the_data() -> None:
 
 def test_the_public_surface_is_pinned() -> None:
     assert sorted(templating.__all__) == [
-        "GoTemplate", "TemplateError", "parse", "render_fast", "render_go",
+        "GoTemplate", "TemplateError", "normalize", "parse", "render_fast", "render_go",
     ]
     assert issubclass(TemplateError, ValueError)
     assert isinstance(parse("x", name="n"), GoTemplate)
