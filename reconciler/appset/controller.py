@@ -19,9 +19,12 @@ exists. One reconcile of an ApplicationSet, top to bottom:
    precondition); an Application it does not own is never touched;
 6. write the status once, only when it changed; then the refresh annotation is removed.
 
-It is queued by changes of ApplicationSets, of the Applications they own (their status
-goes into `status.resources`; a deleted one may free a name), and of cluster and
-repository Secrets. Git generators are polled every `requeueAfterSeconds` (default 3
+It is queued by changes of ApplicationSets, of the Applications they own (only changes
+that matter, `reconciler.appset.decide.requeues`: not their creation, not status writes
+that `status.resources` does not show; a deleted one may free a name), and of cluster
+and repository Secrets; after writing Applications it looks again a second later, so
+`status.resources` lists what it created. A cluster Secret that cannot be read fails a
+`clusters` generator (its cluster missing would delete its Applications). Git generators are polled every `requeueAfterSeconds` (default 3
 minutes); after a failure the ApplicationSet is looked at again after 3 minutes (30 s
 when Git was only unreachable), as Argo CD does.
 
