@@ -24,9 +24,10 @@ that matter, `reconciler.appset.decide.requeues`: not their creation, not status
 that `status.resources` does not show; a deleted one may free a name), and of cluster
 and repository Secrets; after writing Applications it looks again a second later, so
 `status.resources` lists what it created. A cluster Secret that cannot be read fails a
-`clusters` generator (its cluster missing would delete its Applications). Git generators are polled every `requeueAfterSeconds` (default 3
-minutes); after a failure the ApplicationSet is looked at again after 3 minutes (30 s
-when Git was only unreachable), as Argo CD does.
+`clusters` generator (its cluster missing would delete its Applications).
+Git generators are polled every `requeueAfterSeconds` (default 3 minutes); after a
+failure the ApplicationSet is looked at again after 3 minutes (30 s when Git was only
+unreachable), as Argo CD does.
 
 A deleted ApplicationSet's Applications are deleted by the API server's garbage collector
 (their ownerReference). When a finalizer holds the ApplicationSet and its policy does not
