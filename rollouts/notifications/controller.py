@@ -308,7 +308,7 @@ class NotificationController:
             log.warning("%s %s/%s: %s", kind, namespace, name, message)
             self.client.emit_event(obj, "Warning", "NotificationFailed", message,
                                    component="rollouts-notifications")
-        changes = annotation_patch(annotations, plan.notified, plan.retries)
+        changes = annotation_patch(annotations, plan.notified, plan.retries, plan.live)
         if changes:
             self._write(kind, key, obj, changes)
         if plan.wake_at is not None and self._timers is not None:

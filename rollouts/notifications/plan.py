@@ -115,6 +115,9 @@ class Plan:
     """Condition errors, subscriptions naming what is not configured: for the log."""
     evaluations: list[tuple[str, bool]] = field(default_factory=list)
     """(trigger, triggered) per condition evaluated: for the metrics."""
+    live: set[str] = field(default_factory=set)
+    """Keys of deliveries whose condition holds in this pass (sent or not): their entries
+    in `notified` must stay, else they are due again (`state.truncate`)."""
 
     @property
     def wake_at(self) -> float | None:
@@ -124,6 +127,7 @@ class Plan:
 
 def _consider(plan: Plan, previous: Mapping[str, Pending], delivery: Delivery,
               now: float) -> None:
+    plan.live.add(delivery.key)
     if delivery.key in plan.notified or any(d.key == delivery.key for d in plan.deliveries):
         return  # sent before, or already due in this pass (two Events, one oncePer value)
     pending = previous.get(delivery.key)
