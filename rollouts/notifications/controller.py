@@ -353,9 +353,12 @@ class NotificationController:
     def _view(event: dict[str, Any], into: list[EventView]) -> None:
         at = _event_time(event)
         reason = event.get("reason")
+        involved = event.get("involvedObject") or {}
         if at is not None and isinstance(reason, str) and reason:
             into.append(EventView(str((event.get("metadata") or {}).get("name")), reason, at,
-                                  message=str(event.get("message") or "")))
+                                  message=str(event.get("message") or ""),
+                                  kind=str(involved.get("kind") or "Rollout"),
+                                  uid=str(involved.get("uid") or "")))
 
     def _deliver(self, kind: str, obj: dict[str, Any], config: NotificationConfig,
                  delivery: Delivery) -> Outcome:

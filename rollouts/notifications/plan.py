@@ -12,8 +12,8 @@ Rollouts (Argo Rollouts' model: the controller's Kubernetes Events)::
     for each Event of the Rollout (or of an AnalysisRun it owns) younger than max_age:
       trigger = on-<reason in kebab case>; if someone subscribed to it and it is
       configured, each condition whose `when` holds (or is empty) is due once per Event
-      (an Event repeating another's reason and message within SAME_EVENT_SECONDS is the
-      same one, recorded again after a conflicting write)
+      (a Rollout's Event repeating another's reason and message within
+      SAME_EVENT_SECONDS is the same one, recorded again after a conflicting write)
 
 Then `settle` records the outcome of what was sent: delivered -> `notified`; failed ->
 a retry after `retry.after_attempt`'s delay, or, past the bound or for an error that a
@@ -61,11 +61,14 @@ __all__ = [
 ]
 
 SAME_EVENT_SECONDS = 10.0
-"""Two Events of a Rollout with the same reason and message this close together are one
+"""Two Events of one Rollout (same uid) with the same reason and message this close
+together are one
 happening told twice: the Rollout controller records a pass's Events before its status
 write, and a write that conflicts (ours, recording a notification, is one cause) makes it
 plan and record them again under new names. They notify once (Kubernetes' own event
-recorder folds identical Events into one the same way)."""
+recorder folds identical Events into one the same way). An AnalysisRun's Events are
+never folded: their messages do not name the run, so two runs failing alike are two
+happenings."""
 
 DEFAULT_EVENT_MAX_AGE = 600.0
 """Events older than this (seconds) notify nobody: after a long outage, or when the
@@ -91,6 +94,10 @@ class EventView:
     reason: str
     at: datetime
     message: str = ""
+    kind: str = "Rollout"
+    """The involved object's kind: Rollout or AnalysisRun."""
+    uid: str = ""
+    """The involved object's uid."""
 
 
 @dataclass(frozen=True)
@@ -195,12 +202,13 @@ def plan_rollout(rollout: Mapping[str, Any], events: Sequence[EventView],
     no sooner than `settle` seconds after its Event (`Delivery.not_before`)."""
     plan, previous, wanted = _start(rollout, config)
     stamp = now.timestamp()
-    first_told: dict[tuple[str, str], EventView] = {}
+    first_told: dict[tuple[str, str, str], EventView] = {}
     for event in sorted(events, key=lambda e: (e.at, e.name)):
-        told = first_told.get((event.reason, event.message))
-        if told is not None and (event.at - told.at).total_seconds() <= SAME_EVENT_SECONDS:
-            continue  # the same happening, recorded again after a conflict
-        first_told[(event.reason, event.message)] = event
+        if event.kind == "Rollout":
+            told = first_told.get((event.uid, event.reason, event.message))
+            if told is not None and (event.at - told.at).total_seconds() <= SAME_EVENT_SECONDS:
+                continue  # the same happening, recorded again after a conflict
+            first_told[(event.uid, event.reason, event.message)] = event
         if stamp - event.at.timestamp() > max_age:
             continue
         trigger = trigger_for_reason(event.reason)

@@ -198,6 +198,16 @@ class TestRolloutsOncePerEvent:
         stored = _store(rollout, plan, live=plan.live)
         assert plan_rollout(stored, events, ROLLOUT_CFG, NOW).deliveries == []
 
+    def test_two_analysis_runs_failing_alike_notify_twice(self) -> None:
+        # AnalysisRun Event messages do not name the run: only the involved uid differs.
+        rollout = _rollout(**{"on-analysis-run-failed.hook": ""})
+        runs = [EventView("web-1.a", "AnalysisRunFailed", NOW, message="Metric failed",
+                          kind="AnalysisRun", uid="run-1"),
+                EventView("web-2.b", "AnalysisRunFailed", NOW + timedelta(seconds=3),
+                          message="Metric failed", kind="AnalysisRun", uid="run-2")]
+        plan = plan_rollout(rollout, runs, ROLLOUT_CFG, NOW + timedelta(seconds=3))
+        assert [d.key.split(":")[0] for d in plan.deliveries] == ["web-1.a", "web-2.b"]
+
     def test_old_events_are_history(self) -> None:
         rollout = _rollout(**{"on-rollout-aborted.hook": ""})
         old = [EventView("web.1", "RolloutAborted", NOW - timedelta(hours=1))]
