@@ -16,7 +16,6 @@ from rollouts.notifications.triggers import (
     ConditionResult,
     TriggerCondition,
     condition_key,
-    go_text,
     run_trigger,
     trigger_for_reason,
 )
@@ -72,7 +71,10 @@ class TestArgoCDConditions:
         assert result.once_per == "abc123"
         (missing,) = _run("true", once_per="app.status.nothing?.here")
         assert missing.once_per == "<nil>"
-        assert (go_text(3.0), go_text(2.5), go_text([1, "a"])) == ("3", "2.5", "[1 a]")
+        printed = [_run("true", once_per="app.v", obj={"v": value})[0].once_per
+                   for value in (3.0, 2.5, 1e6, 1e21, [1, "a"], {"b": 1.5e-7})]
+        # fmt.Sprint: %v prints a float64 with %g's shortest form (1e6 is "1e+06").
+        assert printed == ["3", "2.5", "1e+06", "1e+21", "[1 a]", "map[b:1.5e-07]"]
 
     def test_an_empty_when_never_fires_for_applications_always_for_rollout_events(self) -> None:
         (app,) = _run("")
