@@ -123,6 +123,17 @@ class TestTheEvaluatorStaysSafe:
         with pytest.raises(ConditionError, match="time has no function system"):
             condition.evaluate_in({"time": TimeModule(NOW)})
 
+    def test_comparing_times_says_what_to_write_and_names_go_types(self) -> None:
+        (result,) = _run("time.Now() < time.Parse(app.status.health.lastTransitionTime)")
+        assert result.error is not None and "GoTime" not in result.error
+        assert ("< is not defined on time.Time; compare times with .Before(t), .After(t)"
+                in result.error)
+        (mixed,) = _run("time.Now() == 1 || time.Now().Sub(time.Now()) > 1")
+        assert mixed.error is not None and "GoDuration" not in mixed.error
+        assert "time.Duration" in mixed.error and "Seconds()" in mixed.error
+        (other,) = _run("time.Now() + 1 > 0")
+        assert other.error is not None and "mismatched types time.Time and int" in other.error
+
     def test_a_bad_time_is_an_error_not_a_crash(self) -> None:
         (result,) = _run("time.Parse(app.metadata.name).Before(time.Now())")
         assert result.triggered is False
