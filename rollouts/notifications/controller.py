@@ -374,9 +374,6 @@ class NotificationController:
         try:
             render = self._render or go_renderer()
             notification = render_notification(templates, data, render)
-        except ImportError:
-            outcome = Outcome(False, False, "templates cannot be rendered: the Go template "
-                              "engine (rollouts.templating) is not installed")
         except ValueError as problem:
             outcome = Outcome(False, False, str(problem))
         else:

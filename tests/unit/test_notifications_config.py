@@ -176,3 +176,6 @@ def test_secret_data_is_decoded_and_redacted() -> None:
     assert decoded == {"k": "hunter2-long"}
     redact = redactor({"k": "hunter2-long", "short": "ab"})
     assert redact("token hunter2-long in ab") == "token ****** in ab"
+    escaped = redactor({"k": 'p@ss w/"q"'})
+    for form in ("p%40ss%20w%2F%22q%22", "p%40ss+w%2F%22q%22", 'p@ss w/\\"q\\"'):
+        assert escaped(f"GET /x?t={form} failed") == "GET /x?t=****** failed", form
