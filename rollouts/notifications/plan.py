@@ -98,6 +98,9 @@ class EventView:
     """The involved object's kind: Rollout or AnalysisRun."""
     uid: str = ""
     """The involved object's uid."""
+    version: str = ""
+    """The involved object's resourceVersion the Event was recorded at (a Rollout's: the
+    one its controller planned from)."""
 
 
 @dataclass(frozen=True)
@@ -197,9 +200,13 @@ def plan_application(app: Mapping[str, Any], config: NotificationConfig,
 
 def plan_rollout(rollout: Mapping[str, Any], events: Sequence[EventView],
                  config: NotificationConfig, now: datetime, *,
-                 max_age: float = DEFAULT_EVENT_MAX_AGE, settle: float = 0.0) -> Plan:
+                 max_age: float = DEFAULT_EVENT_MAX_AGE, settle: float = 0.0,
+                 others_wrote: int = 0) -> Plan:
     """The notifications due for the Rollout `rollout` from its `events`; each is sent
-    no sooner than `settle` seconds after its Event (`Delivery.not_before`)."""
+    no sooner than `settle` seconds after its Event (`Delivery.not_before`), unless it is
+    the Rollout's own Event and `others_wrote` (the Rollout's resourceVersion, when the
+    last write was not ours; 0 when it was, or unknown) is later than the version the
+    Event names: the status write that follows the Event is in."""
     plan, previous, wanted = _start(rollout, config)
     stamp = now.timestamp()
     first_told: dict[tuple[str, str, str], EventView] = {}
@@ -217,6 +224,9 @@ def plan_rollout(rollout: Mapping[str, Any], events: Sequence[EventView],
         if not targets or conditions is None:
             continue
         usable = _usable(plan, config, trigger, targets)
+        recorded_at = int(event.version) if event.version.isdigit() else 0
+        written_since = event.kind == "Rollout" and 0 < recorded_at < others_wrote
+        not_before = 0.0 if written_since else event.at.timestamp() + settle
         for result in run_trigger(conditions, {"rollout": rollout}, now, names=ROLLOUT_NAMES,
                                   empty_when_triggers=True):
             plan.evaluations.append((trigger, result.triggered))
@@ -228,8 +238,7 @@ def plan_rollout(rollout: Mapping[str, Any], events: Sequence[EventView],
                 key = state_key(trigger, result.key, destination,
                                 result.once_per or event.name)
                 _consider(plan, previous, Delivery(key, trigger, destination,
-                                                   result.templates, 0,
-                                                   event.at.timestamp() + settle), stamp)
+                                                   result.templates, 0, not_before), stamp)
     return plan
 
 

@@ -208,6 +208,21 @@ class TestRolloutsOncePerEvent:
         plan = plan_rollout(rollout, runs, ROLLOUT_CFG, NOW + timedelta(seconds=3))
         assert [d.key.split(":")[0] for d in plan.deliveries] == ["web-1.a", "web-2.b"]
 
+    def test_a_rollout_event_is_sent_once_someone_else_wrote_the_rollout_after_it(
+            self) -> None:
+        rollout = _rollout(**{"on-rollout-aborted.hook": "", "on-analysis-run-failed.hook": ""})
+        events = [EventView("web.1", "RolloutAborted", NOW, message="m", version="10"),
+                  EventView("run.1", "AnalysisRunFailed", NOW, kind="AnalysisRun",
+                            uid="r1", version="10")]
+        def due(others_wrote: int) -> list[float]:
+            return [d.not_before for d in plan_rollout(rollout, events, ROLLOUT_CFG, NOW,
+                                                       settle=2.0,
+                                                       others_wrote=others_wrote).deliveries]
+        later = NOW.timestamp() + 2
+        assert due(11) == [later, 0.0]  # a run's Event waits; the status write is in
+        assert due(10) == [later, later]  # not yet written since the Event
+        assert due(0) == [later, later]  # the last write was ours (or unknown)
+
     def test_old_events_are_history(self) -> None:
         rollout = _rollout(**{"on-rollout-aborted.hook": ""})
         old = [EventView("web.1", "RolloutAborted", NOW - timedelta(hours=1))]
