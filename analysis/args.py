@@ -47,11 +47,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from rollouts.api import Duration, IntOrArg, SpecError
 from rollouts.api.placeholder import ARG_PLACEHOLDER
 from rollouts.kube import SECRET, KubeClient, NotFound
+from rollouts.secret_forms import secret_forms
 
 __all__ = [
     "REDACTED",
@@ -112,7 +112,7 @@ class ResolvedArgs:
     def redact(self, text: str) -> str:
         """`text` with every secret value (also URL- and JSON-escaped) replaced by `*****`."""
         for secret in self.secrets:
-            for form in _forms(secret):
+            for form in secret_forms(secret):
                 text = text.replace(form, REDACTED)
         return text
 
@@ -125,14 +125,6 @@ class ResolvedArgs:
         if isinstance(value, list):
             return [self.redact_all(item) for item in value]
         return value
-
-
-def _forms(secret: str) -> list[str]:
-    # surrogatepass: a lone surrogate (not valid UTF-8, so never from a Secret) must not
-    # make redaction itself fail.
-    forms = [secret, quote(secret, safe="", errors="surrogatepass"),
-             quote_plus(secret, errors="surrogatepass"), json.dumps(secret)[1:-1]]
-    return sorted({form for form in forms if form}, key=len, reverse=True)
 
 
 def resolve_args(run: dict[str, Any], read_secret: SecretReader) -> ResolvedArgs:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 from analysis.expr_lexer import ConditionError
 from analysis.expr_values import type_name
@@ -32,25 +33,36 @@ from analysis.expr_values import type_name
 __all__ = ["GoDuration", "GoTime", "TimeModule", "call_method", "parse_rfc3339"]
 
 
+# Each type names itself for messages (`expr_values.type_name` reads `expr_type_name`);
+# `<` and friends are not defined on them, and the message says what to write instead
+# (`expr_operator_hint`).
+
+
 @dataclass(frozen=True, slots=True)
 class TimeModule:
     """The `time` variable; `now` is the evaluation's clock reading."""
 
     now: datetime
+    expr_type_name: ClassVar[str] = "time"
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class GoTime:
     """A `time.Time`: an aware UTC instant."""
 
     at: datetime
+    expr_type_name: ClassVar[str] = "time.Time"
+    expr_operator_hint: ClassVar[str] = "compare times with .Before(t), .After(t) or .Equal(t)"
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class GoDuration:
     """A `time.Duration`."""
 
     span: timedelta
+    expr_type_name: ClassVar[str] = "time.Duration"
+    expr_operator_hint: ClassVar[str] = (
+        "compare durations by number, with .Seconds(), .Minutes() or .Hours()")
 
 
 def parse_rfc3339(text: str) -> datetime:
@@ -73,17 +85,7 @@ def call_method(target: object, method: str, args: list[object], position: int) 
         return _time(target, method, args, position)
     if isinstance(target, GoDuration):
         return _duration(target, method, args, position)
-    raise ConditionError(f"cannot call {method}() on {_type(target)}", position)
-
-
-def _type(value: object) -> str:
-    if isinstance(value, TimeModule):
-        return "time"
-    if isinstance(value, GoTime):
-        return "time.Time"
-    if isinstance(value, GoDuration):
-        return "time.Duration"
-    return type_name(value)
+    raise ConditionError(f"cannot call {method}() on {type_name(target)}", position)
 
 
 def _arity(method: str, args: list[object], count: int, position: int) -> None:
@@ -102,7 +104,7 @@ def _module(module: TimeModule, method: str, args: list[object], position: int) 
         _arity(method, args, 1, position)
         text = args[0]
         if not isinstance(text, str):
-            raise ConditionError(f"time.Parse needs a string, got {_type(text)}", position)
+            raise ConditionError(f"time.Parse needs a string, got {type_name(text)}", position)
         try:
             return GoTime(parse_rfc3339(text))
         except ValueError:
@@ -116,7 +118,7 @@ def _other_time(method: str, args: list[object], position: int) -> GoTime:
     _arity(method, args, 1, position)
     other = args[0]
     if not isinstance(other, GoTime):
-        raise ConditionError(f"{method}() needs a time.Time, got {_type(other)}", position)
+        raise ConditionError(f"{method}() needs a time.Time, got {type_name(other)}", position)
     return other
 
 
@@ -133,7 +135,7 @@ def _time(value: GoTime, method: str, args: list[object], position: int) -> obje
         _arity(method, args, 1, position)
         span = args[0]
         if not isinstance(span, GoDuration):
-            raise ConditionError(f"Add() needs a time.Duration, got {_type(span)}", position)
+            raise ConditionError(f"Add() needs a time.Duration, got {type_name(span)}", position)
         return GoTime(value.at + span.span)
     _arity(method, args, 0, position)
     if method == "Unix":

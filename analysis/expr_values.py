@@ -131,7 +131,8 @@ def type_name(value: object) -> str:
         return "array"
     if isinstance(value, Mapping):
         return "map"
-    return type(value).__name__
+    named = getattr(type(value), "expr_type_name", None)  # the method-call value types
+    return named if isinstance(named, str) else type(value).__name__
 
 
 def describe(value: object) -> str:
@@ -314,7 +315,14 @@ def _power(base: float, exponent: float) -> float:
 
 
 def _mismatch(op: str, left: object, right: object, position: int) -> ConditionError:
+    # The method-call value types (times, durations) say what to write instead.
+    hint = next((h for h in (getattr(type(v), "expr_operator_hint", None) for v in (left, right))
+                 if isinstance(h, str)), "")
+    if hint and type(left) is type(right):
+        return ConditionError(
+            f"invalid operation: {op} is not defined on {type_name(left)}; {hint}", position)
     return ConditionError(
-        f"invalid operation: {op} (mismatched types {type_name(left)} and {type_name(right)})",
+        f"invalid operation: {op} (mismatched types {type_name(left)} and {type_name(right)})"
+        + (f"; {hint}" if hint else ""),
         position,
     )

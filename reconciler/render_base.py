@@ -16,6 +16,7 @@ bytes per file and in total, objects, nesting depth, YAML alias expansion (a 300
 a deadline. Running out of any of them is a `RenderError` naming the file.
 
 Neighbours: `render_directory`, `render_kustomize`, `render_helm`, and `render` on top;
+`rollouts.boundedyaml` parses YAML within the alias limits (shared with notifications);
 `reconciler.tools` runs the external tools under the same budget.
 """
 
@@ -23,14 +24,13 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import yaml
+from rollouts.boundedyaml import PARSE_FAILURES, YamlProblem, load_documents, parse_failure_reason
 
 __all__ = [
     "MAX_ALIAS_NODES",
@@ -149,25 +149,10 @@ class RenderBudget:
             )
 
 
-# libyaml's loader when PyYAML was built with it (several times faster), else pure Python.
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-_KEEP_AS_STRING = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"}
-
-
-class _Loader(_BaseLoader):  # type: ignore[misc]
-    """SafeLoader without implicit timestamps (and without the broken `=` value tag)."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag not in _KEEP_AS_STRING]
-    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-}
-
 Object = dict[str, Any]
 
 # Errors a parser or our copying can raise on hostile input besides its own syntax errors.
-_PARSE_FAILURES = (RecursionError, ValueError, re.error)
+_PARSE_FAILURES = PARSE_FAILURES
 
 
 def load_yaml(
@@ -179,86 +164,11 @@ def load_yaml(
     it is built, so the expansion never happens.
     """
     policy = (budget or RenderBudget()).policy
-    documents: list[tuple[int, Any]] = []
-    number = 0
-    loader = _Loader(text)
     try:
-        while loader.check_node():
-            number += 1
-            node = loader.get_node()
-            if node is None:
-                continue
-            if "*" in text:  # an alias needs a `*`: plain documents skip the count
-                _check_expansion(node, policy, f"{source}: document {number}")
-            document = loader.construct_document(node)
-            if document is not None:
-                documents.append((number, document))
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else f"document {number}"
-        problem = error.problem or error.context or "invalid YAML"
-        raise RenderError(f"{source}: {where}: YAML syntax error: {problem}") from error
-    except yaml.YAMLError as error:
-        raise RenderError(f"{source}: YAML syntax error: {error}") from error
-    except _PARSE_FAILURES as error:
-        raise RenderError(f"{source}: document {number}: cannot parse: {_reason(error)}") from error
-    finally:
-        loader.dispose()
-    return documents
-
-
-def _check_expansion(root: yaml.Node, policy: RenderPolicy, where: str) -> None:
-    """Refuse a node graph whose aliases add too many nodes or bytes when expanded.
-
-    Aliases make the graph a DAG (or a cycle): the expanded size is counted bottom-up
-    once per distinct node, without recursion, so the count itself is cheap.
-    """
-    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded nodes, scalar bytes)
-    in_progress: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        key = id(node)
-        if key in sizes:
-            continue
-        children = _children(node)
-        if not children_done:
-            if key in in_progress:
-                raise RenderError(f"{where}: a YAML alias refers to itself; remove the cycle")
-            in_progress.add(key)
-            stack.append((node, True))
-            for child in children:
-                if id(child) in in_progress:
-                    raise RenderError(f"{where}: a YAML alias refers to itself; remove the cycle")
-                if id(child) not in sizes:
-                    stack.append((child, False))
-            continue
-        in_progress.discard(key)
-        nodes, size = 1, len(node.value) if isinstance(node, yaml.ScalarNode) else 0
-        for child in children:
-            child_nodes, child_size = sizes[id(child)]
-            nodes += child_nodes
-            size += child_size
-        sizes[key] = (nodes, size)
-    expanded_nodes, expanded_bytes = sizes[id(root)]
-    if expanded_nodes - len(sizes) > policy.max_alias_nodes:
-        raise RenderError(
-            f"{where}: YAML aliases expand to more than {policy.max_alias_nodes} nodes; "
-            "write the repeated parts out or use fewer levels of aliases"
-        )
-    if expanded_bytes > policy.max_file_bytes:
-        raise RenderError(
-            f"{where}: YAML aliases expand to more than {policy.max_file_bytes} bytes; "
-            "write the repeated parts out or use fewer levels of aliases"
-        )
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    return []
+        return load_documents(text, max_alias_nodes=policy.max_alias_nodes,
+                              max_expanded_bytes=policy.max_file_bytes)
+    except YamlProblem as problem:
+        raise RenderError(f"{source}: {problem}") from problem.__cause__
 
 
 def load_json(text: str, source: str) -> list[tuple[int, Any]]:
@@ -361,7 +271,4 @@ def _key(key: Any) -> str:
     return key if isinstance(key, str) else str(_jsonable(key, 1))
 
 
-def _reason(error: BaseException) -> str:
-    if isinstance(error, RecursionError):
-        return "it is nested too deeply"
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
+_reason = parse_failure_reason

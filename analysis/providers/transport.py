@@ -13,8 +13,10 @@ one-line reason that never quotes the URL (its query may hold credentials). Limi
   `threading.Timer` per exchange cost a thread start for each measurement). Timeouts
   above `MAX_TIMEOUT_SECONDS` are clamped to it, so a handful of slow endpoints cannot
   hold the analysis workers for long.
-- **Answer size.** Bodies over `MAX_ANSWER_BYTES` are refused, by `Content-Length` before
-  reading and by counting while reading (chunked answers have no length).
+- **Answer size.** Bodies over `MAX_ANSWER_BYTES` (or the caller's `max_bytes`) are
+  refused, by `Content-Length` before reading and by counting while reading (chunked
+  answers have no length); with `cut=True` only the first `max_bytes` are read and the
+  answer is `truncated` (a notification is delivered by a 2xx, whatever its size).
 - **Redirects** are followed only within the same origin (scheme, host and port; at most
   `MAX_REDIRECTS`). A redirect elsewhere, https -> http included, fails the request
   naming the origin it pointed to, so the metric's `headers` (Authorization, API keys) are
@@ -96,22 +98,31 @@ class HttpAnswer:
     body: bytes
     headers: Message = field(repr=False)
     truncated: bool = False
-    """A non-2xx body longer than `MAX_ERROR_BYTES` (only its start was read)."""
+    """Only the body's start was read: a non-2xx body longer than `MAX_ERROR_BYTES`, or
+    (`exchange(cut=True)`) any body longer than `max_bytes`."""
 
 
 class TransportError(Exception):
-    """No answer: refused, timed out, too large, redirected elsewhere, denied by policy."""
+    """No answer: refused, timed out, too large, redirected elsewhere, denied by policy.
 
-    def __init__(self, reason: str, *, timed_out: bool = False) -> None:
+    `permanent`: sending the same request again fails the same way (denied by the egress
+    policy, redirected to another origin, too large an answer); a caller that retries
+    should not."""
+
+    def __init__(self, reason: str, *, timed_out: bool = False,
+                 permanent: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.timed_out = timed_out
+        self.permanent = permanent
 
 
 def exchange(
-    request: HttpRequest, policy: EgressPolicy, *, max_bytes: int = MAX_ANSWER_BYTES
+    request: HttpRequest, policy: EgressPolicy, *, max_bytes: int = MAX_ANSWER_BYTES,
+    cut: bool = False,
 ) -> HttpAnswer:
-    """Send `request` and read the answer within its (clamped) timeout and `max_bytes`."""
+    """Send `request` and read the answer within its (clamped) timeout and `max_bytes`
+    (over it: refused, or with `cut` read up to it and `truncated`)."""
     timeout = min(request.timeout, MAX_TIMEOUT_SECONDS)
     url, headers = _credentials_to_header(request.url, dict(request.headers))
     deadline = _Deadline(timeout)
@@ -132,15 +143,15 @@ def exchange(
             return HttpAnswer(refusal.code, str(refusal.reason or ""), body,
                               refusal.headers, truncated)
         with response:
-            body, _ = _read(response, deadline, max_bytes, cut=False)
+            body, truncated = _read(response, deadline, max_bytes, cut=cut)
             return HttpAnswer(response.status, str(response.reason or ""), body,
-                              response.headers)
+                              response.headers, truncated)
     except TransportError:
         raise
     except (OSError, ValueError, http.client.HTTPException) as error:
         denied = _denial_in(error)
         if denied is not None:
-            raise TransportError(f"not sent: {denied}") from None
+            raise TransportError(f"not sent: {denied}", permanent=True) from None
         if deadline.expired or describe_transport_error(error) == "timed out":
             raise TransportError(f"did not answer within {timeout:g}s", timed_out=True) from None
         raise TransportError(f"failed: {describe_transport_error(error)}") from None
@@ -153,7 +164,8 @@ def _read(response: Any, deadline: _Deadline, limit: int, *, cut: bool) -> tuple
     """The body, at most `limit` bytes: over it, cut (`cut`) or refuse (TransportError)."""
     length = response.headers.get("Content-Length") if response.headers else None
     if not cut and length and length.strip().isdigit() and int(length) > limit:
-        raise TransportError(f"answered more than {limit} bytes (Content-Length {length.strip()})")
+        raise TransportError(f"answered more than {limit} bytes (Content-Length {length.strip()})",
+                             permanent=True)
     chunks: list[bytes] = []
     total = 0
     read = getattr(response, "read1", None) or response.read
@@ -168,7 +180,7 @@ def _read(response: Any, deadline: _Deadline, limit: int, *, cut: bool) -> tuple
             if cut:
                 chunks.append(chunk[: limit - total + len(chunk)])
                 return b"".join(chunks), True
-            raise TransportError(f"answered more than {limit} bytes")
+            raise TransportError(f"answered more than {limit} bytes", permanent=True)
         chunks.append(chunk)
 
 
@@ -400,12 +412,13 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
             old_scheme, new_scheme = _origin(req.full_url)[0], _origin(target)[0]
             if old_scheme == "https" and new_scheme == "http":
                 raise TransportError(f"was redirected (HTTP {code}) from https to http; "
-                                     "redirects that drop TLS are not followed")
+                                     "redirects that drop TLS are not followed",
+                                     permanent=True)
             shown = "://".join(_origin(target)[:2]) + f":{_origin(target)[2]}"
             raise TransportError(
                 f"was redirected (HTTP {code}) to another origin, {shown}; redirects are "
                 "followed only within the same scheme, host and port (point the URL at "
-                "the final address)")
+                "the final address)", permanent=True)
         fp.close()
         return super().redirect_request(req, fp, code, msg, headers, target)
 

@@ -217,15 +217,10 @@ class Informer:
 
     def _relist(self) -> None:
         # Transformed page by page: a relist never holds the whole raw list of a kind.
-        if self.field_selector:
-            result = self.client.list(self.kind, self.namespace,
-                                      label_selector=self.label_selector,
-                                      field_selector=self.field_selector,
-                                      transform=self.transform)
-        else:  # as before field selectors: the unit tests' fake clients take no such argument
-            result = self.client.list(self.kind, self.namespace,
-                                      label_selector=self.label_selector,
-                                      transform=self.transform)
+        result = self.client.list(self.kind, self.namespace,
+                                  label_selector=self.label_selector,
+                                  field_selector=self.field_selector,
+                                  transform=self.transform)
         self._last_error = None
         items, version = result.items, result.resource_version
         del result

@@ -45,6 +45,7 @@ from rollouts.notifications.subscriptions import GlobalSubscription, parse_subsc
 from rollouts.notifications.templates import TemplateSpec, parse_template
 from rollouts.notifications.triggers import TriggerCondition, compile_trigger
 from rollouts.notifications.yamltext import load
+from rollouts.secret_forms import secret_forms
 
 __all__ = [
     "APPLICATION_CONFIG",
@@ -222,9 +223,10 @@ def parse_config(data: Mapping[str, str], secrets: Mapping[str, str], *,
 
 
 def redactor(secrets: Mapping[str, str]) -> Callable[[str], str]:
-    """A function masking every Secret value (of 4 characters or more) in a text."""
-    values = sorted({v for v in secrets.values() if len(v) >= _MIN_SECRET_LENGTH},
-                    key=len, reverse=True)
+    """A function masking every Secret value (of 4 characters or more) in a text, also
+    URL-encoded or JSON-escaped (`rollouts.secret_forms`)."""
+    values = sorted({form for v in secrets.values() if len(v) >= _MIN_SECRET_LENGTH
+                     for form in secret_forms(v)}, key=len, reverse=True)
 
     def redact(text: str) -> str:
         for value in values:

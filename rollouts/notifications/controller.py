@@ -76,7 +76,7 @@ from rollouts.notifications.subscriptions import SUBSCRIBE_PREFIX
 from rollouts.notifications.templates import Renderer, go_renderer, render_notification
 from rollouts.notifications.triggers import APPLICATION_NAMES, ROLLOUT_NAMES
 from rollouts.runtime import Clock, ReconcileResult, SystemClock, Timers, WorkQueue
-from rollouts.runtime.written import CATCH_UP_FALLBACK, WrittenVersions
+from rollouts.runtime.written import CATCH_UP_FALLBACK, WrittenVersions, resource_version
 
 __all__ = ["NotificationController"]
 
@@ -84,9 +84,12 @@ log = logging.getLogger(__name__)
 
 EVENT_SETTLE_SECONDS = 2.0
 """The Rollout controller records a pass's Events just before its status write (and again
-after a conflict): a notification of a Rollout Event waits this long after the Event's
-time (whole seconds, so 2-3 s in all) for that status to reach the cache, so its template
-shows the Rollout as the Event left it (`.rollout.status.message` says why it aborted)."""
+after a conflict), naming the Rollout's resourceVersion it planned from: a notification
+of a Rollout Event is sent once the cached Rollout has a later version (that status
+write, usually within milliseconds), so its template shows the Rollout as the Event left
+it (`.rollout.status.message` says why it aborted). Without that (a pass that wrote
+nothing, an AnalysisRun's Event) it waits this long after the Event's time: Event times
+are whole seconds, cut down, so 1-2 s after the Event in all."""
 
 _KINDS: dict[str, tuple[Kind, ConfigNames]] = {
     "Application": (APPLICATION, APPLICATION_CONFIG),
@@ -159,6 +162,9 @@ class NotificationController:
         self._unsaved: dict[str, dict[str, str | None]] = {}
         self._reported: dict[str, frozenset[str]] = {}
         self._written = WrittenVersions()
+        # key -> resourceVersion of our last annotation write: a Rollout at that version
+        # has not had its status written since (see EVENT_SETTLE_SECONDS)
+        self._our_versions: dict[str, int] = {}
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
         self._lock = threading.Lock()
@@ -228,6 +234,7 @@ class NotificationController:
 
     def _forget(self, key: str) -> None:
         self._written.forget(key)
+        self._our_versions.pop(key, None)
         self._unsaved.pop(key, None)
         self._reported.pop(key, None)
         if self._timers is not None:
@@ -285,11 +292,14 @@ class NotificationController:
                 for k in annotations):
             return ReconcileResult()  # nobody listens to this one: nothing to read or write
         now = self.clock.now()
+        version = resource_version(obj)
+        ours = self._our_versions.get(key) == version
         if kind == "Application":
             plan = plan_application(obj, config, now)
         else:
             plan = plan_rollout(obj, self._events_of(obj), config, now,
-                                max_age=self.event_max_age, settle=EVENT_SETTLE_SECONDS)
+                                max_age=self.event_max_age, settle=EVENT_SETTLE_SECONDS,
+                                others_wrote=0 if ours else version)
         self._report(key, plan, config)
         for trigger, triggered in plan.evaluations:
             self.metrics.evaluated(trigger, triggered)
@@ -308,7 +318,7 @@ class NotificationController:
             log.warning("%s %s/%s: %s", kind, namespace, name, message)
             self.client.emit_event(obj, "Warning", "NotificationFailed", message,
                                    component="rollouts-notifications")
-        changes = annotation_patch(annotations, plan.notified, plan.retries)
+        changes = annotation_patch(annotations, plan.notified, plan.retries, plan.live)
         if changes:
             self._write(kind, key, obj, changes)
         if plan.wake_at is not None and self._timers is not None:
@@ -331,6 +341,7 @@ class NotificationController:
             self._unsaved[key] = changes
             raise
         self._written.record(key, written)
+        self._our_versions[key] = resource_version(written)
 
     def _events_of(self, rollout: dict[str, Any]) -> list[EventView]:
         meta = rollout.get("metadata") or {}
@@ -353,9 +364,13 @@ class NotificationController:
     def _view(event: dict[str, Any], into: list[EventView]) -> None:
         at = _event_time(event)
         reason = event.get("reason")
+        involved = event.get("involvedObject") or {}
         if at is not None and isinstance(reason, str) and reason:
             into.append(EventView(str((event.get("metadata") or {}).get("name")), reason, at,
-                                  message=str(event.get("message") or "")))
+                                  message=str(event.get("message") or ""),
+                                  kind=str(involved.get("kind") or "Rollout"),
+                                  uid=str(involved.get("uid") or ""),
+                                  version=str(involved.get("resourceVersion") or "")))
 
     def _deliver(self, kind: str, obj: dict[str, Any], config: NotificationConfig,
                  delivery: Delivery) -> Outcome:
@@ -371,9 +386,6 @@ class NotificationController:
         try:
             render = self._render or go_renderer()
             notification = render_notification(templates, data, render)
-        except ImportError:
-            outcome = Outcome(False, False, "templates cannot be rendered: the Go template "
-                              "engine (rollouts.templating) is not installed")
         except ValueError as problem:
             outcome = Outcome(False, False, str(problem))
         else:

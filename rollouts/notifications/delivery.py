@@ -11,7 +11,8 @@
 
 `build_request` is pure (tested without a network); `send` does the exchange through the
 analysis providers' transport (`analysis.providers.transport.exchange`): one total
-deadline (`TIMEOUT_SECONDS`), answers read up to `MAX_ANSWER_BYTES`, same-origin
+deadline (`TIMEOUT_SECONDS`), answers read up to `MAX_ANSWER_BYTES` (the rest is not
+read: a 2xx is delivered whatever its size), same-origin
 redirects only, and the egress policy (`--analysis-deny-networks`, by default no
 link-local/cloud metadata addresses). Failures are `Outcome`s, never exceptions; their
 reason never quotes the URL or the body (either may carry a secret).
@@ -130,11 +131,10 @@ def send(notification: Notification, service: Service, destination: Destination,
         return Outcome(delivered=False, retryable=False,
                        reason=f"the rendered body is over {_MAX_BODY_BYTES} bytes")
     try:
-        answer = exchange(prepared.request, egress, max_bytes=MAX_ANSWER_BYTES)
+        answer = exchange(prepared.request, egress, max_bytes=MAX_ANSWER_BYTES, cut=True)
     except TransportError as problem:
-        # Refused by the egress policy or too large an answer: trying again changes nothing.
-        permanent = problem.reason.startswith("not sent") or "bytes" in problem.reason
-        return Outcome(delivered=False, retryable=not permanent,
+        # Denied by the egress policy, redirected elsewhere: trying again changes nothing.
+        return Outcome(delivered=False, retryable=not problem.permanent,
                        reason=f"{service.type} {service.name}: {problem.reason}")
     if not 200 <= answer.status < 300:
         return Outcome(delivered=False, retryable=retryable_status(answer.status),

@@ -12,8 +12,8 @@ Rollouts (Argo Rollouts' model: the controller's Kubernetes Events)::
     for each Event of the Rollout (or of an AnalysisRun it owns) younger than max_age:
       trigger = on-<reason in kebab case>; if someone subscribed to it and it is
       configured, each condition whose `when` holds (or is empty) is due once per Event
-      (an Event repeating another's reason and message within SAME_EVENT_SECONDS is the
-      same one, recorded again after a conflicting write)
+      (a Rollout's Event repeating another's reason and message within
+      SAME_EVENT_SECONDS is the same one, recorded again after a conflicting write)
 
 Then `settle` records the outcome of what was sent: delivered -> `notified`; failed ->
 a retry after `retry.after_attempt`'s delay, or, past the bound or for an error that a
@@ -61,11 +61,14 @@ __all__ = [
 ]
 
 SAME_EVENT_SECONDS = 10.0
-"""Two Events of a Rollout with the same reason and message this close together are one
+"""Two Events of one Rollout (same uid) with the same reason and message this close
+together are one
 happening told twice: the Rollout controller records a pass's Events before its status
 write, and a write that conflicts (ours, recording a notification, is one cause) makes it
 plan and record them again under new names. They notify once (Kubernetes' own event
-recorder folds identical Events into one the same way)."""
+recorder folds identical Events into one the same way). An AnalysisRun's Events are
+never folded: their messages do not name the run, so two runs failing alike are two
+happenings."""
 
 DEFAULT_EVENT_MAX_AGE = 600.0
 """Events older than this (seconds) notify nobody: after a long outage, or when the
@@ -91,6 +94,13 @@ class EventView:
     reason: str
     at: datetime
     message: str = ""
+    kind: str = "Rollout"
+    """The involved object's kind: Rollout or AnalysisRun."""
+    uid: str = ""
+    """The involved object's uid."""
+    version: str = ""
+    """The involved object's resourceVersion the Event was recorded at (a Rollout's: the
+    one its controller planned from)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,9 @@ class Plan:
     """Condition errors, subscriptions naming what is not configured: for the log."""
     evaluations: list[tuple[str, bool]] = field(default_factory=list)
     """(trigger, triggered) per condition evaluated: for the metrics."""
+    live: set[str] = field(default_factory=set)
+    """Keys of deliveries whose condition holds in this pass (sent or not): their entries
+    in `notified` must stay, else they are due again (`state.truncate`)."""
 
     @property
     def wake_at(self) -> float | None:
@@ -124,6 +137,7 @@ class Plan:
 
 def _consider(plan: Plan, previous: Mapping[str, Pending], delivery: Delivery,
               now: float) -> None:
+    plan.live.add(delivery.key)
     if delivery.key in plan.notified or any(d.key == delivery.key for d in plan.deliveries):
         return  # sent before, or already due in this pass (two Events, one oncePer value)
     pending = previous.get(delivery.key)
@@ -186,17 +200,22 @@ def plan_application(app: Mapping[str, Any], config: NotificationConfig,
 
 def plan_rollout(rollout: Mapping[str, Any], events: Sequence[EventView],
                  config: NotificationConfig, now: datetime, *,
-                 max_age: float = DEFAULT_EVENT_MAX_AGE, settle: float = 0.0) -> Plan:
+                 max_age: float = DEFAULT_EVENT_MAX_AGE, settle: float = 0.0,
+                 others_wrote: int = 0) -> Plan:
     """The notifications due for the Rollout `rollout` from its `events`; each is sent
-    no sooner than `settle` seconds after its Event (`Delivery.not_before`)."""
+    no sooner than `settle` seconds after its Event (`Delivery.not_before`), unless it is
+    the Rollout's own Event and `others_wrote` (the Rollout's resourceVersion, when the
+    last write was not ours; 0 when it was, or unknown) is later than the version the
+    Event names: the status write that follows the Event is in."""
     plan, previous, wanted = _start(rollout, config)
     stamp = now.timestamp()
-    first_told: dict[tuple[str, str], EventView] = {}
+    first_told: dict[tuple[str, str, str], EventView] = {}
     for event in sorted(events, key=lambda e: (e.at, e.name)):
-        told = first_told.get((event.reason, event.message))
-        if told is not None and (event.at - told.at).total_seconds() <= SAME_EVENT_SECONDS:
-            continue  # the same happening, recorded again after a conflict
-        first_told[(event.reason, event.message)] = event
+        if event.kind == "Rollout":
+            told = first_told.get((event.uid, event.reason, event.message))
+            if told is not None and (event.at - told.at).total_seconds() <= SAME_EVENT_SECONDS:
+                continue  # the same happening, recorded again after a conflict
+            first_told[(event.uid, event.reason, event.message)] = event
         if stamp - event.at.timestamp() > max_age:
             continue
         trigger = trigger_for_reason(event.reason)
@@ -205,6 +224,9 @@ def plan_rollout(rollout: Mapping[str, Any], events: Sequence[EventView],
         if not targets or conditions is None:
             continue
         usable = _usable(plan, config, trigger, targets)
+        recorded_at = int(event.version) if event.version.isdigit() else 0
+        written_since = event.kind == "Rollout" and 0 < recorded_at < others_wrote
+        not_before = 0.0 if written_since else event.at.timestamp() + settle
         for result in run_trigger(conditions, {"rollout": rollout}, now, names=ROLLOUT_NAMES,
                                   empty_when_triggers=True):
             plan.evaluations.append((trigger, result.triggered))
@@ -216,8 +238,7 @@ def plan_rollout(rollout: Mapping[str, Any], events: Sequence[EventView],
                 key = state_key(trigger, result.key, destination,
                                 result.once_per or event.name)
                 _consider(plan, previous, Delivery(key, trigger, destination,
-                                                   result.templates, 0,
-                                                   event.at.timestamp() + settle), stamp)
+                                                   result.templates, 0, not_before), stamp)
     return plan
 
 

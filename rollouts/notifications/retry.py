@@ -16,13 +16,16 @@ object (`state`), a timer wakes the object again after the delay, and no worker 
 most four times.
 
 Neighbours: `services` builds a `RetryPolicy` per service; `plan.settle` asks
-`after_attempt` for each failed delivery.
+`after_attempt` for each failed delivery; the delay is `rollouts.runtime.retry`'s
+`backoff_delay` (a pure module the import contract lets this one use).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+
+from rollouts.runtime.retry import backoff_delay
 
 __all__ = ["Decision", "RetryPolicy", "Verdict", "after_attempt", "retryable_status"]
 
@@ -49,7 +52,9 @@ def after_attempt(policy: RetryPolicy, attempt: int, *, retryable: bool) -> Deci
     """What follows failed attempt number `attempt` (0-based)."""
     if not retryable or attempt >= policy.retry_max:
         return Decision(Verdict.GIVE_UP, 0.0)
-    delay = min(policy.wait_max, policy.wait_min * float(2 ** min(attempt, 30)))
+    # The controllers' doubling backoff; `attempt` comes from an annotation anyone may
+    # write, so a negative count reads as the first.
+    delay = backoff_delay(max(attempt, 0), base_delay=policy.wait_min, max_delay=policy.wait_max)
     return Decision(Verdict.RETRY, delay)
 
 

@@ -6,9 +6,15 @@ Argo's annotation, in Argo's format, so either controller can take over from the
       {"on-sync-succeeded:[0].y7b5sbwa2Q329JYH755peeq-fBs:slack:deploys":1733300000}
 
 Keys are `[<oncePer>:]<trigger>:<condition key>:<service>:<recipient>`, values the Unix
-second it was sent; at most 100 entries, the oldest dropped first. For a Rollout the
-`oncePer` part is the name of the Kubernetes Event that fired the trigger (unless the
-condition has its own `oncePer`), so each Event is notified once.
+second it was sent. For a Rollout the `oncePer` part is the name of the Kubernetes Event
+that fired the trigger (unless the condition has its own `oncePer`), so each Event is
+notified once.
+
+Bound: entries the pass still needs (`live`: the keys of conditions that hold now, for a
+Rollout those of its still-fresh Events) are never dropped, since a dropped one is due
+again and re-sent on every pass; of the others at most `MAX_NOTIFIED` stay, the oldest
+dropped first (Argo keeps 100). All in all at most `MAX_KEPT` entries, so the annotation
+stays readable (`_MAX_ANNOTATION`).
 
 Beside it, ours: failed attempts waiting for a retry (`retry`), so a restart neither
 forgets how often a delivery failed nor when to try again::
@@ -30,12 +36,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
 from rollouts.notifications.subscriptions import Destination
 
 __all__ = [
+    "MAX_KEPT",
     "MAX_NOTIFIED",
     "NOTIFIED_ANNOTATION",
     "RETRIES_ANNOTATION",
@@ -50,6 +58,11 @@ __all__ = [
 NOTIFIED_ANNOTATION = "notified.notifications.argoproj.io"
 RETRIES_ANNOTATION = "rollouts.argoproj.io/notification-retries"
 MAX_NOTIFIED = 100
+"""Entries kept beside the live ones (Argo's bound)."""
+MAX_KEPT = 600
+"""Entries kept in all, live ones included: about 100 bytes each keeps the annotation well
+under `_MAX_ANNOTATION` (a larger one would read as empty and re-send everything). Only
+hundreds of fresh Events each notifying several destinations come near it."""
 _MAX_ANNOTATION = 128 * 1024
 
 
@@ -99,20 +112,26 @@ def read_retries(annotations: Mapping[str, str]) -> dict[str, Pending]:
     return pending
 
 
-def truncate(notified: Mapping[str, int], limit: int = MAX_NOTIFIED) -> dict[str, int]:
-    """At most `limit` entries, the oldest dropped first (ties: by key, for stability)."""
-    if len(notified) <= limit:
-        return dict(notified)
-    newest = sorted(notified.items(), key=lambda item: (item[1], item[0]))[-limit:]
-    return dict(newest)
+def truncate(notified: Mapping[str, int], limit: int = MAX_NOTIFIED,
+             live: AbstractSet[str] = frozenset()) -> dict[str, int]:
+    """The `live` entries and at most `limit` others, the oldest dropped first (ties: by
+    key, for stability); in all at most `MAX_KEPT`, the oldest dropped first."""
+    kept = {k: v for k, v in notified.items() if k in live}
+    others = sorted(((k, v) for k, v in notified.items() if k not in live),
+                    key=lambda item: (item[1], item[0]))
+    kept.update(others[len(others) - limit:] if limit > 0 and others else [])
+    if len(kept) > MAX_KEPT:
+        kept = dict(sorted(kept.items(), key=lambda item: (item[1], item[0]))[-MAX_KEPT:])
+    return kept
 
 
 def annotation_patch(annotations: Mapping[str, str], notified: Mapping[str, int],
-                     retries: Mapping[str, Pending]) -> dict[str, str | None]:
-    """The annotation changes (None removes one) that store `notified` and `retries`;
-    empty when both are stored already."""
+                     retries: Mapping[str, Pending],
+                     live: AbstractSet[str] = frozenset()) -> dict[str, str | None]:
+    """The annotation changes (None removes one) that store `notified` (bounded by
+    `truncate`, keeping `live`) and `retries`; empty when both are stored already."""
     wanted: dict[str, str | None] = {
-        NOTIFIED_ANNOTATION: json.dumps(truncate(notified), sort_keys=True,
+        NOTIFIED_ANNOTATION: json.dumps(truncate(notified, live=live), sort_keys=True,
                                         separators=(",", ":")) if notified else None,
         RETRIES_ANNOTATION: json.dumps(
             {k: {"attempts": p.attempts, "next": round(p.next, 3)}

@@ -35,6 +35,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.templating.go import render_go
+
 __all__ = [
     "Notification",
     "Renderer",
@@ -158,8 +160,6 @@ def render_notification(templates: Sequence[TemplateSpec], data: Mapping[str, An
 def go_renderer() -> Renderer:
     """The project's Go text/template engine as a `Renderer` (missing keys print
     `<no value>`, as Argo's templates do)."""
-    from rollouts.templating.go import render_go  # the engine lives in its own package
-
     def render(source: str, data: Mapping[str, Any], name: str) -> str:
         return str(render_go(source, dict(data), name=name, missing_key_error=False))
 

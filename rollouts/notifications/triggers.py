@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,8 @@ from datetime import datetime
 
 from analysis.evaluator import Condition, ConditionError, compile_condition
 from analysis.expr_time import TimeModule
+from rollouts.templating.errors import FunctionError
+from rollouts.templating.go_values import format_value
 
 __all__ = [
     "APPLICATION_NAMES",
@@ -114,32 +115,14 @@ def run_trigger(conditions: Sequence[TriggerCondition], variables: Mapping[str, 
         once_per = ""
         if triggered and condition.once_per.strip():
             try:
-                once_per = go_text(_compile(condition.once_per, names).value_in(env))
-            except ConditionError as problem:
+                # fmt.Sprint, as notifications-engine keys it (floats as Go prints them).
+                once_per = format_value(_compile(condition.once_per, names).value_in(env),
+                                        top=False)
+            except (ConditionError, FunctionError) as problem:
                 # As notifications-engine: the notification still goes, keyed without it.
                 error = f"oncePer: {problem}"
         results.append(ConditionResult(key, condition.send, triggered, once_per, error))
     return results
-
-
-def go_text(value: object) -> str:
-    """`fmt.Sprintf("%v", value)` for JSON-like values (what oncePer keys are made of)."""
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "+Inf" if value > 0 else "-Inf"
-        return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + " ".join(go_text(item) for item in value) + "]"
-    if isinstance(value, Mapping):
-        inner = " ".join(f"{k}:{go_text(v)}" for k, v in sorted(value.items()))
-        return f"map[{inner}]"
-    return str(value)
 
 
 _FIRST_CAP = re.compile(r"(.)([A-Z][a-z]+)")

@@ -96,7 +96,7 @@ NOTIFICATIONS_CAN = {
     "applications.argoproj.io": ["get", "list", "patch", "watch"],
     "rollouts.argoproj.io": ["get", "list", "patch", "watch"],
     "analysisruns.argoproj.io": READ,
-    "events": ["create", "get", "list", "patch", "watch"],
+    "events": ["create", "get", "list", "watch"],
 }
 APPSET_CAN = {
     "applicationsets.argoproj.io": ["get", "list", "patch", "watch"],

@@ -1,10 +1,10 @@
 """Notifications on the real control plane: a real controller process delivers to a local
 HTTP receiver (a thread of this test), once per event, also across a SIGKILL and restart.
 
-- An Application subscribed to `on-sync-succeeded` through Argo CD's ConfigMap format.
-  Its sync is not driven through Git here: the test writes `status.operationState`
-  (phase Succeeded) with a status patch, as the Application controller would at the end
-  of a sync; what is under test is the notification controller reading it.
+- An Application subscribed to `on-sync-succeeded` through Argo CD's ConfigMap format,
+  synced for real: automated sync of a Git repository (a `git daemon` of this test)
+  holding one ConfigMap; the Application controller runs in the same process. A second
+  commit after the restart is a second sync, and a second notification.
 - A canary whose analysis step fails (a web metric answered by the same receiver says
   `ok: false`), so the Rollout controller aborts it: `on-rollout-aborted` (the Rollout's
   `RolloutAborted` Event) and the built-in `on-analysis-run-failed` (the AnalysisRun's
@@ -13,9 +13,10 @@ HTTP receiver (a thread of this test), once per event, also across a SIGKILL and
   webhook (the receiver again, its URL a `$secret`), channel `deploys`.
 
 After each is received once and recorded in `notified.notifications.argoproj.io`, the
-controller is killed and started again; a while later the receiver still has exactly one
-of each. The webhook's Authorization header comes from the Secret (`$hook-token`), and
-the token never appears in the controller's log.
+controller is killed (SIGKILL) and started again; a while later the receiver still has
+exactly one of each, and the aborted Rollout has exactly one `RolloutAborted` Event.
+The webhook's Authorization header comes from the Secret (`$hook-token`), and the token
+never appears in the controller's log.
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import TestCluster
-from tests.integration.support import Controller, get, set_image, wait_for, wait_phase
+from tests.integration.gitserver import GitDaemon
+from tests.integration.reconciler_support import Reconciler, application, daemon, wait_app
+from tests.integration.support import events, get, set_image, wait_for, wait_phase
 
 pytestmark = pytest.mark.integration
+__all__ = ["daemon"]  # the fixture, imported for pytest
 
 TOKEN = "s3cret-hook-token-4242"
 NOTIFIED = "notified.notifications.argoproj.io"
@@ -136,15 +140,13 @@ def _settings(cluster: TestCluster, namespace: str, url: str) -> None:
         }})
 
 
-def _application(name: str) -> dict[str, Any]:
-    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-            "metadata": {"name": name, "annotations": {
-                SUBSCRIBE + "on-sync-succeeded.receiver": ""}},
-            "spec": {"project": "default",
-                     "source": {"repoURL": "https://git.example.com/repo.git",
-                                "targetRevision": "HEAD", "path": "app"},
-                     "destination": {"server": "https://kubernetes.default.svc",
-                                     "namespace": "default"}}}
+MANIFEST = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  v: '{v}'\n"
+
+
+def _application(name: str, repo_url: str, namespace: str) -> dict[str, Any]:
+    app = application(name, repo_url, "app", namespace, automated=True)
+    app["metadata"]["annotations"] = {SUBSCRIBE + "on-sync-succeeded.receiver": ""}
+    return app
 
 
 def _analysis_and_rollout(url: str) -> list[dict[str, Any]]:
@@ -175,24 +177,22 @@ def _notified(cluster: TestCluster, namespace: str, kind: str, name: str) -> dic
     return dict(json.loads(annotations.get(NOTIFIED) or "{}"))
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 def test_sync_succeeded_and_canary_aborted_are_each_delivered_once_across_a_restart(
-    cluster: TestCluster, namespace: str, tmp_path: Path, receiver: Receiver
+    cluster: TestCluster, namespace: str, tmp_path: Path, receiver: Receiver,
+    daemon: GitDaemon,
 ) -> None:
     _settings(cluster, namespace, receiver.url)
-    controller = Controller(cluster, namespace, tmp_path / "controller.log",
-                            "rollouts,analysis,notifications")
+    repo = daemon.create_repo("apps", {"app/cm.yaml": MANIFEST.format(v=1)})
+    first = repo.head()
+    controller = Reconciler(cluster, namespace, tmp_path,
+                            controllers="reconciler,rollouts,analysis,notifications")
     controller.start()
     try:
-        # -- the Application: a succeeded sync, written as the end of a sync writes it --
-        _apply(cluster, namespace, _application("guestbook"))
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        cluster.kubectl_run(
-            "patch", "application", "guestbook", "-n", namespace, "--subresource=status",
-            "--type=merge", "-p", json.dumps({"status": {"operationState": {
-                "operation": {"sync": {"revision": "c0ffee"}}, "phase": "Succeeded",
-                "startedAt": now, "finishedAt": now,
-                "syncResult": {"revision": "c0ffee"}}}}))
+        # -- the Application: an automated sync of the repository's first commit --
+        _apply(cluster, namespace, _application("guestbook", daemon.url("apps"), namespace))
+        wait_app(cluster, namespace, "guestbook", revision=first, timeout=90,
+                 check=lambda s: (s.get("operationState") or {}).get("phase") == "Succeeded")
 
         # -- the canary: its analysis step fails, the Rollout controller aborts it --
         for obj in _analysis_and_rollout(receiver.url):
@@ -210,7 +210,7 @@ def test_sync_succeeded_and_canary_aborted_are_each_delivered_once_across_a_rest
 
         by_path = {r["path"]: r for r in receiver.received}
         assert json.loads(by_path["/app/guestbook"]["body"]) == {"app": "guestbook",
-                                                                 "revision": "c0ffee"}
+                                                                 "revision": first}
         assert by_path["/app/guestbook"]["method"] == "POST"
         assert by_path["/app/guestbook"]["auth"] == f"Bearer {TOKEN}"
         assert "RolloutAborted" in by_path["/rollout/web/aborted"]["body"]
@@ -220,26 +220,28 @@ def test_sync_succeeded_and_canary_aborted_are_each_delivered_once_across_a_rest
         assert (slack["channel"], slack["username"], slack["text"]) == (
             "deploys", "deploy-bot", "aborted")
         (app_key,) = _notified(cluster, namespace, "application", "guestbook")
-        assert app_key.startswith("c0ffee:on-sync-succeeded:[0].")
+        assert app_key.startswith(f"{first}:on-sync-succeeded:[0].")
 
         # -- killed and started again: nothing is sent twice --
         controller.kill()
         controller.start()
         time.sleep(8)
         assert sorted(receiver.paths()) == expected
-        # ... and the new process is at work: a sync of another revision is news.
-        cluster.kubectl_run(
-            "patch", "application", "guestbook", "-n", namespace, "--subresource=status",
-            "--type=merge", "-p", json.dumps({"status": {"operationState": {
-                "operation": {"sync": {"revision": "beef"}},
-                "syncResult": {"revision": "beef"}}}}))
-        wait_for(lambda: receiver.paths().count("/app/guestbook") == 2, 30,
+        aborted = [reason for reason, _ in events(cluster, namespace, "web")
+                   if reason == "RolloutAborted"]
+        assert aborted == ["RolloutAborted"]
+        # ... and the new process is at work: a sync of the next commit is news.
+        second = repo.commit({"app/cm.yaml": MANIFEST.format(v=2)})
+        wait_for(lambda: receiver.paths().count("/app/guestbook") == 2, 60,
                  "the next revision's notification", receiver.paths)
         time.sleep(2)
         assert sorted(receiver.paths()) == sorted([*expected, "/app/guestbook"])
+        bodies = [json.loads(r["body"]) for r in receiver.received
+                  if r["path"] == "/app/guestbook"]
+        assert [b["revision"] for b in bodies] == [first, second]
     finally:
         controller.stop()
-    assert TOKEN not in (tmp_path / "controller.log").read_text()
+    assert TOKEN not in controller.log.read_text()
 
 
 def test_the_installed_role_reads_its_settings_by_name_and_nothing_else(

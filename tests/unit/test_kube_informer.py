@@ -62,7 +62,7 @@ class ScriptedClient:
         self.watch_from: list[str | None] = []
 
     def list(self, kind: Any, namespace: Any = None, label_selector: Any = None,
-             transform: Any = None) -> ListResult:
+             field_selector: Any = None, transform: Any = None) -> ListResult:
         self.list_calls += 1
         result = self.lists.pop(0) if len(self.lists) > 1 else self.lists[0]
         if isinstance(result, Exception):

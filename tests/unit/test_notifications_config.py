@@ -140,10 +140,24 @@ class TestABadEntryIsOneLineAndOthersStillWork:
         assert "defaultTriggers: must be a YAML list" in problems
         assert len(config.problems) == 5
 
-    def test_yaml_aliases_are_refused(self) -> None:
-        bomb = "a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n"
+    def test_yaml_aliases_expanding_far_are_refused_small_ones_work(self) -> None:
+        levels = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n"
+                         for i in range(1, 6))
+        bomb = "l0: &l0 [x]\n" + levels
         (problem,) = _parse({"context": bomb}).problems
-        assert "aliases" in problem
+        assert "aliases expand to more than" in problem and "\n" not in problem
+        config = _parse({"context": "a: &v x\nb: *v\n"})
+        assert not config.problems and dict(config.context) == {"a": "x", "b": "x"}
+
+    def test_a_deeply_nested_value_is_one_problem_and_the_other_keys_still_work(self) -> None:
+        config = _parse({"context": "[" * 5000 + "]" * 5000,
+                         "template.deep": "message: " + "[" * 900 + "]" * 900,
+                         "template.t": "message: hi"})
+        problems = sorted(config.problems)
+        assert len(problems) == 2, problems
+        assert problems[0].count("context") == 1 and "not valid YAML" in problems[0]
+        assert "nested more than" in problems[1] and "\n" not in "".join(problems)
+        assert "t" in config.templates
 
 
 class TestRolloutsConfig:
@@ -162,3 +176,6 @@ def test_secret_data_is_decoded_and_redacted() -> None:
     assert decoded == {"k": "hunter2-long"}
     redact = redactor({"k": "hunter2-long", "short": "ab"})
     assert redact("token hunter2-long in ab") == "token ****** in ab"
+    escaped = redactor({"k": 'p@ss w/"q"'})
+    for form in ("p%40ss%20w%2F%22q%22", "p%40ss+w%2F%22q%22", 'p@ss w/\\"q\\"'):
+        assert escaped(f"GET /x?t={form} failed") == "GET /x?t=****** failed", form

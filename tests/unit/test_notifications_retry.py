@@ -33,6 +33,9 @@ class TestRetryPolicy:
     def test_the_wait_is_capped_and_permanent_errors_stop_at_once(self) -> None:
         assert after_attempt(RetryPolicy(1, 5, 10), 6, retryable=True).delay == 5
         assert after_attempt(RetryPolicy(), 0, retryable=False).verdict is Verdict.GIVE_UP
+        assert after_attempt(RetryPolicy(1, 5, 10**6), 10**5, retryable=True).delay == 5
+        # A hostile annotation's negative count is the first attempt, not a crash.
+        assert after_attempt(RetryPolicy(), -7, retryable=True).delay == 1.0
 
     @pytest.mark.parametrize(("status", "retry"), [
         (429, True), (500, True), (503, True), (501, False), (404, False), (400, False)])

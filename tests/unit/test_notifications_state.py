@@ -47,11 +47,13 @@ def _app(phase: str, annotations: dict[str, str] | None = None) -> dict[str, obj
                                           "syncResult": {"revision": "abc"}}}}
 
 
-def _store(app: dict[str, object], plan) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _store(app: dict[str, object], plan,  # type: ignore[no-untyped-def]
+           live: frozenset[str] | set[str] = frozenset()) -> dict[str, object]:
     """The app with the plan's state written into its annotations (as the controller)."""
     meta = dict(app["metadata"])  # type: ignore[arg-type]
     annotations = dict(meta["annotations"])
-    for key, value in annotation_patch(annotations, plan.notified, plan.retries).items():
+    for key, value in annotation_patch(annotations, plan.notified, plan.retries,
+                                       live).items():
         if value is None:
             annotations.pop(key, None)
         else:
@@ -76,6 +78,8 @@ class TestTheAnnotationFormat:
         assert read_retries({RETRIES_ANNOTATION: '{"k": {"attempts": "x"}}'}) == {}
         kept = truncate({f"k{i}": i for i in range(150)})
         assert len(kept) == 100 and "k49" not in kept and "k50" in kept
+        kept = truncate({f"k{i}": i for i in range(150)}, live={"k0", "k1"})
+        assert len(kept) == 102 and {"k0", "k1", "k50"} <= kept.keys() and "k2" not in kept
 
     def test_nothing_to_write_when_stored_already(self) -> None:
         stored = annotation_patch({}, {KEY: 5}, {})
@@ -181,6 +185,43 @@ class TestRolloutsOncePerEvent:
                                 message="Metric failed")]
         plan = plan_rollout(rollout, told_twice, ROLLOUT_CFG, NOW + timedelta(minutes=5))
         assert [d.key.split(":")[0] for d in plan.deliveries] == ["web.a", "web.c"]
+
+    def test_over_100_fresh_pairs_are_all_kept_so_the_next_pass_sends_nothing(self) -> None:
+        # 20 fresh Events x 6 recipients = 120 entries: dropping any by count made it due
+        # again on every pass (and each annotation write requeued the Rollout).
+        rollout = _rollout(**{"on-rollout-aborted.hook": "a;b;c;d;e;f"})
+        events = [EventView(f"web.{i}", "RolloutAborted", NOW - timedelta(seconds=i),
+                            message=f"m{i}") for i in range(20)]
+        plan = plan_rollout(rollout, events, ROLLOUT_CFG, NOW)
+        assert len(plan.deliveries) == 120
+        settle(plan, [(d, Outcome(True)) for d in plan.deliveries], {}, NOW)
+        stored = _store(rollout, plan, live=plan.live)
+        assert plan_rollout(stored, events, ROLLOUT_CFG, NOW).deliveries == []
+
+    def test_two_analysis_runs_failing_alike_notify_twice(self) -> None:
+        # AnalysisRun Event messages do not name the run: only the involved uid differs.
+        rollout = _rollout(**{"on-analysis-run-failed.hook": ""})
+        runs = [EventView("web-1.a", "AnalysisRunFailed", NOW, message="Metric failed",
+                          kind="AnalysisRun", uid="run-1"),
+                EventView("web-2.b", "AnalysisRunFailed", NOW + timedelta(seconds=3),
+                          message="Metric failed", kind="AnalysisRun", uid="run-2")]
+        plan = plan_rollout(rollout, runs, ROLLOUT_CFG, NOW + timedelta(seconds=3))
+        assert [d.key.split(":")[0] for d in plan.deliveries] == ["web-1.a", "web-2.b"]
+
+    def test_a_rollout_event_is_sent_once_someone_else_wrote_the_rollout_after_it(
+            self) -> None:
+        rollout = _rollout(**{"on-rollout-aborted.hook": "", "on-analysis-run-failed.hook": ""})
+        events = [EventView("web.1", "RolloutAborted", NOW, message="m", version="10"),
+                  EventView("run.1", "AnalysisRunFailed", NOW, kind="AnalysisRun",
+                            uid="r1", version="10")]
+        def due(others_wrote: int) -> list[float]:
+            return [d.not_before for d in plan_rollout(rollout, events, ROLLOUT_CFG, NOW,
+                                                       settle=2.0,
+                                                       others_wrote=others_wrote).deliveries]
+        later = NOW.timestamp() + 2
+        assert due(11) == [later, 0.0]  # a run's Event waits; the status write is in
+        assert due(10) == [later, later]  # not yet written since the Event
+        assert due(0) == [later, later]  # the last write was ours (or unknown)
 
     def test_old_events_are_history(self) -> None:
         rollout = _rollout(**{"on-rollout-aborted.hook": ""})

@@ -16,7 +16,6 @@ from rollouts.notifications.triggers import (
     ConditionResult,
     TriggerCondition,
     condition_key,
-    go_text,
     run_trigger,
     trigger_for_reason,
 )
@@ -72,7 +71,10 @@ class TestArgoCDConditions:
         assert result.once_per == "abc123"
         (missing,) = _run("true", once_per="app.status.nothing?.here")
         assert missing.once_per == "<nil>"
-        assert (go_text(3.0), go_text(2.5), go_text([1, "a"])) == ("3", "2.5", "[1 a]")
+        printed = [_run("true", once_per="app.v", obj={"v": value})[0].once_per
+                   for value in (3.0, 2.5, 1e6, 1e21, [1, "a"], {"b": 1.5e-7})]
+        # fmt.Sprint: %v prints a float64 with %g's shortest form (1e6 is "1e+06").
+        assert printed == ["3", "2.5", "1e+06", "1e+21", "[1 a]", "map[b:1.5e-07]"]
 
     def test_an_empty_when_never_fires_for_applications_always_for_rollout_events(self) -> None:
         (app,) = _run("")
@@ -120,6 +122,17 @@ class TestTheEvaluatorStaysSafe:
         condition = compile_condition("time.system('id')", names, True)
         with pytest.raises(ConditionError, match="time has no function system"):
             condition.evaluate_in({"time": TimeModule(NOW)})
+
+    def test_comparing_times_says_what_to_write_and_names_go_types(self) -> None:
+        (result,) = _run("time.Now() < time.Parse(app.status.health.lastTransitionTime)")
+        assert result.error is not None and "GoTime" not in result.error
+        assert ("< is not defined on time.Time; compare times with .Before(t), .After(t)"
+                in result.error)
+        (mixed,) = _run("time.Now() == 1 || time.Now().Sub(time.Now()) > 1")
+        assert mixed.error is not None and "GoDuration" not in mixed.error
+        assert "time.Duration" in mixed.error and "Seconds()" in mixed.error
+        (other,) = _run("time.Now() + 1 > 0")
+        assert other.error is not None and "mismatched types time.Time and int" in other.error
 
     def test_a_bad_time_is_an_error_not_a_crash(self) -> None:
         (result,) = _run("time.Parse(app.metadata.name).Before(time.Now())")
