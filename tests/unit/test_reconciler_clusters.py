@@ -4,6 +4,7 @@ cluster a destination names; a connection per cluster Secret."""
 from __future__ import annotations
 
 import base64
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from reconciler.clusters import (
     resolve_destination,
 )
 from reconciler.clusters.connections import ClusterConnections, client_for
+from rollouts.kube import KubeClient
 
 
 def _secret(secret_name: str, labels: dict[str, str] | None = None,
@@ -186,9 +188,18 @@ def test_client_for_a_cluster_uses_its_server_token_and_ca() -> None:
         assert client.host == "https://10.0.0.2:6443"
         assert client.certificate_authority() == ca and client.verifies_tls
         assert client._auth_headers() == {"authorization": "Bearer tok"}
-        scratch = Path(str(client._scratch))
+        scratch = Path(str(client._configuration.key_file)).parent
         assert (scratch / "client.key").read_bytes() == b"k"
         assert (scratch / "client.key").stat().st_mode & 0o077 == 0
     finally:
         client.close()
     assert not scratch.exists()  # the client certificate files go with the client
+
+
+def test_a_client_never_closed_leaves_no_key_file_once_collected() -> None:
+    client = KubeClient.for_server("https://10.0.0.2:6443", cert_data=b"c", key_data=b"k")
+    scratch = Path(str(client._configuration.key_file)).parent
+    assert (scratch / "client.key").exists()
+    del client
+    gc.collect()
+    assert not scratch.exists()  # weakref.finalize; it also runs at interpreter exit
