@@ -77,10 +77,10 @@ from rollouts.kube import (
     SECRET,
     AlreadyExists,
     Conflict,
-    Informer,
     KubeClient,
     KubeError,
 )
+from rollouts.kube.shared import SharedInformers
 from rollouts.runtime import Clock, ReconcileResult, SystemClock, Timers, WorkQueue
 from rollouts.runtime.queue import object_key, split_key
 from rollouts.runtime.written import WrittenVersions
@@ -134,6 +134,7 @@ class ApplicationController:
         render_policy: RenderPolicy = DEFAULT_POLICY,
         clock: Clock | None = None,
         field_manager: str = FIELD_MANAGER,
+        informers: SharedInformers | None = None,
     ) -> None:
         self.client = client
         self.namespace = namespace
@@ -143,9 +144,11 @@ class ApplicationController:
         # With -n and no other namespaces the install is namespaced: watch only there.
         # Otherwise watch every namespace, to serve the permitted ones and tell the others.
         scope = namespace if namespace and not self.application_namespaces else None
-        self.apps = Informer(client, APPLICATION, scope)
-        self.secrets = Informer(client, SECRET, self.control_namespace,
-                                label_selector=REPO_SECRET_SELECTOR)
+        # The process's informers (`rollouts controller`): the ApplicationSet controller
+        # watches the same Applications, repository and cluster Secrets through them.
+        shared = informers or SharedInformers(client)
+        self.apps = shared.informer(APPLICATION, scope)
+        self.secrets = shared.informer(SECRET, self.control_namespace, REPO_SECRET_SELECTOR)
         self.projects = ProjectGate(client, self.control_namespace)
         self.watches = WatchRegistry(client, self._on_tracked_change)
         self.webhook = None
@@ -173,7 +176,7 @@ class ApplicationController:
             client, control_namespace=self.control_namespace, local=Destination(
                 local_cluster(), client, self.watches, self.diffs, self.applied, self.runner),
             sources=self.sources, gate=self.projects, field_manager=field_manager,
-            on_tracked_change=self._on_tracked_change)
+            on_tracked_change=self._on_tracked_change, informers=shared)
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
         self._written = WrittenVersions()

@@ -43,7 +43,8 @@ from reconciler.project_gate import ProjectGate
 from reconciler.sync import AppliedVersions
 from reconciler.watches import WatchRegistry
 from rollouts.api import Application
-from rollouts.kube import SECRET, Handler, Informer, KubeClient
+from rollouts.kube import SECRET, Handler, KubeClient
+from rollouts.kube.shared import SharedInformers
 
 __all__ = ["Destination", "Destinations"]
 
@@ -71,9 +72,10 @@ class Destinations:
 
     def __init__(self, client: KubeClient, *, control_namespace: str, local: Destination,
                  sources: AppSources, gate: ProjectGate | None, field_manager: str,
-                 on_tracked_change: Handler) -> None:
-        self.informer = Informer(client, SECRET, control_namespace,
-                                 label_selector=CLUSTER_SECRET_SELECTOR)
+                 on_tracked_change: Handler, informers: SharedInformers | None = None) -> None:
+        # Shared: the ApplicationSet `clusters` generator reads the same Secrets.
+        self.informer = (informers or SharedInformers(client)).informer(
+            SECRET, control_namespace, CLUSTER_SECRET_SELECTOR)
         self.local = local
         self._sources, self._gate = sources, gate
         self._field_manager, self._control_namespace = field_manager, control_namespace

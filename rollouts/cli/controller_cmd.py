@@ -120,7 +120,8 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
                 render_policy=RenderPolicy(allow_remote_bases=options.allow_remote_bases),
                 repo_cache=options.repo_cache,
                 resync=options.resync, webhook_port=options.webhook_port,
-                webhook_secret=options.webhook_secret, webhook_host=options.webhook_host))
+                webhook_secret=options.webhook_secret, webhook_host=options.webhook_host,
+                informers=informers))
         elif name == "notifications":
             from analysis.providers.egress import EgressPolicy
             from rollouts.notifications.controller import NotificationController
