@@ -7,11 +7,15 @@ namespace, holds
     server: https://staging.example.com:6443   # destination.server
     namespaces: team-a,team-b                  # optional: only these namespaces
     clusterResources: "true"                   # with namespaces: cluster-scoped kinds too
-    project: team-a                            # optional: only this project's apps
+    project: team-a                            # optional: kept, restricts nothing (*)
     config: |                                  # how to talk to it (JSON)
       {"bearerToken": "...",
        "tlsClientConfig": {"insecure": false, "caData": "<base64 PEM>",
                            "certData": "...", "keyData": "...", "serverName": "..."}}
+
+(*) Argo CD enforces `project` only for an AppProject with
+`permitOnlyProjectScopedClusters`, which rollouts does not implement (it warns about the
+field): which clusters a project's apps reach is its `spec.destinations`.
 
 The Secret's own labels and annotations are the cluster's (the ApplicationSet `clusters`
 generator selects on them). The local cluster is always known as `in-cluster` at
