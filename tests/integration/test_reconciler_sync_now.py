@@ -115,6 +115,9 @@ def test_app_get_refresh_shows_a_pushed_commit(
         assert shown["status"]["sync"]["revision"] == second  # read after the controller
         assert "argocd.argoproj.io/refresh" not in shown["metadata"].get("annotations", {})
 
+        # --hard-refresh: the CLI's side (annotate, wait, show). That a hard refresh
+        # renders the same commit again, which a normal one does not, cannot be seen
+        # from here: tests/unit/test_reconciler_sync_now.py (TestHardRefreshInTheController).
         third = repo.commit({"app/settings.yaml": SETTINGS.format(v=3)}, "v3")
         hard = cli(cluster, namespace, tmp_path, "get", "web", "--hard-refresh")
         assert hard.returncode == 0, hard.stderr
