@@ -35,6 +35,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.api.secret_data import secret_data
+
 __all__ = [
     "CLUSTER_SECRET_SELECTOR",
     "LOCAL_NAME",
@@ -158,16 +160,11 @@ def _cluster(secret: Mapping[str, Any]) -> Cluster:
 
 
 def _data(secret: Mapping[str, Any], name: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in (secret.get("data") or {}).items():
-        try:
-            out[str(key)] = base64.b64decode(str(value), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            raise ValueError(f"cluster Secret {name}: data.{key} is not base64 of UTF-8 "
-                             "text; re-create the Secret with kubectl") from None
-    for key, value in (secret.get("stringData") or {}).items():
-        out[str(key)] = str(value)
-    return out
+    read = secret_data(secret)
+    if read.bad:
+        raise ValueError(f"cluster Secret {name}: data.{read.bad[0]} is not base64 of UTF-8 "
+                         "text; re-create the Secret with kubectl")
+    return read.values
 
 
 def _config(text: str, name: str) -> dict[str, Any]:

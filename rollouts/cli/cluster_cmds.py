@@ -36,6 +36,7 @@ import click
 
 from reconciler.clusters import CLUSTER_SECRET_SELECTOR, SECRET_TYPE_LABEL, Cluster, read_clusters
 from reconciler.clusters.connections import client_for
+from rollouts.api.secret_data import secret_data
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, Session, kube_options, kubeconfig_contexts
 from rollouts.kube import (
@@ -169,9 +170,14 @@ def _wait_for_token(client: KubeClient) -> str:
     deadline = time.monotonic() + TOKEN_WAIT_SECONDS
     while True:
         secret = client.get(SECRET, MANAGER_NAMESPACE, MANAGER_TOKEN)
-        token = (secret.get("data") or {}).get("token")
+        read = secret_data(secret)
+        if "token" in read.bad:
+            raise UsageProblem(
+                f"the token in Secret {MANAGER_NAMESPACE}/{MANAGER_TOKEN} is not base64 of "
+                "text; delete that Secret and run `rollouts cluster add` again")
+        token = read.values.get("token")
         if token:
-            return base64.b64decode(token).decode()
+            return token
         if time.monotonic() > deadline:
             raise UsageProblem(
                 f"the token of ServiceAccount {MANAGER_NAMESPACE}/{MANAGER_ACCOUNT} was not "
