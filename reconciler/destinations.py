@@ -36,7 +36,7 @@ from reconciler.clusters import (
     read_clusters,
     resolve_destination,
 )
-from reconciler.clusters.connections import ClusterConnections, client_for
+from reconciler.clusters.connections import ClusterConnections, ClusterGone, client_for
 from reconciler.compare import DiffCache
 from reconciler.operation_runner import OperationRunner
 from reconciler.project_gate import ProjectGate
@@ -86,35 +86,47 @@ class Destinations:
                           tuple[list[Cluster], list[ClusterProblem]]] | None = None
         self._local_view: Destination | None = None
         self._lock = threading.Lock()
+        self._parse_lock = threading.Lock()
         self.informer.add_handler(self._on_secret)
 
     # -- what the controller asks -----------------------------------------------------------
 
     def clusters(self) -> tuple[list[Cluster], list[ClusterProblem]]:
-        """The registered clusters (parsed again only when a Secret changed)."""
-        secrets = self.informer.list()
-        versions = tuple(sorted((str((s.get("metadata") or {}).get("name")),
-                                 str((s.get("metadata") or {}).get("resourceVersion")))
-                                for s in secrets))
-        with self._lock:
-            if self._read is not None and self._read[0] == versions:
-                return self._read[1]
-        parsed = read_clusters(secrets)
-        with self._lock:
-            self._read = (versions, parsed)
-        return parsed
+        """The registered clusters (parsed again only when a Secret changed; each new list
+        is handed to the connections at once, in the order the lists were read, so none
+        is kept or made for a Secret that went)."""
+        with self._parse_lock:
+            secrets = self.informer.list()
+            versions = tuple(sorted((str((s.get("metadata") or {}).get("name")),
+                                     str((s.get("metadata") or {}).get("resourceVersion")))
+                                    for s in secrets))
+            with self._lock:
+                if self._read is not None and self._read[0] == versions:
+                    return self._read[1]
+            parsed = read_clusters(secrets)
+            with self._lock:
+                self._read = (versions, parsed)
+            self._connections.retain(parsed[0])
+            return parsed
 
     def for_app(self, app: Application) -> Destination | DestinationError:
         destination = app.spec.destination
-        clusters, problems = self.clusters()
-        found = resolve_destination(clusters, server=destination.server,
-                                    name=destination.name, namespace=destination.namespace,
-                                    problems=problems)
-        if isinstance(found, DestinationError):
-            return found
-        if found.local:
-            return self._local_as(found)
-        return self._connections.get(found)
+        name = destination.name or destination.server
+        for _ in range(3):  # a Secret that changes between the read and the connection
+            clusters, problems = self.clusters()
+            found = resolve_destination(clusters, server=destination.server,
+                                        name=destination.name,
+                                        namespace=destination.namespace, problems=problems)
+            if isinstance(found, DestinationError):
+                return found
+            if found.local:
+                return self._local_as(found)
+            try:
+                return self._connections.get(found)
+            except ClusterGone:
+                continue  # a newer list was read meanwhile: resolve against it
+        return DestinationError(f"cluster '{name}': its Secret keeps changing while "
+                                "it is read; the app is compared again on its next change")
 
     def _local_as(self, found: Cluster) -> Destination:
         """The local machinery under the name it is registered with now (a Secret may
@@ -164,9 +176,9 @@ class Destinations:
 
     def _on_secret(self, _type: str, _obj: Obj, _old: Obj | None) -> None:
         # Handlers run in the informer's thread after its cache changed: a deleted Secret
-        # is no longer listed, so its connection closes here.
-        clusters, _ = self.clusters()
-        self._connections.retain(clusters)
+        # is no longer listed, so reading the list closes its connection (if no worker
+        # read it first).
+        self.clusters()
 
     def _build(self, cluster: Cluster) -> Destination:
         client = client_for(cluster, field_manager=self._field_manager)

@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from reconciler.clusters import (
     LOCAL_NAME,
     LOCAL_SERVER,
@@ -203,3 +205,28 @@ def test_a_client_never_closed_leaves_no_key_file_once_collected() -> None:
     del client
     gc.collect()
     assert not scratch.exists()  # weakref.finalize; it also runs at interpreter exit
+
+
+class TestConnectionsAfterASecretWent:
+    def test_a_list_read_before_the_secret_went_cannot_open_a_connection(self) -> None:
+        from reconciler.clusters.connections import ClusterGone
+
+        built: list[str] = []
+
+        def build(cluster: Cluster) -> str:
+            built.append(cluster.name)
+            return cluster.name
+
+        connections = ClusterConnections(local="local", build=build, close=lambda _v: None)
+        before, _ = read_clusters([_versioned("c-a", "1", name="a", server="https://a:6443")])
+        after, _ = read_clusters([])
+        connections.retain(before)
+        connections.retain(after)  # the Secret was deleted after a worker read `before`
+        with pytest.raises(ClusterGone):
+            connections.get(before[1])
+        assert built == [] and connections.connected() == []
+        rotated, _ = read_clusters([_versioned("c-a", "2", name="a", server="https://a:6443")])
+        connections.retain(rotated)
+        with pytest.raises(ClusterGone):
+            connections.get(before[1])  # an old version is not made again either
+        assert connections.get(rotated[1]) == "a" and built == ["a"]
