@@ -23,9 +23,10 @@ destinations with it), `kubeopts`. The builders and the table are pure.
 from __future__ import annotations
 
 import base64
+import contextlib
+import ipaddress
 import json
 import time
-import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -67,10 +68,21 @@ PROBE_TIMEOUT = 3.0
 
 
 def secret_name(server: str) -> str:
-    """`cluster-<host>-<hash of the URL>`, Argo CD's naming for cluster Secrets."""
-    host = (urlsplit(server).hostname or "cluster").lower()
-    host = "".join(c if c.isalnum() or c in "-." else "-" for c in host).strip("-.")[:200]
-    return f"cluster-{host or 'cluster'}-{zlib.crc32(server.encode()):d}"
+    """`cluster-<host>-<FNV-32a of the URL>`, the name `argocd cluster add` gives the
+    same server's Secret (an IPv6 host has its colons as dashes), so registering a
+    cluster both ways finds one Secret."""
+    host = (urlsplit(server).hostname or "").lower()
+    with contextlib.suppress(ValueError):  # an IP address: its canonical form
+        host = str(ipaddress.ip_address(host))
+    host = "".join(c if c.isalnum() or c in "-." else "-" for c in host)[:200]
+    return f"cluster-{host}-{_fnv32a(server.encode())}"
+
+
+def _fnv32a(data: bytes) -> int:
+    digest = 0x811C9DC5
+    for byte in data:
+        digest = ((digest ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return digest
 
 
 def manager_objects() -> list[tuple[str, Obj]]:
