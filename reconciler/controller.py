@@ -70,6 +70,7 @@ from reconciler.tracking import TRACKING_ANNOTATION, parse_tracking_id
 from reconciler.watches import Background, WatchRefused, WatchRegistry
 from reconciler.webhook import PushEvent, WebhookServer, source_matches
 from rollouts.api import Application, AppProject, check_object
+from rollouts.api.application import REFRESH_ANNOTATION, REFRESH_HARD
 from rollouts.api.phases import SyncStatusCode
 from rollouts.kube import (
     APP_PROJECT,
@@ -93,8 +94,6 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 FIELD_MANAGER = "rollouts-reconciler"
 COMPONENT = "rollouts-reconciler"
-REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
-HARD_REFRESH = "hard"
 DEFAULT_CONTROL_NAMESPACE = "rollouts"
 """The control namespace when neither -n nor --control-namespace names one."""
 
@@ -295,7 +294,7 @@ class ApplicationController:
         if refusal is not None or not isinstance(project, AppProject):
             return self._refuse(key, raw, [refusal or f"AppProject {app.spec.project!r}"], now)
         annotations = metadata.get("annotations") or {}
-        if annotations.get(REFRESH_ANNOTATION) == HARD_REFRESH:
+        if annotations.get(REFRESH_ANNOTATION) == REFRESH_HARD:
             synced = recorded_revision((raw.get("status") or {}).get("sync")) or None
             self.sources.forget_render(key, app, app_name=str(metadata["name"]),
                                        revisions=(synced,) if isinstance(synced, str) else ())

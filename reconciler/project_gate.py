@@ -43,7 +43,6 @@ __all__ = ["InvalidProject", "ProjectGate", "object_problems", "spec_problem",
            "window_problem"]
 
 Obj = dict[str, Any]
-IN_CLUSTER = "https://kubernetes.default.svc"
 
 
 def _project_name(app: Application) -> str:

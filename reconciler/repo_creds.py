@@ -43,12 +43,11 @@ from reconciler.source_url import (
     same_repository,
     under_prefix,
 )
-from rollouts.api.secret_data import secret_data
+from rollouts.api.secret_data import SECRET_TYPE_LABEL, secret_data
 
 __all__ = ["REPO_SECRET_SELECTOR", "SECRET_TYPE_LABEL", "credentials_for",
            "helm_credentials_for", "normalize_url"]
 
-SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
 REPO_SECRET_SELECTOR = f"{SECRET_TYPE_LABEL} in (repository,repo-creds)"
 
 

@@ -35,7 +35,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollouts.api.secret_data import secret_data
+from rollouts.api.defaults import IN_CLUSTER_NAME, IN_CLUSTER_SERVER
+from rollouts.api.secret_data import SECRET_TYPE_LABEL, secret_data
 
 __all__ = [
     "CLUSTER_SECRET_SELECTOR",
@@ -49,10 +50,8 @@ __all__ = [
     "read_clusters",
 ]
 
-SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
 CLUSTER_SECRET_SELECTOR = f"{SECRET_TYPE_LABEL}=cluster"
-LOCAL_NAME = "in-cluster"
-LOCAL_SERVER = "https://kubernetes.default.svc"
+LOCAL_NAME, LOCAL_SERVER = IN_CLUSTER_NAME, IN_CLUSTER_SERVER  # Argo CD's, under our names
 
 
 @dataclass(frozen=True)

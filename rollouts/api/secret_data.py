@@ -20,7 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SecretData", "decode_value", "secret_data"]
+__all__ = ["SECRET_TYPE_LABEL", "SecretData", "decode_value", "secret_data"]
+
+SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
+"""Argo CD's label saying what a Secret holds: `cluster`, `repository`, `repo-creds`."""
 
 
 @dataclass(frozen=True)
