@@ -28,7 +28,7 @@ from typing import Any
 
 from reconciler.app_source import AppSources, Target
 from reconciler.app_status import ResourceRow, build_rows
-from reconciler.clusters.registry import Cluster
+from reconciler.clusters import Cluster
 from reconciler.compare import DiffCache, Prepared, prepare_desired
 from reconciler.diff import IgnoreRule, ObjectDiff
 from reconciler.multisource import recorded_revision
