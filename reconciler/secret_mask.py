@@ -204,11 +204,14 @@ def _pattern(values: frozenset[str]) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(value) for value in ordered))
 
 
-def scrub(text: str, values: frozenset[str]) -> str:
-    """`text` with every occurrence of the `values` replaced by `MASK`."""
+def scrub(text: str, values: frozenset[str], replacement: str = MASK) -> str:
+    """`text` with every occurrence of the `values` (`MIN_SCRUBBED` characters or
+    longer, the longest first) replaced by `replacement`. The one text scrubber: Git
+    and Helm errors go through it too (`reconciler.source_secrets.Redactor`)."""
+    values = frozenset(value for value in values if len(value) >= MIN_SCRUBBED)
     if not values or not text:
         return text
-    return _pattern(values).sub(MASK, text)
+    return _pattern(values).sub(lambda _found: replacement, text)
 
 
 def scrub_messages(obj: Any, values: frozenset[str]) -> Any:

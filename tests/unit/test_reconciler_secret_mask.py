@@ -133,3 +133,14 @@ class TestScrubbingMessages:
         assert result == {"name": "production", "message": f"refused: {MASK}"}
         assert status["conditions"][0]["message"] == "the value production is bad"
         assert scrub_messages(status, frozenset()) is status
+
+
+def test_one_scrubber_for_app_secrets_and_git_credentials() -> None:
+    from reconciler.source_secrets import REDACTED, Redactor
+
+    text = r"push refused for t0ken-xyz (and abc, and t0ken-xyz-long); \1 stays"
+    values = frozenset({"t0ken-xyz", "t0ken-xyz-long", "abc"})
+    assert scrub(text, values) == \
+        r"push refused for ++++++++ (and abc, and ++++++++); \1 stays"
+    assert scrub(text, values, REDACTED) == Redactor(sorted(values))(text) == \
+        r"push refused for <redacted> (and abc, and <redacted>); \1 stays"
