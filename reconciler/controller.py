@@ -84,6 +84,7 @@ from rollouts.kube import (
 from rollouts.kube.shared import SharedInformers
 from rollouts.runtime import Clock, ReconcileResult, SystemClock, Timers, WorkQueue
 from rollouts.runtime.queue import object_key, split_key
+from rollouts.runtime.retry import backoff_delay
 from rollouts.runtime.written import WrittenVersions
 
 __all__ = ["COMPONENT", "DEFAULT_CONTROL_NAMESPACE", "FIELD_MANAGER", "REFRESH_ANNOTATION",
@@ -102,6 +103,8 @@ WINDOW_RECHECK = timedelta(seconds=60)
 """How soon an automated sync held by a sync window is considered again."""
 AFTER_OPERATION = 0.5
 """Seconds after an operation ended before comparing again (its writes reach the cache)."""
+REMOTE_RETRY_BASE, REMOTE_RETRY_MAX = 1.0, 60.0
+"""Backoff (seconds, doubling) while a registered cluster answers with temporary errors."""
 
 
 def _compared_before_finish(status: Obj) -> bool:
@@ -181,6 +184,8 @@ class ApplicationController:
         self._written = WrittenVersions()
         self._warned: dict[str, str] = {}
         """uid -> the generation whose unsupported fields were reported (one per app)."""
+        self._remote_failures: dict[str, int] = {}
+        """key -> passes in a row its registered cluster failed temporarily (backoff)."""
         self._lock = threading.Lock()
 
     @property
@@ -271,6 +276,7 @@ class ApplicationController:
         self._written.forget(key)
         with self._lock:
             self._warned.pop(key, None)
+            self._remote_failures.pop(key, None)
 
     def _reconcile(self, key: str, raw: Obj) -> ReconcileResult:
         now = self.clock.now()
@@ -307,6 +313,7 @@ class ApplicationController:
             self._timers.at(key, target.next_poll, "poll")
         compared: Compared | None = None
         conditions: list[tuple[str, str]] = []
+        remote_retry: float | None = None
         if target.error is not None:
             conditions.append(("ComparisonError", target.error))
         else:
@@ -319,9 +326,15 @@ class ApplicationController:
             except (KubeError, WatchNotReady) as error:
                 if destination.cluster.local:
                     raise
-                # Another cluster unreachable: say so on the app instead of retrying mutely.
+                # Another cluster unreachable: say so on the app instead of retrying
+                # mutely, and look again after a backoff if it may pass.
                 conditions.append(("ComparisonError", f"cluster '{destination.cluster.name}' "
                                    f"({destination.cluster.server}): {error}"))
+                if error.temporary:
+                    remote_retry = self._remote_backoff(key)
+        if remote_retry is None:
+            with self._lock:
+                self._remote_failures.pop(key, None)
         observation = self._observation(raw, app, target.revision, compared, conditions)
         status = raw.get("status") or {}
         state = status.get("operationState")
@@ -366,12 +379,20 @@ class ApplicationController:
                 requeue = AFTER_OPERATION  # compare again once the cache has the sync
             if outcome.wake_at is not None and self._timers is not None:
                 self._timers.at(key, outcome.wake_at, "operation")
+        if remote_retry is not None:
+            requeue = min(requeue, remote_retry) if requeue is not None else remote_retry
         self._finish(key, raw, observation, now,
                      refresh=_compared_before_finish(status) or
                      REFRESH_ANNOTATION in annotations, state=state,
                      history=history, events=events, remove_operation=remove_operation,
                      remove_refresh=REFRESH_ANNOTATION in annotations, hold=finished)
         return ReconcileResult(requeue_after=requeue)
+
+    def _remote_backoff(self, key: str) -> float:
+        with self._lock:
+            attempt = self._remote_failures.get(key, 0)
+            self._remote_failures[key] = attempt + 1
+        return backoff_delay(attempt, base_delay=REMOTE_RETRY_BASE, max_delay=REMOTE_RETRY_MAX)
 
     def _decide(self, app: Application, raw: Obj, compared: Compared,
                 observation: Observation, state: Obj | None, now: datetime) -> Decision:
