@@ -61,7 +61,7 @@ from reconciler.project_gate import InvalidProject, ProjectGate, spec_problem, w
 from reconciler.projects import default_project
 from reconciler.render import DEFAULT_POLICY, RenderError, RenderPolicy
 from reconciler.repo_creds import REPO_SECRET_SELECTOR
-from reconciler.secret_mask import scrub, scrub_messages
+from reconciler.secret_mask import scrub, scrub_messages, without_names
 from reconciler.source import GitSource, SourceError, redact_url
 from reconciler.sync import AppliedVersions
 from reconciler.syncplan import SyncOptions, plan_sync
@@ -264,7 +264,7 @@ class ApplicationController:
             log.info("%s changed while we reconciled it; looking again", key)
             return ReconcileResult(requeue_after=0.2)
         except KubeError as error:  # logged by the manager: it may quote an object
-            error.message = scrub(error.message, self.destinations.secret_values_of(key))
+            error.message = scrub(error.message, self._secret_values(key, raw))
             error.args = (error.message,)
             raise
 
@@ -388,6 +388,15 @@ class ApplicationController:
                      remove_refresh=REFRESH_ANNOTATION in annotations, hold=finished)
         return ReconcileResult(requeue_after=requeue)
 
+    def _secret_values(self, key: str, raw: Obj) -> frozenset[str]:
+        """What no message about this app may show: its Secrets' values, except the
+        app's own names (a Secret holding the app's name must not blank it)."""
+        metadata, spec = raw.get("metadata") or {}, raw.get("spec") or {}
+        destination = spec.get("destination") or {}
+        return without_names(self.destinations.secret_values_of(key), (
+            metadata.get("name"), metadata.get("namespace"), spec.get("project"),
+            destination.get("namespace"), destination.get("name")))
+
     def _remote_backoff(self, key: str) -> float:
         with self._lock:
             attempt = self._remote_failures.get(key, 0)
@@ -501,7 +510,7 @@ class ApplicationController:
                 remove_operation: bool = False, remove_refresh: bool = False,
                 hold: bool = False) -> None:
         old = raw.get("status") or {}
-        secrets = self.destinations.secret_values_of(key)
+        secrets = self._secret_values(key, raw)
         new = scrub_messages(build_status(old, observation, operation_state=state,
                                           history=history, now=now, refresh=refresh,
                                           hold=hold), secrets)

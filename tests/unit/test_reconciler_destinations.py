@@ -115,3 +115,12 @@ def test_a_remote_clusters_temporary_error_is_retried_with_a_backoff(tmp_path: P
     failure[:] = [SourceError("bad render", temporary=False)]
     assert controller._reconcile("rollouts/shop", raw).requeue_after is None
     controller.destinations.stop()
+
+
+def test_messages_keep_the_apps_own_names_even_when_a_secret_holds_them(
+        tmp_path: Path) -> None:
+    controller = _controller(tmp_path)
+    patched: Any = controller.destinations
+    patched.secret_values_of = lambda _key: frozenset({"shop", "web", "s3cr3t-value"})
+    raw = _app(name="second").model_dump(by_alias=True, exclude_none=True, mode="json")
+    assert controller._secret_values("rollouts/shop", raw) == frozenset({"s3cr3t-value"})

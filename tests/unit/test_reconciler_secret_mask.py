@@ -144,3 +144,19 @@ def test_one_scrubber_for_app_secrets_and_git_credentials() -> None:
         r"push refused for ++++++++ (and abc, and ++++++++); \1 stays"
     assert scrub(text, values, REDACTED) == Redactor(sorted(values))(text) == \
         r"push refused for <redacted> (and abc, and <redacted>); \1 stays"
+
+
+def test_short_values_and_the_apps_own_names_are_not_hidden() -> None:
+    from reconciler.secret_mask import without_names
+
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+              "data": {"env": base64.b64encode(b"prod").decode(),
+                       "app": base64.b64encode(b"payments").decode(),
+                       "key": base64.b64encode(b"s3cr3t-value").decode()}}
+    values = secret_values([secret])
+    assert "prod" not in values and base64.b64encode(b"prod").decode() in values
+    assert {"payments", "s3cr3t-value"} <= values
+    shown = without_names(values, ["payments", "prod-ns", None])
+    message = "payments in prod: s3cr3t-value refused"
+    assert scrub(message, shown) == "payments in prod: ++++++++ refused"
+    assert scrub(message, values) == "++++++++ in prod: ++++++++ refused"
