@@ -175,8 +175,8 @@ class ApplicationController:
         # The local cluster's machinery above; registered clusters get their own, made on
         # first use (`reconciler.destinations`): the one seam between apps and clusters.
         self.destinations = Destinations(
-            client, control_namespace=self.control_namespace, local=Destination(
-                local_cluster(), client, self.watches, self.diffs, self.applied, self.runner),
+            client, control_namespace=self.control_namespace,
+            local=Destination(local_cluster(), self.runner),
             sources=self.sources, gate=self.projects, field_manager=field_manager,
             on_tracked_change=self._on_tracked_change, informers=shared)
         self._queue: WorkQueue | None = None

@@ -21,8 +21,6 @@ Neighbours: `reconciler.controller` (asks it), `reconciler.operation_runner` (th
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -51,16 +49,25 @@ __all__ = ["Destination", "Destinations"]
 Obj = dict[str, Any]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Destination:
-    """A cluster and the controller's machinery bound to its client."""
+    """A cluster and the controller's machinery bound to its client: the runner holds
+    the client, the watches, the diff cache and the versions a sync wrote."""
 
     cluster: Cluster
-    client: KubeClient
-    watches: WatchRegistry
-    diffs: DiffCache
-    applied: AppliedVersions
     runner: OperationRunner
+
+    @property
+    def client(self) -> KubeClient:
+        return self.runner.client
+
+    @property
+    def watches(self) -> WatchRegistry:
+        return self.runner.watches
+
+    @property
+    def diffs(self) -> DiffCache:
+        return self.runner.diffs
 
     def close(self) -> None:
         self.watches.stop()
@@ -131,13 +138,12 @@ class Destinations:
     def _local_as(self, found: Cluster) -> Destination:
         """The local machinery under the name it is registered with now (a Secret may
         rename it): projects judge rendered objects against that name and server. The
-        runner keeps no state, so a copy naming the cluster is as good as the original."""
+        runner made for it shares everything with the local one, the Secret values its
+        compares saw included (`OperationRunner.for_cluster`)."""
         with self._lock:
             view = self._local_view
             if view is None or view.cluster != found:
-                runner = copy.copy(self.local.runner)
-                runner.cluster = found
-                view = dataclasses.replace(self.local, cluster=found, runner=runner)
+                view = Destination(found, self.local.runner.for_cluster(found))
                 self._local_view = view
             return view
 
@@ -189,5 +195,5 @@ class Destinations:
                                  field_manager=self._field_manager,
                                  control_namespace=self._control_namespace, gate=self._gate,
                                  cluster=cluster)
-        return Destination(cluster, client, watches, diffs, applied, runner)
+        return Destination(cluster, runner)
 

@@ -32,18 +32,17 @@ __all__ = ["ClusterConnections", "ClusterGone", "client_for"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-CLUSTER_TIMEOUT = (5.0, 30.0)
-"""(connect, read) seconds for a registered cluster's requests: an unreachable cluster
-must not hold a worker longer than the local one would."""
 
 
 def client_for(cluster: Cluster, *, field_manager: str) -> KubeClient:
     """A client for `cluster` from what its Secret says (token, CA, client certificate)."""
     tls = cluster.tls
+    # The client's default timeouts, as the local cluster's: an unreachable cluster holds
+    # a worker no longer than the local one would.
     return KubeClient.for_server(
         cluster.server, bearer_token=cluster.bearer_token, ca_data=tls.ca_data,
         cert_data=tls.cert_data, key_data=tls.key_data, insecure=tls.insecure,
-        server_name=tls.server_name, field_manager=field_manager, timeout=CLUSTER_TIMEOUT)
+        server_name=tls.server_name, field_manager=field_manager)
 
 
 class ClusterGone(LookupError):

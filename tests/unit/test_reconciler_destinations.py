@@ -74,6 +74,14 @@ def test_a_renamed_local_cluster_keeps_the_local_client_under_its_new_name(
     assert home.runner.cluster is not None and home.runner.cluster.name == "home"
     assert isinstance(controller.destinations.for_app(_app(name="in-cluster")),
                       DestinationError)
+    # The same machinery: what a compare under the new name saw of Secrets is what the
+    # controller scrubs, and forgetting the app forgets it there too.
+    assert home.watches is controller.watches and home.diffs is controller.diffs
+    assert home.runner.applied is controller.applied and home.runner is not controller.runner
+    home.runner.secrets.remember("rollouts/shop", "1" * 40, frozenset({"s3cr3t-value"}))
+    assert controller.destinations.secret_values_of("rollouts/shop") == {"s3cr3t-value"}
+    controller.destinations.forget("rollouts/shop")
+    assert home.runner.secret_values_of("rollouts/shop") == frozenset()
 
 
 def test_a_remote_clusters_temporary_error_is_retried_with_a_backoff(tmp_path: Path) -> None:

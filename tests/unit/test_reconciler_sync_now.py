@@ -136,8 +136,10 @@ class TestHardRefreshInTheController:
     a `normal` one answers from the render cache. The Git source counts the checkouts a
     render reads; the compare is cut short after the render (no cluster here)."""
 
-    def _controller(self, tmp_path: Path) -> tuple[Any, FakeGit, list[str]]:
+    def _controller(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                    ) -> tuple[Any, FakeGit, list[str]]:
         from reconciler.controller import ApplicationController
+        from reconciler.operation_runner import OperationRunner
         from reconciler.projects import default_project
         from reconciler.source import SourceError
         from rollouts.kube import KubeClient, WatchEvent
@@ -150,15 +152,16 @@ class TestHardRefreshInTheController:
         controller.projects.informer._apply(WatchEvent("ADDED", project))
         rendered: list[str] = []
 
-        def compare(key: str, model: Any, raw: Any, revision: str) -> Any:
+        def compare(_runner: Any, key: str, model: Any, raw: Any, revision: str) -> Any:
             controller.sources.render(model, app_name="one", app_namespace="apps",
                                       revision=revision)
             rendered.append(revision)
             raise SourceError("the compare stops here: no cluster in this test",
                               temporary=False)
 
+        # Every runner of the controller (the local cluster's is made per registered name).
+        monkeypatch.setattr(OperationRunner, "compare", compare)
         patched: Any = controller
-        patched.runner.compare = compare
         patched._finish = lambda *_a, **_k: None  # no status write: no API server
         return controller, git, rendered
 
@@ -173,8 +176,9 @@ class TestHardRefreshInTheController:
 
     @pytest.mark.parametrize(("refresh", "fetches"), [("hard", 1), ("normal", 0)])
     def test_only_a_hard_refresh_renders_the_same_commit_again(
-            self, tmp_path: Path, refresh: str, fetches: int) -> None:
-        controller, git, rendered = self._controller(tmp_path)
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refresh: str,
+            fetches: int) -> None:
+        controller, git, rendered = self._controller(tmp_path, monkeypatch)
         controller._reconcile("apps/one", self._raw(None))
         assert rendered == [SHA_1]
         before = len(git.calls)
