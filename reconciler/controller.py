@@ -72,7 +72,7 @@ from reconciler.project_gate import InvalidProject, ProjectGate, spec_problem, w
 from reconciler.projects import check_source_namespace, default_project
 from reconciler.render import DEFAULT_POLICY, RenderError, RenderPolicy
 from reconciler.repo_creds import REPO_SECRET_SELECTOR
-from reconciler.secret_mask import scrub, scrub_messages
+from reconciler.secret_mask import scrub, scrub_messages, without_names
 from reconciler.source import GitSource, SourceError, redact_url
 from reconciler.sync import AppliedVersions
 from reconciler.syncplan import SyncOptions, plan_sync
@@ -81,6 +81,7 @@ from reconciler.tracking import TRACKING_ANNOTATION, parse_tracking_id
 from reconciler.watches import Background, WatchRefused, WatchRegistry
 from reconciler.webhook import PushEvent, WebhookServer, source_matches
 from rollouts.api import Application, AppProject, check_object
+from rollouts.api.application import REFRESH_ANNOTATION, REFRESH_HARD
 from rollouts.api.phases import SyncStatusCode
 from rollouts.kube import (
     APP_PROJECT,
@@ -88,12 +89,13 @@ from rollouts.kube import (
     SECRET,
     AlreadyExists,
     Conflict,
-    Informer,
     KubeClient,
     KubeError,
 )
+from rollouts.kube.shared import SharedInformers
 from rollouts.runtime import Clock, ReconcileResult, SystemClock, Timers, WorkQueue
 from rollouts.runtime.queue import object_key, split_key
+from rollouts.runtime.retry import backoff_delay
 from rollouts.runtime.written import WrittenVersions
 
 __all__ = ["COMPONENT", "DEFAULT_CONTROL_NAMESPACE", "FIELD_MANAGER", "REFRESH_ANNOTATION",
@@ -104,15 +106,14 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 FIELD_MANAGER = "rollouts-reconciler"
 COMPONENT = "rollouts-reconciler"
-REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
-HARD_REFRESH = "hard"
-"""The control namespace when neither -n nor --control-namespace names one."""
 
 
 WINDOW_RECHECK = timedelta(seconds=60)
 """How soon an automated sync held by a sync window is considered again."""
 AFTER_OPERATION = 0.5
 """Seconds after an operation ended before comparing again (its writes reach the cache)."""
+REMOTE_RETRY_BASE, REMOTE_RETRY_MAX = 1.0, 60.0
+"""Backoff (seconds, doubling) while a registered cluster answers with temporary errors."""
 
 
 def _compared_before_finish(status: Obj) -> bool:
@@ -145,6 +146,7 @@ class ApplicationController:
         clock: Clock | None = None,
         field_manager: str = FIELD_MANAGER,
         deletion_timeout: timedelta = DELETION_TIMEOUT,
+        informers: SharedInformers | None = None,
     ) -> None:
         self.client = client
         self.deletion_timeout = deletion_timeout
@@ -156,9 +158,11 @@ class ApplicationController:
         # With -n and no other namespaces the install is namespaced: watch only there.
         # Otherwise watch every namespace, to serve the permitted ones and tell the others.
         scope = namespace if namespace and not self.application_namespaces else None
-        self.apps = Informer(client, APPLICATION, scope)
-        self.secrets = Informer(client, SECRET, self.control_namespace,
-                                label_selector=REPO_SECRET_SELECTOR)
+        # The process's informers (`rollouts controller`): the ApplicationSet controller
+        # watches the same Applications, repository and cluster Secrets through them.
+        shared = informers or SharedInformers(client)
+        self.apps = shared.informer(APPLICATION, scope)
+        self.secrets = shared.informer(SECRET, self.control_namespace, REPO_SECRET_SELECTOR)
         self.projects = ProjectGate(client, self.control_namespace)
         self.watches = WatchRegistry(client, self._on_tracked_change)
         self.webhook = None
@@ -183,15 +187,17 @@ class ApplicationController:
         # The local cluster's machinery above; registered clusters get their own, made on
         # first use (`reconciler.destinations`): the one seam between apps and clusters.
         self.destinations = Destinations(
-            client, control_namespace=self.control_namespace, local=Destination(
-                local_cluster(), client, self.watches, self.diffs, self.applied, self.runner),
+            client, control_namespace=self.control_namespace,
+            local=Destination(local_cluster(), self.runner),
             sources=self.sources, gate=self.projects, field_manager=field_manager,
-            on_tracked_change=self._on_tracked_change)
+            on_tracked_change=self._on_tracked_change, informers=shared)
         self._queue: WorkQueue | None = None
         self._timers: Timers | None = None
         self._written = WrittenVersions()
         self._warned: dict[str, str] = {}
         """uid -> the generation whose unsupported fields were reported (one per app)."""
+        self._remote_failures: dict[str, int] = {}
+        """key -> passes in a row its registered cluster failed temporarily (backoff)."""
         self._lock = threading.Lock()
 
     @property
@@ -270,7 +276,7 @@ class ApplicationController:
             log.info("%s changed while we reconciled it; looking again", key)
             return ReconcileResult(requeue_after=0.2)
         except KubeError as error:  # logged by the manager: it may quote an object
-            error.message = scrub(error.message, self.destinations.secret_values_of(key))
+            error.message = scrub(error.message, self._secret_values(key, raw))
             error.args = (error.message,)
             raise
 
@@ -282,6 +288,7 @@ class ApplicationController:
         self._written.forget(key)
         with self._lock:
             self._warned.pop(key, None)
+            self._remote_failures.pop(key, None)
 
     def _deleting(self, key: str, raw: Obj) -> ReconcileResult:
         """A deleted Application: with a cascade finalizer, delete its resources on its
@@ -370,7 +377,7 @@ class ApplicationController:
         if refusal is not None or not isinstance(project, AppProject):
             return self._refuse(key, raw, [refusal or f"AppProject {app.spec.project!r}"], now)
         annotations = metadata.get("annotations") or {}
-        if annotations.get(REFRESH_ANNOTATION) == HARD_REFRESH:
+        if annotations.get(REFRESH_ANNOTATION) == REFRESH_HARD:
             synced = recorded_revision((raw.get("status") or {}).get("sync")) or None
             self.sources.forget_render(key, app, app_name=str(metadata["name"]),
                                        revisions=(synced,) if isinstance(synced, str) else ())
@@ -383,6 +390,7 @@ class ApplicationController:
             self._timers.at(key, target.next_poll, "poll")
         compared: Compared | None = None
         conditions: list[tuple[str, str]] = []
+        remote_retry: float | None = None
         if target.error is not None:
             conditions.append(("ComparisonError", target.error))
         else:
@@ -395,9 +403,15 @@ class ApplicationController:
             except (KubeError, WatchNotReady) as error:
                 if destination.cluster.local:
                     raise
-                # Another cluster unreachable: say so on the app instead of retrying mutely.
+                # Another cluster unreachable: say so on the app instead of retrying
+                # mutely, and look again after a backoff if it may pass.
                 conditions.append(("ComparisonError", f"cluster '{destination.cluster.name}' "
                                    f"({destination.cluster.server}): {error}"))
+                if error.temporary:
+                    remote_retry = self._remote_backoff(key)
+        if remote_retry is None:
+            with self._lock:
+                self._remote_failures.pop(key, None)
         observation = self._observation(raw, app, target.revision, compared, conditions)
         status = raw.get("status") or {}
         state = status.get("operationState")
@@ -442,12 +456,29 @@ class ApplicationController:
                 requeue = AFTER_OPERATION  # compare again once the cache has the sync
             if outcome.wake_at is not None and self._timers is not None:
                 self._timers.at(key, outcome.wake_at, "operation")
+        if remote_retry is not None:
+            requeue = min(requeue, remote_retry) if requeue is not None else remote_retry
         self._finish(key, raw, observation, now,
                      refresh=_compared_before_finish(status) or
                      REFRESH_ANNOTATION in annotations, state=state,
                      history=history, events=events, remove_operation=remove_operation,
                      remove_refresh=REFRESH_ANNOTATION in annotations, hold=finished)
         return ReconcileResult(requeue_after=requeue)
+
+    def _secret_values(self, key: str, raw: Obj) -> frozenset[str]:
+        """What no message about this app may show: its Secrets' values, except the
+        app's own names (a Secret holding the app's name must not blank it)."""
+        metadata, spec = raw.get("metadata") or {}, raw.get("spec") or {}
+        destination = spec.get("destination") or {}
+        return without_names(self.destinations.secret_values_of(key), (
+            metadata.get("name"), metadata.get("namespace"), spec.get("project"),
+            destination.get("namespace"), destination.get("name")))
+
+    def _remote_backoff(self, key: str) -> float:
+        with self._lock:
+            attempt = self._remote_failures.get(key, 0)
+            self._remote_failures[key] = attempt + 1
+        return backoff_delay(attempt, base_delay=REMOTE_RETRY_BASE, max_delay=REMOTE_RETRY_MAX)
 
     def _decide(self, app: Application, raw: Obj, compared: Compared,
                 observation: Observation, state: Obj | None, now: datetime) -> Decision:
@@ -556,7 +587,7 @@ class ApplicationController:
                 remove_operation: bool = False, remove_refresh: bool = False,
                 hold: bool = False) -> None:
         old = raw.get("status") or {}
-        secrets = self.destinations.secret_values_of(key)
+        secrets = self._secret_values(key, raw)
         new = scrub_messages(build_status(old, observation, operation_state=state,
                                           history=history, now=now, refresh=refresh,
                                           hold=hold), secrets)

@@ -21,8 +21,6 @@ Neighbours: `reconciler.controller` (asks it), `reconciler.operation_runner` (th
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -36,30 +34,40 @@ from reconciler.clusters import (
     read_clusters,
     resolve_destination,
 )
-from reconciler.clusters.connections import ClusterConnections, client_for
+from reconciler.clusters.connections import ClusterConnections, ClusterGone, client_for
 from reconciler.compare import DiffCache
 from reconciler.operation_runner import OperationRunner
 from reconciler.project_gate import ProjectGate
 from reconciler.sync import AppliedVersions
 from reconciler.watches import WatchRegistry
 from rollouts.api import Application
-from rollouts.kube import SECRET, Handler, Informer, KubeClient
+from rollouts.kube import SECRET, Handler, KubeClient
+from rollouts.kube.shared import SharedInformers
 
 __all__ = ["Destination", "Destinations"]
 
 Obj = dict[str, Any]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Destination:
-    """A cluster and the controller's machinery bound to its client."""
+    """A cluster and the controller's machinery bound to its client: the runner holds
+    the client, the watches, the diff cache and the versions a sync wrote."""
 
     cluster: Cluster
-    client: KubeClient
-    watches: WatchRegistry
-    diffs: DiffCache
-    applied: AppliedVersions
     runner: OperationRunner
+
+    @property
+    def client(self) -> KubeClient:
+        return self.runner.client
+
+    @property
+    def watches(self) -> WatchRegistry:
+        return self.runner.watches
+
+    @property
+    def diffs(self) -> DiffCache:
+        return self.runner.diffs
 
     def close(self) -> None:
         self.watches.stop()
@@ -71,9 +79,10 @@ class Destinations:
 
     def __init__(self, client: KubeClient, *, control_namespace: str, local: Destination,
                  sources: AppSources, gate: ProjectGate | None, field_manager: str,
-                 on_tracked_change: Handler) -> None:
-        self.informer = Informer(client, SECRET, control_namespace,
-                                 label_selector=CLUSTER_SECRET_SELECTOR)
+                 on_tracked_change: Handler, informers: SharedInformers | None = None) -> None:
+        # Shared: the ApplicationSet `clusters` generator reads the same Secrets.
+        self.informer = (informers or SharedInformers(client)).informer(
+            SECRET, control_namespace, CLUSTER_SECRET_SELECTOR)
         self.local = local
         self._sources, self._gate = sources, gate
         self._field_manager, self._control_namespace = field_manager, control_namespace
@@ -84,46 +93,57 @@ class Destinations:
                           tuple[list[Cluster], list[ClusterProblem]]] | None = None
         self._local_view: Destination | None = None
         self._lock = threading.Lock()
+        self._parse_lock = threading.Lock()
         self.informer.add_handler(self._on_secret)
 
     # -- what the controller asks -----------------------------------------------------------
 
     def clusters(self) -> tuple[list[Cluster], list[ClusterProblem]]:
-        """The registered clusters (parsed again only when a Secret changed)."""
-        secrets = self.informer.list()
-        versions = tuple(sorted((str((s.get("metadata") or {}).get("name")),
-                                 str((s.get("metadata") or {}).get("resourceVersion")))
-                                for s in secrets))
-        with self._lock:
-            if self._read is not None and self._read[0] == versions:
-                return self._read[1]
-        parsed = read_clusters(secrets)
-        with self._lock:
-            self._read = (versions, parsed)
-        return parsed
+        """The registered clusters (parsed again only when a Secret changed; each new list
+        is handed to the connections at once, in the order the lists were read, so none
+        is kept or made for a Secret that went)."""
+        with self._parse_lock:
+            secrets = self.informer.list()
+            versions = tuple(sorted((str((s.get("metadata") or {}).get("name")),
+                                     str((s.get("metadata") or {}).get("resourceVersion")))
+                                    for s in secrets))
+            with self._lock:
+                if self._read is not None and self._read[0] == versions:
+                    return self._read[1]
+            parsed = read_clusters(secrets)
+            with self._lock:
+                self._read = (versions, parsed)
+            self._connections.retain(parsed[0])
+            return parsed
 
     def for_app(self, app: Application) -> Destination | DestinationError:
         destination = app.spec.destination
-        clusters, problems = self.clusters()
-        found = resolve_destination(clusters, server=destination.server,
-                                    name=destination.name, namespace=destination.namespace,
-                                    problems=problems)
-        if isinstance(found, DestinationError):
-            return found
-        if found.local:
-            return self._local_as(found)
-        return self._connections.get(found)
+        name = destination.name or destination.server
+        for _ in range(3):  # a Secret that changes between the read and the connection
+            clusters, problems = self.clusters()
+            found = resolve_destination(clusters, server=destination.server,
+                                        name=destination.name,
+                                        namespace=destination.namespace, problems=problems)
+            if isinstance(found, DestinationError):
+                return found
+            if found.local:
+                return self._local_as(found)
+            try:
+                return self._connections.get(found)
+            except ClusterGone:
+                continue  # a newer list was read meanwhile: resolve against it
+        return DestinationError(f"cluster '{name}': its Secret keeps changing while "
+                                "it is read; the app is compared again on its next change")
 
     def _local_as(self, found: Cluster) -> Destination:
         """The local machinery under the name it is registered with now (a Secret may
         rename it): projects judge rendered objects against that name and server. The
-        runner keeps no state, so a copy naming the cluster is as good as the original."""
+        runner made for it shares everything with the local one, the Secret values its
+        compares saw included (`OperationRunner.for_cluster`)."""
         with self._lock:
             view = self._local_view
             if view is None or view.cluster != found:
-                runner = copy.copy(self.local.runner)
-                runner.cluster = found
-                view = dataclasses.replace(self.local, cluster=found, runner=runner)
+                view = Destination(found, self.local.runner.for_cluster(found))
                 self._local_view = view
             return view
 
@@ -162,9 +182,9 @@ class Destinations:
 
     def _on_secret(self, _type: str, _obj: Obj, _old: Obj | None) -> None:
         # Handlers run in the informer's thread after its cache changed: a deleted Secret
-        # is no longer listed, so its connection closes here.
-        clusters, _ = self.clusters()
-        self._connections.retain(clusters)
+        # is no longer listed, so reading the list closes its connection (if no worker
+        # read it first).
+        self.clusters()
 
     def _build(self, cluster: Cluster) -> Destination:
         client = client_for(cluster, field_manager=self._field_manager)
@@ -175,5 +195,5 @@ class Destinations:
                                  field_manager=self._field_manager,
                                  control_namespace=self._control_namespace, gate=self._gate,
                                  cluster=cluster)
-        return Destination(cluster, client, watches, diffs, applied, runner)
+        return Destination(cluster, runner)
 

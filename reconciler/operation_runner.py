@@ -28,7 +28,7 @@ from typing import Any
 
 from reconciler.app_source import AppSources, Target
 from reconciler.app_status import ResourceRow, build_rows
-from reconciler.clusters.registry import Cluster
+from reconciler.clusters import Cluster
 from reconciler.compare import DiffCache, Prepared, prepare_desired
 from reconciler.diff import IgnoreRule, ObjectDiff
 from reconciler.multisource import recorded_revision
@@ -55,7 +55,8 @@ from rollouts.api.application_status import Operation
 from rollouts.api.phases import OperationPhase
 from rollouts.kube import Informer, Kind, KubeClient, KubeError
 
-__all__ = ["Compared", "OpOutcome", "OperationRunner", "WatchNotReady", "compare"]
+__all__ = ["Compared", "OpOutcome", "OperationRunner", "SecretMemory", "WatchNotReady",
+           "compare"]
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,6 @@ class Compared:
     conditions: list[tuple[str, str]] = field(default_factory=list)
     forbidden: list[str] = field(default_factory=list)
     """Rendered objects the project forbids: the sync fails and nothing is applied."""
-    secret_values: frozenset[str] = frozenset()
-    """Values of the Secrets among the desired, live and tracked objects (never shown)."""
     source_types: tuple[str, ...] = ()
     """A multi-source app: each source's type (`status.sourceTypes`)."""
 
@@ -124,13 +123,40 @@ def _selected(objects: list[Obj], resources: list[Any]) -> list[Obj]:
     return [obj for obj in objects if named(resource_key(obj))]
 
 
+class SecretMemory:
+    """app key -> commit -> the values of the Secrets its compare saw, for the last two
+    commits compared; shared by the runners of one cluster (`for_cluster`)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, dict[str, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def values_of(self, key: str) -> frozenset[str]:
+        with self._lock:
+            return frozenset[str]().union(*self._values.get(key, {}).values())
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._values.pop(key, None)
+
+    def remember(self, key: str, revision: str, values: frozenset[str]) -> None:
+        with self._lock:
+            per_commit = self._values.setdefault(key, {})
+            per_commit.pop(revision, None)
+            per_commit[revision] = values  # newest last
+            while len(per_commit) > 2:
+                per_commit.pop(next(iter(per_commit)))
+            if not any(per_commit.values()):
+                self._values.pop(key, None)
+
+
 class OperationRunner:
     """Compares apps and runs their operations; shared by all workers (keeps no state)."""
 
     def __init__(self, client: KubeClient, watches: WatchRegistry, sources: AppSources,
                  diffs: DiffCache, applied: AppliedVersions, *, field_manager: str,
                  control_namespace: str = "", gate: ProjectGate | None = None,
-                 cluster: Cluster | None = None) -> None:
+                 cluster: Cluster | None = None, secrets: SecretMemory | None = None) -> None:
         self.client = client
         self.cluster = cluster
         """The registered cluster `client` talks to (None: the local one, as the spec says)."""
@@ -141,28 +167,23 @@ class OperationRunner:
         self.diffs = diffs
         self.applied = applied
         self.field_manager = field_manager
-        self._secrets: dict[str, dict[str, frozenset[str]]] = {}
-        """app key -> commit -> its Secrets' values (the last two commits compared)."""
-        self._secrets_lock = threading.Lock()
+        self.secrets = secrets or SecretMemory()
+
+    def for_cluster(self, cluster: Cluster) -> OperationRunner:
+        """This runner (the same client, watches, caches and Secret values) under the
+        name `cluster` gives it: a Secret may register the local cluster under another
+        name, and projects judge rendered objects against that one."""
+        return OperationRunner(self.client, self.watches, self.sources, self.diffs,
+                               self.applied, field_manager=self.field_manager,
+                               control_namespace=self.control_namespace, gate=self.gate,
+                               cluster=cluster, secrets=self.secrets)
 
     def secret_values_of(self, key: str) -> frozenset[str]:
         """The Secret values of the app's last compares: what no message may show."""
-        with self._secrets_lock:
-            return frozenset[str]().union(*self._secrets.get(key, {}).values())
+        return self.secrets.values_of(key)
 
     def forget(self, key: str) -> None:
-        with self._secrets_lock:
-            self._secrets.pop(key, None)
-
-    def _remember_secrets(self, key: str, revision: str, values: frozenset[str]) -> None:
-        with self._secrets_lock:
-            per_commit = self._secrets.setdefault(key, {})
-            per_commit.pop(revision, None)
-            per_commit[revision] = values  # newest last
-            while len(per_commit) > 2:
-                per_commit.pop(next(iter(per_commit)))
-            if not any(per_commit.values()):
-                self._secrets.pop(key, None)
+        self.secrets.forget(key)
 
     def instance(self, raw: Obj) -> str:
         """The name `raw`'s objects are tracked by (`reconciler.tenancy.instance_name`)."""
@@ -256,9 +277,9 @@ class OperationRunner:
         rows = build_rows(prepared.objects, live, tracked,
                           {k: d.changed for k, d in diffs.items()})
         values = secret_values([*prepared.objects, *live.values(), *tracked])
-        self._remember_secrets(key, revision, values)
+        self.secrets.remember(key, revision, values)
         return Compared(revision, prepared.objects, prepared.kinds, live, tracked, diffs, rows,
-                        rendered.source_type, conditions, forbidden, values,
+                        rendered.source_type, conditions, forbidden,
                         source_types=rendered.source_types)
 
     def _orphans(self, app: Application, prepared: Prepared, tracked: list[Obj],

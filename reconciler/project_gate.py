@@ -25,8 +25,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from reconciler.clusters.destination import scope_problem
-from reconciler.clusters.registry import Cluster
+from reconciler.clusters import Cluster, scope_problem
 from reconciler.multisource import sources_of
 from reconciler.projects import (
     check_destination,
@@ -43,7 +42,6 @@ __all__ = ["InvalidProject", "ProjectGate", "object_problems", "spec_problem",
            "window_problem"]
 
 Obj = dict[str, Any]
-IN_CLUSTER = "https://kubernetes.default.svc"
 
 
 def _project_name(app: Application) -> str:

@@ -31,8 +31,6 @@ the same way on URLs read by `reconciler.charts.urls` (an OCI address with or wi
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,11 +43,11 @@ from reconciler.source_url import (
     same_repository,
     under_prefix,
 )
+from rollouts.api.secret_data import SECRET_TYPE_LABEL, secret_data
 
 __all__ = ["REPO_SECRET_SELECTOR", "SECRET_TYPE_LABEL", "credentials_for",
            "helm_credentials_for", "normalize_url"]
 
-SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
 REPO_SECRET_SELECTOR = f"{SECRET_TYPE_LABEL} in (repository,repo-creds)"
 
 
@@ -71,14 +69,8 @@ def _parsed(url: str) -> RepoURL | None:
 
 
 def _field(secret: dict[str, Any], name: str) -> str | None:
-    raw = (secret.get("data") or {}).get(name)
-    if raw is None:
-        plain = (secret.get("stringData") or {}).get(name)
-        return str(plain) if plain is not None else None
-    try:
-        return base64.b64decode(str(raw)).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
+    # A value that does not decode is as good as missing: no credentials from it.
+    return secret_data(secret).values.get(name)
 
 
 def credentials_for(repo_url: str, secrets: Iterable[dict[str, Any]]) -> Credentials | None:

@@ -20,10 +20,14 @@ Two tools, both pure:
   API server or admission webhook refusing an apply, which may quote the object) pass
   through `scrub`, which replaces every known Secret value of the Application's objects
   (as stored, base64-decoded, JSON-escaped, and each line of a multi-line value) by
-  `++++++++`. Values shorter than `MIN_SCRUBBED` characters are left alone: masking
-  every `a` or `80` would garble the message and protect nothing. `scrub_messages`
-  applies it to every `message` field of a status, and only there: names, namespaces
-  and revisions are never touched.
+  `++++++++`. Values shorter than `MIN_SECRET_VALUE` characters are left alone (their
+  base64 form is still looked for): masking every `true`, `prod` or `80` would garble
+  the message and protect nothing; nor are values equal to the names the message is
+  about (`without_names`: the app's name, namespaces, project), since a Secret holding
+  `shop` must not blank the app's own name in every message. `scrub_messages` applies
+  it to every `message` field of a status, and only there: names, namespaces and
+  revisions are never touched. (Argo CD masks Secrets in diffs only and scrubs no
+  message: this is stricter than Argo CD, not a change of what it shows.)
 
 Neighbours: `reconciler.diff` (the diff view), `reconciler.controller` (status, events,
 errors that reach the log), `rollouts.cli.app_view` (`app diff`'s pruned objects).
@@ -44,12 +48,14 @@ __all__ = [
     "LAST_APPLIED",
     "MASK",
     "MIN_SCRUBBED",
+    "MIN_SECRET_VALUE",
     "hide_secret_data",
     "is_secret",
     "mask_object",
     "scrub",
     "scrub_messages",
     "secret_values",
+    "without_names",
 ]
 
 Obj = dict[str, Any]
@@ -58,7 +64,10 @@ MASK = "++++++++"
 _LONGER = "++++"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 MIN_SCRUBBED = 4
-"""Shortest Secret value `scrub` looks for in text."""
+"""Shortest value `scrub` looks for in text (a credential given to Git or Helm)."""
+MIN_SECRET_VALUE = 6
+"""Shortest form of an app's Secret value `secret_values` collects: shorter ones are
+flags and ordinary words (`true`, `admin`, `prod`) far more often than secrets."""
 _MAX_SCRUBBED_VALUES = 10_000
 """Values one scrub looks for at most (longest first): bounds the pattern's size."""
 
@@ -151,7 +160,7 @@ def _forms(text: str) -> set[str]:
     forms = {text, json.dumps(text)[1:-1]}
     if "\n" in text:
         forms.update(line.strip() for line in text.splitlines())
-    return {form for form in forms if len(form) >= MIN_SCRUBBED}
+    return {form for form in forms if len(form) >= MIN_SECRET_VALUE}
 
 
 def _decoded(value: str) -> str | None:
@@ -185,7 +194,7 @@ def _values_of(obj: Obj) -> set[str]:
 
 def secret_values(objects: Iterable[Any]) -> frozenset[str]:
     """Every value of the Secrets among `objects` (and of their last-applied copies), in
-    the forms a message may quote them, `MIN_SCRUBBED` characters or longer."""
+    the forms a message may quote them, `MIN_SECRET_VALUE` characters or longer."""
     found: set[str] = set()
     for obj in objects:
         if not is_secret(obj):
@@ -204,11 +213,20 @@ def _pattern(values: frozenset[str]) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(value) for value in ordered))
 
 
-def scrub(text: str, values: frozenset[str]) -> str:
-    """`text` with every occurrence of the `values` replaced by `MASK`."""
+def without_names(values: frozenset[str], names: Iterable[object]) -> frozenset[str]:
+    """`values` less the `names` a message is about (see the module docstring)."""
+    shown = {name for name in names if isinstance(name, str) and name}
+    return values - shown if shown & values else values
+
+
+def scrub(text: str, values: frozenset[str], replacement: str = MASK) -> str:
+    """`text` with every occurrence of the `values` (`MIN_SCRUBBED` characters or
+    longer, the longest first) replaced by `replacement`. The one text scrubber: Git
+    and Helm errors go through it too (`reconciler.source_secrets.Redactor`)."""
+    values = frozenset(value for value in values if len(value) >= MIN_SCRUBBED)
     if not values or not text:
         return text
-    return _pattern(values).sub(MASK, text)
+    return _pattern(values).sub(lambda _found: replacement, text)
 
 
 def scrub_messages(obj: Any, values: frozenset[str]) -> Any:

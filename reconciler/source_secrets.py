@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
+from reconciler.secret_mask import scrub
+
 __all__ = [
     "Credentials",
     "Redactor",
@@ -40,7 +42,6 @@ _PRIVATE_KEY = re.compile(
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL
 )
 _AUTH_HEADER = re.compile(r"(?i)\b(authorization:\s*(?:basic|bearer|token))\s+\S+")
-_MIN_SECRET_LENGTH = 4  # shorter "secrets" would redact ordinary words; none are that short
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,9 @@ class Redactor:
     """Scrubs URL userinfo, private keys, auth headers and known secret values from text."""
 
     def __init__(self, secrets: list[str] | None = None) -> None:
-        self._secrets = sorted(
-            {s for s in secrets or [] if len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True
-        )
+        # Values shorter than secret_mask.MIN_SCRUBBED are left alone by scrub: they
+        # would redact ordinary words, and no credential is that short.
+        self._secrets = frozenset(secrets or [])
 
     def with_secrets(self, more: list[str]) -> Redactor:
         return Redactor([*self._secrets, *more])
@@ -116,9 +117,7 @@ class Redactor:
     def __call__(self, text: str) -> str:
         text = _PRIVATE_KEY.sub(REDACTED, text)
         text = _AUTH_HEADER.sub(rf"\1 {REDACTED}", text)
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return redact_url(text)
+        return redact_url(scrub(text, self._secrets, REDACTED))
 
 
 # The askpass helper holds no secret: it echoes variables that exist only in the

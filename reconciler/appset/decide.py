@@ -53,6 +53,7 @@ from pydantic import ValidationError
 
 from reconciler.appset.spec import AppSetSpec
 from rollouts.api import Application
+from rollouts.api.application import REFRESH_ANNOTATION
 
 __all__ = [
     "APPLICATION_SET_KIND",
@@ -70,7 +71,7 @@ __all__ = [
 Obj = dict[str, Any]
 APPLICATION_SET_KIND = "ApplicationSet"
 API_VERSION = "argoproj.io/v1alpha1"
-KEPT_ANNOTATIONS = ("notified.notifications.argoproj.io", "argocd.argoproj.io/refresh")
+KEPT_ANNOTATIONS = ("notified.notifications.argoproj.io", REFRESH_ANNOTATION)
 POST_DELETE_FINALIZER = "post-delete-finalizer.argocd.argoproj.io"
 
 

@@ -9,9 +9,11 @@ Secret's server, bearer token and TLS data.
 
 A connection is keyed by the cluster Secret's name and remembered with the Secret's
 `resourceVersion` and server: a rotated token or a new CA is a new client, and the old
-one is closed (its watches stop). The local cluster is never built: the controller's own
-client serves it. Neighbours: `reconciler.clusters.registry` (the clusters),
-`rollouts.kube` (the client).
+one is closed (its watches stop). Once `retain` has named the registered clusters, `get`
+builds only those, at those versions (`ClusterGone` otherwise): a worker holding a list
+read before a Secret went cannot open a connection that nothing would close. The local
+cluster is never built: the controller's own client serves it. Neighbours:
+`reconciler.clusters.registry` (the clusters), `rollouts.kube` (the client).
 """
 
 from __future__ import annotations
@@ -25,23 +27,27 @@ from typing import Generic, TypeVar
 from reconciler.clusters.registry import Cluster
 from rollouts.kube import KubeClient
 
-__all__ = ["ClusterConnections", "client_for"]
+__all__ = ["ClusterConnections", "ClusterGone", "client_for"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-CLUSTER_TIMEOUT = (5.0, 30.0)
-"""(connect, read) seconds for a registered cluster's requests: an unreachable cluster
-must not hold a worker longer than the local one would."""
 
 
 def client_for(cluster: Cluster, *, field_manager: str) -> KubeClient:
     """A client for `cluster` from what its Secret says (token, CA, client certificate)."""
     tls = cluster.tls
+    # The client's default timeouts, as the local cluster's: an unreachable cluster holds
+    # a worker no longer than the local one would.
     return KubeClient.for_server(
         cluster.server, bearer_token=cluster.bearer_token, ca_data=tls.ca_data,
         cert_data=tls.cert_data, key_data=tls.key_data, insecure=tls.insecure,
-        server_name=tls.server_name, field_manager=field_manager, timeout=CLUSTER_TIMEOUT)
+        server_name=tls.server_name, field_manager=field_manager)
+
+
+class ClusterGone(LookupError):
+    """`get` of a cluster the last `retain` did not name (at that version): read the
+    clusters again."""
 
 
 @dataclass
@@ -59,6 +65,8 @@ class ClusterConnections(Generic[T]):
         self._build = build
         self._close = close
         self._entries: dict[str, _Entry[T]] = {}
+        self._registered: dict[str, tuple[str | None, str]] | None = None
+        """key -> version of the clusters the last `retain` named (None: not yet told)."""
         self._lock = threading.Lock()
         self._stopped = False
 
@@ -74,6 +82,8 @@ class ClusterConnections(Generic[T]):
         with self._lock:
             if self._stopped:
                 raise RuntimeError("the cluster connections are stopped")
+            if self._registered is not None and self._registered.get(key) != version:
+                raise ClusterGone(f"cluster Secret {key} changed or went since it was read")
             entry = self._entries.get(key)
             if entry is not None and entry.version == version:
                 return entry.value
@@ -88,8 +98,9 @@ class ClusterConnections(Generic[T]):
 
     def retain(self, clusters: Iterable[Cluster]) -> None:
         """Close the connections of clusters no longer registered (their Secret went)."""
-        keep = {self._key(c) for c in clusters if not c.local}
+        keep = {self._key(c): (c.resource_version, c.server) for c in clusters if not c.local}
         with self._lock:
+            self._registered = keep
             gone = [k for k in self._entries if k not in keep]
             closed = [self._entries.pop(k).value for k in gone]
         for key, value in zip(gone, closed, strict=True):

@@ -7,11 +7,15 @@ namespace, holds
     server: https://staging.example.com:6443   # destination.server
     namespaces: team-a,team-b                  # optional: only these namespaces
     clusterResources: "true"                   # with namespaces: cluster-scoped kinds too
-    project: team-a                            # optional: only this project's apps
+    project: team-a                            # optional: kept, restricts nothing (*)
     config: |                                  # how to talk to it (JSON)
       {"bearerToken": "...",
        "tlsClientConfig": {"insecure": false, "caData": "<base64 PEM>",
                            "certData": "...", "keyData": "...", "serverName": "..."}}
+
+(*) Argo CD enforces `project` only for an AppProject with
+`permitOnlyProjectScopedClusters`, which rollouts does not implement (it warns about the
+field): which clusters a project's apps reach is its `spec.destinations`.
 
 The Secret's own labels and annotations are the cluster's (the ApplicationSet `clusters`
 generator selects on them). The local cluster is always known as `in-cluster` at
@@ -31,6 +35,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.api.defaults import IN_CLUSTER_NAME, IN_CLUSTER_SERVER
+from rollouts.api.secret_data import SECRET_TYPE_LABEL, secret_data
+
 __all__ = [
     "CLUSTER_SECRET_SELECTOR",
     "LOCAL_NAME",
@@ -43,10 +50,8 @@ __all__ = [
     "read_clusters",
 ]
 
-SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
 CLUSTER_SECRET_SELECTOR = f"{SECRET_TYPE_LABEL}=cluster"
-LOCAL_NAME = "in-cluster"
-LOCAL_SERVER = "https://kubernetes.default.svc"
+LOCAL_NAME, LOCAL_SERVER = IN_CLUSTER_NAME, IN_CLUSTER_SERVER  # Argo CD's, under our names
 
 
 @dataclass(frozen=True)
@@ -154,16 +159,11 @@ def _cluster(secret: Mapping[str, Any]) -> Cluster:
 
 
 def _data(secret: Mapping[str, Any], name: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in (secret.get("data") or {}).items():
-        try:
-            out[str(key)] = base64.b64decode(str(value), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            raise ValueError(f"cluster Secret {name}: data.{key} is not base64 of UTF-8 "
-                             "text; re-create the Secret with kubectl") from None
-    for key, value in (secret.get("stringData") or {}).items():
-        out[str(key)] = str(value)
-    return out
+    read = secret_data(secret)
+    if read.bad:
+        raise ValueError(f"cluster Secret {name}: data.{read.bad[0]} is not base64 of UTF-8 "
+                         "text; re-create the Secret with kubectl")
+    return read.values
 
 
 def _config(text: str, name: str) -> dict[str, Any]:

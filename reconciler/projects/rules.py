@@ -37,6 +37,7 @@ from collections.abc import Sequence
 
 from reconciler.source_secrets import redact_url
 from rollouts.api.appproject import AppProject, ClusterResourceRestriction, GroupKind
+from rollouts.api.defaults import IN_CLUSTER_NAME, IN_CLUSTER_SERVER
 from rollouts.api.globs import Dialect, glob_match
 from rollouts.api.rules_appproject import regex_entry, regex_problem
 
@@ -53,8 +54,6 @@ __all__ = [
     "normalize_git_url",
 ]
 
-IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
-IN_CLUSTER_NAME = "in-cluster"
 _SHOWN_ENTRIES = 5  # a refusal lists this many entries of the rule, then "..."
 _SCP_LIKE = re.compile(r"^(ssh://)?([^/:]*?)@[^@]+$")
 

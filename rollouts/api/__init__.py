@@ -8,7 +8,8 @@ Modules: `rollout`/`rollout_status`, `analysis`/`analysis_status`, `experiment`,
 `application`/`application_status`, `appproject` (the kinds), `duration`, `intstr`,
 `quantity` (scalar types), `phases` (enums with behaviour), `defaults`, `validation` and
 `rules_*` (semantic rules), `globs` and `cron` (Argo CD's glob and cron dialects),
-`fields` (unknown and not-yet-supported fields), `podtemplate`, `kinds`.
+`fields` (unknown and not-yet-supported fields), `podtemplate`, `kinds`, `secret_data`
+(a Secret's values as text, for every side that reads Secrets).
 """
 
 from rollouts.api import defaults

@@ -16,6 +16,9 @@ from rollouts.api.common import API_VERSION, ApiModel, Bool, Int, ObjectMeta
 from rollouts.api.duration import Duration
 
 __all__ = [
+    "REFRESH_ANNOTATION",
+    "REFRESH_HARD",
+    "REFRESH_NORMAL",
     "Application",
     "ApplicationDestination",
     "ApplicationSource",
@@ -31,6 +34,11 @@ __all__ = [
     "SyncPolicy",
     "SyncPolicyAutomated",
 ]
+
+REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
+"""Argo CD's refresh request on an Application: `normal` (ask Git now) or `hard` (also
+render again); the controller removes it once the status is written."""
+REFRESH_NORMAL, REFRESH_HARD = "normal", "hard"
 
 KNOWN_SYNC_OPTIONS: dict[str, str] = {
     "CreateNamespace": "true|false",

@@ -149,7 +149,9 @@ class AppProjectSpec(ApiModel):
         "roles": "project roles grant access through Argo CD's API server, which rollouts "
                  "does not have; use Kubernetes RBAC on Applications",
         "signatureKeys": "commit signature verification is not implemented",
-        "permitOnlyProjectScopedClusters": "only the local cluster is supported",
+        "permitOnlyProjectScopedClusters": "project-scoped clusters are not enforced (a "
+                                           "cluster Secret's project field restricts "
+                                           "nothing); restrict spec.destinations instead",
         "destinationServiceAccounts": "syncs always use the controller's service account",
     }
 

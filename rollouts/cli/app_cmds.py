@@ -260,7 +260,19 @@ def _diff(session: Session, app_obj: Obj, revision: str | None) -> tuple[list[st
         raise UsageProblem(f"application '{name}' has a bad spec.ignoreDifferences: {error}"
                            ) from None
     objects, where = desired_objects(session, app, revision)
-    session = _destination(session, app)  # compare where the controller would apply
+    remote = _destination(session, app)  # compare where the controller would apply
+    try:
+        blocks, new, changed, pruned = _compare(remote, app_obj, app, objects, rules)
+    finally:
+        if remote.client is not session.client:  # a registered cluster's: its key file goes
+            remote.client.close()
+    return blocks, view.diff_summary(name, where, new=new, changed=changed, pruned=pruned)
+
+
+def _compare(session: Session, app_obj: Obj, app: Application, objects: list[Obj],
+             rules: list[IgnoreRule]) -> tuple[list[str], int, int, int]:
+    """The diff blocks and the counts (new, changed, pruned) on the destination cluster."""
+    name = str(app.metadata.name)
     blocks: list[str] = []
     new = changed = 0
     with session.calling("compare", "the objects of application", name):
@@ -300,7 +312,7 @@ def _diff(session: Session, app_obj: Obj, revision: str | None) -> tuple[list[st
         pruned = _tracked_live(live, name, prepared.objects)
     blocks += [f"{view.diff_header(resource_key(obj))}\n{view.render_pruned(obj)}"
                for obj in pruned]
-    return blocks, view.diff_summary(name, where, new=new, changed=changed, pruned=len(pruned))
+    return blocks, new, changed, len(pruned)
 
 
 # --- commands ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rollouts.api.application import REFRESH_ANNOTATION, REFRESH_HARD, REFRESH_NORMAL
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import Session
 from rollouts.kube import APPLICATION
@@ -26,8 +27,7 @@ __all__ = ["HARD", "NORMAL", "REFRESH_ANNOTATION", "REFRESH_WAIT", "refresh", "r
            "refreshed"]
 
 Obj = dict[str, Any]
-REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
-NORMAL, HARD = "normal", "hard"
+NORMAL, HARD = REFRESH_NORMAL, REFRESH_HARD
 REFRESH_WAIT = 120.0
 """Seconds to wait for the controller to take the annotation away."""
 POLL_SECONDS = 0.2

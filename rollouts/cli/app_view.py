@@ -28,6 +28,7 @@ from reconciler.diff import ObjectDiff, apply_body
 from reconciler.secret_mask import mask_object
 from reconciler.source_secrets import redact_url  # = reconciler.source.redact_url, no git
 from reconciler.tracking import ResourceKey
+from rollouts.api.defaults import IN_CLUSTER_SERVER
 from rollouts.api.phases import OperationPhase
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.rollout_view import age
@@ -329,7 +330,7 @@ def render_app(app: dict[str, Any], now: datetime) -> str:
         ("Name", f"{metadata.get('namespace')}/{metadata.get('name')}"),
         ("Project", str(_get(app, "spec", "project") or "default")),
         ("Server", str(destination.get("server") or destination.get("name")
-                       or "https://kubernetes.default.svc")),
+                       or IN_CLUSTER_SERVER)),
         ("Namespace", str(destination.get("namespace") or "-")),
         ("Repo", redact_url(str(source.get("repoURL") or "-"))),
         ("Target", _target(app)),

@@ -23,9 +23,10 @@ destinations with it), `kubeopts`. The builders and the table are pure.
 from __future__ import annotations
 
 import base64
+import contextlib
+import ipaddress
 import json
 import time
-import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ import click
 
 from reconciler.clusters import CLUSTER_SECRET_SELECTOR, SECRET_TYPE_LABEL, Cluster, read_clusters
 from reconciler.clusters.connections import client_for
+from rollouts.api.secret_data import secret_data
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, Session, kube_options, kubeconfig_contexts
 from rollouts.kube import (
@@ -66,10 +68,21 @@ PROBE_TIMEOUT = 3.0
 
 
 def secret_name(server: str) -> str:
-    """`cluster-<host>-<hash of the URL>`, Argo CD's naming for cluster Secrets."""
-    host = (urlsplit(server).hostname or "cluster").lower()
-    host = "".join(c if c.isalnum() or c in "-." else "-" for c in host).strip("-.")[:200]
-    return f"cluster-{host or 'cluster'}-{zlib.crc32(server.encode()):d}"
+    """`cluster-<host>-<FNV-32a of the URL>`, the name `argocd cluster add` gives the
+    same server's Secret (an IPv6 host has its colons as dashes), so registering a
+    cluster both ways finds one Secret."""
+    host = (urlsplit(server).hostname or "").lower()
+    with contextlib.suppress(ValueError):  # an IP address: its canonical form
+        host = str(ipaddress.ip_address(host))
+    host = "".join(c if c.isalnum() or c in "-." else "-" for c in host)[:200]
+    return f"cluster-{host}-{_fnv32a(server.encode())}"
+
+
+def _fnv32a(data: bytes) -> int:
+    digest = 0x811C9DC5
+    for byte in data:
+        digest = ((digest ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return digest
 
 
 def manager_objects() -> list[tuple[str, Obj]]:
@@ -169,9 +182,14 @@ def _wait_for_token(client: KubeClient) -> str:
     deadline = time.monotonic() + TOKEN_WAIT_SECONDS
     while True:
         secret = client.get(SECRET, MANAGER_NAMESPACE, MANAGER_TOKEN)
-        token = (secret.get("data") or {}).get("token")
+        read = secret_data(secret)
+        if "token" in read.bad:
+            raise UsageProblem(
+                f"the token in Secret {MANAGER_NAMESPACE}/{MANAGER_TOKEN} is not base64 of "
+                "text; delete that Secret and run `rollouts cluster add` again")
+        token = read.values.get("token")
         if token:
-            return base64.b64decode(token).decode()
+            return token
         if time.monotonic() > deadline:
             raise UsageProblem(
                 f"the token of ServiceAccount {MANAGER_NAMESPACE}/{MANAGER_ACCOUNT} was not "

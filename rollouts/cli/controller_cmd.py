@@ -123,7 +123,8 @@ def _controllers(names: str, client: KubeClient, namespace: str | None,
                 repo_cache=options.repo_cache,
                 resync=options.resync, webhook_port=options.webhook_port,
                 webhook_secret=options.webhook_secret, webhook_host=options.webhook_host,
-                deletion_timeout=timedelta(seconds=options.deletion_timeout)))
+                deletion_timeout=timedelta(seconds=options.deletion_timeout),
+                informers=informers))
         elif name == "notifications":
             from analysis.providers.egress import EgressPolicy
             from rollouts.notifications.controller import NotificationController

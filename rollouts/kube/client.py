@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,7 +105,9 @@ class KubeClient:
         self._discovered: dict[tuple[str, str], Kind] = {}
         self._may_write: Callable[[], bool] | None = None
         self._auth: tuple[float, dict[str, str]] | None = None  # (when asked, headers)
-        self._scratch: str | None = None  # for_server's client certificate files
+        self._scratch: weakref.finalize[Any, Any] | None = None
+        """Removes for_server's client certificate files: at `close()`, when the client is
+        collected, or at interpreter exit, whichever comes first."""
 
     @classmethod
     def from_kubeconfig(
@@ -190,12 +193,20 @@ class KubeClient:
         if server_name:
             configuration.tls_server_name = server_name
         scratch: str | None = None
-        if cert_data and key_data:
-            scratch = tempfile.mkdtemp(prefix="rollouts-cluster-")
-            configuration.cert_file = _private_file(scratch, "client.crt", cert_data)
-            configuration.key_file = _private_file(scratch, "client.key", key_data)
-        made = cls(configuration, field_manager=field_manager, timeout=timeout)
-        made._scratch = scratch
+        try:
+            if cert_data and key_data:
+                scratch = tempfile.mkdtemp(prefix="rollouts-cluster-")
+                configuration.cert_file = _private_file(scratch, "client.crt", cert_data)
+                configuration.key_file = _private_file(scratch, "client.key", key_data)
+            made = cls(configuration, field_manager=field_manager, timeout=timeout)
+        except BaseException:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        if scratch is not None:
+            # A caller that forgets close(), or a process that dies of an exception, must
+            # not leave the private key behind.
+            made._scratch = weakref.finalize(made, shutil.rmtree, scratch, ignore_errors=True)
         return made
 
     @property
@@ -224,8 +235,7 @@ class KubeClient:
     def close(self) -> None:
         self._api.close()
         if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            self._scratch = None
+            self._scratch()  # runs once; later calls and the finalizer do nothing
 
     # --- reading -----------------------------------------------------------------------
 

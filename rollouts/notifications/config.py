@@ -34,12 +34,12 @@ parts.
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollouts.api.secret_data import secret_data
 from rollouts.notifications.services import Service, parse_service
 from rollouts.notifications.subscriptions import GlobalSubscription, parse_subscriptions
 from rollouts.notifications.templates import TemplateSpec, parse_template
@@ -92,13 +92,7 @@ class NotificationConfig:
 
 def decode_secret(secret: Mapping[str, Any] | None) -> dict[str, str]:
     """The Secret's `data` decoded (values that are not base64 or UTF-8 are skipped)."""
-    decoded: dict[str, str] = {}
-    for key, value in ((secret or {}).get("data") or {}).items():
-        try:
-            decoded[str(key)] = base64.b64decode(str(value), validate=True).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            continue
-    return decoded
+    return secret_data(secret).values
 
 
 def _resolve(value: Any, secrets: Mapping[str, str], missing: set[str]) -> Any:

@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from tests.conftest import TestCluster
 from tests.integration.gitserver import GitDaemon
@@ -26,10 +25,11 @@ from tests.integration.reconciler_support import (
     compat_repo,
     conditions_of,
     daemon,
+    image_of,
     running_reconciler,
     wait_app,
 )
-from tests.integration.support import wait_for
+from tests.integration.support import get, wait_for
 
 __all__ = ["daemon"]  # the fixture, imported for pytest
 
@@ -56,16 +56,6 @@ def exists(target: TestCluster, namespace: str, kind: str, name: str) -> bool:
                               check=False).returncode == 0
 
 
-def image_of(target: TestCluster, namespace: str) -> str:
-    deployment = get_on(target, namespace, "deployment", "guestbook-ui")
-    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
-
-
-def get_on(target: TestCluster, namespace: str, kind: str, name: str) -> dict[str, Any]:
-    out = target.kubectl_run("get", kind, name, "-n", namespace, "-o", "json").stdout
-    return dict(json.loads(out))
-
-
 def test_cluster_add_list_and_rm(cluster: TestCluster, second_cluster: TestCluster,
                                  namespace: str) -> None:
     register(cluster, second_cluster, namespace)
@@ -73,7 +63,7 @@ def test_cluster_add_list_and_rm(cluster: TestCluster, second_cluster: TestClust
         "get", "secrets", "-n", namespace, "-l", "argocd.argoproj.io/secret-type=cluster",
         "-o", "json").stdout)["items"]
     assert len(secrets) == 1
-    assert get_on(second_cluster, "kube-system", "serviceaccount", "argocd-manager")
+    assert get(second_cluster, "kube-system", "serviceaccount", "argocd-manager")
 
     listed = cli(cluster, second_cluster, "cluster", "list", "-n", namespace)
     assert listed.returncode == 0, listed.stderr
@@ -150,7 +140,8 @@ def test_an_application_on_the_second_cluster_syncs_heals_and_prunes_there(
             second_cluster.kubectl_run("patch", "deployment", "guestbook-ui", "-n",
                                        namespace, "--type=json", "-p", drifted)
             wanted = GUESTBOOK_IMAGE.format(tag="v5")
-            wait_for(lambda: image_of(second_cluster, namespace) == wanted, 30,
+            wait_for(lambda: image_of(second_cluster, namespace, "deployment", "guestbook-ui")
+                     == wanted, 30,
                      "self-heal on the second cluster")
 
             # An object removed from Git is pruned there.

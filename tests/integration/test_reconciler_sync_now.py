@@ -16,6 +16,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,18 +78,26 @@ def wait_revision(cluster: TestCluster, namespace: str, sha: str) -> dict[str, A
     return app_status(cluster, namespace, "web")
 
 
-def test_a_push_then_app_sync_deploys_the_pushed_commit(
-        cluster: TestCluster, namespace: str, daemon: GitDaemon, tmp_path: Path) -> None:
+@contextmanager
+def pushed_unseen(cluster: TestCluster, namespace: str, daemon: GitDaemon, tmp_path: Path
+                  ) -> Iterator[tuple[TestRepo, str, str]]:
+    """A running controller that compared the first commit, and a second commit pushed
+    that it has not seen (no poll for an hour, no webhook): (repo, first, second)."""
     repo = daemon.create_repo("apps", {"app/settings.yaml": SETTINGS.format(v=1)})
     first = repo.head()
     apply(cluster, namespace, manual_app(daemon, namespace))
     with running_reconciler(cluster, namespace, tmp_path, resync=HOUR):
         wait_revision(cluster, namespace, first)
         second = repo.commit({"app/settings.yaml": SETTINGS.format(v=2)}, "v2")
-        # The controller has not seen the push (no poll for an hour, no webhook) ...
         time.sleep(1)
         assert app_status(cluster, namespace, "web")["sync"]["revision"] == first
-        # ... and the sync goes to it all the same.
+        yield repo, first, second
+
+
+def test_a_push_then_app_sync_deploys_the_pushed_commit(
+        cluster: TestCluster, namespace: str, daemon: GitDaemon, tmp_path: Path) -> None:
+    with pushed_unseen(cluster, namespace, daemon, tmp_path) as (_repo, _first, second):
+        # The sync goes to the pushed commit all the same.
         synced = cli(cluster, namespace, tmp_path, "sync", "web", "--timeout", "60s")
         assert synced.returncode == 0, (synced.stdout, synced.stderr)
         status = app_status(cluster, namespace, "web")
@@ -99,13 +109,7 @@ def test_a_push_then_app_sync_deploys_the_pushed_commit(
 
 def test_app_get_refresh_shows_a_pushed_commit(
         cluster: TestCluster, namespace: str, daemon: GitDaemon, tmp_path: Path) -> None:
-    repo = daemon.create_repo("apps", {"app/settings.yaml": SETTINGS.format(v=1)})
-    first = repo.head()
-    apply(cluster, namespace, manual_app(daemon, namespace))
-    with running_reconciler(cluster, namespace, tmp_path, resync=HOUR):
-        wait_revision(cluster, namespace, first)
-        second = repo.commit({"app/settings.yaml": SETTINGS.format(v=2)}, "v2")
-        time.sleep(1)
+    with pushed_unseen(cluster, namespace, daemon, tmp_path) as (repo, first, second):
         plain = cli(cluster, namespace, tmp_path, "get", "web", "-o", "json")
         assert json.loads(plain.stdout)["status"]["sync"]["revision"] == first
 
@@ -115,6 +119,9 @@ def test_app_get_refresh_shows_a_pushed_commit(
         assert shown["status"]["sync"]["revision"] == second  # read after the controller
         assert "argocd.argoproj.io/refresh" not in shown["metadata"].get("annotations", {})
 
+        # --hard-refresh: the CLI's side (annotate, wait, show). That a hard refresh
+        # renders the same commit again, which a normal one does not, cannot be seen
+        # from here: tests/unit/test_reconciler_sync_now.py (TestHardRefreshInTheController).
         third = repo.commit({"app/settings.yaml": SETTINGS.format(v=3)}, "v3")
         hard = cli(cluster, namespace, tmp_path, "get", "web", "--hard-refresh")
         assert hard.returncode == 0, hard.stderr

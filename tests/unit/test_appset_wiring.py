@@ -32,3 +32,12 @@ def test_beside_the_reconciler_it_reads_git_through_the_same_cache() -> None:
 def test_a_misspelt_name_is_refused() -> None:
     with pytest.raises(UsageProblem, match="unknown controller 'applicationset'"):
         _controllers("applicationset", cast(KubeClient, object()), None, None)
+
+
+def test_beside_the_reconciler_each_secret_and_application_is_watched_once() -> None:
+    reconciler, appsets = _controllers("reconciler,applicationsets",
+                                       cast(KubeClient, object()), "team", None)
+    mine, theirs = cast(Any, reconciler), cast(Any, appsets)
+    assert mine.destinations.informer is theirs.cluster_secrets
+    assert mine.secrets is theirs.repo_secrets
+    assert mine.apps is theirs.applications

@@ -202,3 +202,36 @@ class TestDiffSearchScope:
         kinds, namespaces = search_scope(app(recorded), desired, "shop")
         assert kinds == [("apps/v1", "Deployment"), ("v1", "ConfigMap"), ("v1", "Service")]
         assert namespaces == ["old", "shop"]
+
+
+class TestDiffOnARegisteredCluster:
+    def test_the_destination_client_is_closed_even_when_the_compare_fails(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A registered cluster's client holds its client key in a temporary file until
+        closed: `app diff` closes it whatever happens."""
+        from rollouts.cli import app_cmds
+        from rollouts.cli.kubeopts import Session
+
+        class Client:
+            closed = 0
+
+            def close(self) -> None:
+                self.closed += 1
+
+        here, there = Client(), Client()
+        monkeypatch.setattr(app_cmds, "desired_objects", lambda *_a: ([], "git"))
+        monkeypatch.setattr(app_cmds, "_destination",
+                            lambda session, _app: Session(there, session.namespace))  # type: ignore[arg-type]
+
+        def fail(*_a: Any) -> Any:
+            raise UsageProblem("the cluster is unreachable")
+
+        monkeypatch.setattr(app_cmds, "_compare", fail)
+        obj = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", **app()}
+        obj["spec"]["destination"] = {"server": "https://staging:6443", "namespace": "shop"}
+        with pytest.raises(UsageProblem, match="unreachable"):
+            app_cmds._diff(Session(here, "apps"), obj, None)  # type: ignore[arg-type]
+        assert there.closed == 1 and here.closed == 0
+        monkeypatch.setattr(app_cmds, "_compare", lambda *_a: ([], 0, 0, 0))
+        app_cmds._diff(Session(here, "apps"), obj, None)  # type: ignore[arg-type]
+        assert there.closed == 2 and here.closed == 0

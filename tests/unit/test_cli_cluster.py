@@ -34,6 +34,14 @@ def test_secret_names_follow_argo_cd_and_are_valid_object_names() -> None:
     assert name == secret_name("https://Staging.Example.com:6443")
     assert name != secret_name("https://staging.example.com:6444")
     assert all(c.isalnum() or c in "-." for c in name) and name == name.lower()
+    # Argo CD's own names for these servers (its URIToSecretName tests): FNV-32a of the URL.
+    assert secret_name("http://foo") == "cluster-foo-752281925"
+    assert secret_name("http://thelongestdomainnameintheworld.argocd-project.com:3000") == \
+        "cluster-thelongestdomainnameintheworld.argocd-project.com-2721640553"
+    assert secret_name("http://[fe80::1ff:fe23:4567:890a]:8000") == \
+        "cluster-fe80--1ff-fe23-4567-890a-664858999"
+    assert secret_name("http://[FE80::1FF:FE23:4567:890A]:8000") == \
+        "cluster-fe80--1ff-fe23-4567-890a-682802007"
 
 
 def test_the_target_gets_argo_cd_s_account_role_binding_and_token() -> None:

@@ -4,9 +4,12 @@ cluster a destination names; a connection per cluster Secret."""
 from __future__ import annotations
 
 import base64
+import gc
 import json
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from reconciler.clusters import (
     LOCAL_NAME,
@@ -17,6 +20,7 @@ from reconciler.clusters import (
     resolve_destination,
 )
 from reconciler.clusters.connections import ClusterConnections, client_for
+from rollouts.kube import KubeClient
 
 
 def _secret(secret_name: str, labels: dict[str, str] | None = None,
@@ -186,9 +190,43 @@ def test_client_for_a_cluster_uses_its_server_token_and_ca() -> None:
         assert client.host == "https://10.0.0.2:6443"
         assert client.certificate_authority() == ca and client.verifies_tls
         assert client._auth_headers() == {"authorization": "Bearer tok"}
-        scratch = Path(str(client._scratch))
+        scratch = Path(str(client._configuration.key_file)).parent
         assert (scratch / "client.key").read_bytes() == b"k"
         assert (scratch / "client.key").stat().st_mode & 0o077 == 0
     finally:
         client.close()
     assert not scratch.exists()  # the client certificate files go with the client
+
+
+def test_a_client_never_closed_leaves_no_key_file_once_collected() -> None:
+    client = KubeClient.for_server("https://10.0.0.2:6443", cert_data=b"c", key_data=b"k")
+    scratch = Path(str(client._configuration.key_file)).parent
+    assert (scratch / "client.key").exists()
+    del client
+    gc.collect()
+    assert not scratch.exists()  # weakref.finalize; it also runs at interpreter exit
+
+
+class TestConnectionsAfterASecretWent:
+    def test_a_list_read_before_the_secret_went_cannot_open_a_connection(self) -> None:
+        from reconciler.clusters.connections import ClusterGone
+
+        built: list[str] = []
+
+        def build(cluster: Cluster) -> str:
+            built.append(cluster.name)
+            return cluster.name
+
+        connections = ClusterConnections(local="local", build=build, close=lambda _v: None)
+        before, _ = read_clusters([_versioned("c-a", "1", name="a", server="https://a:6443")])
+        after, _ = read_clusters([])
+        connections.retain(before)
+        connections.retain(after)  # the Secret was deleted after a worker read `before`
+        with pytest.raises(ClusterGone):
+            connections.get(before[1])
+        assert built == [] and connections.connected() == []
+        rotated, _ = read_clusters([_versioned("c-a", "2", name="a", server="https://a:6443")])
+        connections.retain(rotated)
+        with pytest.raises(ClusterGone):
+            connections.get(before[1])  # an old version is not made again either
+        assert connections.get(rotated[1]) == "a" and built == ["a"]

@@ -74,3 +74,61 @@ def test_a_renamed_local_cluster_keeps_the_local_client_under_its_new_name(
     assert home.runner.cluster is not None and home.runner.cluster.name == "home"
     assert isinstance(controller.destinations.for_app(_app(name="in-cluster")),
                       DestinationError)
+    # The same machinery: what a compare under the new name saw of Secrets is what the
+    # controller scrubs, and forgetting the app forgets it there too.
+    assert home.watches is controller.watches and home.diffs is controller.diffs
+    assert home.runner.applied is controller.applied and home.runner is not controller.runner
+    home.runner.secrets.remember("rollouts/shop", "1" * 40, frozenset({"s3cr3t-value"}))
+    assert controller.destinations.secret_values_of("rollouts/shop") == {"s3cr3t-value"}
+    controller.destinations.forget("rollouts/shop")
+    assert home.runner.secret_values_of("rollouts/shop") == frozenset()
+
+
+def test_a_remote_clusters_temporary_error_is_retried_with_a_backoff(tmp_path: Path) -> None:
+    """A registered cluster that cannot be reached: a ComparisonError on the app, and the
+    app looked at again after 1 s, 2 s, 4 s ... (not only at the next Git poll)."""
+    from reconciler.projects import default_project
+    from reconciler.source import SourceError
+    from rollouts.kube import KubeError
+
+    controller = _controller(tmp_path)
+    controller.destinations.informer._apply(WatchEvent("ADDED", _secret(
+        "c-second", name="second", server="https://10.0.0.2:6443")))
+    project = default_project("rollouts")
+    project["metadata"]["resourceVersion"] = "1"
+    controller.projects.informer._apply(WatchEvent("ADDED", project))
+    raw = _app(name="second").model_dump(by_alias=True, exclude_none=True, mode="json")
+    raw["metadata"]["resourceVersion"] = "1"
+    second = controller.destinations.for_app(_app(name="second"))
+    assert isinstance(second, Destination)
+    failure: list[Exception] = []
+    patched: Any = controller
+
+    def compare(*_a: Any) -> Any:
+        raise failure[0]
+
+    patched.sources.target = lambda *_a, **_k: type(
+        "T", (), {"error": None, "revision": "1" * 40, "polled": False, "next_poll": None})()
+    patched._timers = None
+    patched._finish = lambda *_a, **_k: None
+    cast_runner: Any = second.runner
+    cast_runner.compare = compare
+    failure[:] = [KubeError("connection refused", temporary=True)]
+    delays = [controller._reconcile("rollouts/shop", raw).requeue_after for _ in range(3)]
+    assert delays == [1.0, 2.0, 4.0]
+    failure[:] = [KubeError("Unauthorized", temporary=False)]  # waits for a change instead
+    assert controller._reconcile("rollouts/shop", raw).requeue_after is None
+    failure[:] = [KubeError("connection refused", temporary=True)]
+    assert controller._reconcile("rollouts/shop", raw).requeue_after == 1.0  # started over
+    failure[:] = [SourceError("bad render", temporary=False)]
+    assert controller._reconcile("rollouts/shop", raw).requeue_after is None
+    controller.destinations.stop()
+
+
+def test_messages_keep_the_apps_own_names_even_when_a_secret_holds_them(
+        tmp_path: Path) -> None:
+    controller = _controller(tmp_path)
+    patched: Any = controller.destinations
+    patched.secret_values_of = lambda _key: frozenset({"shop", "web", "s3cr3t-value"})
+    raw = _app(name="second").model_dump(by_alias=True, exclude_none=True, mode="json")
+    assert controller._secret_values("rollouts/shop", raw) == frozenset({"s3cr3t-value"})

@@ -133,3 +133,30 @@ class TestScrubbingMessages:
         assert result == {"name": "production", "message": f"refused: {MASK}"}
         assert status["conditions"][0]["message"] == "the value production is bad"
         assert scrub_messages(status, frozenset()) is status
+
+
+def test_one_scrubber_for_app_secrets_and_git_credentials() -> None:
+    from reconciler.source_secrets import REDACTED, Redactor
+
+    text = r"push refused for t0ken-xyz (and abc, and t0ken-xyz-long); \1 stays"
+    values = frozenset({"t0ken-xyz", "t0ken-xyz-long", "abc"})
+    assert scrub(text, values) == \
+        r"push refused for ++++++++ (and abc, and ++++++++); \1 stays"
+    assert scrub(text, values, REDACTED) == Redactor(sorted(values))(text) == \
+        r"push refused for <redacted> (and abc, and <redacted>); \1 stays"
+
+
+def test_short_values_and_the_apps_own_names_are_not_hidden() -> None:
+    from reconciler.secret_mask import without_names
+
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+              "data": {"env": base64.b64encode(b"prod").decode(),
+                       "app": base64.b64encode(b"payments").decode(),
+                       "key": base64.b64encode(b"s3cr3t-value").decode()}}
+    values = secret_values([secret])
+    assert "prod" not in values and base64.b64encode(b"prod").decode() in values
+    assert {"payments", "s3cr3t-value"} <= values
+    shown = without_names(values, ["payments", "prod-ns", None])
+    message = "payments in prod: s3cr3t-value refused"
+    assert scrub(message, shown) == "payments in prod: ++++++++ refused"
+    assert scrub(message, values) == "++++++++ in prod: ++++++++ refused"

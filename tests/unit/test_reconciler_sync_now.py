@@ -19,7 +19,7 @@ from reconciler.operation import syncs_to_current_commit
 from rollouts.cli.app_refresh import HARD, REFRESH_ANNOTATION, refresh, refresh_patch, refreshed
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import Session
-from tests.unit.test_reconciler_shared_polls import NOW, SHA_1, SHA_2, app, sources
+from tests.unit.test_reconciler_shared_polls import NOW, SHA_1, SHA_2, FakeGit, app, sources
 
 
 def requested(revision: str | None = None, phase: str | None = None) -> dict[str, Any]:
@@ -129,3 +129,60 @@ class TestRefreshFromTheCli:
             "application 'web' was not refreshed within 30s: the annotation "
             "argocd.argoproj.io/refresh=normal is still set; is `rollouts controller` running "
             "for this namespace?")
+
+
+class TestHardRefreshInTheController:
+    """One controller pass at an unchanged commit: a `hard` refresh renders the app again,
+    a `normal` one answers from the render cache. The Git source counts the checkouts a
+    render reads; the compare is cut short after the render (no cluster here)."""
+
+    def _controller(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                    ) -> tuple[Any, FakeGit, list[str]]:
+        from reconciler.controller import ApplicationController
+        from reconciler.operation_runner import OperationRunner
+        from reconciler.projects import default_project
+        from reconciler.source import SourceError
+        from rollouts.kube import KubeClient, WatchEvent
+
+        git = FakeGit(tmp_path)
+        controller = ApplicationController(KubeClient.for_server("https://127.0.0.1:9"),
+                                           namespace="apps", source=git, resync=3600)
+        project = default_project("apps")
+        project["metadata"]["resourceVersion"] = "1"
+        controller.projects.informer._apply(WatchEvent("ADDED", project))
+        rendered: list[str] = []
+
+        def compare(_runner: Any, key: str, model: Any, raw: Any, revision: str) -> Any:
+            controller.sources.render(model, app_name="one", app_namespace="apps",
+                                      revision=revision)
+            rendered.append(revision)
+            raise SourceError("the compare stops here: no cluster in this test",
+                              temporary=False)
+
+        # Every runner of the controller (the local cluster's is made per registered name).
+        monkeypatch.setattr(OperationRunner, "compare", compare)
+        patched: Any = controller
+        patched._finish = lambda *_a, **_k: None  # no status write: no API server
+        return controller, git, rendered
+
+    @staticmethod
+    def _raw(refresh: str | None) -> dict[str, Any]:
+        raw = app("one").model_dump(by_alias=True, exclude_none=True, mode="json")
+        raw["metadata"]["resourceVersion"] = "1"
+        raw["spec"]["destination"]["server"] = "https://kubernetes.default.svc"
+        if refresh is not None:
+            raw["metadata"]["annotations"] = {REFRESH_ANNOTATION: refresh}
+        return raw
+
+    @pytest.mark.parametrize(("refresh", "fetches"), [("hard", 1), ("normal", 0)])
+    def test_only_a_hard_refresh_renders_the_same_commit_again(
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refresh: str,
+            fetches: int) -> None:
+        controller, git, rendered = self._controller(tmp_path, monkeypatch)
+        controller._reconcile("apps/one", self._raw(None))
+        assert rendered == [SHA_1]
+        before = len(git.calls)
+        controller._reconcile("apps/one", self._raw(refresh))
+        assert rendered == [SHA_1, SHA_1]  # the same commit both times
+        renders_again = [call for call in git.calls[before:] if call[1] == SHA_1]
+        assert len(renders_again) == fetches
