@@ -56,7 +56,13 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.charts import ChartSource, HelmCredentials
-from reconciler.multisource import join_revisions, source_label, sources_of, split_revisions
+from reconciler.multisource import (
+    join_revisions,
+    shown_revision,
+    source_label,
+    sources_of,
+    split_revisions,
+)
 from reconciler.render import (
     DEFAULT_POLICY,
     RenderError,
@@ -120,8 +126,8 @@ def _split(app: Application, revision: str) -> list[str]:
     try:
         return split_revisions(revision, len(_sources(app)))
     except ValueError as error:
-        raise SourceError(f"revision {revision!r} does not fit spec.sources: {error}; "
-                          "give one revision per source", temporary=False) from error
+        raise SourceError(f"revision '{shown_revision(revision)}' does not fit spec.sources: "
+                          f"{error}; give one revision per source", temporary=False) from error
 
 
 def _join(app: Application, revisions: list[str]) -> str:

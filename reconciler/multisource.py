@@ -16,9 +16,11 @@ spec's rules (not both `source` and `sources`, unique refs, no `ref` with `chart
 `$ref` named) are `rollouts.api.rules_application`'s, so `rollouts lint` says them too.
 
 Revisions: inside the reconciler one "revision" string stands for the whole set, the
-per-source revisions joined by `SEPARATOR` (`join_revisions` / `split_revisions`): a
-Git sha or a chart version never contains it. At the edges, in status and operation
-records, a multi-source app writes Argo CD's lists instead of the single fields:
+per-source revisions joined by `SEPARATOR` (`join_revisions` / `split_revisions`), a
+newline: no Git ref, sha, chart version or chart constraint contains one (a constraint
+does contain `,`: `>=1.0, <2.0`). Messages show the set with `shown_revision`. At the
+edges, in status and operation records, a multi-source app writes Argo CD's lists
+instead of the single fields:
 
     status.sync: {revisions: [<chart version>, <sha>], comparedTo: {sources: [...]}}
     status.operationState.syncResult: {revisions: [...], sources: [...]}
@@ -43,6 +45,7 @@ __all__ = [
     "recorded_revision",
     "ref_value_file",
     "revision_fields",
+    "shown_revision",
     "source_label",
     "sources_of",
     "split_revisions",
@@ -50,9 +53,9 @@ __all__ = [
 
 Obj = dict[str, Any]
 
-SEPARATOR = ","
-"""Between the per-source revisions of one multi-source "revision" (never in a sha or a
-chart version; a requested revision containing it is refused)."""
+SEPARATOR = "\n"
+"""Between the per-source revisions of one multi-source "revision" (never in a ref, a
+sha, a chart version or constraint; a requested revision containing it is refused)."""
 _REF_VALUE_FILE = re.compile(r"^\$([^/]+)/(.*)$")
 
 
@@ -83,6 +86,11 @@ def split_revisions(revision: str, count: int) -> list[str]:
     if len(parts) != count:
         raise ValueError(f"{len(parts)} revisions for {count} sources")
     return parts
+
+
+def shown_revision(revision: str) -> str:
+    """`revision` for a one-line message: the per-source revisions separated by `; `."""
+    return revision.replace(SEPARATOR, "; ")
 
 
 def revision_fields(revision: str, *, multiple: bool) -> Obj:

@@ -5,6 +5,7 @@ and rendering every source (a fake Git source; Helm is the real one when built).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +20,15 @@ from reconciler.multisource import (
     recorded_revision,
     ref_value_file,
     revision_fields,
+    shown_revision,
     sources_of,
     split_revisions,
 )
 from reconciler.operation import append_history, decide_auto_sync, start_operation
 from reconciler.project_gate import spec_problem
 from reconciler.render import RenderError
+from reconciler.sync import hook_name
+from reconciler.syncplan_annotations import SyncPhase
 from reconciler.source import Checkout, Credentials, GitSource, SourceError
 from rollouts.api import AppProject, check_object, parse_object
 from rollouts.api.application import Application
@@ -141,7 +145,24 @@ class TestRevisionRecords:
         with pytest.raises(ValueError):
             split_revisions(joined, 3)
         with pytest.raises(ValueError):
-            join_revisions(["a,b"])
+            join_revisions(["a\nb"])
+
+    def test_a_chart_constraint_with_a_comma_is_one_revision(self) -> None:
+        # Masterminds constraints use "," for "and": it must not split the set.
+        requested = {"revisions": [">=1.0, <2.0", "main"]}
+        joined = recorded_revision(requested)
+        assert split_revisions(joined, 2) == [">=1.0, <2.0", "main"]
+        assert join_revisions([">=1.0, <2.0", "main"]) == joined
+        assert revision_fields(joined, multiple=True) == requested
+        state = start_operation({"sync": requested}, revision=joined, source=None, now=NOW,
+                                sources=[{"repoURL": CHART_REPO}, {"repoURL": VALUES_REPO}])
+        assert state["syncResult"]["revisions"] == [">=1.0, <2.0", "main"]
+        assert shown_revision(joined) == ">=1.0, <2.0; main"
+
+    def test_a_hook_name_from_a_revision_set_is_a_valid_name(self) -> None:
+        name = hook_name({"metadata": {"generateName": "migrate-"}}, SyncPhase.PRE_SYNC,
+                         "ab12", join_revisions(["1.2+b", SHA_A]))
+        assert re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", name), name
 
     def test_a_multi_source_record_has_argo_cds_lists(self) -> None:
         joined = join_revisions([SHA_A, SHA_B])
