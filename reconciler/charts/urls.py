@@ -40,6 +40,7 @@ __all__ = [
     "index_url",
     "is_local_host",
     "oci_schemes",
+    "origin",
     "same_origin",
     "shown",
 ]
@@ -189,17 +190,22 @@ def chart_url(repo: ChartRepository, listed: str) -> str:
                        resolved.query or base.query, ""))
 
 
-def same_origin(url: str, repo: ChartRepository) -> bool:
-    """Whether `url` is on the repository's scheme, host and port (credentials may go)."""
+def origin(url: str) -> tuple[str, str, int | None] | None:
+    """`url`'s scheme, host and port (the scheme's default spelled out), lower-cased;
+    None when its port is unusable. Two URLs with one origin may share credentials."""
     parts = urlsplit(url)
     scheme = (parts.scheme or "").lower()
     try:
         port = parts.port if parts.port is not None else _DEFAULT_PORTS.get(scheme)
     except ValueError:
-        return False
+        return None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def same_origin(url: str, repo: ChartRepository) -> bool:
+    """Whether `url` is on the repository's scheme, host and port (credentials may go)."""
     repo_port = repo.port if repo.port is not None else _DEFAULT_PORTS.get(repo.scheme)
-    return (scheme, (parts.hostname or "").lower(), port) == (repo.scheme, repo.host,
-                                                                repo_port)
+    return origin(url) == (repo.scheme, repo.host, repo_port)
 
 
 def is_local_host(host: str) -> bool:
