@@ -9,8 +9,8 @@ read it as an option), control characters, `.`/`..` segments, a query or fragmen
 authorities git and we could read differently (several `@`, a `:` in an scp user).
 
 Three users: `reconciler.source` (the allowlist at fetch time, the cache key, the per-host
-concurrency bound), `reconciler.repo_creds` (credentials by `same_repository` /
-`under_prefix`, never by string prefix) and `split_url_credentials` in
+concurrency bound), `reconciler.repo_creds` (credentials by equal `match_key`s or
+`covers`, never by string prefix) and `split_url_credentials` in
 `reconciler.source_secrets`; `reconciler.charts.urls` reads chart repository URLs with
 the same host, port, path and message helpers. Pure: no I/O here.
 """
@@ -27,15 +27,15 @@ from reconciler.source_secrets import redact_url
 __all__ = [
     "ALLOW_LOCAL_FLAG",
     "NETWORK_SCHEMES",
+    "MatchKey",
     "RepoURL",
     "RepoURLProblem",
+    "covers",
     "has_control_characters",
     "host_port",
     "parse_repo_url",
     "path_segments",
-    "same_repository",
     "shown_url",
-    "under_prefix",
 ]
 
 NETWORK_SCHEMES = ("https", "http", "ssh", "git")
@@ -55,6 +55,11 @@ _SCP = re.compile(r"^(?:(?P<user>[^@/:\[\]]+)@)?(?P<host>[^@/:\[\]]+|\[[0-9A-Fa-
                   r"(?P<path>.*)$")
 _HOST = re.compile(r"^(?:[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])$")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
+
+
+MatchKey = tuple[str, str, int | None, tuple[str, ...]]
+"""What credentials are matched on: scheme, host, port (None: the default), lower-cased
+path segments (`RepoURL.match_key`; chart repositories build the same from their URL)."""
 
 
 class RepoURLProblem(ValueError):
@@ -93,23 +98,16 @@ class RepoURL:
         port = f":{self.port}" if self.port is not None else ""
         return f"{self.scheme}://{self.host}{port}/{'/'.join(self.segments)}"
 
-    def match_key(self) -> tuple[str, str, int | None, tuple[str, ...]]:
+    def match_key(self) -> MatchKey:
         """What credentials are matched on: scheme, host, port, lower-cased segments."""
         return (self.scheme, self.host, self.port, tuple(s.lower() for s in self.segments))
 
 
-def same_repository(a: RepoURL, b: RepoURL) -> bool:
-    """`a` and `b` name one repository (how `repository` Secrets match)."""
-    return a.match_key() == b.match_key()
-
-
-def under_prefix(url: RepoURL, prefix: RepoURL) -> bool:
-    """`url` is `prefix` or below it, by whole path segments (how `repo-creds` match):
-    `https://h/acme` covers `https://h/acme/app`, never `https://h/acme-evil`."""
-    scheme, host, port, segments = url.match_key()
-    p_scheme, p_host, p_port, p_segments = prefix.match_key()
-    return ((scheme, host, port) == (p_scheme, p_host, p_port)
-            and segments[: len(p_segments)] == p_segments)
+def covers(prefix: MatchKey, key: MatchKey) -> bool:
+    """`key` is `prefix` or below it, by whole path segments (how `repo-creds` match;
+    a `repository` Secret matches when the keys are equal): `https://h/acme` covers
+    `https://h/acme/app`, never `https://h/acme-evil`."""
+    return key[:3] == prefix[:3] and key[3][: len(prefix[3])] == prefix[3]
 
 
 def parse_repo_url(url: str, *, allow_local: bool = False) -> RepoURL:
