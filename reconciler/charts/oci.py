@@ -26,7 +26,6 @@ origin and its token realm only; a blob redirected to a storage host gets none.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
@@ -164,18 +163,11 @@ class OciRegistry:
         return found is not None and any(found == origin(f"{scheme}://{host}{port}/")
                                          for scheme in self._schemes)
 
-    def _basic(self) -> str | None:
-        creds = self.credentials
-        if not creds.has_basic_auth:
-            return None
-        pair = f"{creds.username or ''}:{creds.password or ''}".encode()
-        return "Basic " + base64.b64encode(pair).decode()
-
     def _authorize(self, response: Response, name: str) -> str | None:
         challenge = response.headers.get("www-authenticate", "")
         scheme = challenge.split(" ", 1)[0].lower()
         if scheme == "basic":
-            return self._basic()
+            return self.credentials.basic_authorization()
         if scheme != "bearer":
             return None
         params = dict(_CHALLENGE.findall(challenge))
@@ -197,7 +189,7 @@ class OciRegistry:
                                                     or plain_ok)
 
         token = get(token_url, deadline=self.deadline, max_bytes=_MAX_JSON_BYTES,
-                    context=self._context, authorization=self._basic(),
+                    context=self._context, authorization=self.credentials.basic_authorization(),
                     send_auth=to_realm, allow_http=lambda _u: plain_ok)
         if token.status in (401, 403):
             raise FetchProblem(f"the OCI registry {self.repo.host} refused the credentials "

@@ -29,7 +29,6 @@ is a `SourceError` (one line, credentials removed), `temporary` when a retry may
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import json
@@ -250,11 +249,7 @@ class ChartSource:
 
     def _get(self, repo: ChartRepository, url: str, credentials: HelmCredentials | None,
              max_bytes: int) -> Response:
-        creds = credentials or HelmCredentials()
-        authorization = None
-        if creds.has_basic_auth:
-            pair = f"{creds.username or ''}:{creds.password or ''}".encode()
-            authorization = "Basic " + base64.b64encode(pair).decode()
+        authorization = (credentials or HelmCredentials()).basic_authorization()
         with self.slot(repo.authority):
             return get(url, deadline=time.monotonic() + self.timeout, max_bytes=max_bytes,
                        context=tls_context(credentials), authorization=authorization,
