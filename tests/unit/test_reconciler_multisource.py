@@ -27,9 +27,9 @@ from reconciler.multisource import (
 from reconciler.operation import append_history, decide_auto_sync, start_operation
 from reconciler.project_gate import spec_problem
 from reconciler.render import RenderError
+from reconciler.source import Checkout, Credentials, GitSource, SourceError
 from reconciler.sync import hook_name
 from reconciler.syncplan_annotations import SyncPhase
-from reconciler.source import Checkout, Credentials, GitSource, SourceError
 from rollouts.api import AppProject, check_object, parse_object
 from rollouts.api.application import Application
 from rollouts.api.phases import SyncStatusCode
