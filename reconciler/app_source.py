@@ -255,7 +255,7 @@ class AppSources:
                  clock: Callable[[], float] = time.monotonic,
                  charts: ChartSource | None = None) -> None:
         self.source = source
-        self.charts = charts or ChartSource(_chart_cache(source))
+        self.charts = charts or ChartSource(source.cache_dir / "charts")
         self.render_policy = render_policy
         self.secrets = secrets
         self.resync = resync
@@ -509,12 +509,6 @@ class AppSources:
         while self._rendered_objects > RENDER_CACHE_OBJECTS and len(self._renders) > 1:
             _, dropped = self._renders.popitem(last=False)
             self._rendered_objects -= len(dropped.objects)
-
-
-def _chart_cache(source: GitSource) -> Path | None:
-    """Charts are kept beside the Git clones (`<repo cache>/charts`), else in the default."""
-    cache = getattr(source, "cache_dir", None)
-    return cache / "charts" if isinstance(cache, Path) else None
 
 
 def _unpolled(target: Target) -> Target:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import shutil
 import threading
 import time
@@ -64,8 +63,6 @@ from rollouts.devcluster.versions import cache_dir as rollouts_cache_dir
 
 __all__ = ["INDEX_TTL_SECONDS", "MAX_ARCHIVE_BYTES", "MAX_INDEX_BYTES", "ChartSource",
            "default_chart_cache"]
-
-log = logging.getLogger(__name__)
 
 INDEX_TTL_SECONDS = 60.0
 """How long a repository's listing (index.yaml, OCI tags) answers without asking again."""

@@ -77,7 +77,8 @@ def _spec_problems(spec: ApplicationSpec, path: str) -> Iterator[Problem]:
 def _source_problems(source: ApplicationSource, source_path: str, *,
                      ref_only_allowed: bool = False) -> Iterator[Problem]:
     if not source.repo_url:
-        yield Problem(child_path(source_path, "repoURL"), "required: the Git repository URL")
+        what = "Helm repository or OCI registry" if source.chart else "Git repository"
+        yield Problem(child_path(source_path, "repoURL"), f"required: the {what} URL")
     else:
         yield from _repo_url_problems(source.repo_url, child_path(source_path, "repoURL"))
     if not source.path and not source.chart:

@@ -90,3 +90,18 @@ def test_the_basic_auth_token_sent_is_a_secret_even_without_a_username() -> None
     assert header.removeprefix("Basic ") in found.secrets()
     git = Credentials(username=None, password="pw-only")
     assert header.removeprefix("Basic ") in git.secrets()
+
+
+def test_a_chart_source_without_repo_url_is_told_what_url_it_needs() -> None:
+    from rollouts.api import check_object
+
+    app: dict[str, Any] = {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "web"},
+        "spec": {"project": "default",
+                 "source": {"repoURL": "", "chart": "web", "targetRevision": "1.x"},
+                 "destination": {"server": "https://kubernetes.default.svc",
+                                 "namespace": "web"}}}
+    messages = {p.path: p.message for p in check_object(app).problems}
+    assert messages["spec.source.repoURL"] == \
+        "required: the Helm repository or OCI registry URL"
