@@ -56,7 +56,13 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.charts import ChartSource, HelmCredentials
-from reconciler.multisource import join_revisions, source_label, sources_of, split_revisions
+from reconciler.multisource import (
+    join_revisions,
+    shown_revision,
+    source_label,
+    sources_of,
+    split_revisions,
+)
 from reconciler.render import (
     DEFAULT_POLICY,
     RenderError,
@@ -120,8 +126,8 @@ def _split(app: Application, revision: str) -> list[str]:
     try:
         return split_revisions(revision, len(_sources(app)))
     except ValueError as error:
-        raise SourceError(f"revision {revision!r} does not fit spec.sources: {error}; "
-                          "give one revision per source", temporary=False) from error
+        raise SourceError(f"revision '{shown_revision(revision)}' does not fit spec.sources: "
+                          f"{error}; give one revision per source", temporary=False) from error
 
 
 def _join(app: Application, revisions: list[str]) -> str:
@@ -257,7 +263,7 @@ class AppSources:
                  clock: Callable[[], float] = time.monotonic,
                  charts: ChartSource | None = None) -> None:
         self.source = source
-        self.charts = charts or ChartSource(_chart_cache(source))
+        self.charts = charts or ChartSource(source.cache_dir / "charts")
         self.render_policy = render_policy
         self.secrets = secrets
         self.resync = resync
@@ -509,12 +515,6 @@ class AppSources:
         while self._rendered_objects > RENDER_CACHE_OBJECTS and len(self._renders) > 1:
             _, dropped = self._renders.popitem(last=False)
             self._rendered_objects -= len(dropped.objects)
-
-
-def _chart_cache(source: GitSource) -> Path | None:
-    """Charts are kept beside the Git clones (`<repo cache>/charts`), else in the default."""
-    cache = getattr(source, "cache_dir", None)
-    return cache / "charts" if isinstance(cache, Path) else None
 
 
 def _unpolled(target: Target) -> Target:

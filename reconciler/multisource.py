@@ -11,14 +11,18 @@ A source with `ref: values` and no `path` renders nothing: it is the checkout an
 source's Helm `valueFiles` reach as `$values/<path in that repository>` (the usual chart
 from a Helm repository with values from Git). `$values` is only understood at the start
 of a value file, the rest is relative to the root of that source's checkout and must
-stay inside it (`ref_value_file`). A `ref` source with `path` is also rendered. The
-spec's rules (not both `source` and `sources`, unique refs, no `ref` with `chart`, every
-`$ref` named) are `rollouts.api.rules_application`'s, so `rollouts lint` says them too.
+stay inside it (`rollouts.api.rules_application.split_ref_value_file` reads it,
+`reconciler.render_helm.value_file` finds the file). A `ref` source with `path` is also
+rendered. The spec's rules (not both `source` and `sources`, unique refs, no `ref` with
+`chart`, every `$ref` named) are `rollouts.api.rules_application`'s, so `rollouts lint`
+says them too.
 
 Revisions: inside the reconciler one "revision" string stands for the whole set, the
-per-source revisions joined by `SEPARATOR` (`join_revisions` / `split_revisions`): a
-Git sha or a chart version never contains it. At the edges, in status and operation
-records, a multi-source app writes Argo CD's lists instead of the single fields:
+per-source revisions joined by `SEPARATOR` (`join_revisions` / `split_revisions`), a
+newline: no Git ref, sha, chart version or chart constraint contains one (a constraint
+does contain `,`: `>=1.0, <2.0`). Messages show the set with `shown_revision`. At the
+edges, in status and operation records, a multi-source app writes Argo CD's lists
+instead of the single fields:
 
     status.sync: {revisions: [<chart version>, <sha>], comparedTo: {sources: [...]}}
     status.operationState.syncResult: {revisions: [...], sources: [...]}
@@ -30,9 +34,7 @@ records, a multi-source app writes Argo CD's lists instead of the single fields:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from rollouts.api.application import Application, ApplicationSource
@@ -41,8 +43,8 @@ __all__ = [
     "SEPARATOR",
     "join_revisions",
     "recorded_revision",
-    "ref_value_file",
     "revision_fields",
+    "shown_revision",
     "source_label",
     "sources_of",
     "split_revisions",
@@ -50,10 +52,9 @@ __all__ = [
 
 Obj = dict[str, Any]
 
-SEPARATOR = ","
-"""Between the per-source revisions of one multi-source "revision" (never in a sha or a
-chart version; a requested revision containing it is refused)."""
-_REF_VALUE_FILE = re.compile(r"^\$([^/]+)/(.*)$")
+SEPARATOR = "\n"
+"""Between the per-source revisions of one multi-source "revision" (never in a ref, a
+sha, a chart version or constraint; a requested revision containing it is refused)."""
 
 
 def sources_of(app: Application) -> list[ApplicationSource]:
@@ -85,6 +86,11 @@ def split_revisions(revision: str, count: int) -> list[str]:
     return parts
 
 
+def shown_revision(revision: str) -> str:
+    """`revision` for a one-line message: the per-source revisions separated by `; `."""
+    return revision.replace(SEPARATOR, "; ")
+
+
 def revision_fields(revision: str, *, multiple: bool) -> Obj:
     """`{revision: ...}`, or Argo CD's `{revisions: [...]}` for a multi-source app."""
     if not revision:
@@ -102,25 +108,3 @@ def recorded_revision(record: Mapping[str, Any] | None) -> str:
     if isinstance(revisions, list) and revisions:
         return SEPARATOR.join(str(r or "") for r in revisions)
     return str(record.get("revision") or "")
-
-
-def ref_value_file(value_file: str, refs: Mapping[str, Path] | None) -> Path | None:
-    """The file `$<ref>/<path>` names inside that ref's checkout, or None when
-    `value_file` is not a `$ref` path. ValueError (a one-line reason) when the ref is
-    unknown, the path leaves the checkout (`..`, a symlink out) or is not a file."""
-    found = _REF_VALUE_FILE.match(value_file)
-    if found is None:
-        if value_file.startswith("$"):
-            raise ValueError("write $<ref>/<path in that repository>")
-        return None
-    name, relative = found.group(1), found.group(2)
-    root = (refs or {}).get(name)
-    if root is None:
-        raise ValueError(f"no source has ref: {name} (refs are only used with spec.sources)")
-    root = root.resolve()
-    candidate = (root / relative.lstrip("/")).resolve()  # follows symlinks
-    if not candidate.is_relative_to(root):
-        raise ValueError(f"leads outside the repository of ref {name}; refused")
-    if not candidate.is_file():
-        raise ValueError(f"does not exist in the repository of ref {name}")
-    return candidate

@@ -48,7 +48,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from reconciler.multisource import SEPARATOR, recorded_revision, revision_fields
+from reconciler.multisource import (
+    SEPARATOR,
+    recorded_revision,
+    revision_fields,
+    shown_revision,
+)
 from rollouts.api.application import Application, RetryStrategy
 from rollouts.api.common import format_time
 from rollouts.api.phases import OperationPhase, SyncStatusCode
@@ -147,7 +152,8 @@ def decide_auto_sync(
     if attempted:
         phase = str(state.get("phase") or "")
         if phase != OperationPhase.SUCCEEDED.value:
-            message = (f"Failed sync attempt to {revision}: {state.get('message') or phase}; "
+            message = (f"Failed sync attempt to {shown_revision(revision)}: "
+                       f"{state.get('message') or phase}; "
                        "not retrying automatically (sync again, push a new commit, or "
                        "set syncPolicy.retry)")
             return Decision(reason="the last attempt at this revision failed",
@@ -163,7 +169,7 @@ def decide_auto_sync(
                         reason="self-heal: live objects drifted from Git")
     return Decision(start=_automated(revision, bool(automated.prune),
                                      multiple=app.spec.has_multiple_sources),
-                    reason=f"automated sync to {revision}")
+                    reason=f"automated sync to {shown_revision(revision)}")
 
 
 def _automated(revision: str, prune: bool, *, multiple: bool) -> Obj:

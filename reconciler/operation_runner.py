@@ -31,7 +31,7 @@ from reconciler.app_status import ResourceRow, build_rows
 from reconciler.clusters import Cluster
 from reconciler.compare import DiffCache, Prepared, prepare_desired
 from reconciler.diff import IgnoreRule, ObjectDiff
-from reconciler.multisource import recorded_revision
+from reconciler.multisource import recorded_revision, shown_revision
 from reconciler.operation import (
     append_history,
     finish_operation,
@@ -319,6 +319,7 @@ class OperationRunner:
         """Start the `.operation` a user asked for (or end it at once when `blocked`)."""
         namespace = str(raw["metadata"].get("namespace") or "")
         wanted = recorded_revision(requested.get("sync"))
+        started = f"initiated sync to {shown_revision(wanted) or 'the target revision'}"
         user = (requested.get("initiatedBy") or {}).get("username") or "Unknown user"
         source, sources = _source(raw), _sources(raw)
         if blocked is not None:
@@ -326,7 +327,7 @@ class OperationRunner:
                                     sources=sources)
             return self._end(app, raw, state, OperationPhase.ERROR, blocked, now,
                              [("Normal", "OperationStarted",
-                               f"{user} initiated sync to {wanted or 'the target revision'}")])
+                               f"{user} {started}")])
         try:
             if wanted:
                 revision = self.sources.resolve(app, namespace, wanted)
@@ -340,10 +341,11 @@ class OperationRunner:
                                     sources=sources)
             return self._end(app, raw, state, OperationPhase.ERROR, str(error), now,
                              [("Normal", "OperationStarted",
-                               f"{user} initiated sync to {wanted or 'the target revision'}")])
+                               f"{user} {started}")])
         state = start_operation(requested, revision=revision, source=source, now=now,
                                 sources=sources)
-        events = [("Normal", "OperationStarted", f"{user} initiated sync to {revision}")]
+        events = [("Normal", "OperationStarted",
+                   f"{user} initiated sync to {shown_revision(revision)}")]
         return self._run(key, app, raw, state, compared, now, events)
 
     def start(self, key: str, app: Application, raw: Obj, operation: Obj, target: Target,
@@ -352,7 +354,8 @@ class OperationRunner:
         state = start_operation(operation, revision=compared.revision, source=_source(raw),
                                 now=now, sources=_sources(raw))
         how = "automated sync (self-heal)" if self_heal else "automated sync"
-        events = [("Normal", "OperationStarted", f"Initiated {how} to '{compared.revision}'")]
+        events = [("Normal", "OperationStarted",
+                   f"Initiated {how} to '{shown_revision(compared.revision)}'")]
         return self._run(key, app, raw, state, compared, now, events)
 
     def advance(self, key: str, app: Application, raw: Obj, state: Obj, target: Target,
@@ -378,7 +381,8 @@ class OperationRunner:
             try:
                 compared = self.compare(key, app, raw, revision)
             except (SourceError, RenderError) as error:
-                message = f"cannot render revision {revision}: {redact_url(str(error))}"
+                message = (f"cannot render revision {shown_revision(revision)}: "
+                           f"{redact_url(str(error))}")
                 return self._end(app, raw, state, OperationPhase.ERROR, message, now, events)
             except WatchRefused as error:
                 message = f"nothing applied: {error}"
@@ -423,7 +427,8 @@ class OperationRunner:
         revision = recorded_revision(state.get("syncResult"))
         if ended.get("phase") == OperationPhase.RUNNING.value:
             events = [*events, ("Warning", "OperationFailed",
-                                f"Sync operation to {revision} failed, {ended['message']}")]
+                                f"Sync operation to {shown_revision(revision)} failed, "
+                                f"{ended['message']}")]
             return OpOutcome(ended, history, events, wake_at=retry_at(app, ended))
         if phase.successful:
             if not dry_run:
@@ -431,10 +436,11 @@ class OperationRunner:
                                          limit=app.spec.revision_history_limit_or_default,
                                          sources=_sources(raw))
             events = [*events, ("Normal", "OperationCompleted",
-                                f"Sync operation to {revision} succeeded")]
+                                f"Sync operation to {shown_revision(revision)} succeeded")]
         else:
             events = [*events, ("Warning", "OperationFailed",
-                                f"Sync operation to {revision} failed: {message}")]
+                                f"Sync operation to {shown_revision(revision)} failed: "
+                                f"{message}")]
         return OpOutcome(ended, history, events, finished=True)
 
 

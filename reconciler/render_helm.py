@@ -8,8 +8,9 @@ repository but never outside it; URLs are not fetched), then the inline values
 `--set name=value` (`--set-string` with `forceString: true`), commas escaped as Argo CD
 does unless the value is a `{a,b}` list. In a multi-source app a value file may be
 `$<ref>/path`: a file in another source's checkout (`reconciler.multisource`), which
-must stay inside that checkout. Precedence is therefore Argo CD's: parameters >
-valuesObject > values > valueFiles > the chart's values.yaml.
+must stay inside that checkout (`value_file` checks both kinds the same way).
+Precedence is therefore Argo CD's: parameters > valuesObject > values > valueFiles >
+the chart's values.yaml.
 
 Helm runs with `tools.environment()`: homes in a scratch directory, so nothing from the
 host's helm configuration (repositories, plugins) changes the output, and none of the
@@ -31,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import tools
-from reconciler.multisource import ref_value_file
 from reconciler.render_base import Object, RenderBudget, RenderError, check_objects, load_yaml
 from rollouts.api.application import ApplicationSourceHelm, HelmParameter
+from rollouts.api.rules_application import split_ref_value_file
 
-__all__ = ["escape_set_value", "render_helm"]
+__all__ = ["escape_set_value", "render_helm", "value_file"]
 
 _DOCUMENT_START = re.compile(r"^---[ \t]*$", re.MULTILINE)
 _SOURCE_COMMENT = re.compile(r"^# Source: (.+)$", re.MULTILINE)
@@ -90,7 +91,7 @@ def _values_arguments(
         return []
     argv: list[str] = []
     for name in options.value_files or []:
-        argv += ["--values", str(_value_file(chart_dir, root, name, refs))]
+        argv += ["--values", str(value_file(chart_dir, root, name, refs))]
     inline = _inline_values(options)
     if inline is not None:
         values_file = scratch / "inline-values.yaml"
@@ -99,23 +100,37 @@ def _values_arguments(
     return argv
 
 
-def _value_file(chart_dir: Path, root: Path, name: str, refs: Mapping[str, Path] | None
-                ) -> Path:
+def value_file(chart_dir: Path, root: Path, name: str, refs: Mapping[str, Path] | None
+               ) -> Path:
+    """The file a `valueFiles` entry names: relative to the chart directory (`/...`: to
+    the repository root), or `$<ref>/<path>` in that ref's checkout (`refs`); a
+    `RenderError` when it leaves its repository (`..`, a symlink out) or is no file."""
     where = f"spec.source.helm.valueFiles: {name!r}"
     try:
-        in_ref = ref_value_file(name, refs)
+        in_ref = split_ref_value_file(name)
     except ValueError as error:
-        raise RenderError(f"{where} {error}") from error
+        raise RenderError(f"{where}: {error}") from error
     if in_ref is not None:
-        return in_ref
+        ref, relative = in_ref
+        ref_root = (refs or {}).get(ref)
+        if ref_root is None:
+            raise RenderError(f"{where}: no source has ref: {ref} (refs are only used with "
+                              "spec.sources)")
+        return _inside(ref_root, ref_root / relative.lstrip("/"), where,
+                       f"the repository of ref {ref}")
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", name):
         raise RenderError(f"{where}: values files from URLs are not supported; commit the file")
     candidate = root / name.lstrip("/") if name.startswith("/") else chart_dir / name
+    return _inside(root, candidate, where, "the repository")
+
+
+def _inside(root: Path, candidate: Path, where: str, repository: str) -> Path:
+    """`candidate` resolved (symlinks followed), if it is a file inside `root`."""
     resolved = candidate.resolve()
-    if not resolved.is_relative_to(root):
-        raise RenderError(f"{where} points outside the repository; refused")
+    if not resolved.is_relative_to(root.resolve()):
+        raise RenderError(f"{where} points outside {repository}; refused")
     if not resolved.is_file():
-        raise RenderError(f"{where} does not exist in the chart directory or the repository")
+        raise RenderError(f"{where} does not exist in {repository}")
     return resolved
 
 

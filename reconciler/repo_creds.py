@@ -31,17 +31,18 @@ the same way on URLs read by `reconciler.charts.urls` (an OCI address with or wi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
-from reconciler.charts import ChartURLProblem, HelmCredentials, chart_repository
+from reconciler.charts.creds import HelmCredentials
+from reconciler.charts.urls import ChartURLProblem, chart_repository
 from reconciler.source_secrets import Credentials
 from reconciler.source_url import (
+    MatchKey,
     RepoURL,
     RepoURLProblem,
+    covers,
     parse_repo_url,
-    same_repository,
-    under_prefix,
 )
 from rollouts.api.secret_data import SECRET_TYPE_LABEL, secret_data
 
@@ -49,6 +50,8 @@ __all__ = ["REPO_SECRET_SELECTOR", "SECRET_TYPE_LABEL", "credentials_for",
            "helm_credentials_for", "normalize_url"]
 
 REPO_SECRET_SELECTOR = f"{SECRET_TYPE_LABEL} in (repository,repo-creds)"
+
+_Found = TypeVar("_Found")
 
 
 def normalize_url(url: str) -> str:
@@ -76,26 +79,39 @@ def _field(secret: dict[str, Any], name: str) -> str | None:
 def credentials_for(repo_url: str, secrets: Iterable[dict[str, Any]]) -> Credentials | None:
     """The credentials for `repo_url`: its `repository` Secret (exact match), else the
     `repo-creds` template with the longest matching URL; None when nothing matches."""
-    wanted = _parsed(repo_url)
+    return _best_match(_git_key(repo_url), secrets, _git_key, _credentials)
+
+
+def _git_key(url: str) -> MatchKey | None:
+    parsed = _parsed(url)
+    return parsed.match_key() if parsed is not None else None
+
+
+def _best_match(wanted: MatchKey | None, secrets: Iterable[dict[str, Any]],
+                key_of: Callable[[str], MatchKey | None],
+                read: Callable[[dict[str, Any]], _Found | None]) -> _Found | None:
+    """What `read` takes from the `repository` Secret whose URL (`key_of`) is `wanted`,
+    else from the `repo-creds` template whose URL covers it with the most segments; None
+    when `wanted` is None (a URL the source refuses anyway) or nothing matches."""
     if wanted is None:
-        return None  # a URL the source refuses anyway: no credentials for it
-    exact: Credentials | None = None
-    best: tuple[int, Credentials] | None = None
+        return None
+    exact: _Found | None = None
+    best: tuple[int, _Found] | None = None
     for secret in secrets:
         labels = (secret.get("metadata") or {}).get("labels") or {}
         kind = labels.get(SECRET_TYPE_LABEL)
         if kind not in ("repository", "repo-creds"):
             continue
-        configured = _parsed(_field(secret, "url") or "")
-        credentials = _credentials(secret)
-        if configured is None or credentials is None:
+        configured = key_of(_field(secret, "url") or "")
+        found = read(secret)
+        if configured is None or found is None:
             continue
-        if kind == "repository" and same_repository(wanted, configured):
-            exact = credentials
-        elif kind == "repo-creds" and under_prefix(wanted, configured):
-            depth = len(configured.segments)
+        if kind == "repository" and configured == wanted:
+            exact = found
+        elif kind == "repo-creds" and covers(configured, wanted):
+            depth = len(configured[3])
             if best is None or depth > best[0]:
-                best = (depth, credentials)
+                best = (depth, found)
     if exact is not None:
         return exact
     return best[1] if best is not None else None
@@ -110,7 +126,7 @@ def _credentials(secret: dict[str, Any]) -> Credentials | None:
                        ssh_known_hosts=_field(secret, "sshKnownHosts") or None)
 
 
-def _chart_key(url: str) -> tuple[str, str, int | None, tuple[str, ...]] | None:
+def _chart_key(url: str) -> MatchKey | None:
     try:
         repo = chart_repository(url)
     except ChartURLProblem:
@@ -124,29 +140,7 @@ def helm_credentials_for(repo_url: str, secrets: Iterable[dict[str, Any]]
                          ) -> HelmCredentials | None:
     """The Helm repository (or OCI registry) settings for a chart source's `repo_url`:
     its `repository` Secret, else the longest matching `repo-creds` template."""
-    wanted = _chart_key(repo_url)
-    if wanted is None:
-        return None
-    exact: HelmCredentials | None = None
-    best: tuple[int, HelmCredentials] | None = None
-    for secret in secrets:
-        labels = (secret.get("metadata") or {}).get("labels") or {}
-        kind = labels.get(SECRET_TYPE_LABEL)
-        if kind not in ("repository", "repo-creds"):
-            continue
-        configured = _chart_key(_field(secret, "url") or "")
-        settings = _helm_settings(secret)
-        if configured is None or settings is None:
-            continue
-        if kind == "repository" and configured == wanted:
-            exact = settings
-        elif kind == "repo-creds" and configured[:3] == wanted[:3] and \
-                wanted[3][: len(configured[3])] == configured[3] and \
-                (best is None or len(configured[3]) > best[0]):
-            best = (len(configured[3]), settings)
-    if exact is not None:
-        return exact
-    return best[1] if best is not None else None
+    return _best_match(_chart_key(repo_url), secrets, _chart_key, _helm_settings)
 
 
 def _flag(secret: dict[str, Any], name: str) -> bool:

@@ -30,6 +30,8 @@ from reconciler.secret_mask import scrub
 __all__ = [
     "Credentials",
     "Redactor",
+    "basic_authorization",
+    "credential_secrets",
     "git_auth",
     "redact_url",
     "split_url_credentials",
@@ -61,11 +63,27 @@ class Credentials:
 
     def secrets(self) -> list[str]:
         """Every string that must never appear in output."""
-        found = [value for value in (self.password, self.ssh_private_key) if value]
-        if self.password and self.username is not None:
-            pair = f"{self.username}:{self.password}".encode()
-            found.append(base64.b64encode(pair).decode())
-        return found
+        return credential_secrets(self.username, self.password, self.ssh_private_key)
+
+
+def basic_authorization(username: str | None, password: str | None) -> str | None:
+    """The HTTP `Authorization` value for basic auth (`Basic base64(user:password)`, an
+    absent part empty); None when there is neither."""
+    if not (username or password):
+        return None
+    pair = f"{username or ''}:{password or ''}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
+def credential_secrets(username: str | None, password: str | None,
+                       *keys: str | None) -> list[str]:
+    """What must never appear in output for these credentials: the password, the `keys`
+    (private keys), and the basic-auth token exactly as `basic_authorization` sends it."""
+    found = [value for value in (password, *keys) if value]
+    header = basic_authorization(username, password) if password else None
+    if header is not None:
+        found.append(header.removeprefix("Basic "))
+    return found
 
 
 def redact_url(url: str) -> str:

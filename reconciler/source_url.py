@@ -9,9 +9,10 @@ read it as an option), control characters, `.`/`..` segments, a query or fragmen
 authorities git and we could read differently (several `@`, a `:` in an scp user).
 
 Three users: `reconciler.source` (the allowlist at fetch time, the cache key, the per-host
-concurrency bound), `reconciler.repo_creds` (credentials by `same_repository` /
-`under_prefix`, never by string prefix) and `split_url_credentials` in
-`reconciler.source_secrets`. Pure: no I/O here.
+concurrency bound), `reconciler.repo_creds` (credentials by equal `match_key`s or
+`covers`, never by string prefix) and `split_url_credentials` in
+`reconciler.source_secrets`; `reconciler.charts.urls` reads chart repository URLs with
+the same host, port, path and message helpers. Pure: no I/O here.
 """
 
 from __future__ import annotations
@@ -26,11 +27,15 @@ from reconciler.source_secrets import redact_url
 __all__ = [
     "ALLOW_LOCAL_FLAG",
     "NETWORK_SCHEMES",
+    "MatchKey",
     "RepoURL",
     "RepoURLProblem",
+    "covers",
+    "has_control_characters",
+    "host_port",
     "parse_repo_url",
-    "same_repository",
-    "under_prefix",
+    "path_segments",
+    "shown_url",
 ]
 
 NETWORK_SCHEMES = ("https", "http", "ssh", "git")
@@ -50,6 +55,11 @@ _SCP = re.compile(r"^(?:(?P<user>[^@/:\[\]]+)@)?(?P<host>[^@/:\[\]]+|\[[0-9A-Fa-
                   r"(?P<path>.*)$")
 _HOST = re.compile(r"^(?:[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])$")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
+
+
+MatchKey = tuple[str, str, int | None, tuple[str, ...]]
+"""What credentials are matched on: scheme, host, port (None: the default), lower-cased
+path segments (`RepoURL.match_key`; chart repositories build the same from their URL)."""
 
 
 class RepoURLProblem(ValueError):
@@ -88,23 +98,16 @@ class RepoURL:
         port = f":{self.port}" if self.port is not None else ""
         return f"{self.scheme}://{self.host}{port}/{'/'.join(self.segments)}"
 
-    def match_key(self) -> tuple[str, str, int | None, tuple[str, ...]]:
+    def match_key(self) -> MatchKey:
         """What credentials are matched on: scheme, host, port, lower-cased segments."""
         return (self.scheme, self.host, self.port, tuple(s.lower() for s in self.segments))
 
 
-def same_repository(a: RepoURL, b: RepoURL) -> bool:
-    """`a` and `b` name one repository (how `repository` Secrets match)."""
-    return a.match_key() == b.match_key()
-
-
-def under_prefix(url: RepoURL, prefix: RepoURL) -> bool:
-    """`url` is `prefix` or below it, by whole path segments (how `repo-creds` match):
-    `https://h/acme` covers `https://h/acme/app`, never `https://h/acme-evil`."""
-    scheme, host, port, segments = url.match_key()
-    p_scheme, p_host, p_port, p_segments = prefix.match_key()
-    return ((scheme, host, port) == (p_scheme, p_host, p_port)
-            and segments[: len(p_segments)] == p_segments)
+def covers(prefix: MatchKey, key: MatchKey) -> bool:
+    """`key` is `prefix` or below it, by whole path segments (how `repo-creds` match;
+    a `repository` Secret matches when the keys are equal): `https://h/acme` covers
+    `https://h/acme/app`, never `https://h/acme-evil`."""
+    return key[:3] == prefix[:3] and key[3][: len(prefix[3])] == prefix[3]
 
 
 def parse_repo_url(url: str, *, allow_local: bool = False) -> RepoURL:
@@ -115,7 +118,7 @@ def parse_repo_url(url: str, *, allow_local: bool = False) -> RepoURL:
     if url.startswith("-"):
         raise RepoURLProblem(f"repoURL {shown} starts with '-', which git would read as an "
                              "option; fix spec.source.repoURL")
-    if _CONTROL.search(url):
+    if has_control_characters(url):
         raise RepoURLProblem(f"repoURL {shown} holds whitespace or control characters; "
                              "remove them from spec.source.repoURL")
     match = _URL.match(url)
@@ -151,7 +154,7 @@ def _parse_url(match: re.Match[str], shown: str, allow_local: bool) -> RepoURL:
     if "@" in userinfo:
         raise RepoURLProblem(f"repoURL {shown} has more than one '@' before the host")
     user, colon, password = userinfo.partition(":") if at else ("", "", "")
-    host, port = _host_port(hostport, scheme, shown)
+    host, port = host_port(hostport, scheme, shown)
     segments = _segments(rest, shown)
     if scheme in ("http", "https"):
         clean = f"{match.group('scheme')}://{hostport}{rest}"
@@ -176,7 +179,9 @@ def _parse_scp(match: re.Match[str], url: str, shown: str) -> RepoURL:
                    user=match.group("user"), clean=url)
 
 
-def _host_port(hostport: str, scheme: str, shown: str) -> tuple[str, int | None]:
+def host_port(hostport: str, scheme: str, shown: str) -> tuple[str, int | None]:
+    """`host[:port]` (IPv6 in brackets) as the lower-cased host and the port, None for
+    `scheme`'s default; `RepoURLProblem` naming `shown` when either is unusable."""
     host, port_text = hostport, ""
     if hostport.startswith("["):
         end = hostport.find("]")
@@ -195,12 +200,22 @@ def _host_port(hostport: str, scheme: str, shown: str) -> tuple[str, int | None]
     return host.lower().strip("[]"), port
 
 
-def _segments(path: str, shown: str) -> tuple[str, ...]:
+def path_segments(path: str, shown: str, *, encoded_slash: bool = False) -> list[str]:
+    """The non-empty segments of `path`; `RepoURLProblem` naming `shown` for a `.` or `..`
+    one, percent-encoded or not (a server may decode it), or one holding an encoded `/` or
+    `\\` (unless `encoded_slash`: a Helm repository URL may name a GitLab project as
+    `group%2Fproject`)."""
     segments = [segment for segment in path.split("/") if segment]
-    if any(unquote(segment) in (".", "..") or "/" in unquote(segment)
-           or "\\" in unquote(segment) for segment in segments):
+    decoded = [unquote(segment) for segment in segments]
+    if any(segment in (".", "..") for segment in decoded) or (not encoded_slash and any(
+            "/" in segment or "\\" in segment for segment in decoded)):
         raise RepoURLProblem(f"repoURL {shown} has a '.', '..' or encoded '/' path segment; "
                              "write the path plainly")
+    return segments
+
+
+def _segments(path: str, shown: str) -> tuple[str, ...]:
+    segments = path_segments(path, shown)
     if segments and segments[-1].lower().endswith(".git"):
         segments[-1] = segments[-1][:-4]
         if not segments[-1]:
@@ -224,10 +239,17 @@ def _local_refused(shown: str) -> RepoURLProblem:
         f"set {ALLOW_LOCAL_FLAG} on the controller to permit it")
 
 
+def has_control_characters(text: str) -> bool:
+    """Whitespace or control characters, which no repository URL may hold."""
+    return _CONTROL.search(text) is not None
+
+
+def shown_url(url: str) -> str:
+    """`url` for a message: no userinfo password, control characters escaped, at most 200
+    characters."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", redact_url(url))
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def _shown(url: str) -> str:
-    """The URL for a message: without userinfo passwords, control characters escaped."""
-    text = redact_url(url)
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-    if len(text) > 200:
-        text = text[:197] + "..."
-    return f"'{text}'"
+    return f"'{shown_url(url)}'"

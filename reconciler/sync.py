@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -138,7 +139,10 @@ def hook_name(hook: Obj, phase: SyncPhase, op_id: str, revision: str) -> str:
     metadata = hook.get("metadata") or {}
     if metadata.get("name"):
         return str(metadata["name"])
-    suffix = f"{revision[:7]}-{phase.value.lower()}-{op_id}".lower()
+    # A chart version (`1.2.3+b`) or a multi-source revision set holds characters no name
+    # may: they become `-`.
+    short = re.sub(r"[^a-z0-9.-]", "-", revision[:7].lower())
+    suffix = f"{short}-{phase.value.lower()}-{op_id}".lower()
     base = str(metadata.get("generateName") or "hook-")
     return (base[: max(1, 63 - len(suffix))] + suffix).lower()
 

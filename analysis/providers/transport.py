@@ -7,10 +7,9 @@ one-line reason that never quotes the URL (its query may hold credentials). Limi
 
 - **Total deadline.** The request's timeout covers everything (connecting, sending,
   waiting for the status line and headers, reading the body), not each socket operation:
-  a server that drips one byte a second is cut off at the deadline. A watchdog shuts the
-  socket down when the deadline passes, which wakes a read blocked anywhere in
-  `http.client`; one watchdog thread serves every exchange of the process (a
-  `threading.Timer` per exchange cost a thread start for each measurement). Timeouts
+  a server that drips one byte a second is cut off at the deadline
+  (`rollouts.netdeadline`: a watchdog shuts the socket down when the deadline passes,
+  one thread for every exchange of the process, shared with the Helm client). Timeouts
   above `MAX_TIMEOUT_SECONDS` are clamped to it, so a handful of slow endpoints cannot
   hold the analysis workers for long.
 - **Answer size.** Bodies over `MAX_ANSWER_BYTES` (or the caller's `max_bytes`) are
@@ -37,15 +36,11 @@ is made only when an https URL is first opened.
 from __future__ import annotations
 
 import base64
-import contextlib
 import functools
-import heapq
 import http.client
-import itertools
 import socket
 import ssl
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -56,6 +51,7 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from analysis.providers.base import describe_transport_error
 from analysis.providers.egress import EgressDenied, EgressPolicy
+from rollouts.netdeadline import Deadline, read_body
 
 __all__ = [
     "MAX_ANSWER_BYTES",
@@ -76,7 +72,6 @@ MAX_ERROR_BYTES = 64 * 1024
 """How much of a non-2xx answer is read (for the error message); the rest is dropped."""
 MAX_REDIRECTS = 10
 """Same-origin redirects followed per request."""
-_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -125,7 +120,7 @@ def exchange(
     (over it: refused, or with `cut` read up to it and `truncated`)."""
     timeout = min(request.timeout, MAX_TIMEOUT_SECONDS)
     url, headers = _credentials_to_header(request.url, dict(request.headers))
-    deadline = _Deadline(timeout)
+    deadline = Deadline(timeout)
     proxies = urllib.request.getproxies()
     opener = _opener(policy, request.insecure and url.startswith("https://"),
                      tuple(sorted(proxies.items())))
@@ -160,28 +155,21 @@ def exchange(
         deadline.cancel()
 
 
-def _read(response: Any, deadline: _Deadline, limit: int, *, cut: bool) -> tuple[bytes, bool]:
+def _read(response: Any, deadline: Deadline, limit: int, *, cut: bool) -> tuple[bytes, bool]:
     """The body, at most `limit` bytes: over it, cut (`cut`) or refuse (TransportError)."""
     length = response.headers.get("Content-Length") if response.headers else None
     if not cut and length and length.strip().isdigit() and int(length) > limit:
         raise TransportError(f"answered more than {limit} bytes (Content-Length {length.strip()})",
                              permanent=True)
-    chunks: list[bytes] = []
-    total = 0
-    read = getattr(response, "read1", None) or response.read
-    while True:
-        chunk = read(_CHUNK)
-        if deadline.expired:  # the watchdog's shutdown looks like the end of the body
-            raise TransportError(f"did not answer within {deadline.seconds:g}s", timed_out=True)
-        if not chunk:
-            return b"".join(chunks), False
-        total += len(chunk)
-        if total > limit:
-            if cut:
-                chunks.append(chunk[: limit - total + len(chunk)])
-                return b"".join(chunks), True
-            raise TransportError(f"answered more than {limit} bytes", permanent=True)
-        chunks.append(chunk)
+    try:
+        body, more = read_body(getattr(response, "read1", None) or response.read, deadline,
+                               limit)
+    except TimeoutError:
+        raise TransportError(f"did not answer within {deadline.seconds:g}s",
+                             timed_out=True) from None
+    if more and not cut:
+        raise TransportError(f"answered more than {limit} bytes", permanent=True)
+    return body, more
 
 
 def _denial_in(error: BaseException) -> EgressDenied | None:
@@ -225,114 +213,24 @@ def _check_proxied_target(url: str, policy: EgressPolicy, proxies: dict[str, str
         return
 
 
-class _Deadline:
-    """The total deadline of one exchange: when it passes, `_WATCHDOG` shuts its sockets
-    down (unless the exchange ended first and cancelled it)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.expired = False
-        self.ends = time.monotonic() + seconds
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._over = False  # cancelled or expired: nothing more to shut
-
-    def start(self) -> None:
-        self.ends = time.monotonic() + self.seconds
-        _WATCHDOG.watch(self)
-
-    def cancel(self) -> None:
-        with self._lock:
-            self._over = True
-            self._sockets.clear()  # the watchdog keeps this object until `ends`
-
-    def remaining(self) -> float:
-        left = self.ends - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("deadline passed")
-        return left
-
-    def watch(self, sock: socket.socket) -> None:
-        with self._lock:
-            if self.expired:
-                _shut(sock)
-            self._sockets.append(sock)
-
-    def expire(self) -> None:
-        with self._lock:
-            if self._over:
-                return
-            self._over = self.expired = True
-            for sock in self._sockets:
-                _shut(sock)
-
-
-class _Watchdog:
-    """One daemon thread that expires every exchange's `_Deadline` at its time.
-
-    Deadlines wait in a heap by end time; a cancelled one stays there until its time and
-    is then dropped (`expire` does nothing for it), so an exchange pays a heap push, and
-    wakes the thread only when its deadline is the earliest.
-    """
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._heap: list[tuple[float, int, _Deadline]] = []
-        self._order = itertools.count()  # ties never compare two deadlines
-        self._thread: threading.Thread | None = None
-
-    def watch(self, deadline: _Deadline) -> None:
-        with self._changed:
-            heapq.heappush(self._heap, (deadline.ends, next(self._order), deadline))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name="provider-deadlines")
-                self._thread.start()
-            elif self._heap[0][2] is deadline:
-                self._changed.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._changed:
-                now = time.monotonic()
-                due: list[_Deadline] = []
-                while self._heap and self._heap[0][0] <= now:
-                    due.append(heapq.heappop(self._heap)[2])
-                if not due:
-                    self._changed.wait(self._heap[0][0] - now if self._heap else None)
-                    continue
-            for deadline in due:
-                deadline.expire()
-
-
-_WATCHDOG = _Watchdog()
-
-
 class _Exchanging(threading.local):
     """The deadline of the exchange in progress on this thread: the shared opener's
     connections find it here."""
 
-    deadline: _Deadline | None = None
+    deadline: Deadline | None = None
 
 
 _exchanging = _Exchanging()
 
 
-def _current_deadline() -> _Deadline:
+def _current_deadline() -> Deadline:
     deadline = _exchanging.deadline
     if deadline is None:  # only `exchange` opens URLs through these handlers
         raise RuntimeError("a provider connection was opened outside of exchange()")
     return deadline
 
 
-def _shut(sock: socket.socket) -> None:
-    # socket.socket.shutdown, not SSLSocket.shutdown: the TLS layer must not be torn down
-    # under a reader in another thread, only its file descriptor woken up.
-    with contextlib.suppress(OSError):  # already closed
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-def _checked_connector(policy: EgressPolicy, deadline: _Deadline) -> Any:
+def _checked_connector(policy: EgressPolicy, deadline: Deadline) -> Any:
     """A `socket.create_connection` for `http.client` that obeys the policy and deadline."""
 
     def connect(address: tuple[str, int], timeout: object = None,
@@ -349,7 +247,7 @@ class _Guarded:
 
     sock: Any
 
-    def __init__(self, host: str, *, policy: EgressPolicy, deadline: _Deadline,
+    def __init__(self, host: str, *, policy: EgressPolicy, deadline: Deadline,
                  **kwargs: Any) -> None:
         super().__init__(host, **kwargs)  # type: ignore[call-arg]
         self._deadline = deadline

@@ -21,10 +21,11 @@ printed (the controller's redactor removes them from every message).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from dataclasses import dataclass, field
+
+from reconciler.source_secrets import basic_authorization, credential_secrets
 
 __all__ = ["HelmCredentials"]
 
@@ -48,13 +49,13 @@ class HelmCredentials:
     def has_basic_auth(self) -> bool:
         return bool(self.username or self.password)
 
+    def basic_authorization(self) -> str | None:
+        """The `Authorization` header of basic auth (None without username and password)."""
+        return basic_authorization(self.username, self.password)
+
     def secrets(self) -> list[str]:
         """Every string that must never appear in output."""
-        found = [v for v in (self.password, self.tls_client_cert_key) if v]
-        if self.password and self.username is not None:
-            pair = f"{self.username}:{self.password}".encode()
-            found.append(base64.b64encode(pair).decode())
-        return found
+        return credential_secrets(self.username, self.password, self.tls_client_cert_key)
 
     def fingerprint(self) -> str:
         """A digest of everything here: cache entries fetched with different credentials

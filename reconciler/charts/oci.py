@@ -26,7 +26,6 @@ origin and its token realm only; a blob redirected to a storage host gets none.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
@@ -37,7 +36,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 from reconciler.charts.creds import HelmCredentials
 from reconciler.charts.transport import FetchProblem, Response, get, tls_context, where
-from reconciler.charts.urls import ChartRepository, is_local_host, oci_schemes
+from reconciler.charts.urls import ChartRepository, is_local_host, oci_schemes, origin
 
 __all__ = ["HELM_LAYER_TYPES", "MAX_TAG_PAGES", "OciRegistry", "version_tag"]
 
@@ -157,27 +156,18 @@ class OciRegistry:
         return self.credentials.insecure or is_local_host(urlsplit(url).hostname or "")
 
     def _is_registry(self, url: str) -> bool:
-        parts = urlsplit(url)
-        try:
-            port = parts.port
-        except ValueError:
-            return False
-        if port == (443 if parts.scheme == "https" else 80):
-            port = None
-        return ((parts.hostname or "").lower(), port) == (self.repo.host, self.repo.port)
-
-    def _basic(self) -> str | None:
-        creds = self.credentials
-        if not creds.has_basic_auth:
-            return None
-        pair = f"{creds.username or ''}:{creds.password or ''}".encode()
-        return "Basic " + base64.b64encode(pair).decode()
+        """`url` is on the registry's host and port, by a scheme it is tried with."""
+        host = f"[{self.repo.host}]" if ":" in self.repo.host else self.repo.host
+        port = f":{self.repo.port}" if self.repo.port is not None else ""
+        found = origin(url)
+        return found is not None and any(found == origin(f"{scheme}://{host}{port}/")
+                                         for scheme in self._schemes)
 
     def _authorize(self, response: Response, name: str) -> str | None:
         challenge = response.headers.get("www-authenticate", "")
         scheme = challenge.split(" ", 1)[0].lower()
         if scheme == "basic":
-            return self._basic()
+            return self.credentials.basic_authorization()
         if scheme != "bearer":
             return None
         params = dict(_CHALLENGE.findall(challenge))
@@ -190,10 +180,17 @@ class OciRegistry:
         query["scope"] = params.get("scope") or f"repository:{name}:pull"
         token_url = f"{realm}{'&' if parts.query else '?'}{urlencode(query)}"
         plain_ok = is_local_host(parts.hostname) or self.credentials.insecure
+        realm_origin = origin(realm)
+
+        def to_realm(url: str) -> bool:
+            # The realm the registry named gets the credentials (that is the protocol),
+            # over TLS unless plain is allowed; a redirect to another origin gets none.
+            return origin(url) == realm_origin and (urlsplit(url).scheme == "https"
+                                                    or plain_ok)
+
         token = get(token_url, deadline=self.deadline, max_bytes=_MAX_JSON_BYTES,
-                    context=self._context, authorization=self._basic(),
-                    send_auth=lambda u: urlsplit(u).scheme == "https" or plain_ok,
-                    allow_http=lambda _u: plain_ok)
+                    context=self._context, authorization=self.credentials.basic_authorization(),
+                    send_auth=to_realm, allow_http=lambda _u: plain_ok)
         if token.status in (401, 403):
             raise FetchProblem(f"the OCI registry {self.repo.host} refused the credentials "
                                "(check username and password in the repository Secret)",

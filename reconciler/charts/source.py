@@ -29,11 +29,9 @@ is a `SourceError` (one line, credentials removed), `temporary` when a retry may
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import json
-import logging
 import shutil
 import threading
 import time
@@ -65,8 +63,6 @@ from rollouts.devcluster.versions import cache_dir as rollouts_cache_dir
 
 __all__ = ["INDEX_TTL_SECONDS", "MAX_ARCHIVE_BYTES", "MAX_INDEX_BYTES", "ChartSource",
            "default_chart_cache"]
-
-log = logging.getLogger(__name__)
 
 INDEX_TTL_SECONDS = 60.0
 """How long a repository's listing (index.yaml, OCI tags) answers without asking again."""
@@ -250,11 +246,7 @@ class ChartSource:
 
     def _get(self, repo: ChartRepository, url: str, credentials: HelmCredentials | None,
              max_bytes: int) -> Response:
-        creds = credentials or HelmCredentials()
-        authorization = None
-        if creds.has_basic_auth:
-            pair = f"{creds.username or ''}:{creds.password or ''}".encode()
-            authorization = "Basic " + base64.b64encode(pair).decode()
+        authorization = (credentials or HelmCredentials()).basic_authorization()
         with self.slot(repo.authority):
             return get(url, deadline=time.monotonic() + self.timeout, max_bytes=max_bytes,
                        context=tls_context(credentials), authorization=authorization,

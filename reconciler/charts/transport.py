@@ -5,9 +5,12 @@ raises `FetchProblem` (one line, no secrets; `temporary` when a retry may help).
 request is bounded: `max_bytes` of body (more is an error, never a truncation), a
 wall-clock `deadline` over connecting, redirects and reading, and at most
 `MAX_REDIRECTS` redirects, each only to http(s), never from https down to http unless
-`allow_http` says the target may be plain. The `Authorization` header goes only to URLs
-`send_auth(url)` accepts (the repository's own origin): a redirect to another host, a
-CDN or a blob store, gets no credentials. No proxy variables, netrc or cookies are read.
+`allow_http` says the target may be plain. The deadline holds while reading too: a
+watchdog (`rollouts.netdeadline`) shuts the socket down when it passes, so a server
+dripping its headers or body a byte at a time is cut off then. The `Authorization`
+header goes only to URLs `send_auth(url)` accepts (the repository's own origin): a
+redirect to another host, a CDN or a blob store, gets no credentials. No proxy
+variables, netrc or cookies are read.
 
 TLS: `tls_context(credentials)` verifies servers against the system's CAs (not when the
 repository Secret says `insecure`) and presents the Secret's client certificate; the
@@ -30,6 +33,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from reconciler.charts.creds import HelmCredentials
 from reconciler.charts.urls import shown
+from rollouts.netdeadline import Deadline, read_body
 
 __all__ = ["MAX_REDIRECTS", "FetchProblem", "Response", "get", "tls_context", "where"]
 
@@ -147,6 +151,9 @@ def _once(url: str, headers: Mapping[str, str], context: ssl.SSLContext, deadlin
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise FetchProblem(f"{where(url)} did not answer in time", temporary=True)
+    # The socket timeout bounds each operation; `watched` bounds them all together (a
+    # server dripping a byte just under the timeout is cut off at the deadline).
+    watched = Deadline(remaining)
     timeout = min(remaining, _SOCKET_TIMEOUT)
     connection: http.client.HTTPConnection
     if parts.scheme == "https":
@@ -158,7 +165,10 @@ def _once(url: str, headers: Mapping[str, str], context: ssl.SSLContext, deadlin
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
+    watched.start()
     try:
+        connection.connect()
+        watched.watch(connection.sock)
         connection.request("GET", target, headers=dict(headers))
         response = connection.getresponse()
         response_headers = {k.lower(): v for k, v in response.getheaders()}
@@ -167,20 +177,11 @@ def _once(url: str, headers: Mapping[str, str], context: ssl.SSLContext, deadlin
         if response.status == 200 and declared.isdigit() and int(declared) > max_bytes:
             raise FetchProblem(f"{where(url)} is {declared} bytes, more than the limit of "
                                f"{max_bytes}; refused", temporary=False)
-        body = bytearray()
-        while True:
-            if time.monotonic() > deadline:
-                raise FetchProblem(f"{where(url)} did not finish in time", temporary=True)
-            chunk = response.read(min(1 << 16, limit + 1 - len(body)) or 1)
-            if not chunk:
-                break
-            body += chunk
-            if len(body) > limit:
-                if response.status != 200:
-                    break  # an error page: its start is enough
-                raise FetchProblem(f"{where(url)} sent more than {max_bytes} bytes; refused",
-                                   temporary=False)
-        return response.status, response_headers, bytes(body[:limit])
+        body, more = read_body(response.read1, watched, limit)
+        if more and response.status == 200:  # an error page: its start is enough
+            raise FetchProblem(f"{where(url)} sent more than {max_bytes} bytes; refused",
+                               temporary=False)
+        return response.status, response_headers, body
     except ssl.SSLCertVerificationError as error:
         raise FetchProblem(
             f"{where(url)}: the server's certificate is not trusted ({error.verify_message}); "
@@ -188,10 +189,13 @@ def _once(url: str, headers: Mapping[str, str], context: ssl.SSLContext, deadlin
             temporary=False) from None
     except TimeoutError:
         raise FetchProblem(f"{where(url)} did not answer in time", temporary=True) from None
-    except ssl.SSLError as error:
-        raise FetchProblem(f"{where(url)}: TLS failed ({error.reason or 'handshake'})",
-                           temporary=True, tls_failed=True) from None
     except (OSError, http.client.HTTPException) as error:
+        if watched.expired:  # the watchdog's shutdown, seen as a reset or a short body
+            raise FetchProblem(f"{where(url)} did not answer in time", temporary=True) \
+                from None
+        if isinstance(error, ssl.SSLError):
+            raise FetchProblem(f"{where(url)}: TLS failed ({error.reason or 'handshake'})",
+                               temporary=True, tls_failed=True) from None
         reason = getattr(error, "strerror", None) or type(error).__name__
         # A plain-HTTP server may also drop or garble a TLS handshake instead of failing it.
         garbled = isinstance(error, (ConnectionResetError, http.client.RemoteDisconnected,
@@ -199,4 +203,5 @@ def _once(url: str, headers: Mapping[str, str], context: ssl.SSLContext, deadlin
         raise FetchProblem(f"{where(url)} could not be fetched ({reason})", temporary=True,
                            tls_failed=garbled and parts.scheme == "https") from None
     finally:
+        watched.cancel()
         connection.close()

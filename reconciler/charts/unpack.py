@@ -13,7 +13,7 @@ top-level directory holding `Chart.yaml`, as `helm package` makes it). Refused, 
 
 Files are written 0644 and directories 0755 whatever the archive says (no executable,
 setuid or world-writable bits), with `O_EXCL | O_NOFOLLOW`. The caller unpacks into a
-fresh directory and renames it into place (`reconciler.charts.store`).
+fresh directory and renames it into place (`reconciler.charts.source`).
 """
 
 from __future__ import annotations

@@ -30,7 +30,13 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from reconciler.source_secrets import redact_url
+from reconciler.source_url import (
+    RepoURLProblem,
+    has_control_characters,
+    host_port,
+    path_segments,
+)
+from reconciler.source_url import shown_url as shown
 
 __all__ = [
     "ChartRepository",
@@ -40,12 +46,11 @@ __all__ = [
     "index_url",
     "is_local_host",
     "oci_schemes",
+    "origin",
     "same_origin",
     "shown",
 ]
 
-_CONTROL = re.compile(r"[\x00-\x20\x7f]")
-_HOST = re.compile(r"^(?:[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])$")
 _OCI_NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -89,18 +94,12 @@ class ChartRepository:
         return name
 
 
-def shown(url: str) -> str:
-    """`url` for a message: no userinfo, control characters escaped, at most 200 chars."""
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", redact_url(url))
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
 def chart_repository(repo_url: str, *, enable_oci: bool = False) -> ChartRepository:
     """`repo_url` read as a chart source (see the module docstring)."""
     text = repo_url.strip()
     if not text:
         raise ChartURLProblem("spec.source.repoURL is empty: set the Helm repository URL")
-    if _CONTROL.search(text):
+    if has_control_characters(text):
         raise ChartURLProblem(f"repoURL '{shown(text)}' holds whitespace or control "
                               "characters; remove them")
     if "://" not in text:
@@ -136,28 +135,19 @@ def _oci(rest: str, scheme: str, original: str) -> ChartRepository:
 
 
 def _host_port(authority: str, scheme: str, original: str) -> tuple[str, int | None]:
-    host, port_text = authority, ""
-    if authority.startswith("["):
-        end = authority.find("]")
-        host, port_text = authority[: end + 1], authority[end + 1:].removeprefix(":")
-    elif ":" in authority:
-        host, _, port_text = authority.partition(":")
-    if not host or not _HOST.match(host):
-        raise ChartURLProblem(f"repoURL '{shown(original)}' has no valid host name")
-    port: int | None = None
-    if port_text:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise ChartURLProblem(f"repoURL '{shown(original)}' has an invalid port")
-        port = int(port_text)
-    if port == _DEFAULT_PORTS.get(scheme):
-        port = None
-    return host.lower().strip("[]"), port
+    try:
+        return host_port(authority, scheme, f"'{shown(original)}'")
+    except RepoURLProblem as problem:
+        raise ChartURLProblem(str(problem)) from None
 
 
 def _check_segments(path: str, original: str) -> None:
-    if any(segment in (".", "..") for segment in path.split("/")):
-        raise ChartURLProblem(f"repoURL '{shown(original)}' has a '.' or '..' path segment; "
-                              "write the path plainly")
+    """Git's rule: no `.`/`..` segment, percent-encoded or not (an encoded `/` is
+    allowed: GitLab's Helm repositories are `.../projects/group%2Fproject/...`)."""
+    try:
+        path_segments(path, f"'{shown(original)}'", encoded_slash=True)
+    except RepoURLProblem as problem:
+        raise ChartURLProblem(str(problem)) from None
 
 
 def index_url(repo: ChartRepository) -> str:
@@ -170,7 +160,7 @@ def index_url(repo: ChartRepository) -> str:
 def chart_url(repo: ChartRepository, listed: str) -> str:
     """The archive URL an index entry lists, resolved as Helm does; `ChartURLProblem`
     for a scheme other than http(s) or an unusable URL."""
-    if _CONTROL.search(listed) or not listed:
+    if has_control_characters(listed) or not listed:
         raise ChartURLProblem(f"the index lists a chart URL '{shown(listed)}' that is empty or "
                               "holds whitespace")
     parts = urlsplit(listed)
@@ -189,17 +179,22 @@ def chart_url(repo: ChartRepository, listed: str) -> str:
                        resolved.query or base.query, ""))
 
 
-def same_origin(url: str, repo: ChartRepository) -> bool:
-    """Whether `url` is on the repository's scheme, host and port (credentials may go)."""
+def origin(url: str) -> tuple[str, str, int | None] | None:
+    """`url`'s scheme, host and port (the scheme's default spelled out), lower-cased;
+    None when its port is unusable. Two URLs with one origin may share credentials."""
     parts = urlsplit(url)
     scheme = (parts.scheme or "").lower()
     try:
         port = parts.port if parts.port is not None else _DEFAULT_PORTS.get(scheme)
     except ValueError:
-        return False
+        return None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def same_origin(url: str, repo: ChartRepository) -> bool:
+    """Whether `url` is on the repository's scheme, host and port (credentials may go)."""
     repo_port = repo.port if repo.port is not None else _DEFAULT_PORTS.get(repo.scheme)
-    return (scheme, (parts.hostname or "").lower(), port) == (repo.scheme, repo.host,
-                                                                repo_port)
+    return origin(url) == (repo.scheme, repo.host, repo_port)
 
 
 def is_local_host(host: str) -> bool:

@@ -15,10 +15,22 @@ from rollouts.api.application import (
 )
 from rollouts.api.errors import Problem, Severity, child_path
 
-__all__ = ["application_problems"]
+__all__ = ["application_problems", "split_ref_value_file"]
 
 _REF_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _REF_VALUE_FILE = re.compile(r"^\$([^/]+)/(.*)$")
+
+
+def split_ref_value_file(value_file: str) -> tuple[str, str] | None:
+    """A multi-source Helm value file `$<ref>/<path>` as (ref, path in that ref's
+    repository); None for an ordinary value file (no `$`); ValueError with a one-line
+    reason for a `$` one without `<ref>/`. Used by these rules and by the renderer."""
+    if not value_file.startswith("$"):
+        return None
+    found = _REF_VALUE_FILE.match(value_file)
+    if found is None:
+        raise ValueError("write $<ref>/<path in that repository>")
+    return found.group(1), found.group(2)
 
 
 def application_problems(application: Application) -> list[Problem]:
@@ -77,7 +89,8 @@ def _spec_problems(spec: ApplicationSpec, path: str) -> Iterator[Problem]:
 def _source_problems(source: ApplicationSource, source_path: str, *,
                      ref_only_allowed: bool = False) -> Iterator[Problem]:
     if not source.repo_url:
-        yield Problem(child_path(source_path, "repoURL"), "required: the Git repository URL")
+        what = "Helm repository or OCI registry" if source.chart else "Git repository"
+        yield Problem(child_path(source_path, "repoURL"), f"required: the {what} URL")
     else:
         yield from _repo_url_problems(source.repo_url, child_path(source_path, "repoURL"))
     if not source.path and not source.chart:
@@ -124,16 +137,15 @@ def _sources_problems(sources: list[ApplicationSource], path: str) -> Iterator[P
         files_path = child_path(child_path(child_path(path, index), "helm"), "valueFiles")
         for file_index, value_file in enumerate(
                 (source.helm.value_files or []) if source.helm else []):
-            if not value_file.startswith("$"):
+            try:
+                found = split_ref_value_file(value_file)
+            except ValueError as error:
+                yield Problem(child_path(files_path, file_index), f"{value_file!r}: {error}")
                 continue
-            found = _REF_VALUE_FILE.match(value_file)
-            if found is None:
+            if found is not None and found[0] not in refs:
                 yield Problem(child_path(files_path, file_index),
-                              f"{value_file!r}: write $<ref>/<path in that repository>")
-            elif found.group(1) not in refs:
-                yield Problem(child_path(files_path, file_index),
-                              f"{value_file!r} names ${found.group(1)}, but no source has "
-                              f"ref: {found.group(1)}")
+                              f"{value_file!r} names ${found[0]}, but no source has "
+                              f"ref: {found[0]}")
 
 
 def _repo_url_problems(url: str, path: str) -> Iterator[Problem]:

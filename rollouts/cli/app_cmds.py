@@ -46,7 +46,7 @@ from rollouts.api.errors import SpecError
 from rollouts.api.phases import OperationPhase
 from rollouts.cli import app_delete, app_refresh
 from rollouts.cli import app_view as view
-from rollouts.cli.app_render import desired_objects
+from rollouts.cli.app_render import REVISIONS_HELP, desired_objects, revision_option
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, Session, kube_options
 from rollouts.cli.output import dump_object
@@ -378,7 +378,7 @@ _TIMEOUT_HELP = "Give up after this long (5m, 90s, 1h; 0 waits forever)."
 @click.option("--dry-run", is_flag=True, help="Ask the controller to sync without changing "
               "anything.")
 @click.option("--revision", metavar="REV", help="Sync this branch, tag or commit instead of "
-              "the target revision (a multi-source app: one per source, comma-separated).")
+              f"the target revision ({REVISIONS_HELP}).")
 @click.option("--sync-option", "sync_options", multiple=True, metavar="KEY=VALUE",
               help="Sync option for this sync (default: the application's own).")
 @click.option("--async", "no_wait", is_flag=True, help="Request the sync and exit at once.")
@@ -403,11 +403,8 @@ def sync_app(name: str, prune: bool, dry_run: bool, revision: str | None,
         options = list(sync_options) or (((app.get("spec") or {}).get("syncPolicy") or {})
                                           .get("syncOptions") or [])
         sources = (app.get("spec") or {}).get("sources") or []
-        revisions = [r.strip() for r in revision.split(",")] if revision and sources else None
-        if revisions is not None and len(revisions) != len(sources):
-            raise UsageProblem(f"application '{name}' has {len(sources)} sources: give "
-                               f"--revision as {len(sources)} revisions separated by commas, "
-                               "in spec.sources order")
+        revisions = revision_option(revision, name, len(sources)) \
+            if revision and sources else None
         return view.sync_operation(revision=revision, prune=prune, dry_run=dry_run,
                                    sync_options=options, revisions=revisions)
 
@@ -508,7 +505,7 @@ def wait_app(name: str, want_sync: bool, want_health: bool, want_operation: bool
 @app_group.command("diff")
 @click.argument("name")
 @click.option("--revision", metavar="REV", help="Compare this branch, tag or commit instead "
-              "of the target revision (a multi-source app: one per source, comma-separated).")
+              f"of the target revision ({REVISIONS_HELP}).")
 @kube_options
 def diff_app(name: str, revision: str | None, kube: KubeOptions) -> None:
     """Show how the live objects differ from Git, computed here (no controller needed).

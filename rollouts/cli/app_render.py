@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reconciler.multisource import SEPARATOR, source_label, sources_of
+from reconciler.multisource import source_label, sources_of
 from reconciler.render import RenderError, render
 from reconciler.repo_creds import REPO_SECRET_SELECTOR, credentials_for, helm_credentials_for
 from reconciler.source_secrets import redact_url
@@ -28,7 +28,7 @@ from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import Session
 from rollouts.kube import SECRET, Forbidden
 
-__all__ = ["desired_objects"]
+__all__ = ["REVISIONS_HELP", "desired_objects", "revision_option"]
 
 Obj = dict[str, Any]
 
@@ -68,6 +68,20 @@ def _fetch(source: ApplicationSource, revision: str, secrets: list[Obj]) -> tupl
     return checkout.path, checkout.revision
 
 
+REVISIONS_HELP = ("a multi-source app: one per source, comma-separated, in spec.sources "
+                  "order; a chart constraint holding a comma cannot be given here")
+
+
+def revision_option(revision: str, name: str, count: int) -> list[str]:
+    """`--revision` of a multi-source app: `count` revisions separated by commas (the
+    user's form; a chart constraint with a comma, `>=1.0, <2.0`, cannot be one of them)."""
+    wanted = [part.strip() for part in revision.split(",")]
+    if len(wanted) != count:
+        raise UsageProblem(f"application '{name}' has {count} sources: give --revision as "
+                           f"{count} revisions separated by commas, in spec.sources order")
+    return wanted
+
+
 def desired_objects(session: Session, app: Application, revision: str | None
                     ) -> tuple[list[Obj], str]:
     """The objects `app` renders at `revision` (else its target revisions), and where
@@ -83,11 +97,7 @@ def desired_objects(session: Session, app: Application, revision: str | None
     elif len(sources) == 1:
         wanted = [revision]
     else:
-        wanted = [part.strip() for part in revision.split(SEPARATOR)]
-        if len(wanted) != len(sources):
-            raise UsageProblem(f"application '{name}' has {len(sources)} sources: give "
-                               f"--revision as {len(sources)} revisions separated by commas, "
-                               "in spec.sources order")
+        wanted = revision_option(revision, name, len(sources))
     multiple = app.spec.has_multiple_sources
     secrets, note = _repo_secrets(session)
     fetched: list[tuple[Path, str]] = []

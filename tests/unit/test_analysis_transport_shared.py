@@ -15,6 +15,7 @@ import pytest
 from analysis.providers import transport
 from analysis.providers.egress import EgressPolicy
 from analysis.providers.transport import HttpRequest, TransportError, exchange
+from rollouts.netdeadline import Deadline
 from tests.integration.exporter import Reply, ScriptedServer
 
 POLICY = EgressPolicy.from_networks()
@@ -90,7 +91,7 @@ class TestOneWatchdogForAllDeadlines:
         quick = server.reply("/ok", Reply(body={}))
         # A long deadline waits in the watchdog first; a shorter one queued after it
         # must wake the watchdog, not wait behind it.
-        transport._Deadline(30).start()
+        Deadline(30).start()
         began = time.monotonic()
         with pytest.raises(TransportError, match=r"did not answer within 0\.5s"):
             exchange(HttpRequest(slow, timeout=0.5), POLICY)
@@ -98,7 +99,7 @@ class TestOneWatchdogForAllDeadlines:
         assert exchange(HttpRequest(quick), POLICY).status == 200
 
     def test_a_cancelled_deadline_shuts_nothing_when_its_time_comes(self) -> None:
-        deadline = transport._Deadline(0.05)
+        deadline = Deadline(0.05)
         deadline.start()
         deadline.cancel()
         time.sleep(0.3)

@@ -13,6 +13,7 @@ from reconciler.charts.urls import (
     oci_schemes,
     same_origin,
 )
+from reconciler.source_url import RepoURLProblem, parse_repo_url
 
 DIGEST = "a" * 64
 INDEX = f"""
@@ -144,6 +145,18 @@ class TestURLs:
     def test_refused_repository_urls(self, url: str) -> None:
         with pytest.raises(ChartURLProblem):
             chart_repository(url)
+
+    @pytest.mark.parametrize("url", ["https://h/a/%2e%2e/b", "https://h/a/%2E/b",
+                                     "oci://h/a/%2e%2e/b"])
+    def test_encoded_dot_segments_are_refused_as_for_git(self, url: str) -> None:
+        with pytest.raises(ChartURLProblem, match="path segment"):
+            chart_repository(url)
+        with pytest.raises(RepoURLProblem, match="path segment"):
+            parse_repo_url(url.replace("oci://", "https://"))
+
+    def test_an_encoded_slash_names_a_gitlab_project(self) -> None:
+        url = "https://gitlab.example.com/api/v4/projects/acme%2Fcharts/packages/helm/stable"
+        assert chart_repository(url).path == "/api/v4/projects/acme%2Fcharts/packages/helm/stable"
 
     def test_oci_names_are_checked(self) -> None:
         with pytest.raises(ChartURLProblem, match="not a valid OCI repository name"):

@@ -93,7 +93,7 @@ def test_the_chart_layer_is_fetched_and_checked(tmp_path: Path, server: Server) 
     assert (chart / "values.yaml").read_text() == "value: from-oci\n"
     # The Bearer token went to the registry, the username and password to the realm only.
     auths = {path.split("?")[0]: auth for path, auth in server.requests}
-    assert auths["/token"].startswith("Basic ")
+    assert (auths["/token"] or "").startswith("Basic ")
     assert auths["/v2/charts/web/manifests/1.1.0_build.2"] == f"Bearer {TOKEN}"
 
 
@@ -125,3 +125,21 @@ def test_plain_http_is_refused_for_a_registry_elsewhere(tmp_path: Path) -> None:
         ChartSource(tmp_path, timeout=5).resolve(
             "http://registry.invalid/charts", "web", "1.x",
             HelmCredentials(enable_oci=True))
+
+
+def test_the_token_realm_gets_the_credentials_but_not_a_redirect_elsewhere(
+        tmp_path: Path, server: Server) -> None:
+    Registry(server, ["1.0.0"])
+    elsewhere = Server()
+    try:
+        elsewhere.serve("/token", json.dumps({"token": TOKEN}).encode())
+        server.routes["/token"] = lambda h: (302, {"Location": elsewhere.url + h.path}, b"")
+        assert ChartSource(tmp_path, timeout=10).resolve(
+            f"oci://{server.url[7:]}/charts", "web", "1.x", CREDS) == "1.0.0"
+        # The realm the registry named was asked with the credentials; the host it
+        # redirected to was asked without them.
+        assert [auth for path, auth in server.requests if path.startswith("/token")] == [
+            "Basic " + base64.b64encode(b"u:p").decode()]
+        assert [auth for _path, auth in elsewhere.requests] == [None]
+    finally:
+        elsewhere.close()

@@ -7,6 +7,7 @@ from typing import Any
 
 from reconciler.charts import HelmCredentials
 from reconciler.repo_creds import helm_credentials_for
+from reconciler.source_secrets import Credentials
 
 
 def secret(url: str, kind: str = "repository", **data: str) -> dict[str, Any]:
@@ -65,7 +66,7 @@ def test_a_secret_with_nothing_helm_uses_is_not_a_match() -> None:
 def test_an_application_with_a_chart_checks_clean_without_a_path() -> None:
     from rollouts.api import check_object
 
-    app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+    app: dict[str, Any] = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
            "metadata": {"name": "web"},
            "spec": {"project": "default",
                     "source": {"repoURL": "oci://ghcr.io/acme/charts", "chart": "web",
@@ -76,3 +77,31 @@ def test_an_application_with_a_chart_checks_clean_without_a_path() -> None:
     app["spec"]["source"].pop("chart")
     paths = [problem.path for problem in check_object(app).problems]
     assert paths == ["spec.source.path"]
+
+
+def test_the_basic_auth_token_sent_is_a_secret_even_without_a_username() -> None:
+    # A Secret with a password and no (or an empty) username: the header still goes out
+    # as base64(":password"), so that is what the redactor must know.
+    found = helm_credentials_for("https://charts.example.com/stable", [secret(
+        "https://charts.example.com/stable", username="", password="pw-only")])
+    assert found is not None
+    header = found.basic_authorization()
+    assert header == "Basic " + base64.b64encode(b":pw-only").decode()
+    assert header.removeprefix("Basic ") in found.secrets()
+    git = Credentials(username=None, password="pw-only")
+    assert header.removeprefix("Basic ") in git.secrets()
+
+
+def test_a_chart_source_without_repo_url_is_told_what_url_it_needs() -> None:
+    from rollouts.api import check_object
+
+    app: dict[str, Any] = {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "web"},
+        "spec": {"project": "default",
+                 "source": {"repoURL": "", "chart": "web", "targetRevision": "1.x"},
+                 "destination": {"server": "https://kubernetes.default.svc",
+                                 "namespace": "web"}}}
+    messages = {p.path: p.message for p in check_object(app).problems}
+    assert messages["spec.source.repoURL"] == \
+        "required: the Helm repository or OCI registry URL"

@@ -5,6 +5,7 @@ and rendering every source (a fake Git source; Helm is the real one when built).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,18 +18,22 @@ from reconciler.app_status import Observation, build_status
 from reconciler.multisource import (
     join_revisions,
     recorded_revision,
-    ref_value_file,
     revision_fields,
+    shown_revision,
     sources_of,
     split_revisions,
 )
 from reconciler.operation import append_history, decide_auto_sync, start_operation
 from reconciler.project_gate import spec_problem
 from reconciler.render import RenderError
+from reconciler.render_helm import value_file
 from reconciler.source import Checkout, Credentials, GitSource, SourceError
+from reconciler.sync import hook_name
+from reconciler.syncplan_annotations import SyncPhase
 from rollouts.api import AppProject, check_object, parse_object
 from rollouts.api.application import Application
 from rollouts.api.phases import SyncStatusCode
+from rollouts.api.rules_application import split_ref_value_file
 from rollouts.cli import app_view as view
 from rollouts.devcluster.versions import HELM, cache_dir
 
@@ -103,35 +108,40 @@ class TestSpecRules:
 
 
 class TestRefValueFiles:
+    def test_a_ref_value_file_is_read_once_for_lint_and_render(self) -> None:
+        assert split_ref_value_file("$values/env/prod.yaml") == ("values", "env/prod.yaml")
+        assert split_ref_value_file("values-prod.yaml") is None
+        with pytest.raises(ValueError, match=r"^write \$<ref>/<path in that repository>$"):
+            split_ref_value_file("$nopath")
+
     def test_a_file_inside_the_ref_checkout_is_found(self, tmp_path: Path) -> None:
         (tmp_path / "env").mkdir()
         (tmp_path / "env" / "prod.yaml").write_text("replicas: 3\n")
-        assert ref_value_file("$values/env/prod.yaml", {"values": tmp_path}) == \
-            (tmp_path / "env" / "prod.yaml").resolve()
-
-    def test_plain_value_files_are_not_ref_files(self) -> None:
-        assert ref_value_file("values-prod.yaml", {}) is None
+        assert value_file(tmp_path, tmp_path, "$values/env/prod.yaml", {"values": tmp_path}
+                          ) == (tmp_path / "env" / "prod.yaml").resolve()
 
     def test_dot_dot_out_of_the_checkout_is_refused(self, tmp_path: Path) -> None:
         checkout = tmp_path / "checkout"
         checkout.mkdir()
         (tmp_path / "secret.yaml").write_text("x: 1\n")
-        with pytest.raises(ValueError, match="leads outside the repository of ref values"):
-            ref_value_file("$values/../secret.yaml", {"values": checkout})
+        with pytest.raises(RenderError, match="points outside the repository of ref values"):
+            value_file(checkout, checkout, "$values/../secret.yaml", {"values": checkout})
 
     def test_a_symlink_out_of_the_checkout_is_refused(self, tmp_path: Path) -> None:
         checkout = tmp_path / "checkout"
         checkout.mkdir()
         (tmp_path / "secret.yaml").write_text("x: 1\n")
         os.symlink(tmp_path / "secret.yaml", checkout / "prod.yaml")
-        with pytest.raises(ValueError, match="leads outside"):
-            ref_value_file("$values/prod.yaml", {"values": checkout})
+        with pytest.raises(RenderError, match="points outside"):
+            value_file(checkout, checkout, "$values/prod.yaml", {"values": checkout})
 
     def test_an_unknown_ref_or_missing_file_is_refused(self, tmp_path: Path) -> None:
-        with pytest.raises(ValueError, match="no source has ref: other"):
-            ref_value_file("$other/prod.yaml", {"values": tmp_path})
-        with pytest.raises(ValueError, match="does not exist"):
-            ref_value_file("$values/missing.yaml", {"values": tmp_path})
+        with pytest.raises(RenderError, match=r"'\$other/prod.yaml': no source has ref: other"):
+            value_file(tmp_path, tmp_path, "$other/prod.yaml", {"values": tmp_path})
+        with pytest.raises(RenderError, match=r"'\$nopath': write \$<ref>/"):
+            value_file(tmp_path, tmp_path, "$nopath", {"values": tmp_path})
+        with pytest.raises(RenderError, match="does not exist"):
+            value_file(tmp_path, tmp_path, "$values/missing.yaml", {"values": tmp_path})
 
 
 class TestRevisionRecords:
@@ -141,7 +151,24 @@ class TestRevisionRecords:
         with pytest.raises(ValueError):
             split_revisions(joined, 3)
         with pytest.raises(ValueError):
-            join_revisions(["a,b"])
+            join_revisions(["a\nb"])
+
+    def test_a_chart_constraint_with_a_comma_is_one_revision(self) -> None:
+        # Masterminds constraints use "," for "and": it must not split the set.
+        requested = {"revisions": [">=1.0, <2.0", "main"]}
+        joined = recorded_revision(requested)
+        assert split_revisions(joined, 2) == [">=1.0, <2.0", "main"]
+        assert join_revisions([">=1.0, <2.0", "main"]) == joined
+        assert revision_fields(joined, multiple=True) == requested
+        state = start_operation({"sync": requested}, revision=joined, source=None, now=NOW,
+                                sources=[{"repoURL": CHART_REPO}, {"repoURL": VALUES_REPO}])
+        assert state["syncResult"]["revisions"] == [">=1.0, <2.0", "main"]
+        assert shown_revision(joined) == ">=1.0, <2.0; main"
+
+    def test_a_hook_name_from_a_revision_set_is_a_valid_name(self) -> None:
+        name = hook_name({"metadata": {"generateName": "migrate-"}}, SyncPhase.PRE_SYNC,
+                         "ab12", join_revisions(["1.2+b", SHA_A]))
+        assert re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", name), name
 
     def test_a_multi_source_record_has_argo_cds_lists(self) -> None:
         joined = join_revisions([SHA_A, SHA_B])
@@ -285,7 +312,7 @@ class TestAppSources:
         shared = AppSources(git, lambda _ns: [], resync=60.0)
         escaping = [{**CHART_WITH_VALUES[0], "helm": {"valueFiles": ["$values/../../x.yaml"]}},
                     CHART_WITH_VALUES[1]]
-        with pytest.raises(RenderError, match=r"source 1 of 2: .*leads outside"):
+        with pytest.raises(RenderError, match=r"source 1 of 2: .*points outside"):
             shared.render(app(escaping), app_name="shop", app_namespace="apps",
                           revision=join_revisions([SHA_A, SHA_B]))
 
