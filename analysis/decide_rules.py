@@ -14,6 +14,7 @@ them together with the status and the clock.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -25,7 +26,15 @@ from analysis.evaluator import Condition, ConditionError, compile_condition
 from analysis.expr_values import describe
 from rollouts.api import API_VERSION, AnalysisPhase, AnalysisRun, Metric, check_object
 
-__all__ = ["ERROR_RETRY_INTERVAL", "InvalidRun", "MetricRules", "RunRules", "read_rules"]
+__all__ = [
+    "ERROR_RETRY_INTERVAL",
+    "InvalidRun",
+    "MetricRules",
+    "RunRules",
+    "describe_empty",
+    "is_empty",
+    "read_rules",
+]
 
 ERROR_RETRY_INTERVAL = timedelta(seconds=10)
 """After a measurement Error, the next attempt comes this much later (Argo's default)."""
@@ -54,6 +63,9 @@ class MetricRules:
     retention: int
     """Measurements kept in status (the newest)."""
     provider: str | None
+    empty_result: AnalysisPhase | None = None
+    """`emptyResult` (our extension): the phase of a measurement without data; None: the
+    conditions judge it, as Argo does."""
 
     def judge(self, value: object) -> tuple[AnalysisPhase, str | None]:
         """The phase of a measurement that returned `value`, and why when it is Error.
@@ -63,7 +75,14 @@ class MetricRules:
         condition, it not holding is Successful; with both and neither holding,
         Inconclusive. Without conditions a value is Successful, except that a Job's
         verdict (True: the Job succeeded) decides for a `job` metric.
+
+        Ours: with `emptyResult` set, a value without data (`is_empty`) takes that phase
+        before any condition is evaluated, with a message saying so.
         """
+        if self.empty_result is not None and is_empty(value):
+            return self.empty_result, (
+                f"no data ({describe_empty(value)}): emptyResult is {self.empty_result.value}"
+            )
         if self.success is None and self.failure is None:
             if self.provider == "job":
                 if isinstance(value, bool):
@@ -123,6 +142,26 @@ class MetricRules:
         if last_phase is AnalysisPhase.ERROR or self.interval is None:
             return ERROR_RETRY_INTERVAL
         return self.interval
+
+
+def is_empty(value: object) -> bool:
+    """Whether a measured value holds no data: `[]` (no series), `None`, NaN, or a list of
+    NaN only (a ratio over no traffic, `0/0`, is NaN in every series)."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, list):
+        return all(isinstance(item, float) and math.isnan(item) for item in value)
+    return False
+
+
+def describe_empty(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "no series" if not value else "NaN in every series"
+    return "NaN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +271,9 @@ def _metric_rules(metric: Metric, path: str, *, dry_run: bool, retention: int) -
         dry_run=dry_run,
         retention=max(retention, 1),
         provider=metric.provider.kind,
+        empty_result=(
+            None if metric.empty_result is None else AnalysisPhase(metric.empty_result.value)
+        ),
     )
 
 
