@@ -26,6 +26,9 @@ Argo's conditions expect (`result[0] >= 0.95`, `len(result) == 0`):
 
 `NaN`, `+Inf`, `-Inf` become `float("nan")`, `inf`, `-inf` (`isNaN(result[0])`).
 
+A backtest (`analysis.backtest`) sends the same query with `PrometheusRequest.at` set,
+evaluated at that past instant (`time=`); everything else is the same.
+
 The query is one GET of `<address>/api/v1/query?query=...` through
 `analysis.providers.transport` (the `web` provider's hardened client): the timeout bounds
 the whole exchange and is clamped to 60 s, answers over 4 MiB are refused, redirects are
@@ -44,6 +47,7 @@ import base64
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -101,6 +105,9 @@ class PrometheusRequest:
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     basic_auth: tuple[str, str] | None = field(default=None, repr=False)
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    at: datetime | None = None
+    """Evaluate the query at this past instant (Prometheus' `time` parameter; a backtest);
+    None: Prometheus' now, as a live measurement."""
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], default_address: str | None) -> PrometheusRequest:
@@ -216,8 +223,9 @@ def query(request: PrometheusRequest, egress: EgressPolicy | None = None) -> Out
                                 insecure=request.insecure)
     client = PrometheusConnect(url=request.address, headers=headers, session=session,
                                timeout=request.timeout, retry=Retry(total=0, read=False))
+    params = None if request.at is None else {"time": _unix_seconds(request.at)}
     try:
-        client.custom_query(request.query)
+        client.custom_query(request.query, params=params)
     except TransportError as exc:
         if exc.timed_out:
             return Outcome(error=f"{where} {exc.reason}")
@@ -247,6 +255,12 @@ def query(request: PrometheusRequest, egress: EgressPolicy | None = None) -> Out
         return Outcome(error=scrub(f"{where}: {exc}", request.secrets))
     metadata = {"warnings": ", ".join(f'"{w}"' for w in warnings)} if warnings else {}
     return Outcome(value=value, metadata=metadata)
+
+
+def _unix_seconds(moment: datetime) -> str:
+    """`time=` as Prometheus reads it: Unix seconds (a naive time is taken to be UTC)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return f"{aware.timestamp():.3f}"
 
 
 def value_from_answer(answer: Any) -> tuple[list[float] | float, list[str]]:

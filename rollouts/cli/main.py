@@ -46,7 +46,8 @@ COMMANDS: dict[str, Entry] = {
     "abort": Entry("Abort a rollout: traffic back to stable (blue-green: the active and "
                    "preview Services select the stable ReplicaSet again), phase Degraded.",
                    (_ROLLOUT,)),
-    "analysis": Entry("Try analysis templates against live metrics.", ("analysis_cmds",)),
+    "analysis": Entry("Try analysis templates against live metrics.",
+                      ("analysis_cmds", "analysis_backtest")),
     "app": Entry("Argo CD Applications: list, get, sync, diff, history, rollback, wait.",
                  ("app_cmds",)),
     "cluster": Entry("Register other clusters as Application destinations: add, list, rm.",
