@@ -98,8 +98,10 @@ class TestFailedAndError:
 
 
 def test_is_empty_only_for_values_without_data() -> None:
-    assert all(is_empty(v) for v in ([], None, math.nan, [math.nan]))
-    assert not any(is_empty(v) for v in ([0.0], 0.0, [math.nan, 1.0], {}, "", False, math.inf))
+    empty: list[object] = [[], None, math.nan, [math.nan]]
+    data: list[object] = [[0.0], 0.0, [math.nan, 1.0], {}, "", False, math.inf]
+    assert all(is_empty(v) for v in empty)
+    assert not any(is_empty(v) for v in data)
 
 
 def template(**fields: Any) -> dict[str, Any]:
