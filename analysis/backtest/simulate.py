@@ -146,8 +146,12 @@ class Backtest:
         return counts
 
 
-def backtest(run: Mapping[str, Any], window: Window, measure: Measure) -> Backtest:
+def backtest(run: Mapping[str, Any], window: Window, measure: Measure, *,
+             redact: Callable[[str], str] | None = None) -> Backtest:
     """Play `run` (an AnalysisRun as a dict, its metrics substituted) over `window`.
+
+    `redact` masks secret argument values in what is kept of a measured value or a
+    condition's message, as the controller's `record(..., redact=)` does.
 
     Raises `InvalidRun` (from `read_rules`) for a spec that cannot run and `TooMuchWork`
     when the window asks for too much.
@@ -162,7 +166,7 @@ def backtest(run: Mapping[str, Any], window: Window, measure: Measure) -> Backte
             f"interval) and the window is {_span(window.length)}: widen the window")
     _check_work(rules, window, starts, continuous)
     by_name = {str(m.get("name")): m for m in (run.get("spec") or {}).get("metrics") or []}
-    player = _Player(run, by_name, measure)
+    player = _Player(run, by_name, measure, redact)
     runs = tuple(player.play(start, window.end) for start in starts)
     points = {metric.name: tuple(sorted(player.points.get(metric.name, {}).values(),
                                         key=lambda point: point.at))
@@ -175,8 +179,9 @@ class _Player:
     """Plays runs one after another, sharing one answer per (metric, instant)."""
 
     def __init__(self, run: Mapping[str, Any], metrics: dict[str, Mapping[str, Any]],
-                 measure: Measure) -> None:
+                 measure: Measure, redact: Callable[[str], str] | None) -> None:
         self.run = {key: value for key, value in run.items() if key != "status"}
+        self.redact = redact
         self.metrics = metrics
         self.measure = measure
         self.answers: dict[tuple[str, datetime], MeasurementOutcome] = {}
@@ -192,7 +197,8 @@ class _Player:
         while not plan.done:
             status = plan.status
             for name in plan.due:
-                status = record(self.run, status, name, self._answer(name, now), now)
+                status = record(self.run, status, name, self._answer(name, now), now,
+                                redact=self.redact)
                 self._note(name, now, status)
             plan = plan_run({**self.run, "status": status}, now)
             if plan.done:
@@ -228,7 +234,7 @@ class _Player:
         if not last or last.get("phase") is None:
             return
         answer = self.answers[(name, at)]
-        value = None if answer.error is not None else format_value(answer.value)
+        value = None if answer.error is not None else format_value(answer.value, self.redact)
         number = None if answer.error is not None else first_number(answer.value)
         message = last.get("message")
         seen[at] = Point(metric=name, at=at, phase=AnalysisPhase(str(last["phase"])),

@@ -151,7 +151,7 @@ def analysis_backtest(paths: tuple[str, ...], rollout_name: str | None,
             _probe(provider, metric, span, args, probed)
         measure = _measurer(provider, args)
         try:
-            result = backtest(trial, span, measure)
+            result = backtest(trial, span, measure, redact=args.redact)
         except TooMuchWork as too_much:
             raise _unusable(f"{label}: {too_much}") from None
         queries += result.queries
