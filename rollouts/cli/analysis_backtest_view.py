@@ -98,7 +98,9 @@ def _section(item: Played, window: Window, verbose: bool) -> list[str]:
             if not points:
                 lines.append("    (never measured)")
         tally = result.tally()
-        shown = ", ".join(f"{count} {phase}" for phase, count in sorted(tally.items()))
+        order = [phase.value for phase in _PHASES]
+        shown = ", ".join(f"{count} {phase}" for phase, count in sorted(
+            tally.items(), key=lambda item: (order + [item[0]]).index(item[0])))
         lines.append(f"  runs: {len(result.runs)}: {shown}")
         failure = result.first_failure
         if failure is not None:
@@ -149,6 +151,8 @@ def _row(group: list[Point]) -> str:
     numbers = [p.number for p in group if p.number is not None]
     if len(group) == 1:
         shown = first.value if first.value is not None else "-"
+    elif numbers and min(numbers) == max(numbers):
+        shown = f"{numbers[0]:.6g}"
     elif numbers:
         shown = f"{min(numbers):.6g} .. {max(numbers):.6g}"
     else:
