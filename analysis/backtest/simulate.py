@@ -18,10 +18,12 @@ How the window is used (`--from`, `--to`, `--every`):
   passed, and the first one that would have failed. A single-measurement metric is thus
   measured every `every`.
 - **A run that never ends by itself** (a metric with an `interval` and no `count`: a
-  background analysis) is started once, at `start`, and measured on its own interval
-  until it ends or `end` comes; at `end` it is terminated as a Rollout terminates its
-  background run when it completes (Successful unless a metric already went wrong).
-  `every` is not used.
+  background analysis) is started at `start` and measured on its own interval until it
+  ends (it can only fail, error or be inconclusive) or `end` comes; at `end` it is
+  terminated as a Rollout terminates its background run when it completes (Successful
+  unless a metric already went wrong). After a run ended early the next one starts at
+  the next `every` step (`start + k * every`) after it, as a retried rollout would, so
+  the whole window is looked at and every episode counted, not only the first.
 
 The same instant of the same metric is queried once and shared by every run that
 measures it (runs started every minute with a 1-minute interval query each minute once).
@@ -105,7 +107,8 @@ class Backtest:
     """What the runs over the window would have decided."""
 
     continuous: bool
-    """True: one run from the start (it never ends by itself); False: one per `every`."""
+    """True: runs that never end by themselves, one after another (the next at the next
+    `every` step after one ended); False: a run started every `every`."""
     runs: tuple[SimulatedRun, ...]
     points: dict[str, tuple[Point, ...]]
     """Per metric, every instant it was measured at, in time order."""
@@ -167,12 +170,28 @@ def backtest(run: Mapping[str, Any], window: Window, measure: Measure, *,
     _check_work(rules, window, starts, continuous)
     by_name = {str(m.get("name")): m for m in (run.get("spec") or {}).get("metrics") or []}
     player = _Player(run, by_name, measure, redact)
-    runs = tuple(player.play(start, window.end) for start in starts)
+    runs = _one_after_another(player, window) if continuous else tuple(
+        player.play(start, window.end) for start in starts)
     points = {metric.name: tuple(sorted(player.points.get(metric.name, {}).values(),
                                         key=lambda point: point.at))
               for metric in rules.metrics}
     return Backtest(continuous=continuous, runs=runs, points=points, queries=player.queries,
                     nominal_length=length)
+
+
+def _one_after_another(player: _Player, window: Window) -> tuple[SimulatedRun, ...]:
+    """Runs that never end by themselves: each starts at the first `every` step after the
+    previous one ended, until one reaches the window's end."""
+    runs: list[SimulatedRun] = []
+    start = window.start
+    while start <= window.end:
+        played = player.play(start, window.end)
+        runs.append(played)
+        if played.cut or played.finished is None:
+            break
+        steps = (played.finished - window.start) // window.every + 1
+        start = window.start + window.every * steps
+    return tuple(runs)
 
 
 class _Player:

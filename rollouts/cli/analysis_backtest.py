@@ -117,8 +117,9 @@ def analysis_backtest(paths: tuple[str, ...], rollout_name: str | None,
     \b
     Runs that end by themselves (every metric has a count, or no interval) start every
     --every from --from, as if a release had begun then; a run that never ends (a metric
-    with an interval and no count: background analysis) starts once, at --from, and is
-    terminated at --to. The same state machine as live runs decides.
+    with an interval and no count: background analysis) starts at --from, is terminated
+    at --to, and after a failure the next starts at the next --every step. The same
+    state machine as live runs decides.
 
     \b
     Exit status: 0 would have succeeded; 1 would have failed, errored or been

@@ -100,7 +100,7 @@ def _section(item: Played, window: Window, verbose: bool) -> list[str]:
         tally = result.tally()
         order = [phase.value for phase in _PHASES]
         shown = ", ".join(f"{count} {phase}" for phase, count in sorted(
-            tally.items(), key=lambda item: (order + [item[0]]).index(item[0])))
+            tally.items(), key=lambda item: [*order, item[0]].index(item[0])))
         lines.append(f"  runs: {len(result.runs)}: {shown}")
         failure = result.first_failure
         if failure is not None:
@@ -120,8 +120,10 @@ def _section(item: Played, window: Window, verbose: bool) -> list[str]:
 
 def _how(result: Backtest, window: Window) -> str:
     if result.continuous:
-        return ("one run from --from, measured on each metric's interval until it ends or "
-                "--to comes (a metric has an interval and no count: it never ends by itself)")
+        return ("runs that never end by themselves (a metric has an interval and no "
+                "count): one from --from on each metric's interval until it fails or --to "
+                f"comes, the next at the next {_span(window.every)} step after one failed: "
+                f"{len(result.runs)} runs")
     length = result.nominal_length or timedelta()
     return (f"a run started every {_span(window.every)} from --from while it can finish by "
             f"--to (a run takes {_span(length)} without errors): {len(result.runs)} runs")

@@ -138,7 +138,10 @@ def test_a_rollouts_step_and_background_analyses(history: tuple[str, datetime],
     every later one fails. Instants 780..899 are queried (898's run ends at 899).
 
     Background analysis (interval 1m, no count, failureLimit 5; service from the
-    Rollout's label): one run from 780; failures at 840..845, the sixth (845) ends it.
+    Rollout's label): a run from 780; failures at 840..845, the sixth (845) ends it. The
+    next starts at 846 and fails at 851, and so on every 6 minutes: the tenth fails at 899
+    (894..899); the eleventh starts at 900, the end, and is terminated Successful there.
+    Instants 780..900 are queried once each.
     """
     url, start = history
     docs = [*yaml.safe_load_all(ROLLOUT),
@@ -159,11 +162,15 @@ def test_a_rollouts_step_and_background_analyses(history: tuple[str, datetime],
     assert background["label"].startswith("Rollout checkout background ")
     assert background["args"] == "service=checkout"
     assert background["continuous"] is True
-    [run] = background["runs"]
-    assert (run["phase"], run["finishedAt"]) == ("Failed", minute(start, 845))
-    assert run["message"].startswith('Metric "error-ratio" assessed Failed due to failed (6) > '
-                                     "failureLimit (5)")
-    assert report["summary"]["queries"] == 120 + 66 + 1
+    runs = background["runs"]
+    assert [(r["startedAt"], r["phase"], r["finishedAt"]) for r in runs] == [
+        (minute(start, 780), "Failed", minute(start, 845)),
+        *[(minute(start, s), "Failed", minute(start, s + 5)) for s in range(846, 895, 6)],
+        (minute(start, 900), "Successful", minute(start, 900))]
+    assert runs[0]["message"].startswith(
+        'Metric "error-ratio" assessed Failed due to failed (6) > failureLimit (5)')
+    assert background["firstFailure"]["finishedAt"] == minute(start, 845)
+    assert report["summary"]["queries"] == 120 + 121 + 1
 
 
 def test_an_empty_result_with_empty_result_inconclusive_is_inconclusive(

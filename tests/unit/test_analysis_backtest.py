@@ -131,16 +131,26 @@ class TestRunsThatEndByThemselves:
 
 
 class TestRunsThatNeverEnd:
-    def test_one_run_fails_when_failures_pass_the_limit(self) -> None:
+    def test_a_run_fails_when_failures_pass_the_limit_and_the_next_one_follows(self) -> None:
         """A background analysis (interval 1m, no count), failureLimit 2, bad from 6:
-        failures at 6, 7, 8; the third passes the limit at 8."""
+        failures at 6, 7, 8; the third passes the limit at 8. The next run starts at the
+        next minute (9), fails at 9 and 10 (not past the limit) and is terminated at the
+        end (10): Successful, as a completed Rollout's background run."""
         script = bad_from(6)
         result = backtest(run(ratio(interval="1m", failureLimit=2)), window(10), script)
 
-        assert result.continuous and len(result.runs) == 1
-        only = result.runs[0]
-        assert (only.started, only.phase, only.finished) == (T0, AnalysisPhase.FAILED, at(8))
-        assert result.queries == 9
+        assert result.continuous
+        assert [(r.started, r.phase, r.finished, r.cut) for r in result.runs] == [
+            (T0, AnalysisPhase.FAILED, at(8), False),
+            (at(9), AnalysisPhase.SUCCESSFUL, at(10), True)]
+        assert result.verdict is AnalysisPhase.FAILED
+        assert result.queries == 11 and script.asked == [at(m) for m in range(11)]
+
+    def test_the_next_run_waits_for_the_next_every_step(self) -> None:
+        script = bad_from(2)
+        result = backtest(run(ratio(interval="1m")), window(10, every=4 * MINUTE), script)
+        assert [(r.started, r.finished) for r in result.runs] == [
+            (T0, at(2)), (at(4), at(4)), (at(8), at(8))]
 
     def test_a_run_still_going_at_the_end_is_terminated_successful(self) -> None:
         result = backtest(run(ratio(interval="1m")), window(10), bad_from(99))
@@ -156,12 +166,18 @@ class TestRunsThatNeverEnd:
         script = Script(lambda moment: [0.01] if moment < at(3) else Outcome.failed("down"))
         result = backtest(run(ratio(interval="1m")), window(10), script)
 
-        only = result.runs[0]
-        assert (only.phase, only.finished) == (AnalysisPhase.ERROR, at(3) + timedelta(seconds=40))
-        assert script.asked == [at(0), at(1), at(2)] + [
+        first = result.runs[0]
+        assert (first.phase, first.finished) == (AnalysisPhase.ERROR,
+                                                 at(3) + timedelta(seconds=40))
+        assert script.asked[:8] == [at(0), at(1), at(2)] + [
             at(3) + timedelta(seconds=s) for s in (0, 10, 20, 30, 40)]
+        # Then a run a minute (4..9) errs five times each; the one at 10 is cut at the end.
+        assert [(r.started, r.phase) for r in result.runs[1:]] == [
+            *[(at(m), AnalysisPhase.ERROR) for m in range(4, 10)],
+            (at(10), AnalysisPhase.SUCCESSFUL)]
+        assert result.queries == 8 + 6 * 5 + 1
         errors = [p for p in result.points["error-ratio"] if p.phase is AnalysisPhase.ERROR]
-        assert len(errors) == 5 and errors[0].value is None and errors[0].message == "down"
+        assert errors[0].value is None and errors[0].message == "down"
 
 
 class TestBounds:
