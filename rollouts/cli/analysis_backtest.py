@@ -98,7 +98,8 @@ def _arg_callback(_ctx: click.Context, _param: click.Parameter, values: tuple[st
 @click.option("--to", "end", default="now", show_default=True, metavar="TIME",
               help="End, written as --from.")
 @click.option("--every", default="1m", show_default=True, metavar="DURATION",
-              help="Start a run this often (for analyses that end by themselves).")
+              help="How often a run starts (analyses that end by themselves); the step a "
+                   "background analysis restarts on after a failure.")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--chart", "chart_path", default=None, metavar="FILE.svg",
@@ -386,7 +387,7 @@ def _outcome(phase: AnalysisPhase) -> str:
 
 @click.group("analysis")
 def analysis_group() -> None:
-    """Try analysis templates against live metrics."""
+    """Try analysis templates against live metrics, or past ones (backtest)."""
 
 
 analysis_group.add_command(analysis_backtest)

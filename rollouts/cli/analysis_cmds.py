@@ -318,7 +318,7 @@ def _measure(trial: dict[str, Any], args: ResolvedArgs, *, once: bool) -> dict[s
 
 @click.group("analysis")
 def analysis_group() -> None:
-    """Try analysis templates against live metrics."""
+    """Try analysis templates against live metrics, or past ones (backtest)."""
 
 
 @analysis_group.command("run")

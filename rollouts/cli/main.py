@@ -46,7 +46,7 @@ COMMANDS: dict[str, Entry] = {
     "abort": Entry("Abort a rollout: traffic back to stable (blue-green: the active and "
                    "preview Services select the stable ReplicaSet again), phase Degraded.",
                    (_ROLLOUT,)),
-    "analysis": Entry("Try analysis templates against live metrics.",
+    "analysis": Entry("Try analysis templates against live metrics, or past ones (backtest).",
                       ("analysis_cmds", "analysis_backtest")),
     "app": Entry("Argo CD Applications: list, get, sync, diff, history, rollback, wait.",
                  ("app_cmds",)),
