@@ -152,7 +152,7 @@ def _row(group: list[Point]) -> str:
     when = _time(first.at) if len(group) == 1 else f"{_time(first.at)} .. {_time(last.at)}"
     numbers = [p.number for p in group if p.number is not None]
     if len(group) == 1:
-        shown = first.value if first.value is not None else "-"
+        shown = f"{first.number:.6g}" if first.number is not None else (first.value or "-")
     elif numbers and min(numbers) == max(numbers):
         shown = f"{numbers[0]:.6g}"
     elif numbers:
