@@ -6,17 +6,21 @@ one-line errors (exit 2) for unusable input. No network beyond a refused local p
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from analysis.backtest import Window, backtest
+from analysis.decide import Outcome
 from rollouts.cli.analysis_backtest_rollout import (
     MissingArgs,
     NoAnalysis,
     rollout_subjects,
 )
+from rollouts.cli.analysis_backtest_view import Played, render_json, render_text
 from rollouts.cli.main import main
 from rollouts.core.observed import pod_template_hash
 
@@ -179,3 +183,62 @@ class TestUnusableInput:
         assert code == 2
         assert err.startswith("error: no value for 'hash' (valueFrom.podTemplateHashValue: "
                               "Stable")
+
+
+class TestView:
+    """What the command prints, from a small simulated backtest (no network)."""
+
+    @staticmethod
+    def played() -> tuple[list[Played], Window]:
+        t0 = datetime(2026, 12, 3, tzinfo=UTC)
+        metric = {"name": "error-ratio", "successCondition": "result[0] < 0.05",
+                  "provider": {"prometheus": {"address": "http://p:9090", "query": "r"}}}
+        span = Window(t0, t0 + timedelta(minutes=5), timedelta(minutes=1))
+
+        def measure(_metric: Any, moment: datetime) -> Outcome:
+            return Outcome.measured([0.01 if moment < t0 + timedelta(minutes=3) else 0.09])
+
+        run = {"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisRun",
+               "metadata": {"name": "r"}, "spec": {"metrics": [metric]}}
+        result = backtest(run, span, measure)
+        return [Played("AnalysisTemplate error-ratio (t.yaml)", [metric], result,
+                       {"smoke": "web: live only"}, "service=checkout")], span
+
+    def test_text_folds_equal_verdicts_and_ends_with_a_summary(self) -> None:
+        played, span = self.played()
+        text = render_text(played, span, queries=7, probes=1, seconds=0.25)
+        assert text.splitlines() == [
+            "AnalysisTemplate error-ratio (t.yaml): 2026-12-03T00:00:00Z .. "
+            "2026-12-03T00:05:00Z",
+            "  args: service=checkout",
+            "  a run started every 1m from --from while it can finish by --to (a run takes "
+            "0s without errors): 6 runs",
+            "  metric error-ratio: successCondition result[0] < 0.05",
+            "    2026-12-03T00:00:00Z .. 2026-12-03T00:02:00Z  3 x Successful  0.01",
+            "    2026-12-03T00:03:00Z .. 2026-12-03T00:05:00Z  3 x Failed  0.09",
+            "  runs: 6: 3 Successful, 3 Failed",
+            "  first failure: the run started 2026-12-03T00:03:00Z ended Failed at "
+            '2026-12-03T00:03:00Z: Metric "error-ratio" assessed Failed due to failed (1) > '
+            "failureLimit (0)",
+            "  first failed measurement: error-ratio at 2026-12-03T00:03:00Z: Failed, value "
+            "[0.09]",
+            "  verdict: Failed",
+            "  not backtestable: smoke: web: live only",
+            "",
+            "summary: Failed; 6 measurements (3 successful, 3 failed, 0 inconclusive, 0 "
+            "error); 7 queries (1 to check Prometheus first) in 0.2s",
+        ]
+
+    def test_json_holds_every_measurement_and_run(self) -> None:
+        played, span = self.played()
+        report = render_json(played, span, queries=7, probes=1, seconds=0.25)
+        assert report["verdict"] == "Failed"
+        assert report["window"] == {"from": "2026-12-03T00:00:00Z",
+                                    "to": "2026-12-03T00:05:00Z", "every": "1m"}
+        [analysis] = report["analyses"]
+        assert analysis["runCounts"] == {"Successful": 3, "Failed": 3}
+        assert len(analysis["runs"]) == 6 and len(analysis["measurements"]["error-ratio"]) == 6
+        assert analysis["notBacktestable"] == [{"metric": "smoke", "reason": "web: live only"}]
+        assert report["summary"] == {"measurements": 6, "successful": 3, "failed": 3,
+                                     "inconclusive": 0, "error": 0, "queries": 7, "probes": 1,
+                                     "seconds": 0.25}
