@@ -35,7 +35,7 @@ from rollouts.api.intstr import IntOrArg
 from rollouts.api.placeholder import DurationOrArg
 
 __all__ = [
-    "EXTENSION_NOTE",
+    "EXTENSION_FIELD_NOTE",
     "UNSUPPORTED_PROVIDERS",
     "AnalysisRun",
     "AnalysisRunSpec",
@@ -250,8 +250,11 @@ class EmptyResult(StrEnum):
     """Counts toward `consecutiveErrorLimit`, as a query that could not be answered."""
 
 
-EXTENSION_NOTE = "a rollouts extension: Argo Rollouts does not have this field"
-"""How lint marks the fields of ours that Argo Rollouts does not have."""
+EXTENSION_FIELD_NOTE = ("a rollouts extension: Argo Rollouts does not have this field (its "
+                        "CRD drops it, or refuses it under strict field validation)")
+"""How lint marks the fields of ours that Argo Rollouts does not have: a note, not a
+warning, because the spec means the same to us as to Argo without it (Argo's behaviour
+is what the field's absence gives)."""
 
 
 class Metric(ApiModel):

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from rollouts.api.analysis import (
-    EXTENSION_NOTE,
+    EXTENSION_FIELD_NOTE,
     UNSUPPORTED_PROVIDERS,
     AnalysisRun,
     AnalysisRunSpec,
@@ -163,8 +163,9 @@ def _metric_problems(metric: Metric, path: str) -> Iterator[Problem]:
     if metric.empty_result is not None:
         yield Problem(
             child_path(path, "emptyResult"),
-            f"{EXTENSION_NOTE}: a measurement without data ([], null or NaN) is "
-            f"{metric.empty_result.value} (unset, Argo's way, the conditions judge it)",
+            f"{EXTENSION_FIELD_NOTE}: a measurement without data ([], null or NaN) is "
+            f"{metric.empty_result.value} here; without the field, as in Argo, the "
+            "conditions judge it",
             Severity.NOTE,
         )
     provider = metric.provider
