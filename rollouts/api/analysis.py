@@ -252,9 +252,9 @@ class EmptyResult(StrEnum):
 
 EXTENSION_FIELD_NOTE = ("a rollouts extension: Argo Rollouts does not have this field (its "
                         "CRD drops it, or refuses it under strict field validation)")
-"""How lint marks the fields of ours that Argo Rollouts does not have: a note, not a
-warning, because the spec means the same to us as to Argo without it (Argo's behaviour
-is what the field's absence gives)."""
+"""How lint marks the fields of ours that Argo Rollouts does not have: a note rather than a
+warning, since without the field a template behaves as Argo's default (it only loses
+the extension), unlike a provider Argo does not know (the judge's, a warning)."""
 
 
 class Metric(ApiModel):
