@@ -31,11 +31,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rollouts.api import check_object
+from rollouts.api.common import format_time
 from rollouts.api.rollout import Rollout, RolloutAnalysis
 from rollouts.bluegreen.plan import PAUSE_BLUE_GREEN
 from rollouts.canary.steps import PAUSE_STEP
 from rollouts.core.budgets import surge_and_unavailable
-from rollouts.core.observed import pod_template_hash
+from rollouts.core.work import parse_time
 from rollouts.timeline.gates import (
     describe_gate,
     missing_templates,
@@ -47,7 +48,7 @@ from rollouts.timeline.world import PassRecord, RunRecord, World
 from rollouts.traffic.base import RouterError
 from rollouts.traffic.select import make_routers, routing_settings, uses_router
 
-__all__ = ["PlanProblem", "START", "plan_timeline"]
+__all__ = ["PlanProblem", "START", "blue_green_stage_of", "mark_live", "plan_timeline"]
 
 START = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_PASSES = 20_000
@@ -326,6 +327,8 @@ def _canary_stages(world: World, model: Rollout, started: datetime, spec: _Spec,
         last = records[-1]
         weight = ((last.status.get("canary") or {}).get("weights") or {}).get("canary", {}
                                                                              ).get("weight")
+        if index == len(steps):
+            weight = 100  # the canary is the stable: every request reaches its pods
         stage = Stage(index=index if index < len(steps) else None, kind="complete",
                       title="promote to 100%: the canary becomes stable",
                       replicas=Sizes(last.new_replicas, last.stable_replicas),
@@ -423,7 +426,8 @@ def _describe_completion(stage: Stage, passes: list[PassRecord],
     if completed_at is None:
         stage.title = "promote to 100%: not reached"
         return
-    after = [r for r in passes if r.now >= completed_at]
+    first = next(i for i, r in enumerate(passes) if _complete(r.status))
+    after = passes[first:]
     drained = next((r for r in after if r.older_replicas == 0), None)
     if drained is not None and drained.now > completed_at:
         stage.notes.append(f"the previous stable ReplicaSet keeps its pods "
@@ -523,7 +527,66 @@ def _describe_blue_green(stage: Stage, bg: Any, records: list[PassRecord], world
                            if delay else "the previous active ReplicaSet is scaled down at once")
 
 
-def template_hash(doc: dict[str, Any]) -> str | None:
-    """The pod hash the controller gives the Rollout's current template."""
-    template = (doc.get("spec") or {}).get("template")
-    return pod_template_hash(template) if isinstance(template, dict) else None
+# -- a live Rollout -------------------------------------------------------------------
+
+
+def _pause_started(status: dict[str, Any], reason: str) -> datetime | None:
+    for condition in status.get("pauseConditions") or []:
+        if isinstance(condition, dict) and condition.get("reason") == reason:
+            try:
+                return parse_time(str(condition.get("startTime")))
+            except ValueError:
+                return None
+    return None
+
+
+def mark_live(timeline: Timeline, live: dict[str, Any], now: datetime) -> None:
+    """Place the live Rollout's status on `timeline` (planned from its spec): stages
+    before the current one are done, the current one is marked, and the time left is
+    counted from `now` (a timed pause from when it began)."""
+    status = live.get("status") or {}
+    spec = live.get("spec") or {}
+    current_hash = status.get("currentPodHash")
+    if not current_hash:
+        timeline.notes.append("the controller has not reported on this Rollout yet: "
+                              "the plan of its first update")
+        return
+    if current_hash == status.get("stableRS"):
+        timeline.notes.append("no update in progress (the current pod template is the "
+                              "stable one): the plan an update would follow")
+        return
+    if timeline.strategy == "canary":
+        index = int(status.get("currentStepIndex") or 0)
+        steps = 1 + max((s.index for s in timeline.stages if s.index is not None), default=-1)
+        index = min(index, steps)
+        for stage in timeline.stages:
+            position = stage.index if stage.index is not None else steps
+            stage.state = ("done" if position < index else
+                           "current" if position == index else "pending")
+        if status.get("promoteFull"):
+            timeline.notes.append("promote --full asked: the remaining steps are skipped")
+    else:
+        label = blue_green_stage_of(status, (status.get("blueGreen") or {}).get(
+            "activeSelector"))
+        kinds = [stage.kind for stage in timeline.stages]
+        at = kinds.index(label) if label in kinds else 0
+        for position, stage in enumerate(timeline.stages):
+            stage.state = ("done" if position < at else
+                           "current" if position == at else "pending")
+    current = next((i for i, s in enumerate(timeline.stages) if s.state == "current"), None)
+    timeline.current = current
+    if current is not None:
+        stage = timeline.stages[current]
+        reason = PAUSE_STEP if timeline.strategy == "canary" else PAUSE_BLUE_GREEN
+        started = _pause_started(status, reason) if stage.kind == "pause" else None
+        if started is not None:
+            left = max(0.0, stage.min_seconds - (now - started).total_seconds())
+            since = format_time(started)
+            stage.notes.append(f"paused since {since}" + (
+                "" if stage.waits else f": {seconds_text(left)} left"))
+            stage.min_seconds = left
+    if status.get("abort"):
+        timeline.notes.append("the rollout is aborted: `rollouts retry` starts it over")
+    if spec.get("paused"):
+        timeline.notes.append("paused by spec.paused: `rollouts promote` resumes it")
+    _times(timeline.stages)

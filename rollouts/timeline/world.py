@@ -192,9 +192,10 @@ class World:
         stable_hash = str(status.get("stableRS") or "")
         counts = self.counts()
         older = sum(n for h, n in counts.items() if h not in (new_hash, stable_hash))
-        record_ = PassRecord(self.now, plan, status, counts.get(new_hash, 0),
-                             counts.get(stable_hash, 0) if stable_hash != new_hash else 0,
-                             older, dict(self.services), promoted)
+        # Once the new set is stable, "stable" is the previous one still running.
+        stable = counts.get(stable_hash, 0) if stable_hash != new_hash else older
+        record_ = PassRecord(self.now, plan, status, counts.get(new_hash, 0), stable, older,
+                             dict(self.services), promoted)
         self.passes.append(record_)
         return record_
 
@@ -321,7 +322,8 @@ class World:
 
     def next_wake(self, plan: Plan) -> datetime | None:
         """The earliest later time anything happens by itself."""
-        times = [t for t in plan.wake_at.values() if t > self.now]
+        # The progress deadline is not progress: it only reports that none was made.
+        times = [t for key, t in plan.wake_at.items() if t > self.now and key != "deadline"]
         for run in self.runs.values():
             if run.skeleton is not None and run.finished is None:
                 wake = plan_run({**run.skeleton, "status": run.schedule_status},
