@@ -48,7 +48,7 @@ from rollouts.timeline.world import PassRecord, RunRecord, World
 from rollouts.traffic.base import RouterError
 from rollouts.traffic.select import make_routers, routing_settings, uses_router
 
-__all__ = ["PlanProblem", "START", "blue_green_stage_of", "mark_live", "plan_timeline"]
+__all__ = ["START", "PlanProblem", "blue_green_stage_of", "mark_live", "plan_timeline"]
 
 START = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_PASSES = 20_000
@@ -338,7 +338,8 @@ def _canary_stages(world: World, model: Rollout, started: datetime, spec: _Spec,
             _describe_step(stage, steps[index], index, records, world, spec, missing, unknown,
                            routed=uses_router(world.raw))
         else:
-            _describe_completion(stage, passes, completed_at, canary.scale_down_delay_seconds_or_default,
+            _describe_completion(stage, passes, completed_at,
+                                 canary.scale_down_delay_seconds_or_default,
                                  uses_router(world.raw))
         stages.append(stage)
     background = None

@@ -61,7 +61,7 @@ def _known_args(run: dict[str, Any], unknown: set[str]) -> dict[str, str]:
         if arg.get("value") is not None and name not in unknown:
             values[name] = str(arg["value"])
         else:
-            values[name] = "{{args.%s}}" % name
+            values[name] = f"{{{{args.{name}}}}}"
     return values
 
 

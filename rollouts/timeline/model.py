@@ -53,8 +53,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Arg", "Gate", "MetricQuery", "Sizes", "Stage", "TemplateRef", "Timeline",
-           "VERSION", "seconds_text"]
+__all__ = [
+    "VERSION",
+    "Arg",
+    "Gate",
+    "MetricQuery",
+    "Sizes",
+    "Stage",
+    "TemplateRef",
+    "Timeline",
+    "seconds_text",
+]
 
 VERSION = 1
 
@@ -198,7 +207,7 @@ def seconds_text(seconds: float) -> str:
     """`90` -> `1m30s`, `3600` -> `1h`, `0.5` -> `0.5s`."""
     if seconds < 60 and seconds != int(seconds):
         return f"{seconds:g}s"
-    whole = int(round(seconds))
+    whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (

@@ -54,6 +54,8 @@ from rollouts.traffic.select import TrafficView, make_routers, uses_router
 __all__ = ["Carrier", "PassRecord", "RunRecord", "World", "schedule_of"]
 
 _NOWHERE = "http://rollouts-plan.invalid/"
+_SCHEDULE = ("name", "interval", "initialDelay", "count", "failureLimit", "inconclusiveLimit",
+             "consecutiveErrorLimit")
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,7 @@ def schedule_of(run: dict[str, Any], substituted: list[dict[str, Any]] | None
         return None, "unknown: its arguments have no value offline"
     metrics = []
     for metric in substituted:
-        kept = {key: metric[key] for key in ("name", "interval", "initialDelay", "count",
-                                               "failureLimit", "inconclusiveLimit",
-                                               "consecutiveErrorLimit") if key in metric}
+        kept: dict[str, Any] = {key: metric[key] for key in _SCHEDULE if key in metric}
         kept["provider"] = {"web": {"url": _NOWHERE}}
         metrics.append(kept)
     spec = {"metrics": metrics}
@@ -174,7 +174,7 @@ class World:
         if uses_router(self.raw):
             routers = tuple(Carrier(r.name, r.supports_header_routes, r.supports_mirror_routes)
                             for r in make_routers(self.raw))
-            traffic = TrafficView(routers, {})  # type: ignore[arg-type]
+            traffic = TrafficView(routers, {})
         return Observed(
             replica_sets=[ReplicaSetView.parse(rs) for rs in self.replica_sets.values()],
             analysis_runs=[AnalysisRunView.parse(r.manifest) for r in self.runs.values()],
