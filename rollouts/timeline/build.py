@@ -236,13 +236,12 @@ def plan_timeline(doc: Any, templates: dict[str, dict[str, Any]],
     world.passes.clear()
     world.runs.clear()
     _set_template(world, template)
-    started = world.now
     notes.extend(_settle(world, model, until_complete=True))
     replicas = model.spec.replicas_or_default
     if canary is not None:
         surge, unavailable = surge_and_unavailable(
             canary.max_surge_or_default.raw, canary.max_unavailable_or_default.raw, replicas)
-        stages, background = _canary_stages(world, model, started, spec, missing, unknown)
+        stages, background = _canary_stages(world, model, missing, unknown)
         strategy = "canary"
         routed: tuple[str, ...] | None = tuple(r.name for r in routers) if routers else None
     else:
@@ -250,7 +249,7 @@ def plan_timeline(doc: Any, templates: dict[str, dict[str, Any]],
         assert bg is not None
         surge, unavailable = surge_and_unavailable(
             "100%", bg.max_unavailable_or_default.raw, replicas)
-        stages = _blue_green_stages(world, model, started, spec, missing, unknown)
+        stages = _blue_green_stages(world, model, missing, unknown)
         background, strategy, routed = None, "blueGreen", None
     _times(stages)
     return Timeline(name=str(raw["metadata"].get("name")),
@@ -292,7 +291,7 @@ def _moves(records: list[PassRecord]) -> list[Sizes]:
 
 
 def _gate(kind: str, run: RunRecord, analysis: RolloutAnalysis | None, world: World,
-          spec: _Spec, missing: tuple[set[str], set[str]], unknown: set[str],
+          missing: tuple[set[str], set[str]], unknown: set[str],
           starting_step: int | None = None) -> Gate:
     if run.timing is None and run.finished is not None:
         seconds: float | None = (run.finished - run.created).total_seconds()
@@ -303,9 +302,8 @@ def _gate(kind: str, run: RunRecord, analysis: RolloutAnalysis | None, world: Wo
                          starting_step)
 
 
-def _canary_stages(world: World, model: Rollout, started: datetime, spec: _Spec,
-                   missing: tuple[set[str], set[str]], unknown: set[str]
-                   ) -> tuple[list[Stage], Gate | None]:
+def _canary_stages(world: World, model: Rollout, missing: tuple[set[str], set[str]],
+                   unknown: set[str]) -> tuple[list[Stage], Gate | None]:
     canary = model.spec.strategy.canary if model.spec.strategy else None
     assert canary is not None
     steps = canary.step_list
@@ -335,8 +333,7 @@ def _canary_stages(world: World, model: Rollout, started: datetime, spec: _Spec,
                       moves=_moves(records), weight=weight,
                       min_seconds=max(0.0, (end - start).total_seconds()))
         if index < len(steps):
-            _describe_step(stage, steps[index], index, records, world, spec, missing, unknown,
-                           routed=uses_router(world.raw))
+            _describe_step(stage, steps[index], index, records, world, missing, unknown)
         else:
             _describe_completion(stage, passes, completed_at,
                                  canary.scale_down_delay_seconds_or_default,
@@ -347,13 +344,12 @@ def _canary_stages(world: World, model: Rollout, started: datetime, spec: _Spec,
     if canary.analysis is not None and canary.analysis.templates:
         start_step = canary.analysis.starting_step_or_default
         if run is not None:
-            background = _gate("background", run, canary.analysis, world, spec, missing,
-                               unknown, start_step)
+            background = _gate("background", run, canary.analysis, world, missing, unknown,
+                               start_step)
             background = Gate(background.kind, background.templates, background.args,
                               background.metrics, None,
                               background.waits if background.waits and background.waits.
                               startswith("unknown: template") else None, start_step)
-    del started
     return stages, background
 
 
@@ -362,8 +358,8 @@ def _after(record: PassRecord, completed_at: datetime | None) -> bool:
 
 
 def _describe_step(stage: Stage, step: Any, index: int, records: list[PassRecord],
-                   world: World, spec: _Spec, missing: tuple[set[str], set[str]],
-                   unknown: set[str], *, routed: bool) -> None:
+                   world: World, missing: tuple[set[str], set[str]], unknown: set[str]
+                   ) -> None:
     events = [e for r in records for e in r.plan.events]
     skipped = [e.message for e in events if e.reason == "StepNotSupported"]
     action = step.actions[0] if step.actions else "no action"
@@ -382,7 +378,7 @@ def _describe_step(stage: Stage, step: Any, index: int, records: list[PassRecord
         run = next((r for r in world.runs.values()
                     if r.run_type == "Step" and r.step_index == index), None)
         if run is not None:
-            stage.analysis = _gate("step", run, step.analysis, world, spec, missing, unknown)
+            stage.analysis = _gate("step", run, step.analysis, world, missing, unknown)
             if stage.analysis.waits:
                 stage.waits = stage.analysis.waits
     elif step.set_canary_scale is not None:
@@ -391,8 +387,6 @@ def _describe_step(stage: Stage, step: Any, index: int, records: list[PassRecord
                 else "matchTrafficWeight" if scale.match_traffic_weight
                 else f"weight {scale.weight or 0}")
         stage.title = f"setCanaryScale: {what}"
-        if not routed:
-            stage.notes.append("no traffic router: the canary's size follows the weight")
     elif step.set_header_route is not None:
         route = step.set_header_route
         stage.title = (f"setHeaderRoute: {route.name}" if route.match
@@ -460,8 +454,8 @@ def blue_green_stage_of(status: dict[str, Any], active: str | None) -> str:
     return "preview"
 
 
-def _blue_green_stages(world: World, model: Rollout, started: datetime, spec: _Spec,
-                       missing: tuple[set[str], set[str]], unknown: set[str]) -> list[Stage]:
+def _blue_green_stages(world: World, model: Rollout, missing: tuple[set[str], set[str]],
+                       unknown: set[str]) -> list[Stage]:
     bg = model.spec.strategy.blue_green if model.spec.strategy else None
     assert bg is not None
     active_name = bg.active_service or ""
@@ -483,15 +477,13 @@ def _blue_green_stages(world: World, model: Rollout, started: datetime, spec: _S
                       moves=_moves(records), services=services,
                       min_seconds=0.0 if label == "complete"
                       else max(0.0, (end - start).total_seconds()))
-        _describe_blue_green(stage, bg, records, world, spec, missing, unknown)
+        _describe_blue_green(stage, bg, world, missing, unknown)
         stages.append(stage)
-    del started
     return stages
 
 
-def _describe_blue_green(stage: Stage, bg: Any, records: list[PassRecord], world: World,
-                         spec: _Spec, missing: tuple[set[str], set[str]],
-                         unknown: set[str]) -> None:
+def _describe_blue_green(stage: Stage, bg: Any, world: World,
+                         missing: tuple[set[str], set[str]], unknown: set[str]) -> None:
     label = stage.kind
     if label == "preview":
         count = bg.preview_replica_count
@@ -508,8 +500,8 @@ def _describe_blue_green(stage: Stage, bg: Any, records: list[PassRecord], world
         stage.title = f"{label}: {names}"
         run = next((r for r in world.runs.values() if r.run_type == kind), None)
         if run is not None:
-            stage.analysis = _gate(label[:-len("Analysis")], run, analysis, world, spec,
-                                   missing, unknown)
+            stage.analysis = _gate(label[:-len("Analysis")], run, analysis, world, missing,
+                                   unknown)
             stage.waits = stage.analysis.waits
     elif label == "pause":
         seconds = bg.auto_promotion_seconds_or_default
