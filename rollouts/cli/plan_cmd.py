@@ -29,7 +29,7 @@ from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, kube_options
 from rollouts.kube import ANALYSIS_TEMPLATE, CLUSTER_ANALYSIS_TEMPLATE, ROLLOUT, KubeError
 from rollouts.timeline import PlanProblem, Timeline, plan_timeline
-from rollouts.timeline.build import mark_live
+from rollouts.timeline.live import mark_live
 from rollouts.timeline.render import render_timeline
 
 __all__ = ["load_manifests", "plan"]

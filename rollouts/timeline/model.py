@@ -185,6 +185,15 @@ class Timeline:
             found.append(f"{where} ({stage.title}): {stage.waits}")
         return found
 
+    def retime(self) -> None:
+        """Each stage's earliest start: the shortest lengths of the stages before it
+        that are not done."""
+        elapsed = 0.0
+        for stage in self.stages:
+            stage.starts_after = elapsed
+            if stage.state != "done":
+                elapsed += stage.min_seconds
+
     def to_json(self) -> dict[str, Any]:
         return {
             "version": VERSION,

@@ -18,7 +18,8 @@ import pytest
 
 from rollouts.canary import replicas as controller_replicas
 from rollouts.timeline import PlanProblem, plan_timeline
-from rollouts.timeline.build import START, mark_live
+from rollouts.timeline.build import START
+from rollouts.timeline.live import mark_live
 from rollouts.timeline.model import Timeline
 from rollouts.timeline.render import render_timeline
 from tests.unit.canary_sim import Sim, blue_green_rollout, rollout
