@@ -229,10 +229,10 @@ def plan_timeline(doc: Any, templates: dict[str, dict[str, Any]],
             "100%", bg.max_unavailable_or_default.raw, replicas)
         stages = blue_green_stages(world, model, missing, unknown)
         background, strategy, routed = None, "blueGreen", None
-        timeline = Timeline(name=str(raw["metadata"].get("name")),
-                    namespace=(spec.raw.get("metadata") or {}).get("namespace"),
-                    strategy=strategy, replicas=replicas, routers=routed, max_surge=surge,
-                    max_unavailable=unavailable, stages=stages, background=background,
-                    notes=notes)
+    timeline = Timeline(name=str(raw["metadata"].get("name")),
+                        namespace=(spec.raw.get("metadata") or {}).get("namespace"),
+                        strategy=strategy, replicas=replicas, routers=routed, max_surge=surge,
+                        max_unavailable=unavailable, stages=stages, background=background,
+                        notes=notes)
     timeline.retime()
     return timeline
