@@ -71,7 +71,6 @@ def _sim_raw(spec: _Spec) -> tuple[dict[str, Any], list[str]]:
     raw.pop("status", None)
     notes: list[str] = []
     meta = raw.setdefault("metadata", {})
-    meta.setdefault("namespace", "default")
     meta["uid"] = "rollouts-plan"
     meta["generation"] = 1
     if raw["spec"].get("paused"):
@@ -127,15 +126,16 @@ def _analyses(model: Rollout) -> list[RolloutAnalysis]:
     return found
 
 
-def _unknown_args(analyses: list[RolloutAnalysis]) -> set[str]:
+def _unknown_args(analyses: list[RolloutAnalysis], has_template: bool) -> set[str]:
     """Arguments whose values the plan cannot know: the stable pod hash (the previous
-    revision is ours, not the cluster's)."""
+    revision is ours, not the cluster's), and the new one for a workloadRef Rollout
+    (its template is the Deployment's, not read)."""
     unknown: set[str] = set()
     for analysis in analyses:
         for arg in analysis.args or []:
             source = arg.value_from
             if source is not None and source.pod_template_hash_value is not None and (
-                    source.pod_template_hash_value.value == "Stable"):
+                    source.pod_template_hash_value.value == "Stable" or not has_template):
                 unknown.add(arg.name)
     return unknown
 
@@ -191,7 +191,7 @@ def plan_timeline(doc: Any, templates: dict[str, dict[str, Any]],
     missing = missing_templates(analyses, templates, cluster_templates)
     all_templates = {**templates, **{name: stand_in(name) for name in missing[0]}}
     all_cluster = {**cluster_templates, **{name: stand_in(name) for name in missing[1]}}
-    unknown = _unknown_args(analyses)
+    unknown = _unknown_args(analyses, isinstance(raw["spec"].get("template"), dict))
     world = World(raw=raw, now=START, templates=all_templates,
                   cluster_templates=all_cluster,
                   describe_run=lambda run: substituted_metrics(run, unknown))

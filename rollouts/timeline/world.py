@@ -30,6 +30,7 @@ its `Pass`es; `rollouts.timeline.gates` describes the analysis the runs come fro
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -152,7 +153,7 @@ class World:
     cluster_templates: dict[str, dict[str, Any]]
     # run name -> (substituted metrics or None when not known offline); filled by the
     # caller through `describe_run` so the world plays what the gate shows.
-    describe_run: Any = None
+    describe_run: Callable[[dict[str, Any]], list[dict[str, Any]] | None] | None = None
     # step index -> experiment duration in seconds (None: none given).
     experiment_seconds: dict[int, float | None] = field(default_factory=dict)
     replica_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
