@@ -151,8 +151,8 @@ class World:
     now: datetime
     templates: dict[str, dict[str, Any]]
     cluster_templates: dict[str, dict[str, Any]]
-    # run name -> (substituted metrics or None when not known offline); filled by the
-    # caller through `describe_run` so the world plays what the gate shows.
+    # A created run -> its metrics substituted as the analysis controller would (None: not
+    # known offline); given by the caller, so the world plays the schedule the gate shows.
     describe_run: Callable[[dict[str, Any]], list[dict[str, Any]] | None] | None = None
     # step index -> experiment duration in seconds (None: none given).
     experiment_seconds: dict[int, float | None] = field(default_factory=dict)
