@@ -52,9 +52,11 @@ from rollouts.planner import plan_rollout
 from rollouts.traffic.base import Live, TrafficState, Weights, Write
 from rollouts.traffic.select import TrafficView, make_routers, uses_router
 
-__all__ = ["Carrier", "PassRecord", "RunRecord", "World", "schedule_of"]
+__all__ = ["MAX_MEASUREMENTS", "Carrier", "PassRecord", "RunRecord", "World", "play_schedule",
+           "schedule_of"]
 
 _NOWHERE = "http://rollouts-plan.invalid/"
+MAX_MEASUREMENTS = 10_000
 _SCHEDULE = ("name", "interval", "initialDelay", "count", "failureLimit", "inconclusiveLimit",
              "consecutiveErrorLimit")
 
@@ -96,7 +98,8 @@ class RunRecord:
     # "unknown: ...".
     timing: str | None = None
     skeleton: dict[str, Any] | None = None
-    schedule_status: dict[str, Any] = field(default_factory=dict)
+    # When the schedule ends (played at creation); `finished` once the world got there.
+    ends: datetime | None = None
     finished: datetime | None = None
 
 
@@ -143,6 +146,28 @@ def schedule_of(run: dict[str, Any], substituted: list[dict[str, Any]] | None
     return skeleton, None
 
 
+def play_schedule(skeleton: dict[str, Any], start: datetime, limit: int = MAX_MEASUREMENTS
+                  ) -> tuple[datetime | None, str | None, int]:
+    """When a run started at `start` ends if every measurement passes at once: the
+    analysis controller's state machine played on the run's schedule alone; and the
+    plays it took. None (and why) past `limit` plays."""
+    status: dict[str, Any] = {}
+    now = start
+    for played in range(1, limit + 1):
+        step = plan_run({**skeleton, "status": status}, now)
+        status = step.status
+        for metric in step.due:
+            status = record(skeleton, status, metric, Outcome(value=1), now)
+        settled = plan_run({**skeleton, "status": status}, now)
+        status = settled.status
+        if settled.done:
+            return now, None, played
+        if settled.next_wake is None:
+            return None, "unknown: the run never ends by itself", played
+        now = max(now, settled.next_wake)
+    return None, f"unknown: more measurements than the plan plays ({MAX_MEASUREMENTS})", limit
+
+
 @dataclass
 class World:
     """The objects around one Rollout, and the clock."""
@@ -163,6 +188,8 @@ class World:
     experiment_ends: dict[str, datetime | None] = field(default_factory=dict)
     passes: list[PassRecord] = field(default_factory=list)
     pod_template: dict[str, Any] | None = None
+    # Schedule plays left for all runs together: bounds the time a hostile spec costs.
+    budget: int = MAX_MEASUREMENTS
 
     def model(self) -> Rollout:
         result = check_object(self.raw)
@@ -268,12 +295,17 @@ class World:
             return
         substituted = self.describe_run(created) if self.describe_run else None
         run.skeleton, run.timing = schedule_of(created, substituted)
-        if run.skeleton is None:
+        if run.skeleton is not None:
+            run.ends, problem, played = play_schedule(run.skeleton, self.now, self.budget)
+            self.budget -= played
+            if run.ends is None:
+                run.timing = problem
+        if run.ends is None:
             created["status"] = {"phase": "Successful"}
             run.finished = self.now
         else:
             created["status"] = {"phase": "Running"}
-            self._advance_run(run)
+            self._tick_runs()
 
     def _create_experiment(self, manifest: dict[str, Any]) -> None:
         name = manifest["metadata"]["name"]
@@ -298,39 +330,23 @@ class World:
             if end is not None and self.now >= end:
                 self.experiments[name]["status"] = {"phase": "Successful"}
 
+    def _tick_runs(self) -> None:
+        for run in self.runs.values():
+            if run.finished is None and run.ends is not None and self.now >= run.ends:
+                run.manifest["status"] = {"phase": "Successful"}
+                run.finished = self.now
+
     def tick(self) -> None:
         """Let runs and experiments catch up with `now`."""
-        for run in self.runs.values():
-            if run.skeleton is not None and run.finished is None:
-                self._advance_run(run)
+        self._tick_runs()
         self._tick_experiments()
-
-    def _advance_run(self, run: RunRecord) -> datetime | None:
-        """Measure what is due at `now` (every value passes); the next wake-up or None."""
-        assert run.skeleton is not None
-        skeleton = {**run.skeleton, "status": run.schedule_status}
-        step = plan_run(skeleton, self.now)
-        status = step.status
-        for metric in step.due:
-            status = record(skeleton, status, metric, Outcome(value=1), self.now)
-        settled = plan_run({**skeleton, "status": status}, self.now)
-        run.schedule_status = settled.status
-        run.manifest["status"] = {"phase": settled.phase.value}
-        if settled.done:
-            run.finished = self.now
-            return None
-        return settled.next_wake
 
     def next_wake(self, plan: Plan) -> datetime | None:
         """The earliest later time anything happens by itself."""
         # The progress deadline is not progress: it only reports that none was made.
         times = [t for key, t in plan.wake_at.items() if t > self.now and key != "deadline"]
-        for run in self.runs.values():
-            if run.skeleton is not None and run.finished is None:
-                wake = plan_run({**run.skeleton, "status": run.schedule_status},
-                                self.now).next_wake
-                if wake is not None:
-                    times.append(wake)
+        times.extend(run.ends for run in self.runs.values()
+                     if run.finished is None and run.ends is not None and run.ends > self.now)
         times.extend(end for end in self.experiment_ends.values()
                      if end is not None and end > self.now)
         return min(times) if times else None

@@ -372,3 +372,12 @@ def test_json_shape() -> None:
     assert stage["replicas"] == {"new": 1, "stable": 4}
     assert stage["analysis"]["metrics"][0]["query"].startswith("sum(rate(")
     assert doc["minTotalSeconds"] == 120
+
+
+def test_a_schedule_too_long_to_play_is_bounded_and_said() -> None:
+    analysis = {"templates": [{"templateName": "success-rate"}], "args": ARGS}
+    raw = rollout([{"analysis": analysis}, {"analysis": analysis}])
+    timeline = plan_timeline(raw, {"success-rate": template(count=10**9, interval="1s")}, {})
+    assert kinds(timeline) == ["analysis", "analysis", "complete"]
+    for stage in timeline.stages[:2]:
+        assert stage.waits is not None and "more measurements than the plan plays" in stage.waits
