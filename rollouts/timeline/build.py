@@ -36,6 +36,7 @@ __all__ = ["START", "PlanProblem", "plan_timeline"]
 
 START = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_PASSES = 20_000
+MAX_STEPS = 1_000
 _PREVIOUS = "rollouts.plan/previous-revision"
 
 
@@ -63,6 +64,11 @@ def _checked(doc: Any) -> _Spec:
     strategy = result.obj.spec.strategy
     if strategy is None or strategy.name is None:
         raise PlanProblem(f"Rollout {name}: spec.strategy needs canary or blueGreen")
+    steps = len(strategy.canary.step_list) if strategy.canary else 0
+    if steps > MAX_STEPS:
+        # Each pass reads every step: a hostile spec must not cost minutes.
+        raise PlanProblem(f"Rollout {name}: {steps} canary steps; rollouts plan plans up to "
+                          f"{MAX_STEPS}")
     return _Spec(doc, result.obj)
 
 

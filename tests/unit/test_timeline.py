@@ -350,6 +350,7 @@ def test_live_without_an_update_in_progress_says_so() -> None:
     ("just text", "not a Rollout"),
     (rollout([{"setWeight": 10}, {"fly": {}}]), "steps[1]"),
     (rollout([{"setWeight": 10, "pause": {}}]), "does exactly one thing"),
+    (rollout([{"setWeight": 10}] * 1001), "1001 canary steps; rollouts plan plans up to 1000"),
 ])
 def test_bad_input_is_one_line(doc: Any, words: str) -> None:
     with pytest.raises(PlanProblem) as problem:
