@@ -62,8 +62,9 @@ def test_plan_of_a_live_rollout_marks_its_pause_and_shows_what_remains(
         result = rollouts_cli(cluster, "plan", "planned", "-n", namespace)
         assert result.returncode == 0, result.stderr
         lines = result.stdout.splitlines()
-        row = {line.split()[1]: line for line in lines
-               if len(line.split()) > 1 and line.split()[1] in {"1", "2", "3", "4", "5"}}
+        # Table rows: a mark column (done, current, pending), then the step number.
+        row = {line[1:].split()[0]: line for line in lines
+               if line[1:].split() and line[1:].split()[0] in {"1", "2", "3", "4", "5"}}
         assert row["1"].startswith("✓") and "setWeight: 25" in row["1"]
         assert row["2"].startswith(">") and "pause until promoted" in row["2"]
         assert row["3"].startswith(" ") and "setWeight: 50" in row["3"]
