@@ -182,7 +182,9 @@ class Timeline:
             if stage.state == "done" or not stage.waits:
                 continue
             where = f"step {stage.index + 1}" if stage.index is not None else stage.kind
-            found.append(f"{where} ({stage.title}): {stage.waits}")
+            said = stage.title if stage.waits in stage.title else (
+                f"{stage.title}: {stage.waits}")
+            found.append(f"{where}: {said}")
         return found
 
     def retime(self) -> None:

@@ -251,9 +251,9 @@ def _describe_blue_green(stage: Stage, bg: Any, world: World,
     label = stage.kind
     if label == "preview":
         count = bg.preview_replica_count
-        stage.title = ("preview: the new ReplicaSet comes up" +
-                       (f" with previewReplicaCount {count}" if count is not None else
-                        " in full") + ", the preview Service selects it")
+        stage.title = ("new ReplicaSet up" + (f" (previewReplicaCount {count})"
+                                              if count is not None else "")
+                       + ", preview Service on it")
         if bg.auto_promotion_enabled_or_default and bg.pre_promotion_analysis is None:
             stage.notes.append("autoPromotionEnabled: promoted as soon as it is available")
     elif label in ("prePromotionAnalysis", "postPromotionAnalysis"):
@@ -261,7 +261,7 @@ def _describe_blue_green(stage: Stage, bg: Any, world: World,
         analysis = bg.pre_promotion_analysis if kind == "PrePromotion" \
             else bg.post_promotion_analysis
         names = ", ".join(t.template_name or "?" for t in (analysis.templates or []))
-        stage.title = f"{label}: {names}"
+        stage.title = f"templates: {names}"
         run = next((r for r in world.runs.values() if r.run_type == kind), None)
         if run is not None:
             stage.analysis = _gate(label[:-len("Analysis")], run, analysis, world, missing,
@@ -270,14 +270,14 @@ def _describe_blue_green(stage: Stage, bg: Any, world: World,
     elif label == "pause":
         seconds = bg.auto_promotion_seconds_or_default
         if seconds:
-            stage.title = f"pause: auto-promotion after {seconds_text(seconds)}"
+            stage.title = f"auto-promotion after {seconds_text(seconds)}"
         else:
-            stage.title = "pause until promoted (autoPromotionEnabled: false)"
+            stage.title = "until promoted (autoPromotionEnabled: false)"
             stage.waits = "until promoted"
     elif label == "promote":
-        stage.title = "promote: the new ReplicaSet in full, then the active Service switches"
+        stage.title = "new ReplicaSet to full size, then the active Service switches"
     elif label == "complete":
-        stage.title = "complete: the new ReplicaSet is stable"
+        stage.title = "the new ReplicaSet is stable"
         delay = bg.scale_down_delay_seconds_or_default
         stage.notes.append(f"the previous active ReplicaSet keeps its pods "
                            f"{seconds_text(delay)} after the switch (scaleDownDelaySeconds)"

@@ -183,7 +183,7 @@ def test_indefinite_pause_waits_until_promoted_and_is_not_counted() -> None:
     assert pause.min_seconds == 0
     assert timeline.stages[2].min_seconds == 3600
     assert timeline.min_total_seconds == 3600
-    assert timeline.unbounded == ["step 2 (pause until promoted): until promoted"]
+    assert timeline.unbounded == ["step 2: pause until promoted"]
 
 
 def test_min_total_time_adds_pauses_and_analysis_schedules() -> None:
@@ -284,8 +284,7 @@ def test_blue_green_with_pre_and_post_promotion_analysis() -> None:
     assert by_kind["postPromotionAnalysis"].analysis.kind == "postPromotion"
     assert "2m after the switch" in " ".join(by_kind["complete"].notes)
     assert timeline.min_total_seconds == 240
-    assert timeline.unbounded == [
-        "pause (pause until promoted (autoPromotionEnabled: false)): until promoted"]
+    assert timeline.unbounded == ["pause: until promoted (autoPromotionEnabled: false)"]
 
 
 def test_blue_green_auto_promotion_seconds_is_a_timed_pause() -> None:

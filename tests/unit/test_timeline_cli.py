@@ -70,7 +70,7 @@ def test_the_table_with_the_template_from_another_file(tmp_path: Path) -> None:
     assert 'rate (prometheus, interval 1m, count 4): sum(rate(http_requests_total{service=' \
            '"checkout",code!~"5.."}[1m]))' in out
     assert "Minimum total time: 5m, plus:" in out  # 2m pause + 3 intervals of 1m
-    assert "step 4 (pause until promoted): until promoted" in out
+    assert "step 4: pause until promoted" in out
 
 
 def test_json_output(tmp_path: Path) -> None:
