@@ -1,16 +1,18 @@
 """`rollouts plan`'s text output: a table of stages, the analysis under its gate. Pure.
 
-    Rollout web (canary, 5 replicas, no traffic router: weights are pod counts;
-    maxSurge 2, maxUnavailable 1)
+    Rollout rollout-canary (canary; 5 replicas; no traffic router: weights are pod
+    counts; maxSurge 2, maxUnavailable 1)
 
-      STEP  ACTION                  WEIGHT  CANARY  STABLE  AFTER  MIN   WAITS
-      1     setWeight: 20           20%     1       4       0s     0s
-    > 2     pause until promoted    20%     1       4       0s     0s    until promoted
-      3     analysis: success-rate  20%     1       4       0s     4m
-              success-rate (prometheus, interval 1m, count 5): sum(rate(...))
-      -     promote to 100%         100%    5       0       4m     0s
+       STEP  ACTION                 WEIGHT  CANARY  STABLE  AFTER  MIN  WAITS
+       1     setWeight: 20          20%     1       4       0s     0s
+       2     pause until promoted   20%     1       4       0s     0s   until promoted
+       3     analysis: error-rate   20%     1       4       0s     4m
+            errors (prometheus, interval 1m, count 5): sum(rate(errors{...}[1m]))
+       -     promote to 100%: ...   100%    5       0       4m     0s
+            scaling (canary/stable): 3/3 -> 4/1 -> 5/0
 
-    Minimum total time: 4m, plus: step 2 (pause until promoted): until promoted
+    Minimum total time: 4m, plus:
+      step 2: pause until promoted
 
 `>` marks the current stage of a live Rollout; done stages are marked `✓`.
 Neighbours: `rollouts.timeline.model` (what is printed), `rollouts.cli.plan_cmd`.
