@@ -16,9 +16,11 @@ planner create the run so the timeline goes on, and the gate says it was not fou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from analysis.args import ArgsError, ResolvedArgs, substitute
+from rollouts.api import API_VERSION, AnalysisRun, check_object
 from rollouts.api.placeholder import ARG_PLACEHOLDER
 from rollouts.api.rollout import RolloutAnalysis
 from rollouts.timeline.model import Arg, Gate, MetricQuery, TemplateRef
@@ -143,8 +145,7 @@ def describe_gate(kind: str, run: dict[str, Any], analysis: RolloutAnalysis | No
                 "template default" if arg.get("value") is not None else "no value")
         args.append(Arg(name, value, source))
     values = {a.name: a.value for a in args if a.value is not None}
-    dry = {str(d.get("metricName")) for d in (run.get("spec") or {}).get("dryRun") or []
-           if isinstance(d, dict)}
+    dry_run = _dry_run_rule(run)
     metrics = []
     for metric in (run.get("spec") or {}).get("metrics") or []:
         if not isinstance(metric, dict) or metric.get("name") == MISSING_METRIC:
@@ -155,7 +156,7 @@ def describe_gate(kind: str, run: dict[str, Any], analysis: RolloutAnalysis | No
             name=str(shown.get("name")), provider=provider, query=query,
             interval=_text(shown.get("interval")), count=_text(shown.get("count")),
             initial_delay=_text(shown.get("initialDelay")),
-            dry_run=str(shown.get("name")) in dry or "*" in dry))
+            dry_run=dry_run(str(shown.get("name")))))
     missing_names = [t.name for t in refs if not t.found]
     if missing_names:
         waits = (f"unknown: template {', '.join(missing_names)} not given (the controller "
@@ -163,6 +164,16 @@ def describe_gate(kind: str, run: dict[str, Any], analysis: RolloutAnalysis | No
         min_seconds = None
     return Gate(kind, tuple(refs), tuple(args), tuple(metrics), min_seconds, waits,
                 starting_step)
+
+
+def _dry_run_rule(run: dict[str, Any]) -> Callable[[str], bool]:
+    """Whether a metric of the run is dry-run, by the AnalysisRun model's own matching
+    (Argo's unanchored regular expressions)."""
+    checked = check_object({"apiVersion": API_VERSION, "kind": "AnalysisRun",
+                            "metadata": {"name": "plan"}, "spec": run.get("spec") or {}})
+    if isinstance(checked.obj, AnalysisRun):
+        return checked.obj.spec.is_dry_run
+    return lambda _name: False
 
 
 def _text(value: Any) -> str | None:

@@ -381,3 +381,15 @@ def test_a_schedule_too_long_to_play_is_bounded_and_said() -> None:
     assert kinds(timeline) == ["analysis", "analysis", "complete"]
     for stage in timeline.stages[:2]:
         assert stage.waits is not None and "more measurements than the plan plays" in stage.waits
+
+
+def test_dry_run_metrics_are_marked_by_argos_regular_expression() -> None:
+    dry = template()
+    dry["spec"]["dryRun"] = [{"metricName": "ra.*"}]
+    analysis = {"templates": [{"templateName": "success-rate"}], "args": ARGS}
+    gate = plan_timeline(rollout([{"analysis": analysis}]), {"success-rate": dry},
+                         {}).stages[0].analysis
+    assert gate is not None and gate.metrics[0].dry_run
+    plain = plan_timeline(rollout([{"analysis": analysis}]), {"success-rate": template()},
+                          {}).stages[0].analysis
+    assert plain is not None and not plain.metrics[0].dry_run
