@@ -86,8 +86,9 @@ def test_plan_of_a_live_rollout_marks_its_pause_and_shows_what_remains(
 
 
 def test_plan_of_a_corpus_manifest_offline(cluster: TestCluster) -> None:
-    result = rollouts_cli(cluster, "plan", "-f", str(ARGO / "examples-rollout-analysis-step.yaml"),
-                          "-f", str(ARGO / "examples-analysis-templates.yaml"))
+    files = ("examples-rollout-analysis-step.yaml", "examples-analysis-templates.yaml",
+             "examples-cluster-analysis-templates.yaml")  # always-pass is cluster-scoped
+    result = rollouts_cli(cluster, "plan", *[a for f in files for a in ("-f", str(ARGO / f))])
     assert result.returncode == 0, result.stderr
     assert "analysis: random-fail, always-pass" in result.stdout
     assert "random-fail (job, interval 5s, count 2)" in result.stdout
