@@ -74,7 +74,7 @@ def mark_live(timeline: Timeline, live: dict[str, Any], now: datetime) -> None:
         started = _pause_started(status, reason) if stage.kind == "pause" else None
         if started is not None:
             left = max(0.0, stage.min_seconds - (now - started).total_seconds())
-            since = format_time(started)
+            since = format_time(started.replace(microsecond=0))
             stage.notes.append(f"paused since {since}" + (
                 "" if stage.waits else f": {seconds_text(left)} left"))
             stage.min_seconds = left
