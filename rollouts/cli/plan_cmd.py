@@ -168,8 +168,13 @@ def plan(name: str | None, paths: tuple[str, ...], output: str, kube: KubeOption
         assert rollout is not None
         templates = _templates(docs, "AnalysisTemplate")
         cluster_templates = _templates(docs, "ClusterAnalysisTemplate")
+    status = rollout.get("status") or {}
+    hashes = {key: str(status[field]) for key, field in (("Stable", "stableRS"),
+                                                         ("Latest", "currentPodHash"))
+              if live and status.get(field)}
     try:
-        timeline = plan_timeline(rollout, templates, cluster_templates)
+        timeline = plan_timeline(rollout, templates, cluster_templates,
+                                 hashes if live else None)
     except PlanProblem as problem:
         raise _unusable(f"{problem}") from None
     if live:

@@ -132,18 +132,24 @@ def _analyses(model: Rollout) -> list[RolloutAnalysis]:
     return found
 
 
-def _unknown_args(analyses: list[RolloutAnalysis], has_template: bool) -> set[str]:
-    """Arguments whose values the plan cannot know: the stable pod hash (the previous
-    revision is ours, not the cluster's), and the new one for a workloadRef Rollout
-    (its template is the Deployment's, not read)."""
-    unknown: set[str] = set()
+def _hash_args(analyses: list[RolloutAnalysis], has_template: bool,
+               pod_hashes: dict[str, str] | None) -> dict[str, str | None]:
+    """Values for the `podTemplateHashValue` arguments, by name (None: not known). The
+    previous revision of the plan is ours, so the stable hash is only known from a live
+    Rollout (`pod_hashes`, by "Stable"/"Latest"); the new one is the template's as the
+    controller hashes it, unless the template is a Deployment's (workloadRef)."""
+    fixed: dict[str, str | None] = {}
     for analysis in analyses:
         for arg in analysis.args or []:
             source = arg.value_from
-            if source is not None and source.pod_template_hash_value is not None and (
-                    source.pod_template_hash_value.value == "Stable" or not has_template):
-                unknown.add(arg.name)
-    return unknown
+            if source is None or source.pod_template_hash_value is None:
+                continue
+            which = source.pod_template_hash_value.value
+            if pod_hashes is not None:
+                fixed[arg.name] = pod_hashes.get(which)
+            elif which == "Stable" or not has_template:
+                fixed[arg.name] = None
+    return fixed
 
 
 def _settle(world: World, model: Rollout, *, until_complete: bool) -> list[str]:
@@ -177,8 +183,10 @@ def _settle(world: World, model: Rollout, *, until_complete: bool) -> list[str]:
     return [f"the simulation stopped after {MAX_PASSES} passes"]
 
 def plan_timeline(doc: Any, templates: dict[str, dict[str, Any]],
-                  cluster_templates: dict[str, dict[str, Any]]) -> Timeline:
+                  cluster_templates: dict[str, dict[str, Any]],
+                  pod_hashes: dict[str, str] | None = None) -> Timeline:
     """The timeline the Rollout `doc` follows from an update to its current template.
+    `pod_hashes` ({"Stable": ..., "Latest": ...}) are a live Rollout's, for arguments.
 
     Raises `PlanProblem` for input the controller would not run (not a Rollout, an
     invalid spec, unusable traffic-router settings)."""
@@ -197,10 +205,10 @@ def plan_timeline(doc: Any, templates: dict[str, dict[str, Any]],
     missing = missing_templates(analyses, templates, cluster_templates)
     all_templates = {**templates, **{name: stand_in(name) for name in missing[0]}}
     all_cluster = {**cluster_templates, **{name: stand_in(name) for name in missing[1]}}
-    unknown = _unknown_args(analyses, isinstance(raw["spec"].get("template"), dict))
+    fixed = _hash_args(analyses, isinstance(raw["spec"].get("template"), dict), pod_hashes)
     world = World(raw=raw, now=START, templates=all_templates,
                   cluster_templates=all_cluster,
-                  describe_run=lambda run: substituted_metrics(run, unknown))
+                  describe_run=lambda run: substituted_metrics(run, fixed))
     world.services = dict.fromkeys(_services(spec.model))
     canary = spec.model.spec.strategy.canary if spec.model.spec.strategy else None
     if canary is not None:
@@ -225,7 +233,7 @@ def plan_timeline(doc: Any, templates: dict[str, dict[str, Any]],
     if canary is not None:
         surge, unavailable = surge_and_unavailable(
             canary.max_surge_or_default.raw, canary.max_unavailable_or_default.raw, replicas)
-        stages, background = canary_stages(world, model, missing, unknown)
+        stages, background = canary_stages(world, model, missing, fixed)
         strategy = "canary"
         routed: tuple[str, ...] | None = tuple(r.name for r in routers) if routers else None
     else:
@@ -233,7 +241,7 @@ def plan_timeline(doc: Any, templates: dict[str, dict[str, Any]],
         assert bg is not None
         surge, unavailable = surge_and_unavailable(
             "100%", bg.max_unavailable_or_default.raw, replicas)
-        stages = blue_green_stages(world, model, missing, unknown)
+        stages = blue_green_stages(world, model, missing, fixed)
         background, strategy, routed = None, "blueGreen", None
     timeline = Timeline(name=str(raw["metadata"].get("name")),
                         namespace=(spec.raw.get("metadata") or {}).get("namespace"),

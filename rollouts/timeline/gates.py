@@ -54,26 +54,25 @@ def stand_in(name: str) -> dict[str, Any]:
                                   "provider": {"web": {"url": "http://rollouts-plan.invalid/"}}}]}}
 
 
-def _known_args(run: dict[str, Any], unknown: set[str]) -> dict[str, str]:
-    """Argument values of the run known offline; the others map to their placeholder,
-    so substituting leaves them as written."""
+def _known_args(run: dict[str, Any], fixed: dict[str, str | None]) -> dict[str, str]:
+    """Argument values of the run known offline (`fixed` overrides the run's: None is
+    not known); the others map to their placeholder, so substituting keeps them."""
     values: dict[str, str] = {}
     for arg in (run.get("spec") or {}).get("args") or []:
         name = str(arg.get("name"))
-        if arg.get("value") is not None and name not in unknown:
-            values[name] = str(arg["value"])
-        else:
-            values[name] = f"{{{{args.{name}}}}}"
+        value = fixed[name] if name in fixed else arg.get("value")
+        values[name] = str(value) if value is not None else f"{{{{args.{name}}}}}"
     return values
 
 
-def substituted_metrics(run: dict[str, Any], unknown: set[str]) -> list[dict[str, Any]] | None:
+def substituted_metrics(run: dict[str, Any], fixed: dict[str, str | None]
+                        ) -> list[dict[str, Any]] | None:
     """The run's metrics as the analysis controller would measure them, or None when a
     stand-in template is among them or a setting cannot be known offline."""
     metrics = [m for m in (run.get("spec") or {}).get("metrics") or [] if isinstance(m, dict)]
     if any(m.get("name") == MISSING_METRIC for m in metrics):
         return None
-    args = ResolvedArgs(_known_args(run, unknown))
+    args = ResolvedArgs(_known_args(run, fixed))
     try:
         return [substitute(metric, args) for metric in metrics]
     except ArgsError:
@@ -124,7 +123,7 @@ def _arg_sources(analysis: RolloutAnalysis | None) -> dict[str, str]:
 
 def describe_gate(kind: str, run: dict[str, Any], analysis: RolloutAnalysis | None,
                   templates: dict[str, Any], cluster_templates: dict[str, Any],
-                  missing: tuple[set[str], set[str]], unknown: set[str],
+                  missing: tuple[set[str], set[str]], fixed: dict[str, str | None],
                   min_seconds: float | None, waits: str | None,
                   starting_step: int | None = None) -> Gate:
     """The gate of `run` (the AnalysisRun the planner created)."""
@@ -137,7 +136,8 @@ def describe_gate(kind: str, run: dict[str, Any], analysis: RolloutAnalysis | No
     args = []
     for arg in (run.get("spec") or {}).get("args") or []:
         name = str(arg.get("name"))
-        value = None if name in unknown or arg.get("value") is None else str(arg["value"])
+        given = fixed[name] if name in fixed else arg.get("value")
+        value = None if given is None else str(given)
         source = sources.get(name)
         if source is None:
             from_secret = isinstance(arg.get("valueFrom"), dict)

@@ -56,19 +56,19 @@ def _moves(records: list[PassRecord]) -> list[Sizes]:
 
 
 def _gate(kind: str, run: RunRecord, analysis: RolloutAnalysis | None, world: World,
-          missing: tuple[set[str], set[str]], unknown: set[str],
+          missing: tuple[set[str], set[str]], fixed: dict[str, str | None],
           starting_step: int | None = None) -> Gate:
     if run.timing is None and run.finished is not None:
         seconds: float | None = (run.finished - run.created).total_seconds()
     else:
         seconds = None
     return describe_gate(kind, run.manifest, analysis, world.templates,
-                         world.cluster_templates, missing, unknown, seconds, run.timing,
+                         world.cluster_templates, missing, fixed, seconds, run.timing,
                          starting_step)
 
 
 def canary_stages(world: World, model: Rollout, missing: tuple[set[str], set[str]],
-                   unknown: set[str]) -> tuple[list[Stage], Gate | None]:
+                   fixed: dict[str, str | None]) -> tuple[list[Stage], Gate | None]:
     canary = model.spec.strategy.canary if model.spec.strategy else None
     assert canary is not None
     steps = canary.step_list
@@ -98,7 +98,7 @@ def canary_stages(world: World, model: Rollout, missing: tuple[set[str], set[str
                       moves=_moves(records), weight=weight,
                       min_seconds=max(0.0, (end - start).total_seconds()))
         if index < len(steps):
-            _describe_step(stage, steps[index], index, records, world, missing, unknown)
+            _describe_step(stage, steps[index], index, records, world, missing, fixed)
         else:
             _describe_completion(stage, passes, completed_at,
                                  canary.scale_down_delay_seconds_or_default,
@@ -109,7 +109,7 @@ def canary_stages(world: World, model: Rollout, missing: tuple[set[str], set[str
     if canary.analysis is not None and canary.analysis.templates:
         start_step = canary.analysis.starting_step_or_default
         if run is not None:
-            background = _gate("background", run, canary.analysis, world, missing, unknown,
+            background = _gate("background", run, canary.analysis, world, missing, fixed,
                                start_step)
             background = Gate(background.kind, background.templates, background.args,
                               background.metrics, None,
@@ -123,7 +123,7 @@ def _after(record: PassRecord, completed_at: datetime | None) -> bool:
 
 
 def _describe_step(stage: Stage, step: Any, index: int, records: list[PassRecord],
-                   world: World, missing: tuple[set[str], set[str]], unknown: set[str]
+                   world: World, missing: tuple[set[str], set[str]], fixed: dict[str, str | None]
                    ) -> None:
     events = [e for r in records for e in r.plan.events]
     skipped = [e.message for e in events if e.reason == "StepNotSupported"]
@@ -143,7 +143,7 @@ def _describe_step(stage: Stage, step: Any, index: int, records: list[PassRecord
         run = next((r for r in world.runs.values()
                     if r.run_type == "Step" and r.step_index == index), None)
         if run is not None:
-            stage.analysis = _gate("step", run, step.analysis, world, missing, unknown)
+            stage.analysis = _gate("step", run, step.analysis, world, missing, fixed)
             if stage.analysis.waits:
                 stage.waits = stage.analysis.waits
     elif step.set_canary_scale is not None:
@@ -219,7 +219,7 @@ def blue_green_stage_of(status: dict[str, Any], active: str | None) -> str:
 
 
 def blue_green_stages(world: World, model: Rollout, missing: tuple[set[str], set[str]],
-                       unknown: set[str]) -> list[Stage]:
+                       fixed: dict[str, str | None]) -> list[Stage]:
     bg = model.spec.strategy.blue_green if model.spec.strategy else None
     assert bg is not None
     active_name = bg.active_service or ""
@@ -241,13 +241,13 @@ def blue_green_stages(world: World, model: Rollout, missing: tuple[set[str], set
                       moves=_moves(records), services=services,
                       min_seconds=0.0 if label == "complete"
                       else max(0.0, (end - start).total_seconds()))
-        _describe_blue_green(stage, bg, world, missing, unknown)
+        _describe_blue_green(stage, bg, world, missing, fixed)
         stages.append(stage)
     return stages
 
 
 def _describe_blue_green(stage: Stage, bg: Any, world: World,
-                         missing: tuple[set[str], set[str]], unknown: set[str]) -> None:
+                         missing: tuple[set[str], set[str]], fixed: dict[str, str | None]) -> None:
     label = stage.kind
     if label == "preview":
         count = bg.preview_replica_count
@@ -265,7 +265,7 @@ def _describe_blue_green(stage: Stage, bg: Any, world: World,
         run = next((r for r in world.runs.values() if r.run_type == kind), None)
         if run is not None:
             stage.analysis = _gate(label[:-len("Analysis")], run, analysis, world, missing,
-                                   unknown)
+                                   fixed)
             stage.waits = stage.analysis.waits
     elif label == "pause":
         seconds = bg.auto_promotion_seconds_or_default

@@ -393,3 +393,17 @@ def test_dry_run_metrics_are_marked_by_argos_regular_expression() -> None:
     plain = plan_timeline(rollout([{"analysis": analysis}]), {"success-rate": template()},
                           {}).stages[0].analysis
     assert plain is not None and not plain.metrics[0].dry_run
+
+
+def test_a_live_rollouts_pod_hashes_fill_in_the_hash_arguments() -> None:
+    analysis = {"templates": [{"templateName": "success-rate"}],
+                "args": [*ARGS, {"name": "hash",
+                                 "valueFrom": {"podTemplateHashValue": "Stable"}}]}
+    raw = rollout([{"setWeight": 20}, {"analysis": analysis}])
+    live = plan_timeline(raw, {"success-rate": template()}, {},
+                         {"Stable": "6d4cf56f8b", "Latest": "7c9b6d5f4d"})
+    gate = live.stages[1].analysis
+    assert gate is not None
+    assert [(a.name, a.value) for a in gate.args] == [("service", "checkout"),
+                                                      ("hash", "6d4cf56f8b")]
+    assert gate.metrics[0].query is not None and 'hash="6d4cf56f8b"' in gate.metrics[0].query
