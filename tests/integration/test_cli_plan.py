@@ -25,12 +25,13 @@ ARGO = COMPAT / "argo-rollouts"
 TEMPLATE = {
     "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
     "metadata": {"name": "error-rate"},
-    "spec": {"args": [{"name": "service"}],
+    "spec": {"args": [{"name": "service"}, {"name": "stable-hash"}],
              "metrics": [{"name": "errors", "interval": "1m", "count": 5,
                           "successCondition": "result[0] < 0.01",
                           "provider": {"prometheus": {
                               "address": "http://prometheus.invalid:9090",
-                              "query": 'sum(rate(errors{service="{{args.service}}"}[1m]))'}}}]},
+                              "query": 'sum(rate(errors{service="{{args.service}}",'
+                                       'hash="{{args.stable-hash}}"}[1m]))'}}}]},
 }
 ROLLOUT = {
     "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
@@ -44,7 +45,9 @@ ROLLOUT = {
             {"setWeight": 25}, {"pause": {}}, {"setWeight": 50},
             {"pause": {"duration": "2m"}},
             {"analysis": {"templates": [{"templateName": "error-rate"}],
-                          "args": [{"name": "service", "value": "checkout"}]}}]}},
+                          "args": [{"name": "service", "value": "checkout"},
+                                   {"name": "stable-hash", "valueFrom": {
+                                       "podTemplateHashValue": "Stable"}}]}}]}},
     },
 }
 
@@ -68,8 +71,10 @@ def test_plan_of_a_live_rollout_marks_its_pause_and_shows_what_remains(
         assert row["1"].startswith("✓") and "setWeight: 25" in row["1"]
         assert row["2"].startswith(">") and "pause until promoted" in row["2"]
         assert row["3"].startswith(" ") and "setWeight: 50" in row["3"]
-        # The template was read from the cluster and its query filled in.
-        assert 'sum(rate(errors{service="checkout"}[1m]))' in result.stdout
+        # The template was read from the cluster and its query filled in, the stable pod
+        # hash from the live status.
+        assert (f'sum(rate(errors{{service="checkout",hash="{first["stableRS"]}"}}[1m]))'
+                in result.stdout)
         assert "Minimum total time: 6m from now, plus:" in result.stdout  # 2m + 4 x 1m
 
         done = rollouts_cli(cluster, "plan", "planned", "-n", namespace, "-o", "json")
