@@ -407,3 +407,20 @@ def test_a_live_rollouts_pod_hashes_fill_in_the_hash_arguments() -> None:
     assert [(a.name, a.value) for a in gate.args] == [("service", "checkout"),
                                                       ("hash", "6d4cf56f8b")]
     assert gate.metrics[0].query is not None and 'hash="6d4cf56f8b"' in gate.metrics[0].query
+
+
+def test_steps_the_controller_skips_are_shown_skipped_with_its_reason() -> None:
+    header = {"setHeaderRoute": {"name": "h", "match": [
+        {"headerName": "x-canary", "headerValue": {"exact": "1"}}]}}
+    raw = rollout([{"setWeight": 20}, {"plugin": {"name": "argoproj-labs/x"}}, header],
+                  canaryService="canary", stableService="stable",
+                  trafficRouting={"managedRoutes": [{"name": "h"}],
+                                  "nginx": {"stableIngress": "web"}})
+    timeline = plan_timeline(raw, {}, {})
+    assert kinds(timeline) == ["setWeight", "skipped", "skipped", "complete"]
+    assert timeline.stages[1].notes == ["Step 2 (plugin) is not supported; skipped"]
+    assert "no router of this Rollout carries it (routers: nginx)" in timeline.stages[2].notes[0]
+    # With a router that carries header routes the same step is a real one.
+    raw["spec"]["strategy"]["canary"]["trafficRouting"] = {
+        "managedRoutes": [{"name": "h"}], "istio": {"virtualService": {"name": "vs"}}}
+    assert kinds(plan_timeline(raw, {}, {}))[2] == "setHeaderRoute"
