@@ -62,6 +62,8 @@ COMMANDS: dict[str, Entry] = {
     "list": Entry("List objects in a table.", (_ROLLOUT,)),
     "pause": Entry("Pause a rollout (spec.paused); `rollouts promote NAME` resumes it.",
                    (_ROLLOUT,)),
+    "plan": Entry("Show the timeline a Rollout will follow: steps, weights, ReplicaSet "
+                  "sizes, pauses, analysis gates, minimum total time.", ("plan_cmd:plan",)),
     "proj": Entry("Argo CD AppProjects: what Applications may use, where they deploy, when "
                   "they sync.", ("proj_cmds",)),
     "promote": Entry("Promote a paused rollout, or skip its current step.", (_ROLLOUT,)),
