@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from tests.bench import (
     analysis,
+    backtest,
     bluegreen,
     build,
     canary,
@@ -35,6 +36,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "reconciler": reconciler.run,
     "gitops_scale": gitops_scale.run,
     "progressing": progressing.run,
+    "backtest": backtest.run,
 }
 
 
