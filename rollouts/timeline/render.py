@@ -29,7 +29,8 @@ _MARK = {"done": "✓", "current": ">", "pending": " "}
 
 def _header(timeline: Timeline) -> str:
     where = f"{timeline.namespace}/" if timeline.namespace else ""
-    parts = [f"{timeline.strategy}", f"{timeline.replicas} replicas"]
+    parts = [f"{timeline.strategy}",
+             f"{timeline.replicas} replica{'' if timeline.replicas == 1 else 's'}"]
     if timeline.strategy == "canary":
         if timeline.routers:
             parts.append(f"traffic router: {', '.join(timeline.routers)}")
