@@ -190,6 +190,36 @@ def test_post_promotion_analysis_failure_switches_active_back(
                  "green scaled down after the abort delay", lambda: replicas(cluster, namespace))
 
 
+def test_promote_after_a_successful_pre_promotion_analysis_switches(
+    cluster: TestCluster, namespace: str, tmp_path: Path
+) -> None:
+    """autoPromotionEnabled false with a previewReplicaCount: the pre-promotion run
+    succeeds, the rollout pauses, and a plain `promote` scales green up and switches the
+    active Service (it once paused again: the promotion checkpoint went to a status
+    section that recording the run had replaced, and was lost on the pass that scaled up)."""
+    with running_controller(cluster, namespace, tmp_path):
+        apply(cluster, namespace, job_template("quick", run_ms=1500), *services_for("man"),
+              bluegreen_rollout("man", replicas=3, autoPromotionEnabled=False,
+                                previewReplicaCount=1, scaleDownDelaySeconds=2,
+                                prePromotionAnalysis=analysis("quick")))
+        old = wait_phase(cluster, namespace, "man", "Healthy")["stableRS"]
+        new = new_revision(cluster, namespace, "man", "app:2")
+        pre_name = _run_name(cluster, namespace, "man", new, "pre")
+        wait_status(cluster, namespace, "man",
+                    lambda s: (blue_green(s).get("prePromotionAnalysisRunStatus") or {})
+                    .get("status") == "Successful" and bool(s.get("pauseConditions")),
+                    "paused after a successful pre-promotion run", 90)
+        assert selectors(cluster, namespace, "man")[0] == old
+        result = rollouts_cli(cluster, "promote", "man", "-n", namespace)
+        assert result.returncode == 0, result.stderr
+        wait_active(cluster, namespace, "man-active", new, timeout=30)
+        final = wait_status(cluster, namespace, "man",
+                            lambda s: promoted(s, new) and s.get("phase") == "Healthy",
+                            "promoted", 60)
+        assert not final.get("pauseConditions")
+        assert run_phase(analysis_runs(cluster, namespace)[pre_name]) == "Successful"
+
+
 def test_promote_full_skips_the_pause_and_the_pre_promotion_analysis(
     cluster: TestCluster, namespace: str, tmp_path: Path
 ) -> None:
