@@ -21,7 +21,14 @@ from analysis.backtest.simulate import (
     first_number,
 )
 from analysis.backtest.thresholds import Thresholds, thresholds
-from analysis.backtest.window import BadWindow, Window, parse_every, parse_instant, window
+from analysis.backtest.window import (
+    BadWindow,
+    Window,
+    format_span,
+    parse_every,
+    parse_instant,
+    window,
+)
 
 __all__ = [
     "MAX_INSTANTS",
@@ -37,6 +44,7 @@ __all__ = [
     "Window",
     "backtest",
     "first_number",
+    "format_span",
     "parse_every",
     "parse_instant",
     "render_svg",

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from analysis.backtest.window import Window
+from analysis.backtest.window import Window, format_span
 from analysis.decide import MeasurementOutcome, plan_run, record
 from analysis.decide_rules import MetricRules, RunRules, read_rules
 from analysis.decide_status import format_value, last_measurement, metric_result, parse_time
@@ -165,8 +165,8 @@ def backtest(run: Mapping[str, Any], window: Window, measure: Measure, *,
     starts = [window.start] if continuous else _starts(window, length or timedelta())
     if not starts:
         raise TooMuchWork(
-            f"a run takes {_span(length or timedelta())} (initialDelay + (count - 1) x "
-            f"interval) and the window is {_span(window.length)}: widen the window")
+            f"a run takes {format_span(length or timedelta())} (initialDelay + (count - 1) x "
+            f"interval) and the window is {format_span(window.length)}: widen the window")
     _check_work(rules, window, starts, continuous)
     by_name = {str(m.get("name")): m for m in (run.get("spec") or {}).get("metrics") or []}
     player = _Player(run, by_name, measure, redact)
@@ -344,10 +344,3 @@ def _offsets(metric: MetricRules, count: int) -> list[timedelta]:
     step = metric.interval or timedelta()
     return [delay + step * index for index in range(count)]
 
-
-def _span(length: timedelta) -> str:
-    seconds = int(length.total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return "".join(f"{amount}{unit}" for amount, unit in ((hours, "h"), (minutes, "m"),
-                                                           (seconds, "s")) if amount) or "0s"

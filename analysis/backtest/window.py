@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from rollouts.api.duration import Duration
 from rollouts.api.errors import SpecError
 
-__all__ = ["MIN_EVERY", "BadWindow", "Window", "parse_every", "parse_instant", "window"]
+__all__ = ["MIN_EVERY", "BadWindow", "Window", "format_span", "parse_every", "parse_instant",
+           "window"]
 
 MIN_EVERY = timedelta(seconds=1)
 _RELATIVE = re.compile(r"^(?:now)?\s*-\s*(?P<span>[0-9.]+[a-zµμ]+(?:[0-9.]+[a-zµμ]+)*)$")
@@ -114,3 +115,12 @@ def _whole(moment: datetime) -> datetime:
 
 def _show(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_span(length: timedelta) -> str:
+    """`length` as people write it: `1h30m`, `45s`, `0s`."""
+    seconds = int(length.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return "".join(f"{amount}{unit}" for amount, unit in ((hours, "h"), (minutes, "m"),
+                                                           (seconds, "s")) if amount) or "0s"

@@ -24,6 +24,7 @@ from analysis.backtest import (
     Point,
     SimulatedRun,
     Window,
+    format_span,
     render_svg,
     thresholds,
 )
@@ -122,11 +123,11 @@ def _how(result: Backtest, window: Window) -> str:
     if result.continuous:
         return ("runs that never end by themselves (a metric has an interval and no "
                 "count): one from --from on each metric's interval until it fails or --to "
-                f"comes, the next at the next {_span(window.every)} step after one failed: "
+                f"comes, the next at the next {format_span(window.every)} step after one failed: "
                 f"{len(result.runs)} runs")
     length = result.nominal_length or timedelta()
-    return (f"a run started every {_span(window.every)} from --from while it can finish by "
-            f"--to (a run takes {_span(length)} without errors): {len(result.runs)} runs")
+    return (f"a run started every {format_span(window.every)} from --from while it can finish by "
+            f"--to (a run takes {format_span(length)} without errors): {len(result.runs)} runs")
 
 
 def _conditions(metric: dict[str, Any]) -> str:
@@ -169,7 +170,7 @@ def render_json(played: Sequence[Played], window: Window, *, queries: int, probe
     return {
         "verdict": verdict(played).value,
         "window": {"from": _time(window.start), "to": _time(window.end),
-                   "every": _span(window.every)},
+                   "every": format_span(window.every)},
         "analyses": [_json_item(item) for item in played],
         "summary": {**summary_counts(played), "queries": queries, "probes": probes,
                     "seconds": round(seconds, 3)},
@@ -230,10 +231,3 @@ def chart(played: Sequence[Played], window: Window, title: str) -> str:
 def _time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
-
-def _span(length: timedelta) -> str:
-    seconds = int(length.total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return "".join(f"{amount}{unit}" for amount, unit in ((hours, "h"), (minutes, "m"),
-                                                           (seconds, "s")) if amount) or "0s"
