@@ -23,6 +23,7 @@ from typing import Any
 
 from analysis.evaluator import Condition, ConditionError, compile_condition
 from analysis.expr_values import describe
+from analysis.judge import judgement_phase
 from rollouts.api import API_VERSION, AnalysisPhase, AnalysisRun, Metric, check_object
 
 __all__ = ["ERROR_RETRY_INTERVAL", "InvalidRun", "MetricRules", "RunRules", "read_rules"]
@@ -62,7 +63,8 @@ class MetricRules:
         with only a success condition, it not holding is Failed; with only a failure
         condition, it not holding is Successful; with both and neither holding,
         Inconclusive. Without conditions a value is Successful, except that a Job's
-        verdict (True: the Job succeeded) decides for a `job` metric.
+        verdict (True: the Job succeeded) decides for a `job` metric, and the judge's
+        (its score against its thresholds, `analysis.judge`) for a `judge` metric.
         """
         if self.success is None and self.failure is None:
             if self.provider == "job":
@@ -71,6 +73,12 @@ class MetricRules:
                 return AnalysisPhase.ERROR, (
                     f"a job metric needs true (the Job succeeded) or false, got {describe(value)}"
                 )
+            if self.provider == "judge":
+                verdict = judgement_phase(value)
+                if verdict is None:
+                    return AnalysisPhase.ERROR, (
+                        f"a judge metric needs the judge's verdict, got {describe(value)}")
+                return verdict, None
             return AnalysisPhase.SUCCESSFUL, None
         verdicts: dict[str, bool] = {}
         for field_name, condition in (
