@@ -23,10 +23,11 @@ Successful, Marginal and NoData -> Inconclusive, Fail -> Failed; Argo's Kayenta 
 maps its score to phases the same way.
 
 The measured value (`Judgement.value`) is what conditions see as `result` and what the
-status keeps (under 1 KiB for the at most 8 metrics of a judge)::
+status keeps (under 1 KiB for the at most 8 metrics of a judge; p-values to three
+significant digits, at least 1e-12; effect sizes to four decimals)::
 
     {"score": 50, "classification": "Fail", "metrics": [
-      {"name": "latency", "classification": "High", "pValue": 0.000012, "effectSize": 0.3021},
+      {"name": "latency", "classification": "High", "pValue": 0.0000123, "effectSize": 0.3021},
       {"name": "errors", "classification": "Pass", "pValue": 0.41, "effectSize": 0}]}
 """
 
@@ -139,8 +140,7 @@ class Judgement:
             "metrics": [{
                 "name": verdict.rule.name,
                 "classification": verdict.classification.value,
-                "pValue": _rounded(None if verdict.comparison is None
-                                   else verdict.comparison.p_value, 6),
+                "pValue": _p_value(verdict.comparison),
                 "effectSize": _rounded(None if verdict.comparison is None
                                        else verdict.comparison.effect_size, 4),
             } for verdict in self.metrics],
@@ -155,6 +155,17 @@ class Judgement:
 
 def _rounded(number: float | None, digits: int) -> float | None:
     return None if number is None else round(number, digits)
+
+
+P_VALUE_FLOOR = 1e-12
+"""Smaller p-values are stored as this (the status writes numbers without exponents)."""
+
+
+def _p_value(comparison: Comparison | None) -> float | None:
+    """Three significant digits, at least `P_VALUE_FLOOR`."""
+    if comparison is None:
+        return None
+    return float(f"{max(comparison.p_value, P_VALUE_FLOOR):.3g}")
 
 
 def classify(rule: MetricRule, comparison: Comparison, significance: float) -> Classification:

@@ -20,6 +20,7 @@ from analysis.decide_status import MAX_VALUE_LENGTH, format_value
 from analysis.judge import (
     Classification,
     Comparison,
+    Judgement,
     JudgeSettings,
     MetricRule,
     ScoreClass,
@@ -195,11 +196,21 @@ class TestJudgement:
 
     def test_the_stored_value_of_the_largest_judge_stays_json_under_the_cap(self) -> None:
         rules = tuple(MetricRule(f"{index}-" + "x" * 30, "either") for index in range(8))
-        samples = {rule.name: (normal(index, 100.5, 1), normal(99, 100, 1))
-                   for index, rule in enumerate(rules)}
-        text = format_value(judge_samples(settings(*rules), samples).value)
-        assert len(text) < MAX_VALUE_LENGTH
-        assert len(json.loads(text)["metrics"]) == 8
+        worst = Comparison(p_value=1.23456789e-300, effect_size=-123456.789012,
+                           canary_median=-1.0, baseline_median=1.0)
+        judgement = Judgement(score=12.345, classification=ScoreClass.NODATA, reason="",
+                              metrics=tuple(MetricVerdict(rule, Classification.NODATA, worst,
+                                                          0, 0) for rule in rules))
+        text = format_value(judgement.value)
+        assert len(text) < MAX_VALUE_LENGTH, len(text)
+        stored = json.loads(text)
+        assert len(stored["metrics"]) == 8 and stored["metrics"][0]["pValue"] == 1e-12
+
+    def test_p_values_keep_three_significant_digits(self) -> None:
+        found = judge_samples(settings(MetricRule("latency", "increase")),
+                              {"latency": (HIGHER, BASELINE)})
+        stored = json.loads(format_value(found.value))["metrics"][0]["pValue"]
+        assert stored == float(f"{found.metrics[0].comparison.p_value:.3g}") > 0  # type: ignore[union-attr]
 
     @pytest.mark.parametrize(("value", "phase"), [
         ({"classification": "Pass"}, AnalysisPhase.SUCCESSFUL),
