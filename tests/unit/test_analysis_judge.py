@@ -35,6 +35,7 @@ from analysis.providers import JudgeProvider, MeasureContext
 from analysis.providers.prometheus import QueryError, values_from_range_answer
 from rollouts.api import AnalysisPhase, check_object
 from rollouts.api.rules_judge import EXTENSION_NOTE
+from rollouts.cli.analysis_view import TrialMetric, render_trial, shown_target
 from rollouts.lint import lint_text
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -345,3 +346,13 @@ def test_a_range_answer_gives_each_series_values_in_order() -> None:
     with pytest.raises(QueryError, match="not a matrix"):
         values_from_range_answer({"status": "success",
                                   "data": {"resultType": "vector", "result": []}})
+
+
+def test_analysis_run_shows_what_a_judge_compared_and_why_it_decided() -> None:
+    metric = {"name": "judge", "provider": JUDGE}
+    assert shown_target(metric, str) == "canary against baseline over 10m: latency"
+    measured = TrialMetric(name="judge", kind="judge", target="-", success=None, failure=None,
+                           measurement={"phase": "Failed", "value": "{}", "metadata": {
+                               "reason": "score 0 < marginal 75 (latency High)"}})
+    text = render_trial("t.yaml", "default", "-", [measured])
+    assert "Failed: the judge: score 0 < marginal 75 (latency High)" in text
