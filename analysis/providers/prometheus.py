@@ -36,6 +36,11 @@ and sends the query on a requests session whose transport is that hardened clien
 only `data.result` and we also need `resultType` (a scalar and a string look alike
 otherwise) and `warnings`. It never retries: the measurement interval and
 `consecutiveErrorLimit` are the retry policy.
+
+`query_range` sends `/api/v1/query_range` the same way (the `judge` provider's canary and
+baseline samples) and returns each series' values; `from_spec(..., prefix=...)` reads
+another provider's connection settings (`address`, `timeout`, `insecure`, `headers`,
+`authentication`) and names its fields in messages.
 """
 
 from __future__ import annotations
