@@ -39,6 +39,12 @@ from enum import StrEnum
 
 from analysis.judge.stats import Comparison, compare, finite
 from rollouts.api import AnalysisPhase, JudgeMetric
+from rollouts.api.analysis import (
+    JUDGE_DEFAULT_MARGINAL,
+    JUDGE_DEFAULT_MIN_SAMPLES,
+    JUDGE_DEFAULT_PASS,
+    JUDGE_DEFAULT_SIGNIFICANCE,
+)
 
 __all__ = [
     "Classification",
@@ -92,10 +98,10 @@ class MetricRule:
 @dataclass(frozen=True)
 class JudgeSettings:
     rules: tuple[MetricRule, ...]
-    significance: float = 0.05
-    min_samples: int = 10
-    pass_threshold: float = 95.0
-    marginal_threshold: float = 75.0
+    significance: float = JUDGE_DEFAULT_SIGNIFICANCE
+    min_samples: int = JUDGE_DEFAULT_MIN_SAMPLES
+    pass_threshold: float = JUDGE_DEFAULT_PASS
+    marginal_threshold: float = JUDGE_DEFAULT_MARGINAL
 
     @classmethod
     def from_model(cls, judge: JudgeMetric) -> JudgeSettings:

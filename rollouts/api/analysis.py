@@ -37,6 +37,11 @@ from rollouts.api.intstr import IntOrArg
 from rollouts.api.placeholder import DurationOrArg
 
 __all__ = [
+    "JUDGE_DEFAULT_MARGINAL",
+    "JUDGE_DEFAULT_MIN_SAMPLES",
+    "JUDGE_DEFAULT_PASS",
+    "JUDGE_DEFAULT_SIGNIFICANCE",
+    "JUDGE_DEFAULT_STEP",
     "JUDGE_MAX_METRICS",
     "JUDGE_NAME",
     "UNSUPPORTED_PROVIDERS",

@@ -9,7 +9,8 @@
   metric's stored value;
 - `redact_repo(url)`: a repository URL without credentials, fit for a label value.
 
-No I/O, no prometheus_client: the tests are plain examples.
+No I/O, no prometheus_client (only `rollouts.api`'s judge defaults): the tests are plain
+examples.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import json
 import math
 import re
 from typing import Any
+
+from rollouts.api.analysis import JUDGE_DEFAULT_MARGINAL, JUDGE_DEFAULT_PASS
 
 __all__ = [
     "condition_threshold",
@@ -192,7 +195,7 @@ def judge_thresholds(metric: dict[str, Any]) -> dict[str, float]:
         return {}
     thresholds = judge.get("thresholds")
     given: dict[str, Any] = thresholds if isinstance(thresholds, dict) else {}
-    found = {"pass": 95.0, "marginal": 75.0}  # analysis.judge's defaults
+    found = {"pass": JUDGE_DEFAULT_PASS, "marginal": JUDGE_DEFAULT_MARGINAL}
     for name in found:
         number = _finite(given.get(name))
         if number is not None:
