@@ -21,7 +21,10 @@ Rules (Argo Rollouts'; the choices where Argo is vague or where we differ follow
   `resumeAt`. A metric that has taken `count` measurements (errors do not count) is done.
 - A **measurement** is judged by `MetricRules.judge` (condition error: Error; failure
   condition true or success condition false: Failed; both given, neither true:
-  Inconclusive; else Successful); provider errors are Error measurements.
+  Inconclusive; else Successful); provider errors are Error measurements. Ours: a metric
+  with `emptyResult` gives a measurement without data (`[]`, null, NaN) that phase
+  instead (Argo, and ours unset: the conditions judge it, so `result[0]` on `[]` is an
+  Error and NaN fails a comparison).
 - A **metric** is Failed when failed > failureLimit, Inconclusive when inconclusive >
   inconclusiveLimit, Error when consecutiveError > consecutiveErrorLimit, Successful
   when `count` measurements are done.

@@ -14,6 +14,7 @@ them together with the status and the clock.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -23,10 +24,18 @@ from typing import Any
 
 from analysis.evaluator import Condition, ConditionError, compile_condition
 from analysis.expr_values import describe
-from analysis.judge import judgement_phase
+from analysis.judge import judgement_phase, judgement_without_data
 from rollouts.api import API_VERSION, AnalysisPhase, AnalysisRun, Metric, check_object
 
-__all__ = ["ERROR_RETRY_INTERVAL", "InvalidRun", "MetricRules", "RunRules", "read_rules"]
+__all__ = [
+    "ERROR_RETRY_INTERVAL",
+    "InvalidRun",
+    "MetricRules",
+    "RunRules",
+    "describe_empty",
+    "is_empty",
+    "read_rules",
+]
 
 ERROR_RETRY_INTERVAL = timedelta(seconds=10)
 """After a measurement Error, the next attempt comes this much later (Argo's default)."""
@@ -55,6 +64,9 @@ class MetricRules:
     retention: int
     """Measurements kept in status (the newest)."""
     provider: str | None
+    empty_result: AnalysisPhase | None = None
+    """`emptyResult` (our extension): the phase of a measurement without data; None: the
+    conditions judge it, as Argo does."""
 
     def judge(self, value: object) -> tuple[AnalysisPhase, str | None]:
         """The phase of a measurement that returned `value`, and why when it is Error.
@@ -65,7 +77,21 @@ class MetricRules:
         Inconclusive. Without conditions a value is Successful, except that a Job's
         verdict (True: the Job succeeded) decides for a `job` metric, and the judge's
         (its score against its thresholds, `analysis.judge`) for a `judge` metric.
+
+        Ours: with `emptyResult` set, a value without data (`is_empty`, or a judgement whose
+        every metric lacked samples) takes that phase before any condition is evaluated,
+        with a message saying so.
         """
+        if self.empty_result is not None:
+            if is_empty(value):
+                empty: str | None = describe_empty(value)
+            elif self.provider == "judge" and judgement_without_data(value):
+                empty = "no metric of the judge had enough samples"
+            else:
+                empty = None
+            if empty is not None:
+                return self.empty_result, (
+                    f"no data ({empty}): emptyResult is {self.empty_result.value}")
         if self.success is None and self.failure is None:
             if self.provider == "job":
                 if isinstance(value, bool):
@@ -131,6 +157,26 @@ class MetricRules:
         if last_phase is AnalysisPhase.ERROR or self.interval is None:
             return ERROR_RETRY_INTERVAL
         return self.interval
+
+
+def is_empty(value: object) -> bool:
+    """Whether a measured value holds no data: `[]` (no series), `None`, NaN, or a list of
+    NaN only (a ratio over no traffic, `0/0`, is NaN in every series)."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, list):
+        return all(isinstance(item, float) and math.isnan(item) for item in value)
+    return False
+
+
+def describe_empty(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "no series" if not value else "NaN in every series"
+    return "NaN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +286,9 @@ def _metric_rules(metric: Metric, path: str, *, dry_run: bool, retention: int) -
         dry_run=dry_run,
         retention=max(retention, 1),
         provider=metric.provider.kind,
+        empty_result=(
+            None if metric.empty_result is None else AnalysisPhase(metric.empty_result.value)
+        ),
     )
 
 

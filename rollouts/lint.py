@@ -74,7 +74,12 @@ class LintReport:
 
     @property
     def warnings(self) -> int:
-        return sum(1 for problem in self.problems if not problem.is_error)
+        return sum(1 for problem in self.problems if problem.severity is Severity.WARNING)
+
+    @property
+    def notes(self) -> int:
+        """Remarks that are not problems (our extensions of Argo's fields)."""
+        return sum(1 for problem in self.problems if problem.severity is Severity.NOTE)
 
 
 def lint_text(text: str, source: str, *, syntax: Literal["yaml", "json"] = "yaml") -> LintReport:

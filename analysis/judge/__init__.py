@@ -25,6 +25,7 @@ from analysis.judge.score import (
     classify,
     judge_samples,
     judgement_phase,
+    judgement_without_data,
     score_of,
 )
 from analysis.judge.stats import Comparison, compare
@@ -41,5 +42,6 @@ __all__ = [
     "compare",
     "judge_samples",
     "judgement_phase",
+    "judgement_without_data",
     "score_of",
 ]

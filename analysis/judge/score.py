@@ -20,7 +20,8 @@ metric has data. **Classification of the score**: `Pass` at or above `thresholds
 (default 95), `Marginal` at or above `thresholds.marginal` (default 75), else `Fail`;
 `NoData` without a score. The AnalysisRun phase follows (`judgement_phase`): Pass ->
 Successful, Marginal and NoData -> Inconclusive, Fail -> Failed; Argo's Kayenta provider
-maps its score to phases the same way.
+maps its score to phases the same way. A judge metric's `emptyResult` (ours, as for any
+metric) overrides NoData: `emptyResult: Failed` fails a judgement without data.
 
 The measured value (`Judgement.value`) is what conditions see as `result` and what the
 status keeps (under 1 KiB for the at most 8 metrics of a judge; p-values to three
@@ -56,6 +57,7 @@ __all__ = [
     "classify",
     "judge_samples",
     "judgement_phase",
+    "judgement_without_data",
     "score_of",
 ]
 
@@ -254,3 +256,9 @@ def judgement_phase(value: object) -> AnalysisPhase | None:
         return ScoreClass(str(value.get("classification"))).phase
     except ValueError:
         return None
+
+
+def judgement_without_data(value: object) -> bool:
+    """Whether `value` is a judgement in which no metric had enough samples (`NoData`):
+    a judge metric's `emptyResult` then decides, as for an empty Prometheus result."""
+    return isinstance(value, Mapping) and value.get("classification") == ScoreClass.NODATA.value

@@ -26,6 +26,9 @@ Argo's conditions expect (`result[0] >= 0.95`, `len(result) == 0`):
 
 `NaN`, `+Inf`, `-Inf` become `float("nan")`, `inf`, `-inf` (`isNaN(result[0])`).
 
+A backtest (`analysis.backtest`) sends the same query with `PrometheusRequest.at` set,
+evaluated at that past instant (`time=`); everything else is the same.
+
 The query is one GET of `<address>/api/v1/query?query=...` through
 `analysis.providers.transport` (the `web` provider's hardened client): the timeout bounds
 the whole exchange and is clamped to 60 s, answers over 4 MiB are refused, redirects are
@@ -50,7 +53,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -112,6 +115,9 @@ class PrometheusRequest:
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     basic_auth: tuple[str, str] | None = field(default=None, repr=False)
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    at: datetime | None = None
+    """Evaluate the query at this past instant (Prometheus' `time` parameter; a backtest);
+    None: Prometheus' now, as a live measurement."""
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], default_address: str | None, *,
@@ -220,7 +226,9 @@ class _TransportSession(requests.Session):
 
 def query(request: PrometheusRequest, egress: EgressPolicy | None = None) -> Outcome:
     """Send `request`; the measurement, or an error saying why there is none."""
-    document, error = _ask(request, egress, lambda client: client.custom_query(request.query))
+    params = None if request.at is None else {"time": _unix_seconds(request.at)}
+    document, error = _ask(request, egress,
+                           lambda client: client.custom_query(request.query, params=params))
     if error is not None:
         return Outcome(error=error)
     try:
@@ -289,6 +297,12 @@ def _ask(request: PrometheusRequest, egress: EgressPolicy | None,
         return None, (f"{where} answered with something that is not JSON; "
                       "is the address a Prometheus server?")
     return document, None
+
+
+def _unix_seconds(moment: datetime) -> str:
+    """`time=` as Prometheus reads it: Unix seconds (a naive time is taken to be UTC)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return f"{aware.timestamp():.3f}"
 
 
 def value_from_answer(answer: Any) -> tuple[list[float] | float, list[str]]:

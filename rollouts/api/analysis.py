@@ -37,6 +37,7 @@ from rollouts.api.intstr import IntOrArg
 from rollouts.api.placeholder import DurationOrArg
 
 __all__ = [
+    "EXTENSION_FIELD_NOTE",
     "JUDGE_DEFAULT_MARGINAL",
     "JUDGE_DEFAULT_MIN_SAMPLES",
     "JUDGE_DEFAULT_PASS",
@@ -54,6 +55,7 @@ __all__ = [
     "BearerAuth",
     "ClusterAnalysisTemplate",
     "DryRun",
+    "EmptyResult",
     "JobMetric",
     "JudgeDirection",
     "JudgeMetric",
@@ -362,8 +364,38 @@ class MetricProvider(ApiModel):
         return None
 
 
+class EmptyResult(StrEnum):
+    """What a measurement that found no data is (`Metric.emptyResult`, our extension).
+
+    "No data" is a value of `[]` (a Prometheus query that matched no series), `null`, a
+    NaN number, or a list holding only NaN (a ratio over no traffic, `0/0`). Without the
+    setting the conditions judge it as Argo does: `result[0] >= 0.95` on `[]` cannot be
+    evaluated (an Error measurement, so the metric ends in Error after
+    `consecutiveErrorLimit` + 1 of them and the rollout aborts), and a NaN never passes a
+    comparison (Failed with a success condition, Successful with only a failure one).
+    """
+
+    INCONCLUSIVE = "Inconclusive"
+    """Hold: counts toward `inconclusiveLimit`; an Inconclusive run pauses the rollout."""
+    FAILED = "Failed"
+    """Counts toward `failureLimit`, as a value that failed the conditions."""
+    ERROR = "Error"
+    """Counts toward `consecutiveErrorLimit`, as a query that could not be answered."""
+
+
+EXTENSION_FIELD_NOTE = ("a rollouts extension: Argo Rollouts does not have this field (its "
+                        "CRD drops it, or refuses it under strict field validation)")
+"""How lint marks the fields of ours that Argo Rollouts does not have: a note rather than a
+warning, since without the field a template behaves as Argo's default (it only loses
+the extension), unlike a provider Argo does not know (the judge's, a warning)."""
+
+
 class Metric(ApiModel):
-    """One metric: measured `count` times every `interval`, judged by the conditions."""
+    """One metric: measured `count` times every `interval`, judged by the conditions.
+
+    `emptyResult` is ours (see `EmptyResult`); Argo's manifests never set it and behave
+    exactly as in Argo.
+    """
 
     name: str
     interval: DurationOrArg | None = None
@@ -374,6 +406,8 @@ class Metric(ApiModel):
     failure_limit: IntOrArg | None = None
     inconclusive_limit: IntOrArg | None = None
     consecutive_error_limit: IntOrArg | None = None
+    empty_result: EmptyResult | None = None
+    """What a measurement without data is; None: the conditions judge it (Argo)."""
     provider: MetricProvider
 
     @property

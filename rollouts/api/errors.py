@@ -21,10 +21,16 @@ __all__ = ["Problem", "Severity", "SpecError", "child_path"]
 
 
 class Severity(StrEnum):
-    """How bad a problem is: errors stop a rollout (and fail `rollouts lint`), warnings don't."""
+    """How bad a problem is: errors stop a rollout (and fail `rollouts lint`), warnings don't.
+
+    A note is not a problem: it tells the reader something they may not expect, such as a
+    field that is our extension rather than Argo's (`lint` prints it; `--strict` ignores it;
+    controllers do not report it as an unsupported field).
+    """
 
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,10 @@ class Problem:
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
+
+    @property
+    def is_warning(self) -> bool:
+        return self.severity is Severity.WARNING
 
     def __str__(self) -> str:
         return f"{self.path or '(object)'}: {self.message}"

@@ -91,7 +91,13 @@ class CheckResult:
 
     @property
     def warnings(self) -> list[Problem]:
-        return [problem for problem in self.problems if not problem.is_error]
+        return [problem for problem in self.problems if problem.is_warning]
+
+    @property
+    def notes(self) -> list[Problem]:
+        """Remarks that are not problems (a field that is our extension, not Argo's)."""
+        return [problem for problem in self.problems
+                if not problem.is_error and not problem.is_warning]
 
     @property
     def ok(self) -> bool:

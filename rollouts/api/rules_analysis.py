@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from rollouts.api.analysis import (
+    EXTENSION_FIELD_NOTE,
     UNSUPPORTED_PROVIDERS,
     AnalysisRun,
     AnalysisRunSpec,
@@ -159,6 +160,14 @@ def _metric_problems(metric: Metric, path: str) -> Iterator[Problem]:
         yield Problem(
             child_path(path, "interval"),
             f"required when count > 1 ({count}): how long to wait between measurements",
+        )
+    if metric.empty_result is not None:
+        yield Problem(
+            child_path(path, "emptyResult"),
+            f"{EXTENSION_FIELD_NOTE}: a measurement without data ([], null or NaN) is "
+            f"{metric.empty_result.value} here; without the field, as in Argo, the "
+            "conditions judge it",
+            Severity.NOTE,
         )
     provider = metric.provider
     if provider.prometheus is not None:

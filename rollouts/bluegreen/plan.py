@@ -137,7 +137,8 @@ def _plan_new_version(work: Pass) -> None:
     if active != work.new_hash and not promoting:
         if not _pre_promotion(work) or not _promotion_gate(work):
             return
-        section[_CHECKPOINT] = True
+        # Recording the pre-promotion run replaced the section: write to the current one.
+        _section(work)[_CHECKPOINT] = True
         if target != work.replicas:
             work.plan.requeue = True
             return  # (f) next pass scales the new set up in full

@@ -46,8 +46,8 @@ from rollouts.cli.kubeopts import KubeOptions, Session, kube_options
 from rollouts.cli.output import dump_object
 from rollouts.kube import ANALYSIS_RUN, KubeError
 
-__all__ = ["ANALYSIS_KINDS", "JOB_SKIPPED", "parse_arg_assignments", "pick_document",
-           "register", "trial_run"]
+__all__ = ["ANALYSIS_KINDS", "JOB_SKIPPED", "load_documents", "parse_arg_assignments",
+           "pick_document", "register", "resolve_run_args", "trial_run"]
 
 ANALYSIS_KINDS = ("AnalysisTemplate", "ClusterAnalysisTemplate", "AnalysisRun")
 JOB_SKIPPED = "job metrics create Jobs; not run by `analysis run`"
@@ -158,6 +158,10 @@ def _load(path: str) -> list[Any]:
         raise _unusable(f"{path} is not valid YAML{where}: {reason}; fix the file") from None
 
 
+load_documents = _load
+"""`load_documents(path)`: the YAML documents of a file (`-` is stdin); exit 2 if unusable."""
+
+
 def pick_document(docs: Sequence[Any], source: str, name: str | None = None) -> dict[str, Any]:
     """The first AnalysisTemplate, ClusterAnalysisTemplate or AnalysisRun (named `name`
     if given) among `docs`; a `UsageProblem` (exit 2) saying what the file holds instead."""
@@ -241,6 +245,10 @@ def _resolve(run: dict[str, Any], kube: KubeOptions) -> ResolvedArgs:
         raise _unusable(f"{problem}" + (f" (or pass {hint})" if needing else "")) from None
 
 
+resolve_run_args = _resolve
+"""`resolve_run_args(run, kube)`: a trial run's argument values (`analysis backtest` too)."""
+
+
 def _no_secrets(namespace: str, name: str, key: str) -> str:
     raise LookupError(f"Secret '{name}' cannot be read here")  # unused: no secretKeyRef left
 
@@ -312,7 +320,7 @@ def _measure(trial: dict[str, Any], args: ResolvedArgs, *, once: bool) -> dict[s
 
 @click.group("analysis")
 def analysis_group() -> None:
-    """Try analysis templates against live metrics."""
+    """Try analysis templates against live metrics, or past ones (backtest)."""
 
 
 @analysis_group.command("run")

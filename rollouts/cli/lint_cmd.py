@@ -1,9 +1,10 @@
 """`rollouts lint FILE|DIR|-...`: check manifests offline, before they reach a cluster.
 
-Prints one line per problem on stdout (`FILE:DOCUMENT:FIELD.PATH: SEVERITY: MESSAGE`) and a
-one-line summary on stderr. Exit status: 0 no errors (warnings alone are fine, unless
-`--strict`), 1 errors, 2 an input could not be linted at all (missing, unreadable, not
-YAML/JSON, a document that is not a mapping), reported as one line saying what to do.
+Prints one line per problem or note on stdout (`FILE:DOCUMENT:FIELD.PATH: SEVERITY: MESSAGE`,
+SEVERITY `error`, `warning` or `note`) and a one-line summary on stderr. Exit status: 0 no
+errors (warnings alone are fine, unless `--strict`; notes never count), 1 errors, 2 an
+input could not be linted at all (missing, unreadable, not YAML/JSON, a document that is
+not a mapping), reported as one line saying what to do.
 The checking itself is `rollouts.lint`, which does no I/O.
 """
 
@@ -40,7 +41,8 @@ def lint(inputs: tuple[str, ...], strict: bool) -> None:
 
     A DIR means every *.yaml, *.yml and *.json file under it (recursively, sorted,
     hidden directories skipped); - reads standard input. Other Kubernetes objects in the
-    same files are skipped. Warnings name Argo fields rollouts does not implement yet.
+    same files are skipped. Warnings name Argo fields rollouts does not implement yet;
+    notes name fields that are rollouts' own extensions (never an error or a warning).
 
     Exit status: 0 no errors, 1 errors (or warnings with --strict), 2 an input could
     not be linted at all.
@@ -134,6 +136,9 @@ def _summary(reports: list[LintReport], unusable: int) -> str:
         f"{skipped} other {'object' if skipped == 1 else 'objects'} skipped; "
         f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
     )
+    notes = sum(report.notes for report in reports)
+    if notes:  # remarks, not problems: only mentioned when there are some
+        text += f", {_plural(notes, 'note')}"
     if unusable:
         text += f", {_plural(unusable, 'input')} could not be linted"
     return text

@@ -46,7 +46,8 @@ COMMANDS: dict[str, Entry] = {
     "abort": Entry("Abort a rollout: traffic back to stable (blue-green: the active and "
                    "preview Services select the stable ReplicaSet again), phase Degraded.",
                    (_ROLLOUT,)),
-    "analysis": Entry("Try analysis templates against live metrics.", ("analysis_cmds",)),
+    "analysis": Entry("Try analysis templates against live metrics, or past ones (backtest).",
+                      ("analysis_cmds", "analysis_backtest")),
     "app": Entry("Argo CD Applications: list, get, sync, diff, history, rollback, wait.",
                  ("app_cmds",)),
     "cluster": Entry("Register other clusters as Application destinations: add, list, rm.",
@@ -61,6 +62,8 @@ COMMANDS: dict[str, Entry] = {
     "list": Entry("List objects in a table.", (_ROLLOUT,)),
     "pause": Entry("Pause a rollout (spec.paused); `rollouts promote NAME` resumes it.",
                    (_ROLLOUT,)),
+    "plan": Entry("Show the timeline a Rollout will follow: steps, weights, ReplicaSet "
+                  "sizes, pauses, analysis gates, minimum total time.", ("plan_cmd:plan",)),
     "proj": Entry("Argo CD AppProjects: what Applications may use, where they deploy, when "
                   "they sync.", ("proj_cmds",)),
     "promote": Entry("Promote a paused rollout, or skip its current step.", (_ROLLOUT,)),

@@ -356,3 +356,11 @@ def test_analysis_run_shows_what_a_judge_compared_and_why_it_decided() -> None:
                                "reason": "score 0 < marginal 75 (latency High)"}})
     text = render_trial("t.yaml", "default", "-", [measured])
     assert "Failed: the judge: score 0 < marginal 75 (latency High)" in text
+
+
+def test_empty_result_decides_a_judgement_without_data() -> None:
+    nodata = {"score": None, "classification": "NoData", "metrics": []}
+    assert phase_after(run_with(), nodata) == "Inconclusive"
+    assert phase_after(run_with(emptyResult="Failed"), nodata) == "Failed"
+    assert phase_after(run_with(emptyResult="Failed"),
+                       {"score": 100, "classification": "Pass", "metrics": []}) == "Successful"

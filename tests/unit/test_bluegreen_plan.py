@@ -256,3 +256,19 @@ def test_a_set_with_another_template_is_not_adopted() -> None:
     sim.raw["status"] = {"stableRS": "argo5f7c9", "currentPodHash": "argo5f7c9"}
     sim.settle()
     assert "NewReplicaSetCreated" in sim.reasons()
+
+
+def test_promote_after_a_successful_pre_promotion_analysis_switches() -> None:
+    """Found by `rollouts plan`: the promotion checkpoint was written to a status section
+    that recording the pre-promotion run had replaced, so a promote paused again."""
+    sim = _deployed(autoPromotionEnabled=False, previewReplicaCount=1, replicas=3,
+                    prePromotionAnalysis=ANALYSIS)
+    sim.run_phases = {"-pre": "Successful"}
+    sim.set_image("app:2")
+    sim.settle()
+    green = sim.status["currentPodHash"]
+    assert sim.status["pauseConditions"][0]["reason"] == "BlueGreenPause"
+    _promote(sim)
+    sim.settle()
+    assert sim.services == {"active": green, "preview": green}
+    assert sim.status["stableRS"] == green

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from rollouts.cli.main import COMMANDS, cli, load_all
 
 MODULES = ("analysis_cmds", "app_cmds", "cluster_cmds", "controller_cmd", "dev_cmd",
-           "experiment_cmds", "lint_cmd", "proj_cmds", "rollout_cmds")
+           "experiment_cmds", "lint_cmd", "plan_cmd", "proj_cmds", "rollout_cmds")
 
 
 def eager() -> click.Group:
@@ -29,6 +29,7 @@ def eager() -> click.Group:
         dev_cmd,
         experiment_cmds,
         lint_cmd,
+        plan_cmd,
         proj_cmds,
         rollout_cmds,
     )
@@ -41,6 +42,7 @@ def eager() -> click.Group:
     group.add_command(controller_cmd.controller)
     group.add_command(dev_cmd.dev)
     group.add_command(lint_cmd.lint)
+    group.add_command(plan_cmd.plan)
     for module in (rollout_cmds, analysis_cmds, experiment_cmds, app_cmds, proj_cmds):
         module.register(group)
     return group
