@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from analysis.providers import JudgeProvider, MeasureContext, Outcome
 from tests.conftest import TestCluster
@@ -125,6 +128,40 @@ def test_a_window_before_the_history_is_nodata_and_a_bad_query_an_error(
     broken = _measure(_judge(url, {**_latency("same"), "canary": "sum(("}), now)
     assert broken.value is None and broken.error is not None
     assert broken.error.startswith("latency canary: prometheus at ")
+
+
+def test_a_backtest_replays_the_judge_at_past_instants(history: tuple[str, int],
+                                                       tmp_path: Path) -> None:
+    """`rollouts analysis backtest` on judge templates: a 15-minute window ending every 5
+    minutes over the last 15 minutes of history (4 runs of one judgement each)."""
+    url, now = history
+    stamp = {offset: datetime.fromtimestamp(now - offset * 60, UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ") for offset in (15, 0)}
+    verdicts = {}
+    for canary in ("worse", "same"):
+        path = tmp_path / f"{canary}.yaml"
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+            "metadata": {"name": f"judge-{canary}"},
+            "spec": {"metrics": [{"name": "judge", "provider": {"judge": {
+                "address": url, "window": "15m", "metrics": [_latency(canary)]}}}]}}))
+        done = subprocess.run(
+            [sys.executable, "-m", "rollouts.cli.main", "analysis", "backtest", "-f", str(path),
+             "--from", stamp[15], "--to", stamp[0], "--every", "5m", "-o", "json"],
+            capture_output=True, text=True, timeout=120, check=False)
+        report = json.loads(done.stdout)
+        analysis = report["analyses"][0]
+        print(f"JUDGE backtest {canary}: exit {done.returncode}, runs {analysis['runCounts']}, "
+              f"summary {report['summary']}")
+        verdicts[canary] = (done.returncode, report["verdict"], analysis["runCounts"])
+        assert analysis["notBacktestable"] == []
+        # 4 judgements of two range queries each, and the probe of the address.
+        assert (report["summary"]["queries"], report["summary"]["probes"]) == (9, 1)
+        for point in analysis["measurements"]["judge"]:
+            assert json.loads(point["value"])["metrics"][0]["classification"] == (
+                "High" if canary == "worse" else "Pass"), point
+    assert verdicts["worse"][:2] == (1, "Failed")
+    assert verdicts["same"][:2] == (0, "Successful")
 
 
 # --- through the real analysis controller -------------------------------------------------
