@@ -171,7 +171,7 @@ class AnalysisRunController:
         provider = self.providers.get(kind or "")
         if provider is None:
             return Outcome(error=f"metric provider {kind or '(none)'} is not supported; "
-                                 "use prometheus, web or job")
+                                 "use prometheus, web, job or judge")
         context = self._context(run, metric, status, now)
         try:
             return provider.measure(context)

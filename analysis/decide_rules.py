@@ -24,6 +24,7 @@ from typing import Any
 
 from analysis.evaluator import Condition, ConditionError, compile_condition
 from analysis.expr_values import describe
+from analysis.judge import judgement_phase, judgement_without_data
 from rollouts.api import API_VERSION, AnalysisPhase, AnalysisRun, Metric, check_object
 
 __all__ = [
@@ -74,15 +75,23 @@ class MetricRules:
         with only a success condition, it not holding is Failed; with only a failure
         condition, it not holding is Successful; with both and neither holding,
         Inconclusive. Without conditions a value is Successful, except that a Job's
-        verdict (True: the Job succeeded) decides for a `job` metric.
+        verdict (True: the Job succeeded) decides for a `job` metric, and the judge's
+        (its score against its thresholds, `analysis.judge`) for a `judge` metric.
 
-        Ours: with `emptyResult` set, a value without data (`is_empty`) takes that phase
-        before any condition is evaluated, with a message saying so.
+        Ours: with `emptyResult` set, a value without data (`is_empty`, or a judgement whose
+        every metric lacked samples) takes that phase before any condition is evaluated,
+        with a message saying so.
         """
-        if self.empty_result is not None and is_empty(value):
-            return self.empty_result, (
-                f"no data ({describe_empty(value)}): emptyResult is {self.empty_result.value}"
-            )
+        if self.empty_result is not None:
+            if is_empty(value):
+                empty: str | None = describe_empty(value)
+            elif self.provider == "judge" and judgement_without_data(value):
+                empty = "no metric of the judge had enough samples"
+            else:
+                empty = None
+            if empty is not None:
+                return self.empty_result, (
+                    f"no data ({empty}): emptyResult is {self.empty_result.value}")
         if self.success is None and self.failure is None:
             if self.provider == "job":
                 if isinstance(value, bool):
@@ -90,6 +99,12 @@ class MetricRules:
                 return AnalysisPhase.ERROR, (
                     f"a job metric needs true (the Job succeeded) or false, got {describe(value)}"
                 )
+            if self.provider == "judge":
+                verdict = judgement_phase(value)
+                if verdict is None:
+                    return AnalysisPhase.ERROR, (
+                        f"a judge metric needs the judge's verdict, got {describe(value)}")
+                return verdict, None
             return AnalysisPhase.SUCCESSFUL, None
         verdicts: dict[str, bool] = {}
         for field_name, condition in (

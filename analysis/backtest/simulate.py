@@ -277,9 +277,12 @@ def _finished(status: dict[str, Any], started: datetime) -> SimulatedRun:
 
 
 def first_number(value: object) -> float | None:
-    """The value a chart draws: a number, or the first of a list of numbers."""
+    """The value a chart draws: a number, the first of a list of numbers, or a judge's
+    score (its value is `{score, classification, metrics}`)."""
     if isinstance(value, list):
         value = value[0] if value else None
+    elif isinstance(value, dict):
+        value = value.get("score")
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     number = float(value)

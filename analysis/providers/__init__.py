@@ -5,7 +5,9 @@
 - `prometheus`: an instant PromQL query (vector/matrix -> list of floats, scalar -> float).
 - `web`: an HTTP request whose JSON answer, narrowed by `jsonPath` (`jsonpath`), is the value.
 - `job`: a Kubernetes Job per measurement; True when it completes, False when it fails.
-- `transport`: the one HTTP client of `web` and `prometheus` (total deadline, size cap,
+- `judge` (ours, not Argo's): canary against baseline over a window of Prometheus range
+  queries, Mann-Whitney U test per metric, Kayenta-style score (`analysis.judge`).
+- `transport`: the one HTTP client of `web`, `prometheus` and `judge` (total deadline, size cap,
   same-origin redirects); `egress`: the networks they may not reach.
 
 `default_providers(client)` gives the state machine one provider per kind.
@@ -25,6 +27,7 @@ from analysis.providers.base import (
 )
 from analysis.providers.egress import DEFAULT_DENY_NETWORKS, EgressDenied, EgressPolicy
 from analysis.providers.job import JobProvider
+from analysis.providers.judge import JudgeProvider
 from analysis.providers.prometheus import PrometheusProvider
 from analysis.providers.web import WebProvider
 from rollouts.kube import KubeClient
@@ -36,6 +39,7 @@ __all__ = [
     "EgressDenied",
     "EgressPolicy",
     "JobProvider",
+    "JudgeProvider",
     "MeasureContext",
     "MetricProvider",
     "Outcome",
@@ -55,8 +59,9 @@ def default_providers(
     """One provider per kind we implement, keyed as in `metric.provider` (`prometheus`, ...).
 
     `prometheus_address` is the address for metrics that give none (default: the
-    `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS` environment variable). `deny_networks` (CIDRs) are
-    the networks the web and prometheus providers may not connect to; None means
+    `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS` environment variable; the judge's too).
+    `deny_networks` (CIDRs) are the networks the web, prometheus and judge providers may
+    not connect to; None means
     `DEFAULT_DENY_NETWORKS` (link-local, cloud metadata), an empty list denies nothing.
     Raises `ValueError` naming an entry that is not a network.
     """
@@ -65,4 +70,5 @@ def default_providers(
         "prometheus": PrometheusProvider(default_address=prometheus_address, egress=egress),
         "web": WebProvider(egress=egress),
         "job": JobProvider(client),
+        "judge": JudgeProvider(default_address=prometheus_address, egress=egress),
     }

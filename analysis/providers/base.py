@@ -11,7 +11,7 @@ scrub the secrets they were given (`scrub`) and show URLs without user info or q
 (`display_url`); values that came from Secret-backed arguments are the caller's to redact
 (`analysis.args.ResolvedArgs.redact`), since providers never see which values those were.
 
-Neighbours: `prometheus.py`, `web.py`, `job.py` implement `MetricProvider`;
+Neighbours: `prometheus.py`, `web.py`, `job.py`, `judge.py` implement `MetricProvider`;
 `analysis.args` resolves and substitutes arguments before a provider is called.
 """
 
@@ -45,7 +45,7 @@ __all__ = [
     "sensitive_header_values",
 ]
 
-PROVIDER_KINDS = ("prometheus", "web", "job")
+PROVIDER_KINDS = ("prometheus", "web", "job", "judge")
 """The provider keys we implement, in `metric.provider`."""
 
 REDACTED = "*****"
@@ -112,7 +112,7 @@ class Outcome:
 
 @runtime_checkable
 class MetricProvider(Protocol):
-    """Takes measurements of one kind of metric (`prometheus`, `web` or `job`)."""
+    """Takes measurements of one kind of metric (`prometheus`, `web`, `job` or `judge`)."""
 
     kind: str
 

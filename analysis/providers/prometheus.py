@@ -39,6 +39,11 @@ and sends the query on a requests session whose transport is that hardened clien
 only `data.result` and we also need `resultType` (a scalar and a string look alike
 otherwise) and `warnings`. It never retries: the measurement interval and
 `consecutiveErrorLimit` are the retry policy.
+
+`query_range` sends `/api/v1/query_range` the same way (the `judge` provider's canary and
+baseline samples) and returns each series' values; `from_spec(..., prefix=...)` reads
+another provider's connection settings (`address`, `timeout`, `insecure`, `headers`,
+`authentication`) and names its fields in messages.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -80,7 +86,11 @@ __all__ = [
     "PrometheusProvider",
     "PrometheusRequest",
     "QueryError",
+    "query",
+    "query_range",
+    "spec_secrets",
     "value_from_answer",
+    "values_from_range_answer",
 ]
 
 ADDRESS_ENV = "ARGO_ROLLOUTS_PROMETHEUS_ADDRESS"
@@ -110,33 +120,35 @@ class PrometheusRequest:
     None: Prometheus' now, as a live measurement."""
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any], default_address: str | None) -> PrometheusRequest:
-        """Read `metric.provider.prometheus`; raises `ValueError` naming a bad field."""
+    def from_spec(cls, spec: dict[str, Any], default_address: str | None, *,
+                  prefix: str = "provider.prometheus") -> PrometheusRequest:
+        """Read `metric.provider.prometheus` (or another provider's connection settings,
+        named under `prefix`); raises `ValueError` naming a bad field."""
         address = str(spec.get("address") or default_address or "").strip()
         if not address:
             raise ValueError(
-                "provider.prometheus.address is not set: give the Prometheus URL "
+                f"{prefix}.address is not set: give the Prometheus URL "
                 f"(http://prometheus:9090) or set {ADDRESS_ENV} on the controller"
             )
         shown = display_url(address)
         if not address.startswith(("http://", "https://")) or shown in ("http://", "https://"):
             raise ValueError(
-                f"provider.prometheus.address {shown!r} is not an http(s) URL "
+                f"{prefix}.address {shown!r} is not an http(s) URL "
                 "(write it as http://host:port)"
             )
         query = str(spec.get("query") or "").strip()
         if not query:
-            raise ValueError("provider.prometheus.query is empty: give a PromQL query")
-        headers = headers_dict(spec.get("headers"), "provider.prometheus.headers")
+            raise ValueError(f"{prefix}.query is empty: give a PromQL query")
+        headers = headers_dict(spec.get("headers"), f"{prefix}.headers")
         secrets = sensitive_header_values(spec.get("headers"))
         basic_auth = None
         auth = spec.get("authentication") or {}
         if not isinstance(auth, dict):
-            raise ValueError("provider.prometheus.authentication must be an object")
+            raise ValueError(f"{prefix}.authentication must be an object")
         for name in _UNSUPPORTED_AUTH:
             if auth.get(name):
                 raise ValueError(
-                    f"provider.prometheus.authentication.{name} is not implemented; "
+                    f"{prefix}.authentication.{name} is not implemented; "
                     "use basicAuth, bearer or headers"
                 )
         basic = auth.get("basicAuth")
@@ -149,7 +161,7 @@ class PrometheusRequest:
             headers["Authorization"] = f"Bearer {token}"
             secrets.append(token)
         timeout = min(seconds_setting(spec.get("timeout"), DEFAULT_TIMEOUT_SECONDS,
-                                      "provider.prometheus.timeout"), MAX_TIMEOUT_SECONDS)
+                                      f"{prefix}.timeout"), MAX_TIMEOUT_SECONDS)
         return cls(address=address.rstrip("/"), query=query, timeout=timeout,
                    insecure=spec.get("insecure") is True, headers=headers,
                    basic_auth=basic_auth, secrets=tuple(s for s in secrets if s))
@@ -175,7 +187,7 @@ class PrometheusProvider:
         try:
             request = PrometheusRequest.from_spec(spec, self.default_address)
         except ValueError as exc:
-            return Outcome(error=scrub(str(exc), _spec_secrets(spec)))
+            return Outcome(error=scrub(str(exc), spec_secrets(spec)))
         return query(request, self.egress)
 
     def terminate(self, context: MeasureContext) -> None:
@@ -214,6 +226,43 @@ class _TransportSession(requests.Session):
 
 def query(request: PrometheusRequest, egress: EgressPolicy | None = None) -> Outcome:
     """Send `request`; the measurement, or an error saying why there is none."""
+    params = None if request.at is None else {"time": _unix_seconds(request.at)}
+    document, error = _ask(request, egress,
+                           lambda client: client.custom_query(request.query, params=params))
+    if error is not None:
+        return Outcome(error=error)
+    try:
+        value, warnings = value_from_answer(document)
+    except QueryError as exc:
+        where = f"prometheus at {display_url(request.address)}"
+        return Outcome(error=scrub(f"{where}: {exc}", request.secrets))
+    metadata = {"warnings": ", ".join(f'"{w}"' for w in warnings)} if warnings else {}
+    return Outcome(value=value, metadata=metadata)
+
+
+def query_range(request: PrometheusRequest, *, start: datetime, end: datetime, step: float,
+                egress: EgressPolicy | None = None) -> tuple[list[list[float]], list[str]]:
+    """`request.query` over `[start, end]` every `step` seconds (`/api/v1/query_range`):
+    each series' values in time order, and Prometheus' warnings.
+
+    Raises `QueryError` with a one-line reason (credentials scrubbed) when there is no
+    usable answer; the limits are `query`'s (one deadline, 4 MiB, egress policy).
+    """
+    document, error = _ask(request, egress, lambda client: client.custom_query_range(
+        request.query, start_time=start, end_time=end, step=f"{step:g}"))
+    if error is not None:
+        raise QueryError(error)
+    try:
+        return values_from_range_answer(document)
+    except QueryError as exc:
+        where = f"prometheus at {display_url(request.address)}"
+        raise QueryError(scrub(f"{where}: {exc}", request.secrets)) from None
+
+
+def _ask(request: PrometheusRequest, egress: EgressPolicy | None,
+         send: Callable[[PrometheusConnect], object]) -> tuple[Any, str | None]:
+    """Send one API request (`send` calls the client) through the hardened transport;
+    the answer's JSON document, or None and a one-line error."""
     where = f"prometheus at {display_url(request.address)}"
     headers = {"Accept": "application/json", **request.headers}
     if request.basic_auth is not None:  # as requests did: basic auth wins over a header
@@ -223,38 +272,31 @@ def query(request: PrometheusRequest, egress: EgressPolicy | None = None) -> Out
                                 insecure=request.insecure)
     client = PrometheusConnect(url=request.address, headers=headers, session=session,
                                timeout=request.timeout, retry=Retry(total=0, read=False))
-    params = None if request.at is None else {"time": _unix_seconds(request.at)}
     try:
-        client.custom_query(request.query, params=params)
+        send(client)
     except TransportError as exc:
         if exc.timed_out:
-            return Outcome(error=f"{where} {exc.reason}")
+            return None, f"{where} {exc.reason}"
         reason = exc.reason.removeprefix("failed: ").removeprefix("not sent: ")
-        return Outcome(error=scrub(f"cannot query {where}: {reason}", request.secrets))
+        return None, scrub(f"cannot query {where}: {reason}", request.secrets)
     except Exception:  # PrometheusApiClientException (non-200), odd JSON: judged below
         pass
     finally:
         client.close()
     answer = session.answer
     if answer is None:
-        return Outcome(error=f"{where} gave no answer")
+        return None, f"{where} gave no answer"
     text = answer.body.decode("utf-8", "replace")
     try:
         document: Any = json.loads(text)
     except ValueError:
         document = None
     if answer.status != 200:
-        return Outcome(error=scrub(_refusal(where, answer.status, document, text),
-                                   request.secrets))
+        return None, scrub(_refusal(where, answer.status, document, text), request.secrets)
     if document is None:
-        return Outcome(error=f"{where} answered with something that is not JSON; "
-                             "is the address a Prometheus server?")
-    try:
-        value, warnings = value_from_answer(document)
-    except QueryError as exc:
-        return Outcome(error=scrub(f"{where}: {exc}", request.secrets))
-    metadata = {"warnings": ", ".join(f'"{w}"' for w in warnings)} if warnings else {}
-    return Outcome(value=value, metadata=metadata)
+        return None, (f"{where} answered with something that is not JSON; "
+                      "is the address a Prometheus server?")
+    return document, None
 
 
 def _unix_seconds(moment: datetime) -> str:
@@ -297,6 +339,37 @@ def value_from_answer(answer: Any) -> tuple[list[float] | float, list[str]]:
         raise QueryError(f"the query returned the string {shown!r}, not a number; "
                          "query a metric or a number instead")
     raise QueryError(f"unexpected result type {result_type!r}")
+
+
+def values_from_range_answer(answer: Any) -> tuple[list[list[float]], list[str]]:
+    """Each series' values (in time order) in a `/api/v1/query_range` answer, and warnings.
+
+    >>> values_from_range_answer({"status": "success", "data": {"resultType": "matrix",
+    ...     "result": [{"metric": {}, "values": [[1700000000, "1"], [1700000060, "NaN"]]}]}})
+    ([[1.0, nan]], [])
+
+    Raises `QueryError` for an error answer, a result that is not a matrix, or garbage.
+    """
+    if not isinstance(answer, dict):
+        raise QueryError("the answer is not a Prometheus API object")
+    if answer.get("status") != "success":
+        kind = answer.get("errorType") or "error"
+        raise QueryError(f"query failed ({kind}): {answer.get('error') or 'no reason given'}")
+    data = answer.get("data")
+    if not isinstance(data, dict):
+        raise QueryError("the answer has no data")
+    warnings = [str(w) for w in answer.get("warnings") or [] if w]
+    if data.get("resultType") != "matrix":
+        raise QueryError(f"a range query gave {data.get('resultType')!r}, not a matrix")
+    found: list[list[float]] = []
+    for series in _series(data.get("result")):
+        values = series.get("values")
+        if not values and series.get("histograms"):
+            raise QueryError(_HISTOGRAM)
+        if values is not None and not isinstance(values, list):
+            raise QueryError("a matrix series has no list of values")
+        found.append([_sample_value(pair, series) for pair in values or []])
+    return found, warnings
 
 
 def _series(result: Any) -> list[dict[str, Any]]:
@@ -344,8 +417,9 @@ def _refusal(where: str, status: int, answer: Any, text: str) -> str:
     return f"{where} answered HTTP {status}" + (f": {detail}" if detail else "")
 
 
-def _spec_secrets(spec: dict[str, Any]) -> list[str]:
-    """Every credential in a spec that may be too malformed to parse."""
+def spec_secrets(spec: dict[str, Any]) -> list[str]:
+    """Every credential in a spec (prometheus' or judge's connection settings) that may be
+    too malformed to parse."""
     secrets = sensitive_header_values(spec.get("headers"))
     auth = spec.get("authentication")
     if isinstance(auth, dict):

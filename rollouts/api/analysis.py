@@ -4,7 +4,8 @@ A template lists metrics (what to measure, how often, which results pass) and th
 arguments its queries take (`{{args.NAME}}`). An AnalysisRun is a template made concrete:
 the Rollout controller creates it with the arguments filled in or referenced, the analysis
 controller (`analysis/`) measures and records the results in its status
-(`rollouts.api.analysis_status`). Providers: `prometheus`, `web`, `job`; Argo's others
+(`rollouts.api.analysis_status`). Providers: `prometheus`, `web`, `job`, and `judge` (ours,
+not Argo's: a canary-vs-baseline statistical judge, `JudgeMetric`); Argo's others
 (`UNSUPPORTED_PROVIDERS`) are declared only so that a metric using one can be refused.
 
 A metric's scalar settings (`count`, `interval`, the limits, provider timeouts) may be
@@ -16,9 +17,9 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, Strict
 
 from rollouts.api import defaults
 from rollouts.api.analysis_status import AnalysisRunStatus
@@ -31,11 +32,19 @@ from rollouts.api.common import (
     KeyValue,
     ObjectMeta,
 )
+from rollouts.api.duration import Duration
 from rollouts.api.intstr import IntOrArg
 from rollouts.api.placeholder import DurationOrArg
 
 __all__ = [
     "EXTENSION_FIELD_NOTE",
+    "JUDGE_DEFAULT_MARGINAL",
+    "JUDGE_DEFAULT_MIN_SAMPLES",
+    "JUDGE_DEFAULT_PASS",
+    "JUDGE_DEFAULT_SIGNIFICANCE",
+    "JUDGE_DEFAULT_STEP",
+    "JUDGE_MAX_METRICS",
+    "JUDGE_NAME",
     "UNSUPPORTED_PROVIDERS",
     "AnalysisRun",
     "AnalysisRunSpec",
@@ -48,6 +57,10 @@ __all__ = [
     "DryRun",
     "EmptyResult",
     "JobMetric",
+    "JudgeDirection",
+    "JudgeMetric",
+    "JudgeQuery",
+    "JudgeThresholds",
     "MeasurementRetention",
     "Metric",
     "MetricProvider",
@@ -151,6 +164,121 @@ class JobMetric(ApiModel):
     spec: dict[str, Any]
 
 
+# --- judge: our statistical canary judge (an extension; Argo Rollouts has no such provider) ---
+
+Number = Annotated[float, Strict()]
+"""A number written as a YAML int or float (a string or a boolean is refused)."""
+
+JUDGE_MAX_METRICS = 8
+"""Metrics one judge compares (its measured value stays under the 1 KiB a status keeps)."""
+JUDGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+"""A judge metric's name: a short label value."""
+JUDGE_DEFAULT_STEP = "1m"
+JUDGE_DEFAULT_SIGNIFICANCE = 0.05
+JUDGE_DEFAULT_MIN_SAMPLES = 10
+JUDGE_DEFAULT_PASS = 95.0
+JUDGE_DEFAULT_MARGINAL = 75.0
+
+
+class JudgeDirection(StrEnum):
+    """Which change of a judge metric is bad (Kayenta's `direction`)."""
+
+    INCREASE = "increase"
+    """Higher canary values are worse (latency, errors)."""
+    DECREASE = "decrease"
+    """Lower canary values are worse (throughput, success ratio)."""
+    EITHER = "either"
+    """Any difference is worse."""
+
+
+class JudgeQuery(ApiModel):
+    """One metric the judge compares: a canary and a baseline PromQL query over the window."""
+
+    name: str
+    """Short name (letters, digits, `-`, `_`, `.`; at most 32): a label value when exported."""
+    canary: str
+    """PromQL whose samples over the window are the canary's (all series pooled)."""
+    baseline: str
+    """PromQL whose samples over the window are the baseline's."""
+    direction: JudgeDirection | None = None
+    """Which change is bad (default `either`)."""
+    tolerance: Number | None = None
+    """Largest harmless relative shift of the median (0.1 = 10%; default 0)."""
+    weight: Number | None = None
+    """Share of the score (default 1)."""
+    critical: Bool | None = None
+    """A High or Low classification makes the score 0 (and NoData holds the run)."""
+
+    @property
+    def direction_or_default(self) -> JudgeDirection:
+        return self.direction or JudgeDirection.EITHER
+
+    @property
+    def tolerance_or_default(self) -> float:
+        return 0.0 if self.tolerance is None else self.tolerance
+
+    @property
+    def weight_or_default(self) -> float:
+        return 1.0 if self.weight is None else self.weight
+
+
+class JudgeThresholds(ApiModel):
+    """Score thresholds, as Kayenta's canary config and Argo's `kayenta.threshold`."""
+
+    pass_: Number | None = Field(default=None, alias="pass")
+    """A score at or above this is Successful (default 95)."""
+    marginal: Number | None = None
+    """A score at or above this (below `pass`) is Inconclusive, below it Failed (default 75)."""
+
+    @property
+    def pass_or_default(self) -> float:
+        return JUDGE_DEFAULT_PASS if self.pass_ is None else self.pass_
+
+    @property
+    def marginal_or_default(self) -> float:
+        return JUDGE_DEFAULT_MARGINAL if self.marginal is None else self.marginal
+
+
+class JudgeMetric(ApiModel):
+    """Canary against baseline with the Mann-Whitney U test (`analysis.judge`).
+
+    The connection settings are those of `prometheus`; the queries are range queries over
+    `[now - window, now]` at `step`."""
+
+    address: str | None = None
+    timeout: IntOrArg | None = None
+    """Seconds for all the judge's queries together (default 30, at most 60)."""
+    insecure: Bool | None = None
+    headers: list[KeyValue] | None = None
+    authentication: PrometheusAuthentication | None = None
+    window: Duration
+    """How far back the samples go from the measurement's time."""
+    step: Duration | None = None
+    """Sample resolution (default 1m); at least the range of any `rate()` in the queries."""
+    significance: Number | None = None
+    """A p-value below this counts as a real difference (default 0.05)."""
+    min_samples: Int | None = None
+    """Samples needed on each side, else the metric is NoData (default 10, at least 3)."""
+    thresholds: JudgeThresholds | None = None
+    metrics: list[JudgeQuery]
+
+    @property
+    def step_or_default(self) -> Duration:
+        return self.step if self.step is not None else Duration.parse(JUDGE_DEFAULT_STEP)
+
+    @property
+    def significance_or_default(self) -> float:
+        return JUDGE_DEFAULT_SIGNIFICANCE if self.significance is None else self.significance
+
+    @property
+    def min_samples_or_default(self) -> int:
+        return JUDGE_DEFAULT_MIN_SAMPLES if self.min_samples is None else self.min_samples
+
+    @property
+    def thresholds_or_default(self) -> JudgeThresholds:
+        return self.thresholds if self.thresholds is not None else JudgeThresholds()
+
+
 UNSUPPORTED_PROVIDERS: tuple[str, ...] = (
     "kayenta",
     "datadog",
@@ -176,6 +304,8 @@ class MetricProvider(ApiModel):
     prometheus: PrometheusMetric | None = None
     web: WebMetric | None = None
     job: JobMetric | None = None
+    judge: JudgeMetric | None = None
+    """Ours, not Argo's: a statistical canary judge (`JudgeMetric`)."""
     kayenta: dict[str, Any] | None = None
     datadog: dict[str, Any] | None = None
     wavefront: dict[str, Any] | None = None
@@ -195,6 +325,7 @@ class MetricProvider(ApiModel):
                 ("prometheus", self.prometheus),
                 ("web", self.web),
                 ("job", self.job),
+                ("judge", self.judge),
             )
             if value is not None
         ]
@@ -218,7 +349,7 @@ class MetricProvider(ApiModel):
         return [name for name in UNSUPPORTED_PROVIDERS if present[name] is not None]
 
     @property
-    def kind(self) -> Literal["prometheus", "web", "job"] | None:
+    def kind(self) -> Literal["prometheus", "web", "job", "judge"] | None:
         """The provider we will call, when exactly one of ours is set."""
         if len(self.kinds) != 1:
             return None
@@ -228,6 +359,8 @@ class MetricProvider(ApiModel):
             return "web"
         if self.job is not None:
             return "job"
+        if self.judge is not None:
+            return "judge"
         return None
 
 
@@ -293,6 +426,8 @@ class Metric(ApiModel):
             settings["provider.prometheus.timeout"] = self.provider.prometheus.timeout
         if self.provider.web is not None:
             settings["provider.web.timeoutSeconds"] = self.provider.web.timeout_seconds
+        if self.provider.judge is not None:
+            settings["provider.judge.timeout"] = self.provider.judge.timeout
         return {
             name: setting.raw
             for name, setting in settings.items()

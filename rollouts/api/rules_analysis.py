@@ -31,6 +31,7 @@ from rollouts.api.analysis import (
 from rollouts.api.errors import Problem, Severity, child_path
 from rollouts.api.intstr import IntOrArg
 from rollouts.api.podtemplate import job_spec_problems
+from rollouts.api.rules_judge import judge_problems
 
 __all__ = ["analysis_problems", "unsupported_metric_providers"]
 
@@ -199,6 +200,8 @@ def _metric_problems(metric: Metric, path: str) -> Iterator[Problem]:
         yield from job_spec_problems(
             provider.job.spec, child_path(child_path(provider_path, "job"), "spec")
         )
+    if provider.judge is not None:
+        yield from judge_problems(provider.judge, child_path(provider_path, "judge"))
 
 
 def _literal(value: IntOrArg | None) -> int | None:

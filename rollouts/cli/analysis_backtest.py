@@ -8,11 +8,13 @@ over past Prometheus data.
 Each prometheus metric's own query is sent as an instant query at each past instant
 (`PrometheusRequest.at`: Prometheus' `time=`; the same transport bounds, egress policy
 and redaction as live measurements), and the answers go through the same state machine
-as live runs (`analysis.backtest`, which documents how `--every` starts runs). Web, job
-and any other provider's metrics have no history to query: they are listed as not
-backtestable. Before the first measurement each Prometheus address is asked `vector(1)`
-at `--from`, so an unreachable or wrong address is one line (exit 2), not a day of
-Error measurements.
+as live runs (`analysis.backtest`, which documents how `--every` starts runs). A judge
+metric (ours) is measured by the judge provider with its window ending at each past
+instant (its range queries are answered from history like any other). Web, job and any
+other provider's metrics have no history to query: they are listed as not backtestable.
+Before the first measurement each Prometheus address is asked `vector(1)` at `--from`,
+so an unreachable or wrong address is one line (exit 2), not a day of Error
+measurements.
 
 Documents: the -f files are loaded and picked with `analysis_cmds` (`load_documents`,
 `pick_document`, `trial_run`, `resolve_run_args`); a Rollout among them (or `--rollout
@@ -43,7 +45,7 @@ from analysis.args import ArgsError, ResolvedArgs, substitute
 from analysis.backtest import BadWindow, TooMuchWork, Window, backtest, window
 from analysis.decide import Outcome
 from analysis.decide_rules import InvalidRun, read_rules
-from analysis.providers import PrometheusProvider, provider_for
+from analysis.providers import JudgeProvider, MeasureContext, PrometheusProvider, provider_for
 from analysis.providers.prometheus import PrometheusRequest, query
 from rollouts.api import AnalysisPhase
 from rollouts.cli.analysis_backtest_rollout import (
@@ -69,8 +71,9 @@ __all__ = ["analysis_backtest", "register"]
 
 UNUSABLE = 2
 PROBE_QUERY = "vector(1)"
-NOT_BACKTESTABLE = ("only prometheus metrics have history to query at past instants; "
-                    "this one is measured live only")
+NOT_BACKTESTABLE = ("only prometheus and judge metrics have history to query at past "
+                    "instants; this one is measured live only")
+BACKTESTABLE = ("prometheus", "judge")
 
 
 def _unusable(message: str) -> UsageProblem:
@@ -151,12 +154,13 @@ def analysis_backtest(paths: tuple[str, ...], rollout_name: str | None,
             raise _unusable(f"{label} cannot run: {args.redact(str(invalid))}; fix it") from None
         for metric in metrics:
             _probe(provider, metric, span, args, probed)
-        measure = _measurer(provider, args)
+        judge_queries = [0]  # beyond one a measurement: a judge sends two per compared metric
+        measure = _measurer(provider, args, judge_queries)
         try:
             result = backtest(trial, span, measure, redact=args.redact)
         except TooMuchWork as too_much:
             raise _unusable(f"{label}: {too_much}") from None
-        queries += result.queries
+        queries += result.queries + judge_queries[0]
         played.append(Played(label, metrics, result, skipped, _shown_args(run, args)))
     if all(item.result is None for item in played):
         raise _unusable("nothing to backtest: " + "; ".join(
@@ -288,7 +292,8 @@ def _backtestable(run: dict[str, Any], args: ResolvedArgs,
         name = str(metric.get("name"))
         provider = metric.get("provider")
         kinds = sorted(provider) if isinstance(provider, dict) else []
-        if provider_for(metric) != "prometheus" or kinds != ["prometheus"]:
+        kind = provider_for(metric)
+        if kind not in BACKTESTABLE or kinds != [kind]:
             skipped[name] = f"{', '.join(kinds) or 'no provider'}: {NOT_BACKTESTABLE}"
             continue
         try:
@@ -320,6 +325,10 @@ def _trial(run: dict[str, Any], metrics: list[dict[str, Any]]) -> dict[str, Any]
 
 
 def _request(provider: PrometheusProvider, metric: Mapping[str, Any]) -> PrometheusRequest:
+    if provider_for(dict(metric)) == "judge":  # its connection settings; queries are its own
+        spec = (metric.get("provider") or {}).get("judge") or {}
+        return PrometheusRequest.from_spec({**spec, "query": PROBE_QUERY},
+                                           provider.default_address, prefix="provider.judge")
     spec = (metric.get("provider") or {}).get("prometheus") or {}
     return PrometheusRequest.from_spec(dict(spec), provider.default_address)
 
@@ -340,9 +349,20 @@ def _probe(provider: PrometheusProvider, metric: Mapping[str, Any], span: Window
                         f"{args.redact(outcome.error)}; check the address and that it is up")
 
 
-def _measurer(provider: PrometheusProvider, args: ResolvedArgs,
+def _measurer(provider: PrometheusProvider, args: ResolvedArgs, judge_queries: list[int],
               ) -> Callable[[Mapping[str, Any], datetime], Outcome]:
+    judge = JudgeProvider(default_address=provider.default_address, egress=provider.egress)
+
     def measure(metric: Mapping[str, Any], at: datetime) -> Outcome:
+        if provider_for(dict(metric)) == "judge":
+            judged = judge.measure(MeasureContext(namespace="", run_name="backtest", run_uid="",
+                                                  metric=dict(metric), previous=None, now=at))
+            compared = ((metric.get("provider") or {}).get("judge") or {}).get("metrics")
+            judge_queries[0] += 2 * len(compared if isinstance(compared, list) else []) - 1
+            if judged.error is not None:
+                return Outcome.failed(args.redact(judged.error))
+            return Outcome.measured(judged.value,
+                                    metadata=args.redact_all(dict(judged.metadata)))
         try:
             request = _request(provider, metric)
         except ValueError as problem:

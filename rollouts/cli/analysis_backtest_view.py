@@ -135,7 +135,12 @@ def _conditions(metric: dict[str, Any]) -> str:
              if metric.get(key)]
     if metric.get("emptyResult"):
         parts.append(f"emptyResult {metric['emptyResult']}")
-    return ", ".join(parts) or "no conditions (every value passes)"
+    if parts:
+        return ", ".join(parts)
+    provider = metric.get("provider")
+    if isinstance(provider, dict) and isinstance(provider.get("judge"), dict):
+        return "no conditions (the judge's score against its thresholds decides)"
+    return "no conditions (every value passes)"
 
 
 def _folded(points: Sequence[Point]) -> list[list[Point]]:

@@ -31,6 +31,7 @@ from analysis.args import ArgsError, ResolvedArgs, kube_secret_reader, resolve_a
 from analysis.decide import plan_run, record
 from analysis.decide_rules import InvalidRun, read_rules
 from analysis.providers import (
+    JudgeProvider,
     MeasureContext,
     MetricProvider,
     Outcome,
@@ -50,7 +51,7 @@ __all__ = ["ANALYSIS_KINDS", "JOB_SKIPPED", "load_documents", "parse_arg_assignm
 
 ANALYSIS_KINDS = ("AnalysisTemplate", "ClusterAnalysisTemplate", "AnalysisRun")
 JOB_SKIPPED = "job metrics create Jobs; not run by `analysis run`"
-MEASURED_KINDS = ("prometheus", "web")
+MEASURED_KINDS = ("prometheus", "web", "judge")
 GET_WATCH_SECONDS = 2.0
 UNUSABLE = 2  # exit status for input `analysis run` cannot work with
 _CLEAR = "\x1b[H\x1b[2J"
@@ -260,7 +261,8 @@ def _skip_reason(metric: dict[str, Any]) -> str | None:
         return None
     if kind == "job":
         return JOB_SKIPPED
-    return f"provider {kind or '(none or several)'} is not implemented; use prometheus or web"
+    return (f"provider {kind or '(none or several)'} is not implemented; "
+            "use prometheus, web or judge")
 
 
 def _take(provider: MetricProvider, run: dict[str, Any], metric: dict[str, Any],
@@ -288,7 +290,7 @@ def _measure(trial: dict[str, Any], args: ResolvedArgs, *, once: bool) -> dict[s
     (initialDelay, interval, count, limits) with `plan_run` until it completes, printing
     each measurement. Returns the run's status as the controller would have written it."""
     providers: dict[str, MetricProvider] = {"prometheus": PrometheusProvider(),
-                                            "web": WebProvider()}
+                                            "web": WebProvider(), "judge": JudgeProvider()}
     by_name = {str(m["name"]): m for m in trial["spec"]["metrics"]}
     taken = dict.fromkeys(by_name, 0)
     started = time.monotonic()

@@ -254,11 +254,16 @@ class TrialMetric:
 
 
 def shown_target(metric: dict[str, Any], redact: Callable[[str], str]) -> str:
-    """What a metric asks: its PromQL query, or `GET <url>` (never the URL's user info)."""
+    """What a metric asks: its PromQL query, `GET <url>` (never the URL's user info), or
+    the metrics a judge compares."""
     kind = _provider_kind(metric)
     spec = _get(metric, "provider", kind) or {}
     if kind == "prometheus":
         return redact(str(spec.get("query") or ""))
+    if kind == "judge":
+        names = ", ".join(str(m.get("name")) for m in spec.get("metrics") or []
+                          if isinstance(m, dict))
+        return f"canary against baseline over {spec.get('window')}: {names}"
     if kind != "web":
         return kind
     url = str(spec.get("url") or "")
@@ -321,8 +326,11 @@ def render_trial(source: str, namespace: str, args: str, metrics: Sequence[Trial
         if "value" in measurement:
             pairs.append(("Value:", _cut(measurement["value"], 200)))
         phase = metric.phase or "Error"
-        reason = why(phase, success=metric.success, failure=metric.failure,
-                     message=measurement.get("message"))
+        message = measurement.get("message")
+        if not message and metric.kind == "judge" and not (metric.success or metric.failure):
+            # Without conditions the judge's own verdict decided; its metadata says why.
+            message = f"the judge: {(measurement.get('metadata') or {}).get('reason', phase)}"
+        reason = why(phase, success=metric.success, failure=metric.failure, message=message)
         pairs.append(("Verdict:", f"{_icon(phase)}: {reason}"))
         lines += _lines(pairs, "  ")
     measured = [m for m in metrics if m.skipped is None]

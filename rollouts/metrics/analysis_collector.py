@@ -18,6 +18,17 @@ beyond Argo, so a dashboard can plot what was measured against what was required
         the constant of a `successCondition`/`failureCondition` (`condition` is
         `success`/`failure`) that compares the result with one number
 
+and, for a `judge` metric (our statistical canary judge), from its last judgement:
+
+    analysis_run_judge_score{namespace,name,rollout,metric}        0..100
+    analysis_run_judge_threshold{namespace,name,rollout,metric,threshold}
+        the judge's `pass` and `marginal` thresholds (defaults 95 and 75)
+    analysis_run_judge_p_value{namespace,name,rollout,metric,judge_metric}
+    analysis_run_judge_effect_size{namespace,name,rollout,metric,judge_metric}
+        each compared metric's Mann-Whitney p-value and relative median shift (none
+        while it has too few samples); a judge compares at most 8, so a run adds at
+        most 8 x 2 series per judge metric
+
 `rollout` is the run's `rollouts.argoproj.io/rollout` label (or its owner), `""` for a
 run made by hand. Each run's lines are kept as text until its resourceVersion changes
 (`object_blocks`); a deleted run's series are gone at the next scrape.
@@ -35,6 +46,8 @@ from rollouts.metrics.exposition import Family
 from rollouts.metrics.object_blocks import ObjectBlocks, Row
 from rollouts.metrics.values import (
     condition_threshold,
+    judge_numbers,
+    judge_thresholds,
     measurement_value,
     metric_dry_run,
     owner_rollout,
@@ -45,6 +58,14 @@ __all__ = ["FAMILIES", "PHASES", "AnalysisRunCollector", "run_series"]
 
 PHASES = ("Pending", "Running", "Successful", "Failed", "Error", "Inconclusive")
 NAMESPACE_NAME = ["namespace", "name"]
+
+
+def _last_text(result: dict[str, Any]) -> object:
+    """The stored value of the newest measurement that has one (an Error has none)."""
+    for measurement in reversed(result.get("measurements") or []):
+        if measurement.get("value") is not None:
+            return measurement["value"]
+    return None
 
 
 def _last_value(result: dict[str, Any]) -> float | None:
@@ -77,8 +98,21 @@ FAMILIES = (
            "Constant of a metric's success or failure condition, when it compares the "
            "result with one number.", "gauge", [*NAMESPACE_NAME, "rollout", "metric",
                                                  "condition"]),
+    Family("analysis_run_judge_score",
+           "Score (0-100) of a judge metric's last judgement.", "gauge",
+           [*NAMESPACE_NAME, "rollout", "metric"]),
+    Family("analysis_run_judge_threshold",
+           "Pass and marginal score thresholds of a judge metric.", "gauge",
+           [*NAMESPACE_NAME, "rollout", "metric", "threshold"]),
+    Family("analysis_run_judge_p_value",
+           "Mann-Whitney U p-value of one metric compared by a judge metric.", "gauge",
+           [*NAMESPACE_NAME, "rollout", "metric", "judge_metric"]),
+    Family("analysis_run_judge_effect_size",
+           "Relative median shift (canary against baseline) of one metric compared by a "
+           "judge metric.", "gauge", [*NAMESPACE_NAME, "rollout", "metric", "judge_metric"]),
 )
-INFO, TYPE, PHASE, VALUE, THRESHOLD = range(len(FAMILIES))
+(INFO, TYPE, PHASE, VALUE, THRESHOLD, JUDGE_SCORE, JUDGE_THRESHOLD, JUDGE_P,
+ JUDGE_EFFECT) = range(len(FAMILIES))
 
 
 def run_series(run: dict[str, Any]) -> Iterator[Row]:
@@ -107,6 +141,22 @@ def run_series(run: dict[str, Any]) -> Iterator[Row]:
             found = condition_threshold(metric.get(f"{condition}Condition"), args)
             if found is not None:
                 yield THRESHOLD, (*key, rollout, name, condition), found[1]
+        if kind == "Judge":
+            yield from _judge_series((*key, rollout, name), metric, result)
+
+
+def _judge_series(labels: tuple[str, ...], metric: dict[str, Any],
+                  result: dict[str, Any] | None) -> Iterator[Row]:
+    for threshold, number in judge_thresholds(metric).items():
+        yield JUDGE_THRESHOLD, (*labels, threshold), number
+    score, compared = judge_numbers(_last_text(result) if result is not None else None)
+    if score is not None:
+        yield JUDGE_SCORE, labels, score
+    for judge_metric, p_value, effect in compared:
+        if p_value is not None:
+            yield JUDGE_P, (*labels, judge_metric), p_value
+        if effect is not None:
+            yield JUDGE_EFFECT, (*labels, judge_metric), effect
 
 
 class AnalysisRunCollector(Collector):

@@ -5,9 +5,12 @@
 - `condition_threshold("result[0] >= 0.95") -> (">=", 0.95)`: the constant of a simple
   comparison, so a dashboard can draw it beside the measured value;
 - `provider_type(metric)`: Argo's provider type name (`Prometheus`, `Web`, `Job` ...);
+- `judge_numbers('{"score": 50, ...}')`: the score, p-values and effect sizes in a judge
+  metric's stored value;
 - `redact_repo(url)`: a repository URL without credentials, fit for a label value.
 
-No I/O, no prometheus_client: the tests are plain examples.
+No I/O, no prometheus_client (only `rollouts.api`'s judge defaults): the tests are plain
+examples.
 """
 
 from __future__ import annotations
@@ -17,8 +20,12 @@ import math
 import re
 from typing import Any
 
+from rollouts.api.analysis import JUDGE_DEFAULT_MARGINAL, JUDGE_DEFAULT_PASS
+
 __all__ = [
     "condition_threshold",
+    "judge_numbers",
+    "judge_thresholds",
     "measurement_value",
     "metric_dry_run",
     "owner_rollout",
@@ -33,7 +40,7 @@ _PROVIDER_TYPES = {
     "prometheus": "Prometheus", "web": "Web", "job": "Job", "datadog": "Datadog",
     "newRelic": "NewRelic", "wavefront": "Wavefront", "kayenta": "Kayenta",
     "cloudWatch": "CloudWatch", "graphite": "Graphite", "influxdb": "Influxdb",
-    "skywalking": "Skywalking",
+    "skywalking": "Skywalking", "judge": "Judge",
 }
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -146,3 +153,51 @@ def redact_repo(url: object) -> str:
     scp-like `git@host:org/repo` carries no secret (the user is fixed) and is kept.
     """
     return _USERINFO.sub(r"\1", str(url or "")).rstrip("/")
+
+
+def _finite(number: object) -> float | None:
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        return None
+    return float(number) if math.isfinite(number) else None
+
+
+def judge_numbers(text: object) -> tuple[float | None, list[tuple[str, float | None,
+                                                                  float | None]]]:
+    """The score and each metric's `(name, pValue, effectSize)` in a judge metric's stored
+    value (`analysis.judge`'s `{score, classification, metrics: [...]}` as JSON text);
+    `(None, [])` for anything else, and None for a number that is absent or not finite.
+
+    >>> judge_numbers('{"score":50,"classification":"Fail","metrics":['
+    ...               '{"name":"latency","classification":"High","pValue":0.0001,'
+    ...               '"effectSize":0.3},{"name":"errors","classification":"NoData",'
+    ...               '"pValue":null,"effectSize":null}]}')
+    (50.0, [('latency', 0.0001, 0.3), ('errors', None, None)])
+    """
+    try:
+        parsed: Any = json.loads(str(text))
+    except ValueError:
+        return None, []
+    if not isinstance(parsed, dict):
+        return None, []
+    metrics = parsed.get("metrics")
+    found = [(str(m.get("name")), _finite(m.get("pValue")), _finite(m.get("effectSize")))
+             for m in (metrics if isinstance(metrics, list) else [])
+             if isinstance(m, dict) and m.get("name")]
+    return _finite(parsed.get("score")), found
+
+
+def judge_thresholds(metric: dict[str, Any]) -> dict[str, float]:
+    """`{"pass": 95.0, "marginal": 75.0}` of a judge metric (its thresholds or the
+    defaults), `{}` for another provider."""
+    provider = metric.get("provider")
+    judge = provider.get("judge") if isinstance(provider, dict) else None
+    if not isinstance(judge, dict):
+        return {}
+    thresholds = judge.get("thresholds")
+    given: dict[str, Any] = thresholds if isinstance(thresholds, dict) else {}
+    found = {"pass": JUDGE_DEFAULT_PASS, "marginal": JUDGE_DEFAULT_MARGINAL}
+    for name in found:
+        number = _finite(given.get(name))
+        if number is not None:
+            found[name] = number
+    return found

@@ -1,12 +1,15 @@
 """Every panel of the Grafana dashboards answers, against real parts: the controller
 process (rollouts + analysis controllers) serving /metrics on its own port, scraped by
 the dev cluster's Prometheus (file_sd target, 1 s), during a canary gated by an analysis
-that reads a test exporter. Then a deleted Rollout's series are gone at the next scrape."""
+that reads a test exporter and judges a canary's latency against a baseline's (a judge
+metric over a second Prometheus holding backfilled history, `prom_history`). Then a
+deleted Rollout's series are gone at the next scrape."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -22,6 +25,7 @@ from typing import Any
 
 from tests.conftest import TestCluster
 from tests.integration.exporter import Exporter, query_prometheus, wait_until_scraped
+from tests.integration.prom_history import Series, prometheus_with_history
 from tests.integration.support import set_image, wait_for, wait_phase
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "manifests" / "grafana"
@@ -190,7 +194,7 @@ def scraped_controller(cluster: TestCluster, namespace: str, tmp: Path, *,
 
 # -- the scenario ---------------------------------------------------------------------
 
-def _template(address: str) -> str:
+def _template(address: str, history: str) -> str:
     return json.dumps({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
         "metadata": {"name": "success-rate"},
@@ -199,8 +203,27 @@ def _template(address: str) -> str:
             "successCondition": "result[0] >= 0.95", "failureCondition": "result[0] < 0.5",
             "provider": {"prometheus": {"address": address,
                                         "query": 'demo_success_ratio{job="{{args.job}}"}'}},
+        }, {
+            "name": "latency-judge",
+            "provider": {"judge": {"address": history, "window": "10m", "step": "1m",
+                                   "metrics": [{"name": "latency", "direction": "increase",
+                                                "tolerance": 0.1,
+                                                "canary": 'app_latency_ms{track="canary"}',
+                                                "baseline": 'app_latency_ms{track="baseline"}'}]}},
         }]},
     })
+
+
+def _latency_history() -> list[Series]:
+    """Canary and baseline latency from one distribution (seeded), a sample a minute over
+    the last 20 minutes: the judge passes it."""
+    now = int(time.time())
+    series = []
+    for track, seed in (("baseline", 1), ("canary", 2)):
+        rng = random.Random(seed)
+        series.append(Series("app_latency_ms", [(now - 60 * (20 - i), rng.gauss(100, 10))
+                                                for i in range(21)], {"track": track}))
+    return series
 
 
 def _rollout(job: str) -> str:
@@ -231,10 +254,11 @@ def test_every_rollouts_and_analysis_panel_answers_and_deleted_series_leave(
 ) -> None:
     prometheus = cluster.prometheus_url
     with Exporter(cluster.state.prometheus_targets) as exporter, \
+            prometheus_with_history(tmp_path / "history", _latency_history()) as history, \
             scraped_controller(cluster, namespace, tmp_path) as controller:
         exporter.set("demo_success_ratio", 0.99)
         wait_until_scraped(prometheus, f'demo_success_ratio{{job="{exporter.job}"}}')
-        for manifest in (_template(prometheus), _rollout(exporter.job)):
+        for manifest in (_template(prometheus, history), _rollout(exporter.job)):
             cluster.kubectl_run("apply", "-n", namespace, "-f", "-", input=manifest)
         wait_phase(cluster, namespace, "web", "Healthy")
         set_image(cluster, namespace, "web", "app:2")
@@ -290,7 +314,8 @@ def _print_answers(prometheus: str, namespace: str) -> None:
     selector = f'{{namespace="{namespace}"}}'
     for promql in (
             f"rollout_info{selector}", f"analysis_run_measurement_value{selector}",
-            f"analysis_run_metric_threshold{selector}",
+            f"analysis_run_metric_threshold{selector}", f"analysis_run_judge_score{selector}",
+            f"analysis_run_judge_p_value{selector}", f"analysis_run_judge_effect_size{selector}",
             f"max_over_time(rollout_canary_weight{selector}[10m])",
             f"rollout_step{selector}",
             f"rollout_step_duration_seconds_count{selector}",

@@ -15,6 +15,7 @@ import pytest
 from analysis.providers import (
     PROVIDER_KINDS,
     JobProvider,
+    JudgeProvider,
     MeasureContext,
     MetricProvider,
     Outcome,
@@ -55,7 +56,7 @@ class TestTheSeam:
     def test_every_provider_satisfies_the_protocol(self) -> None:
         no_client: Any = None
         providers: list[MetricProvider] = [PrometheusProvider(), WebProvider(),
-                                           JobProvider(client=no_client)]
+                                           JobProvider(client=no_client), JudgeProvider()]
         assert [p.kind for p in providers] == list(PROVIDER_KINDS)
         assert all(isinstance(p, MetricProvider) for p in providers)
 

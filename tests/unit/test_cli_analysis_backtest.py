@@ -156,8 +156,9 @@ class TestUnusableInput:
             {"name": "smoke", "provider": {"web": {"url": "http://127.0.0.1:1/"}}}]}}
         code, _, err = run_cli(capsys, monkeypatch, "-f", write(tmp_path, web), "--from", "-1h")
         assert code == 2
-        assert err == ("error: nothing to backtest: smoke (web: only prometheus metrics have "
-                       "history to query at past instants; this one is measured live only)\n")
+        assert err == ("error: nothing to backtest: smoke (web: only prometheus and judge "
+                       "metrics have history to query at past instants; this one is measured "
+                       "live only)\n")
 
     def test_a_missing_argument(self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                 monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,6 +47,10 @@ PINNED: dict[str, frozenset[str]] = {
     **_histogram("rollout_duration_seconds", NN),
     "analysis_run_measurement_value": frozenset(NN | {"rollout", "metric"}),
     "analysis_run_metric_threshold": frozenset(NN | {"rollout", "metric", "condition"}),
+    "analysis_run_judge_score": frozenset(NN | {"rollout", "metric"}),
+    "analysis_run_judge_threshold": frozenset(NN | {"rollout", "metric", "threshold"}),
+    "analysis_run_judge_p_value": frozenset(NN | {"rollout", "metric", "judge_metric"}),
+    "analysis_run_judge_effect_size": frozenset(NN | {"rollout", "metric", "judge_metric"}),
     "app_info": frozenset(NN | {"repo", "dest_namespace", "sync_status", "health_status"}),
     "app_sync_total": frozenset(NN | {"phase"}),
     **_histogram("app_reconcile", NN),
@@ -85,6 +89,11 @@ def rollout(name: str = "web", namespace: str = "shop") -> dict[str, Any]:
     }
 
 
+JUDGEMENT = ('{"score":50,"classification":"Marginal","metrics":[{"name":"latency",'
+             '"classification":"High","pValue":0.0012,"effectSize":0.31},{"name":"errors",'
+             '"classification":"NoData","pValue":null,"effectSize":null}]}')
+
+
 def analysis_run(name: str = "web-6f7c9-2-1", namespace: str = "shop") -> dict[str, Any]:
     return {
         "metadata": {"namespace": namespace, "name": name,
@@ -94,12 +103,18 @@ def analysis_run(name: str = "web-6f7c9-2-1", namespace: str = "shop") -> dict[s
              "failureCondition": "result[0] < 0.5",
              "provider": {"prometheus": {"query": "q"}}},
             {"name": "smoke", "provider": {"job": {"spec": {}}}},
+            {"name": "judge", "provider": {"judge": {
+                "window": "10m", "thresholds": {"marginal": 50},
+                "metrics": [{"name": "latency", "canary": "a", "baseline": "b"},
+                            {"name": "errors", "canary": "c", "baseline": "d"}]}}},
         ]},
         "status": {"phase": "Running", "metricResults": [
             {"name": "success-rate", "phase": "Running", "measurements": [
                 {"phase": "Successful", "value": "[0.97]"},
                 {"phase": "Successful", "value": "[0.99]"},
                 {"phase": "Error", "message": "timeout"}]},
+            {"name": "judge", "phase": "Running", "measurements": [
+                {"phase": "Inconclusive", "value": JUDGEMENT}]},
         ]},
     }
 
@@ -192,11 +207,26 @@ class TestTheContract:
     def test_each_metric_has_one_series_per_phase_and_one_is_current(self) -> None:
         world = World()
         phases = samples(world.registry, "analysis_run_metric_phase")
-        assert len(phases) == 12  # two metrics, six phases
+        assert len(phases) == 18  # three metrics, six phases
         current = sorted(line for line in phases if line.endswith(" 1.0"))
-        assert len(current) == 2
-        assert 'metric="smoke"' in current[0] and 'phase="Pending"' in current[0]
-        assert 'phase="Running"' in current[1] and 'type="Prometheus"' in current[1]
+        assert len(current) == 3
+        assert 'metric="judge"' in current[0] and 'type="Judge"' in current[0]
+        assert 'metric="smoke"' in current[1] and 'phase="Pending"' in current[1]
+        assert 'phase="Running"' in current[2] and 'type="Prometheus"' in current[2]
+
+    def test_a_judge_metric_exports_its_score_thresholds_p_values_and_effects(self) -> None:
+        world = World()
+        labels = 'metric="judge",name="web-6f7c9-2-1",namespace="shop",rollout="web"'
+        assert samples(world.registry, "analysis_run_judge_score") == [
+            f"analysis_run_judge_score{{{labels}}} 50.0"]
+        assert sorted(samples(world.registry, "analysis_run_judge_threshold")) == [
+            f'analysis_run_judge_threshold{{{labels},threshold="marginal"}} 50.0',
+            f'analysis_run_judge_threshold{{{labels},threshold="pass"}} 95.0']
+        # The metric without data has neither a p-value nor an effect size.
+        assert samples(world.registry, "analysis_run_judge_p_value") == [
+            f'analysis_run_judge_p_value{{judge_metric="latency",{labels}}} 0.0012']
+        assert samples(world.registry, "analysis_run_judge_effect_size") == [
+            f'analysis_run_judge_effect_size{{judge_metric="latency",{labels}}} 0.31']
 
     def test_repository_labels_never_carry_credentials(self) -> None:
         world = World()

@@ -30,6 +30,7 @@ from prometheus_client.utils import floatToGoString
 from rollouts.metrics import object_series
 from rollouts.metrics.analysis_collector import PHASES, AnalysisRunCollector
 from rollouts.metrics.analysis_collector import _args as run_args
+from rollouts.metrics.analysis_collector import _last_text as last_text
 from rollouts.metrics.analysis_collector import _last_value as last_value
 from rollouts.metrics.app_metrics import ApplicationCollector, AppMetrics, GitMetrics
 from rollouts.metrics.app_metrics import _repo as app_repo
@@ -44,6 +45,8 @@ from rollouts.metrics.rollout_collector import (
 from rollouts.metrics.rollout_collector import _int as as_int
 from rollouts.metrics.values import (
     condition_threshold,
+    judge_numbers,
+    judge_thresholds,
     metric_dry_run,
     owner_rollout,
     provider_type,
@@ -115,6 +118,20 @@ def reference_runs(runs: Objects) -> Iterator[GaugeMetricFamily]:
                                    "Constant of a metric's success or failure condition, "
                                    "when it compares the result with one number.",
                                    labels=[*nn, "rollout", "metric", "condition"])
+    scores = GaugeMetricFamily("analysis_run_judge_score",
+                               "Score (0-100) of a judge metric's last judgement.",
+                               labels=[*nn, "rollout", "metric"])
+    judge_thresholds_ = GaugeMetricFamily(
+        "analysis_run_judge_threshold", "Pass and marginal score thresholds of a judge metric.",
+        labels=[*nn, "rollout", "metric", "threshold"])
+    p_values = GaugeMetricFamily(
+        "analysis_run_judge_p_value",
+        "Mann-Whitney U p-value of one metric compared by a judge metric.",
+        labels=[*nn, "rollout", "metric", "judge_metric"])
+    effects = GaugeMetricFamily(
+        "analysis_run_judge_effect_size",
+        "Relative median shift (canary against baseline) of one metric compared by a judge "
+        "metric.", labels=[*nn, "rollout", "metric", "judge_metric"])
     for run in runs():
         meta = run.get("metadata") or {}
         key = [str(meta.get("namespace") or ""), str(meta.get("name") or "")]
@@ -141,7 +158,20 @@ def reference_runs(runs: Objects) -> Iterator[GaugeMetricFamily]:
                 found = condition_threshold(metric.get(f"{condition}Condition"), args)
                 if found is not None:
                     thresholds.add_metric([*key, rollout, name, condition], found[1])
-    yield from (info, types, phases, values, thresholds)
+            if kind != "Judge":
+                continue
+            for threshold, limit in judge_thresholds(metric).items():
+                judge_thresholds_.add_metric([*key, rollout, name, threshold], limit)
+            score, compared = judge_numbers(last_text(result) if result is not None else None)
+            if score is not None:
+                scores.add_metric([*key, rollout, name], score)
+            for judged, p_value, effect in compared:
+                if p_value is not None:
+                    p_values.add_metric([*key, rollout, name, judged], p_value)
+                if effect is not None:
+                    effects.add_metric([*key, rollout, name, judged], effect)
+    yield from (info, types, phases, values, thresholds, scores, judge_thresholds_, p_values,
+                effects)
 
 
 def reference_apps(apps: Objects) -> Iterator[GaugeMetricFamily]:
@@ -204,17 +234,22 @@ def rollout(index: int, namespace: str = "shop", name: str | None = None) -> dic
 
 def run(index: int, namespace: str = "shop", name: str | None = None,
         rollout_name: str | None = None) -> dict[str, Any]:
-    values = ["[0.97]", "0.5", "[]", "true", '{"a": 1}', "[1e300]", "-0.0", "[12345678.9]"]
+    values = ["[0.97]", "0.5", "[]", "true", '{"a": 1}', "[1e300]", "-0.0", "[12345678.9]",
+              '{"score":50,"classification":"Fail","metrics":[{"name":"latency",'
+              '"classification":"High","pValue":0.0001,"effectSize":0.3},{"name":"errors",'
+              '"classification":"NoData","pValue":null,"effectSize":null}]}']
     providers: list[dict[str, Any]] = [
         {"prometheus": {"query": "q"}}, {"web": {"url": "u"}}, {"job": {"spec": {}}},
-        {"plugin": {"argoproj-labs/sample": {}}}, {}]
+        {"plugin": {"argoproj-labs/sample": {}}}, {},
+        {"judge": {"window": "10m", "thresholds": {"pass": 90}, "metrics": []}}]
     metrics = [{"name": f"m{k}", "provider": providers[(index + k) % len(providers)],
                 "successCondition": ["result[0] >= 0.95", "{{args.floor}} < result",
                                      "len(result) > 0"][(index + k) % 3],
                 "failureCondition": "result > 5" if k else None}
                for k in range(3)]
     results = [{"name": f"m{k}", "phase": ["Running", "Successful", "Failed", "Error"][k],
-                "measurements": [{"value": values[(index + k + n) % len(values)]}
+                "measurements": [{"value": values[-1] if "judge" in metrics[k]["provider"]
+                                  and n == 2 else values[(index + k + n) % len(values)]}
                                  for n in range(3)],
                 **({"dryRun": True} if k == 2 else {})}
                for k in range(index % 4)]
