@@ -152,10 +152,10 @@ def analysis_backtest(paths: tuple[str, ...], rollout_name: str | None,
             read_rules(trial)
         except InvalidRun as invalid:
             raise _unusable(f"{label} cannot run: {args.redact(str(invalid))}; fix it") from None
-        for metric in metrics:
-            _probe(provider, metric, span, args, probed)
         judge_queries = [0]  # beyond one a measurement: a judge sends two per compared metric
-        measure = _measurer(provider, args, judge_queries)
+        # The probe is made on a metric's first measurement, so the work bound that
+        # `backtest` checks first refuses a too large window before any query is sent.
+        measure = _measurer(provider, args, judge_queries, span, probed)
         try:
             result = backtest(trial, span, measure, redact=args.redact)
         except TooMuchWork as too_much:
@@ -350,10 +350,12 @@ def _probe(provider: PrometheusProvider, metric: Mapping[str, Any], span: Window
 
 
 def _measurer(provider: PrometheusProvider, args: ResolvedArgs, judge_queries: list[int],
+              span: Window, probed: dict[str, None],
               ) -> Callable[[Mapping[str, Any], datetime], Outcome]:
     judge = JudgeProvider(default_address=provider.default_address, egress=provider.egress)
 
     def measure(metric: Mapping[str, Any], at: datetime) -> Outcome:
+        _probe(provider, metric, span, args, probed)
         if provider_for(dict(metric)) == "judge":
             judged = judge.measure(MeasureContext(namespace="", run_name="backtest", run_uid="",
                                                   metric=dict(metric), previous=None, now=at))
