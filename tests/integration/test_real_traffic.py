@@ -133,6 +133,10 @@ def test_the_canary_share_of_real_requests_follows_the_httproute_weight(
              "two ready endpoints behind each Service")
     traefik.wait_weights({"shop-stable": 100, "shop-canary": 0})
     traefik.wait_servers({"shop-stable": 2, "shop-canary": 2})
+    # Traefik learns the endpoints from the API server and the pod responder learns the
+    # pods (and opens a port's listener) from its own watch: wait for the slower one.
+    wait_for(lambda: send(traefik.url, 1, "shop-route.test").versions == {"v1": 1}, 30,
+             "a stable pod answering through Traefik")
     first = send(traefik.url, 50, "shop-route.test")
     assert first.versions == {"v1": 50}, first.errors
 
@@ -158,6 +162,8 @@ def test_a_rollout_moves_real_traffic_step_by_step(
         old = wait_phase(cluster, ns, "steps", "Healthy", timeout=90)["stableRS"]
         traefik.wait_weights({"steps-stable": 100, "steps-canary": 0})
         traefik.wait_servers({"steps-stable": 2})
+        wait_for(lambda: send(traefik.url, 1, host).versions == {old: 1}, 30,
+                 "a stable pod answering through Traefik")
         assert send(traefik.url, 50, host).versions == {old: 50}
         _update(cluster, ns, "steps", {})
         for step, weight in ((1, 20), (3, 50)):
