@@ -317,15 +317,7 @@ def value_from_answer(answer: Any) -> tuple[list[float] | float, list[str]]:
 
     Raises `QueryError` for an error answer, a string result, or anything malformed.
     """
-    if not isinstance(answer, dict):
-        raise QueryError("the answer is not a Prometheus API object")
-    if answer.get("status") != "success":
-        kind = answer.get("errorType") or "error"
-        raise QueryError(f"query failed ({kind}): {answer.get('error') or 'no reason given'}")
-    data = answer.get("data")
-    if not isinstance(data, dict):
-        raise QueryError("the answer has no data")
-    warnings = [str(w) for w in answer.get("warnings") or [] if w]
+    data, warnings = _envelope(answer)
     result_type, result = data.get("resultType"), data.get("result")
     if result_type == "vector":
         return [_sample_value(sample.get("value"), sample) for sample in _series(result)], warnings
@@ -341,6 +333,20 @@ def value_from_answer(answer: Any) -> tuple[list[float] | float, list[str]]:
     raise QueryError(f"unexpected result type {result_type!r}")
 
 
+
+def _envelope(answer: Any) -> tuple[dict[str, Any], list[str]]:
+    """The `data` of a successful Prometheus API answer and its warnings; `QueryError` for
+    an error answer or anything that is not one."""
+    if not isinstance(answer, dict):
+        raise QueryError("the answer is not a Prometheus API object")
+    if answer.get("status") != "success":
+        kind = answer.get("errorType") or "error"
+        raise QueryError(f"query failed ({kind}): {answer.get('error') or 'no reason given'}")
+    data = answer.get("data")
+    if not isinstance(data, dict):
+        raise QueryError("the answer has no data")
+    return data, [str(w) for w in answer.get("warnings") or [] if w]
+
 def values_from_range_answer(answer: Any) -> tuple[list[list[float]], list[str]]:
     """Each series' values (in time order) in a `/api/v1/query_range` answer, and warnings.
 
@@ -350,15 +356,7 @@ def values_from_range_answer(answer: Any) -> tuple[list[list[float]], list[str]]
 
     Raises `QueryError` for an error answer, a result that is not a matrix, or garbage.
     """
-    if not isinstance(answer, dict):
-        raise QueryError("the answer is not a Prometheus API object")
-    if answer.get("status") != "success":
-        kind = answer.get("errorType") or "error"
-        raise QueryError(f"query failed ({kind}): {answer.get('error') or 'no reason given'}")
-    data = answer.get("data")
-    if not isinstance(data, dict):
-        raise QueryError("the answer has no data")
-    warnings = [str(w) for w in answer.get("warnings") or [] if w]
+    data, warnings = _envelope(answer)
     if data.get("resultType") != "matrix":
         raise QueryError(f"a range query gave {data.get('resultType')!r}, not a matrix")
     found: list[list[float]] = []
