@@ -128,7 +128,8 @@ class PrometheusRequest:
         if not address:
             raise ValueError(
                 f"{prefix}.address is not set: give the Prometheus URL "
-                f"(http://prometheus:9090) or set {ADDRESS_ENV} on the controller"
+                f"(http://prometheus:9090) or set {ADDRESS_ENV} (in the controller's or "
+                f"the CLI's environment)"
             )
         shown = display_url(address)
         if not address.startswith(("http://", "https://")) or shown in ("http://", "https://"):
