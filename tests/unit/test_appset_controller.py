@@ -16,38 +16,10 @@ from reconciler.appset.controller import ApplicationSetController
 from reconciler.source import GitSource
 from rollouts.kube import APPLICATION, Conflict, Kind, KubeClient
 from rollouts.kube.shared import SharedInformers
+from tests.unit.fake_informers import FakeInformer, FakeShared
 
 Obj = dict[str, Any]
 NS = "rollouts"
-
-
-class FakeInformer:
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], Obj] = {}
-        self.handlers: list[Any] = []
-
-    def get(self, namespace: str | None, name: str) -> Obj | None:
-        return self.objects.get((namespace or "", name))
-
-    def list(self, namespace: str | None = None) -> list[Obj]:
-        return [o for (ns, _), o in sorted(self.objects.items()) if namespace in (None, ns)]
-
-    def add_handler(self, handler: Any) -> None:
-        self.handlers.append(handler)
-
-    def put(self, obj: Obj) -> None:
-        meta = obj["metadata"]
-        self.objects[(meta.get("namespace", ""), meta["name"])] = obj
-
-
-class FakeShared:
-    def __init__(self) -> None:
-        self.made: dict[tuple[str, str | None], FakeInformer] = {}
-
-    def informer(self, kind: Any, namespace: str | None = None, label_selector: Any = None,
-                 **_: Any) -> FakeInformer:
-        return self.made.setdefault((kind.kind, str(label_selector) if label_selector
-                                     else None), FakeInformer())
 
 
 class FakeClient:

@@ -16,35 +16,9 @@ from rollouts.notifications.controller import NotificationController
 from rollouts.notifications.plan import Outcome
 from rollouts.notifications.state import NOTIFIED_ANNOTATION
 from rollouts.runtime import FakeClock
+from tests.unit.fake_informers import FakeInformer, FakeShared
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
-
-
-class FakeInformer:
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def get(self, namespace: str | None, name: str) -> dict[str, Any] | None:
-        return self.objects.get((namespace or "", name))
-
-    def list(self, namespace: str | None = None) -> list[dict[str, Any]]:
-        return [o for (ns, _), o in self.objects.items() if namespace in (None, ns)]
-
-    def add_handler(self, handler: Any) -> None:
-        pass
-
-    def put(self, obj: dict[str, Any]) -> None:
-        meta = obj["metadata"]
-        self.objects[(meta.get("namespace", ""), meta["name"])] = obj
-
-
-class FakeShared:
-    def __init__(self) -> None:
-        self.made: dict[tuple[str, str | None], FakeInformer] = {}
-
-    def informer(self, kind: Any, namespace: str | None = None, label_selector: Any = None,
-                 *, field_selector: str | None = None) -> FakeInformer:
-        return self.made.setdefault((kind.kind, field_selector), FakeInformer())
 
 
 class FakeClient:
