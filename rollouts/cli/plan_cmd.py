@@ -80,8 +80,7 @@ def load_manifests(paths: tuple[str, ...]) -> list[dict[str, Any]]:
 
 
 def _templates(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
-    return {str((d.get("metadata") or {}).get("name")): d for d in docs
-            if d.get("kind") == kind and (d.get("metadata") or {}).get("name")}
+    return _named([d for d in docs if d.get("kind") == kind])
 
 
 def _named(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
