@@ -168,12 +168,13 @@ def plan(name: str | None, paths: tuple[str, ...], output: str, kube: KubeOption
         templates = _templates(docs, "AnalysisTemplate")
         cluster_templates = _templates(docs, "ClusterAnalysisTemplate")
     status = rollout.get("status") or {}
+    # Live: the pod hashes the controller reported; offline None (the plan hashes the
+    # template itself and the stable one is unknown).
     hashes = {key: str(status[field]) for key, field in (("Stable", "stableRS"),
                                                          ("Latest", "currentPodHash"))
-              if live and status.get(field)}
+              if status.get(field)} if live else None
     try:
-        timeline = plan_timeline(rollout, templates, cluster_templates,
-                                 hashes if live else None)
+        timeline = plan_timeline(rollout, templates, cluster_templates, hashes)
     except PlanProblem as problem:
         raise _unusable(f"{problem}") from None
     if live:
