@@ -241,6 +241,8 @@ class World:
     # -- the cluster's side ------------------------------------------------------------
 
     def _apply(self, plan: Plan) -> None:
+        # tests/unit/canary_sim.py carries out a Plan the same way on purpose: the test
+        # comparing the timeline with the planner driven there must not share this code.
         if plan.create_replica_set:
             rs = copy.deepcopy(plan.create_replica_set)
             n = rs["spec"]["replicas"]
