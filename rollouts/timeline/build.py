@@ -211,10 +211,6 @@ def plan_timeline(doc: Any, templates: dict[str, dict[str, Any]],
                   describe_run=lambda run: substituted_metrics(run, fixed))
     world.services = dict.fromkeys(_services(spec.model))
     canary = spec.model.spec.strategy.canary if spec.model.spec.strategy else None
-    if canary is not None:
-        world.experiment_seconds = {
-            i: (step.experiment.duration.seconds if step.experiment.duration else None)
-            for i, step in enumerate(canary.step_list) if step.experiment is not None}
     template = _template_of(raw)
     if not isinstance(raw["spec"].get("template"), dict):
         notes.append("spec.workloadRef: the Deployment's pod template is not read; the "

@@ -38,6 +38,7 @@ from typing import Any
 from analysis.decide import Outcome, plan_run, record
 from analysis.decide_rules import InvalidRun, read_rules
 from rollouts.api import check_object
+from rollouts.api.duration import Duration
 from rollouts.api.rollout import Rollout
 from rollouts.core import Plan
 from rollouts.core.analysis_runs import STEP_LABEL, TYPE_LABEL
@@ -179,8 +180,6 @@ class World:
     # A created run -> its metrics substituted as the analysis controller would (None: not
     # known offline); given by the caller, so the world plays the schedule the gate shows.
     describe_run: Callable[[dict[str, Any]], list[dict[str, Any]] | None] | None = None
-    # step index -> experiment duration in seconds (None: none given).
-    experiment_seconds: dict[int, float | None] = field(default_factory=dict)
     replica_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
     services: dict[str, str | None] = field(default_factory=dict)
     runs: dict[str, RunRecord] = field(default_factory=dict)
@@ -314,8 +313,9 @@ class World:
         if name in self.experiments:
             return
         created = copy.deepcopy(manifest)
-        step = (created["metadata"].get("labels") or {}).get(STEP_LABEL)
-        seconds = self.experiment_seconds.get(int(step)) if step is not None else None
+        # The step's duration, as the planner copied it (checked with the Rollout).
+        duration = (created.get("spec") or {}).get("duration")
+        seconds = Duration.parse(duration).seconds if duration is not None else None
         self.experiments[name] = created
         if seconds is None:
             created["status"] = {"phase": "Successful"}
