@@ -17,7 +17,6 @@ the cluster.
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +26,7 @@ import click
 from rollouts.boundedyaml import YamlProblem, load_documents
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, kube_options
+from rollouts.cli.output import dump_object
 from rollouts.kube import ANALYSIS_TEMPLATE, CLUSTER_ANALYSIS_TEMPLATE, ROLLOUT, KubeError
 from rollouts.timeline import PlanProblem, Timeline, plan_timeline
 from rollouts.timeline.live import mark_live
@@ -185,6 +185,6 @@ def plan(name: str | None, paths: tuple[str, ...], output: str, kube: KubeOption
 
 def _print(timeline: Timeline, output: str) -> None:
     if output == "json":
-        click.echo(json.dumps(timeline.to_json(), indent=2))
+        dump_object(timeline.to_json(), output)
     else:
         click.echo(render_timeline(timeline))
