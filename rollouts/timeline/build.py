@@ -155,12 +155,10 @@ def _hash_args(analyses: list[RolloutAnalysis], has_template: bool,
 def _settle(world: World, model: Rollout, *, until_complete: bool) -> list[str]:
     """Reconcile, promote, let time pass, until nothing more happens. Notes on a stop."""
     passes = 0
-    promoted: str | None = None
     while passes < MAX_PASSES:
         passes += 1
         before = world.state()
-        record = world.reconcile(model, promoted)
-        promoted = None
+        record = world.reconcile(model)
         status = record.status
         if world.state() != before:
             continue
@@ -168,7 +166,6 @@ def _settle(world: World, model: Rollout, *, until_complete: bool) -> list[str]:
         timed = {"pause", "auto-promotion"} & set(record.plan.wake_at)
         if conditions and not timed:
             # An indefinite pause: promoted at once, as `rollouts promote` would.
-            promoted = str(conditions[0].get("reason") or "")
             world.raw["status"].pop("pauseConditions", None)
             continue
         wake = world.next_wake(record.plan)

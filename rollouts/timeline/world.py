@@ -115,7 +115,6 @@ class PassRecord:
     stable_replicas: int
     older_replicas: int
     services: dict[str, str | None]
-    promoted: str | None = None  # the pause reason this pass's promotion lifted
 
 
 def schedule_of(run: dict[str, Any], substituted: list[dict[str, Any]] | None
@@ -210,7 +209,7 @@ class World:
             services=dict(self.services), traffic=traffic,
             experiments=[copy.deepcopy(e) for e in self.experiments.values()])
 
-    def reconcile(self, model: Rollout, promoted: str | None = None) -> PassRecord:
+    def reconcile(self, model: Rollout) -> PassRecord:
         """One pass of the controller's planner, carried out."""
         plan = plan_rollout(self.raw, model, self.observed(), [])
         self._apply(plan)
@@ -222,7 +221,7 @@ class World:
         # Once the new set is stable, "stable" is the previous one still running.
         stable = counts.get(stable_hash, 0) if stable_hash != new_hash else older
         record_ = PassRecord(self.now, plan, status, counts.get(new_hash, 0), stable, older,
-                             dict(self.services), promoted)
+                             dict(self.services))
         self.passes.append(record_)
         return record_
 
