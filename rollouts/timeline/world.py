@@ -98,7 +98,6 @@ class RunRecord:
     # Why its length is not a schedule of its own: None (played), "unbounded: ...",
     # "unknown: ...".
     timing: str | None = None
-    skeleton: dict[str, Any] | None = None
     # When the schedule ends (played at creation); `finished` once the world got there.
     ends: datetime | None = None
     finished: datetime | None = None
@@ -294,9 +293,9 @@ class World:
             created["status"] = {"phase": "Running"}
             return
         substituted = self.describe_run(created) if self.describe_run else None
-        run.skeleton, run.timing = schedule_of(created, substituted)
-        if run.skeleton is not None:
-            run.ends, problem, played = play_schedule(run.skeleton, self.now, self.budget)
+        skeleton, run.timing = schedule_of(created, substituted)
+        if skeleton is not None:
+            run.ends, problem, played = play_schedule(skeleton, self.now, self.budget)
             self.budget -= played
             if run.ends is None:
                 run.timing = problem
