@@ -17,7 +17,6 @@ the cluster.
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +26,7 @@ import click
 from rollouts.boundedyaml import YamlProblem, load_documents
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, kube_options
+from rollouts.cli.output import dump_object
 from rollouts.kube import ANALYSIS_TEMPLATE, CLUSTER_ANALYSIS_TEMPLATE, ROLLOUT, KubeError
 from rollouts.timeline import PlanProblem, Timeline, plan_timeline
 from rollouts.timeline.live import mark_live
@@ -80,8 +80,7 @@ def load_manifests(paths: tuple[str, ...]) -> list[dict[str, Any]]:
 
 
 def _templates(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
-    return {str((d.get("metadata") or {}).get("name")): d for d in docs
-            if d.get("kind") == kind and (d.get("metadata") or {}).get("name")}
+    return _named([d for d in docs if d.get("kind") == kind])
 
 
 def _named(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -169,12 +168,13 @@ def plan(name: str | None, paths: tuple[str, ...], output: str, kube: KubeOption
         templates = _templates(docs, "AnalysisTemplate")
         cluster_templates = _templates(docs, "ClusterAnalysisTemplate")
     status = rollout.get("status") or {}
+    # Live: the pod hashes the controller reported; offline None (the plan hashes the
+    # template itself and the stable one is unknown).
     hashes = {key: str(status[field]) for key, field in (("Stable", "stableRS"),
                                                          ("Latest", "currentPodHash"))
-              if live and status.get(field)}
+              if status.get(field)} if live else None
     try:
-        timeline = plan_timeline(rollout, templates, cluster_templates,
-                                 hashes if live else None)
+        timeline = plan_timeline(rollout, templates, cluster_templates, hashes)
     except PlanProblem as problem:
         raise _unusable(f"{problem}") from None
     if live:
@@ -185,6 +185,6 @@ def plan(name: str | None, paths: tuple[str, ...], output: str, kube: KubeOption
 
 def _print(timeline: Timeline, output: str) -> None:
     if output == "json":
-        click.echo(json.dumps(timeline.to_json(), indent=2))
+        dump_object(timeline.to_json(), output)
     else:
         click.echo(render_timeline(timeline))

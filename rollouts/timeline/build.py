@@ -155,12 +155,10 @@ def _hash_args(analyses: list[RolloutAnalysis], has_template: bool,
 def _settle(world: World, model: Rollout, *, until_complete: bool) -> list[str]:
     """Reconcile, promote, let time pass, until nothing more happens. Notes on a stop."""
     passes = 0
-    promoted: str | None = None
     while passes < MAX_PASSES:
         passes += 1
         before = world.state()
-        record = world.reconcile(model, promoted)
-        promoted = None
+        record = world.reconcile(model)
         status = record.status
         if world.state() != before:
             continue
@@ -168,7 +166,6 @@ def _settle(world: World, model: Rollout, *, until_complete: bool) -> list[str]:
         timed = {"pause", "auto-promotion"} & set(record.plan.wake_at)
         if conditions and not timed:
             # An indefinite pause: promoted at once, as `rollouts promote` would.
-            promoted = str(conditions[0].get("reason") or "")
             world.raw["status"].pop("pauseConditions", None)
             continue
         wake = world.next_wake(record.plan)
@@ -211,10 +208,6 @@ def plan_timeline(doc: Any, templates: dict[str, dict[str, Any]],
                   describe_run=lambda run: substituted_metrics(run, fixed))
     world.services = dict.fromkeys(_services(spec.model))
     canary = spec.model.spec.strategy.canary if spec.model.spec.strategy else None
-    if canary is not None:
-        world.experiment_seconds = {
-            i: (step.experiment.duration.seconds if step.experiment.duration else None)
-            for i, step in enumerate(canary.step_list) if step.experiment is not None}
     template = _template_of(raw)
     if not isinstance(raw["spec"].get("template"), dict):
         notes.append("spec.workloadRef: the Deployment's pod template is not read; the "

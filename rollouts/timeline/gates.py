@@ -54,14 +54,22 @@ def stand_in(name: str) -> dict[str, Any]:
                                   "provider": {"web": {"url": "http://rollouts-plan.invalid/"}}}]}}
 
 
+def _value(arg: dict[str, Any], fixed: dict[str, str | None]) -> str | None:
+    """The run argument's value known offline (`fixed` overrides the run's: None is not
+    known)."""
+    name = str(arg.get("name"))
+    value = fixed[name] if name in fixed else arg.get("value")
+    return None if value is None else str(value)
+
+
 def _known_args(run: dict[str, Any], fixed: dict[str, str | None]) -> dict[str, str]:
-    """Argument values of the run known offline (`fixed` overrides the run's: None is
-    not known); the others map to their placeholder, so substituting keeps them."""
+    """Argument values of the run known offline; the others map to their placeholder, so
+    substituting keeps them."""
     values: dict[str, str] = {}
     for arg in (run.get("spec") or {}).get("args") or []:
         name = str(arg.get("name"))
-        value = fixed[name] if name in fixed else arg.get("value")
-        values[name] = str(value) if value is not None else f"{{{{args.{name}}}}}"
+        value = _value(arg, fixed)
+        values[name] = value if value is not None else f"{{{{args.{name}}}}}"
     return values
 
 
@@ -136,8 +144,7 @@ def describe_gate(kind: str, run: dict[str, Any], analysis: RolloutAnalysis | No
     args = []
     for arg in (run.get("spec") or {}).get("args") or []:
         name = str(arg.get("name"))
-        given = fixed[name] if name in fixed else arg.get("value")
-        value = None if given is None else str(given)
+        value = _value(arg, fixed)
         source = sources.get(name)
         if source is None:
             from_secret = isinstance(arg.get("valueFrom"), dict)

@@ -38,7 +38,6 @@ def mark_live(timeline: Timeline, live: dict[str, Any], now: datetime) -> None:
     before the current one are done, the current one is marked, and the time left is
     counted from `now` (a timed pause from when it began)."""
     status = live.get("status") or {}
-    spec = live.get("spec") or {}
     current_hash = status.get("currentPodHash")
     if not current_hash:
         timeline.notes.append("the controller has not reported on this Rollout yet: "
@@ -80,6 +79,4 @@ def mark_live(timeline: Timeline, live: dict[str, Any], now: datetime) -> None:
             stage.min_seconds = left
     if status.get("abort"):
         timeline.notes.append("the rollout is aborted: `rollouts retry` starts it over")
-    if spec.get("paused"):
-        timeline.notes.append("paused by spec.paused: `rollouts promote` resumes it")
     timeline.retime()

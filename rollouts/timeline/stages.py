@@ -15,6 +15,7 @@ Neighbours: `build` (drives the world), `gates` (analysis), `live` (a live Rollo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -109,12 +110,14 @@ def canary_stages(world: World, model: Rollout, missing: tuple[set[str], set[str
     if canary.analysis is not None and canary.analysis.templates:
         start_step = canary.analysis.starting_step_or_default
         if run is not None:
-            background = _gate("background", run, canary.analysis, world, missing, fixed,
-                               start_step)
-            background = Gate(background.kind, background.templates, background.args,
-                              background.metrics, None,
-                              background.waits if background.waits and background.waits.
-                              startswith("unknown: template") else None, start_step)
+            gate = _gate("background", run, canary.analysis, world, missing, fixed,
+                         start_step)
+            # It runs beside the steps: it adds no time, and only a missing template is
+            # worth a wait.
+            missing_template = gate.waits is not None and gate.waits.startswith(
+                "unknown: template")
+            background = replace(gate, min_seconds=None,
+                                 waits=gate.waits if missing_template else None)
     return stages, background
 
 

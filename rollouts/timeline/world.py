@@ -38,6 +38,7 @@ from typing import Any
 from analysis.decide import Outcome, plan_run, record
 from analysis.decide_rules import InvalidRun, read_rules
 from rollouts.api import check_object
+from rollouts.api.duration import Duration
 from rollouts.api.rollout import Rollout
 from rollouts.core import Plan
 from rollouts.core.analysis_runs import STEP_LABEL, TYPE_LABEL
@@ -97,7 +98,6 @@ class RunRecord:
     # Why its length is not a schedule of its own: None (played), "unbounded: ...",
     # "unknown: ...".
     timing: str | None = None
-    skeleton: dict[str, Any] | None = None
     # When the schedule ends (played at creation); `finished` once the world got there.
     ends: datetime | None = None
     finished: datetime | None = None
@@ -114,7 +114,6 @@ class PassRecord:
     stable_replicas: int
     older_replicas: int
     services: dict[str, str | None]
-    promoted: str | None = None  # the pause reason this pass's promotion lifted
 
 
 def schedule_of(run: dict[str, Any], substituted: list[dict[str, Any]] | None
@@ -179,8 +178,6 @@ class World:
     # A created run -> its metrics substituted as the analysis controller would (None: not
     # known offline); given by the caller, so the world plays the schedule the gate shows.
     describe_run: Callable[[dict[str, Any]], list[dict[str, Any]] | None] | None = None
-    # step index -> experiment duration in seconds (None: none given).
-    experiment_seconds: dict[int, float | None] = field(default_factory=dict)
     replica_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
     services: dict[str, str | None] = field(default_factory=dict)
     runs: dict[str, RunRecord] = field(default_factory=dict)
@@ -211,7 +208,7 @@ class World:
             services=dict(self.services), traffic=traffic,
             experiments=[copy.deepcopy(e) for e in self.experiments.values()])
 
-    def reconcile(self, model: Rollout, promoted: str | None = None) -> PassRecord:
+    def reconcile(self, model: Rollout) -> PassRecord:
         """One pass of the controller's planner, carried out."""
         plan = plan_rollout(self.raw, model, self.observed(), [])
         self._apply(plan)
@@ -223,7 +220,7 @@ class World:
         # Once the new set is stable, "stable" is the previous one still running.
         stable = counts.get(stable_hash, 0) if stable_hash != new_hash else older
         record_ = PassRecord(self.now, plan, status, counts.get(new_hash, 0), stable, older,
-                             dict(self.services), promoted)
+                             dict(self.services))
         self.passes.append(record_)
         return record_
 
@@ -241,6 +238,8 @@ class World:
     # -- the cluster's side ------------------------------------------------------------
 
     def _apply(self, plan: Plan) -> None:
+        # tests/unit/canary_sim.py carries out a Plan the same way on purpose: the test
+        # comparing the timeline with the planner driven there must not share this code.
         if plan.create_replica_set:
             rs = copy.deepcopy(plan.create_replica_set)
             n = rs["spec"]["replicas"]
@@ -294,9 +293,9 @@ class World:
             created["status"] = {"phase": "Running"}
             return
         substituted = self.describe_run(created) if self.describe_run else None
-        run.skeleton, run.timing = schedule_of(created, substituted)
-        if run.skeleton is not None:
-            run.ends, problem, played = play_schedule(run.skeleton, self.now, self.budget)
+        skeleton, run.timing = schedule_of(created, substituted)
+        if skeleton is not None:
+            run.ends, problem, played = play_schedule(skeleton, self.now, self.budget)
             self.budget -= played
             if run.ends is None:
                 run.timing = problem
@@ -312,8 +311,9 @@ class World:
         if name in self.experiments:
             return
         created = copy.deepcopy(manifest)
-        step = (created["metadata"].get("labels") or {}).get(STEP_LABEL)
-        seconds = self.experiment_seconds.get(int(step)) if step is not None else None
+        # The step's duration, as the planner copied it (checked with the Rollout).
+        duration = (created.get("spec") or {}).get("duration")
+        seconds = Duration.parse(duration).seconds if duration is not None else None
         self.experiments[name] = created
         if seconds is None:
             created["status"] = {"phase": "Successful"}

@@ -332,6 +332,17 @@ def test_live_blue_green_paused_is_at_its_pause() -> None:
     assert [s.state for s in timeline.stages] == ["done", "current", "pending", "pending"]
 
 
+def test_live_paused_by_spec_says_so_once() -> None:
+    raw = rollout([{"setWeight": 20}, {"pause": {}}])
+    raw["spec"]["paused"] = True
+    timeline = plan_timeline(copy.deepcopy(raw), {}, {})
+    raw["status"] = {"currentPodHash": "new", "stableRS": "old", "currentStepIndex": 1}
+    mark_live(timeline, raw, START)
+    said = [note for note in timeline.notes if "spec.paused" in note]
+    assert said == ["spec.paused is set: nothing moves until `rollouts promote`; planned "
+                    "as if resumed"]
+
+
 def test_live_without_an_update_in_progress_says_so() -> None:
     raw = rollout([{"setWeight": 20}])
     timeline = plan_timeline(copy.deepcopy(raw), {}, {})
