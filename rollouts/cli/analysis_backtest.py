@@ -57,6 +57,7 @@ from rollouts.cli.analysis_backtest_rollout import (
 from rollouts.cli.analysis_backtest_view import Played, chart, render_json, render_text, verdict
 from rollouts.cli.analysis_cmds import (
     ANALYSIS_KINDS,
+    analysis_group,
     load_documents,
     parse_arg_assignments,
     pick_document,
@@ -407,18 +408,11 @@ def _outcome(phase: AnalysisPhase) -> str:
 
 # --- registration ----------------------------------------------------------------------
 
-@click.group("analysis")
-def analysis_group() -> None:
-    """Try analysis templates against live metrics, or past ones (backtest)."""
-
-
-analysis_group.add_command(analysis_backtest)
-
-
 def register(cli: click.Group) -> None:
-    """Add `analysis backtest`, merging into an `analysis` group already there."""
+    """Add `analysis backtest` to the `analysis` group already registered, else to
+    `analysis_cmds`' group (which its own `register` then finds in place)."""
     existing = cli.commands.get("analysis")
-    if isinstance(existing, click.Group) and existing is not analysis_group:
-        existing.add_command(analysis_backtest)
-    else:
-        cli.add_command(analysis_group)
+    group = existing if isinstance(existing, click.Group) else analysis_group
+    group.add_command(analysis_backtest)
+    if existing is None:
+        cli.add_command(group)
