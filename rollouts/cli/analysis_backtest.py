@@ -247,11 +247,10 @@ def _fetch_templates(rollout: dict[str, Any], templates: dict[str, dict[str, Any
                      cluster_templates: dict[str, dict[str, Any]], kube: KubeOptions) -> None:
     """Read the templates the Rollout refers to that the -f files do not hold."""
     session = kube.session()
-    text = json.dumps(rollout.get("spec") or {})
     for ref in _template_refs(rollout.get("spec") or {}):
         name, cluster = str(ref.get("templateName") or ""), bool(ref.get("clusterScope"))
         into = cluster_templates if cluster else templates
-        if not name or name in into or name not in text:
+        if not name or name in into:
             continue
         kind = CLUSTER_ANALYSIS_TEMPLATE if cluster else ANALYSIS_TEMPLATE
         try:
