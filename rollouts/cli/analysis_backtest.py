@@ -64,6 +64,7 @@ from rollouts.cli.analysis_cmds import (
     resolve_run_args,
     trial_run,
 )
+from rollouts.cli.analysis_view import args_text
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, kube_options
 from rollouts.kube import ANALYSIS_TEMPLATE, CLUSTER_ANALYSIS_TEMPLATE, ROLLOUT, NotFound
@@ -377,14 +378,8 @@ def _measurer(provider: PrometheusProvider, args: ResolvedArgs, judge_queries: l
 
 
 def _shown_args(run: dict[str, Any], args: ResolvedArgs) -> str:
-    shown = []
-    for arg in run["spec"].get("args") or []:
-        name = str(arg.get("name"))
-        if isinstance(arg.get("valueFrom"), dict) and arg["valueFrom"].get("secretKeyRef"):
-            shown.append(f"{name}=(from a Secret)")
-        elif arg.get("value") is not None:
-            shown.append(f"{name}={args.redact(str(arg['value']))}")
-    return ", ".join(shown)
+    declared = run["spec"].get("args")
+    return args.redact(args_text(declared)) if declared else ""
 
 
 def _write_chart(path: str, played: list[Played], span: Window) -> None:
