@@ -32,7 +32,6 @@ __all__ = [
     "InvalidRun",
     "MetricRules",
     "RunRules",
-    "describe_empty",
     "is_empty",
     "read_rules",
 ]
@@ -83,12 +82,9 @@ class MetricRules:
         with a message saying so.
         """
         if self.empty_result is not None:
-            if is_empty(value):
-                empty: str | None = describe_empty(value)
-            elif self.provider == "judge" and judgement_without_data(value):
+            empty = _no_data(value)
+            if empty is None and self.provider == "judge" and judgement_without_data(value):
                 empty = "no metric of the judge had enough samples"
-            else:
-                empty = None
             if empty is not None:
                 return self.empty_result, (
                     f"no data ({empty}): emptyResult is {self.empty_result.value}")
@@ -162,21 +158,21 @@ class MetricRules:
 def is_empty(value: object) -> bool:
     """Whether a measured value holds no data: `[]` (no series), `None`, NaN, or a list of
     NaN only (a ratio over no traffic, `0/0`, is NaN in every series)."""
-    if value is None:
-        return True
-    if isinstance(value, float):
-        return math.isnan(value)
-    if isinstance(value, list):
-        return all(isinstance(item, float) and math.isnan(item) for item in value)
-    return False
+    return _no_data(value) is not None
 
 
-def describe_empty(value: object) -> str:
+def _no_data(value: object) -> str | None:
+    """What a value without data is (`no series`, `null`, `NaN`, ...); None: it has data."""
     if value is None:
         return "null"
+    if isinstance(value, float):
+        return "NaN" if math.isnan(value) else None
     if isinstance(value, list):
-        return "no series" if not value else "NaN in every series"
-    return "NaN"
+        if not value:
+            return "no series"
+        if all(isinstance(item, float) and math.isnan(item) for item in value):
+            return "NaN in every series"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

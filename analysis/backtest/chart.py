@@ -15,6 +15,7 @@ Written by hand (no plotting library): the picture is small, and SVG is text.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +37,9 @@ COLOURS = {
     AnalysisPhase.ERROR: "#757575",
 }
 _SUCCESS_LINE, _FAILURE_LINE = "#2e7d32", "#c62828"
+_AXIS_LIMIT = sys.float_info.max / 8
+"""The value axis stays within this either side of zero: Prometheus may answer 1e308
+beside -1e308, whose difference overflows the scale; such values sit at the panel's edge."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +84,8 @@ def _panel(metric: ChartMetric, start: datetime, end: datetime, top: int) -> lis
         return plot_left + (plot_right - plot_left) * (moment - start).total_seconds() / span
 
     def y(value: float) -> float:
-        return plot_bottom - (plot_bottom - plot_top) * (value - low) / (high - low)
+        value = min(max(value, low), high)
+        return plot_bottom - (plot_bottom - plot_top) * ((value - low) / (high - low))
 
     out = [f'<g class="metric" data-metric="{escape(metric.title)}">',
            f'<text x="{plot_left}" y="{top + 16}" font-size="13" font-weight="bold">'
@@ -155,7 +160,8 @@ def _caption(metric: ChartMetric) -> str:
 def _range(values: list[float]) -> tuple[float, float]:
     if not values:
         return 0.0, 1.0
-    low, high = min(values), max(values)
+    low = max(min(values), -_AXIS_LIMIT)
+    high = min(max(values), _AXIS_LIMIT)
     if math.isclose(low, high):
         pad = abs(low) * 0.1 or 1.0
         return low - pad, high + pad

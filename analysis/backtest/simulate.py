@@ -319,8 +319,10 @@ def _check_work(rules: RunRules, window: Window, starts: list[datetime],
             raise TooMuchWork(too_many)
         steps += per_run * len(starts)
         if steps > MAX_STEPS:
+            runs = (f"more than {MAX_STEPS}" if len(starts) > MAX_STEPS  # _starts stops there
+                    else str(len(starts)))
             raise TooMuchWork(
-                f"{len(starts)} runs would take more than {MAX_STEPS} measurements: "
+                f"{runs} runs would take more than {MAX_STEPS} measurements: "
                 "shorten the window or raise --every")
         offsets = _offsets(metric, per_run)
         if len({start + offset for start in starts for offset in offsets}) > MAX_INSTANTS:

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from rollouts.api.common import format_time
 from rollouts.api.duration import Duration
 from rollouts.api.errors import SpecError
 
@@ -89,9 +90,10 @@ def window(start: str, end: str, every: str, now: datetime) -> Window:
     begin = parse_instant(start, now, option="--from")
     finish = parse_instant(end, now, option="--to")
     if finish <= begin:
-        raise BadWindow(f"--from ({_show(begin)}) must be before --to ({_show(finish)})")
+        raise BadWindow(f"--from ({format_time(begin)}) must be before --to "
+                        f"({format_time(finish)})")
     if finish > _whole(now.astimezone(UTC)):
-        raise BadWindow(f"--to ({_show(finish)}) is in the future: history ends now")
+        raise BadWindow(f"--to ({format_time(finish)}) is in the future: history ends now")
     return Window(begin, finish, parse_every(every))
 
 
@@ -111,10 +113,6 @@ def _span(span: str, written: str, option: str) -> timedelta:
 
 def _whole(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
-
-
-def _show(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def format_span(length: timedelta) -> str:

@@ -96,8 +96,7 @@ class CheckResult:
     @property
     def notes(self) -> list[Problem]:
         """Remarks that are not problems (a field that is our extension, not Argo's)."""
-        return [problem for problem in self.problems
-                if not problem.is_error and not problem.is_warning]
+        return [problem for problem in self.problems if problem.severity is Severity.NOTE]
 
     @property
     def ok(self) -> bool:

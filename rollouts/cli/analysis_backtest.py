@@ -57,12 +57,14 @@ from rollouts.cli.analysis_backtest_rollout import (
 from rollouts.cli.analysis_backtest_view import Played, chart, render_json, render_text, verdict
 from rollouts.cli.analysis_cmds import (
     ANALYSIS_KINDS,
+    analysis_group,
     load_documents,
     parse_arg_assignments,
     pick_document,
     resolve_run_args,
     trial_run,
 )
+from rollouts.cli.analysis_view import args_text
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, kube_options
 from rollouts.kube import ANALYSIS_TEMPLATE, CLUSTER_ANALYSIS_TEMPLATE, ROLLOUT, NotFound
@@ -246,11 +248,10 @@ def _fetch_templates(rollout: dict[str, Any], templates: dict[str, dict[str, Any
                      cluster_templates: dict[str, dict[str, Any]], kube: KubeOptions) -> None:
     """Read the templates the Rollout refers to that the -f files do not hold."""
     session = kube.session()
-    text = json.dumps(rollout.get("spec") or {})
     for ref in _template_refs(rollout.get("spec") or {}):
         name, cluster = str(ref.get("templateName") or ""), bool(ref.get("clusterScope"))
         into = cluster_templates if cluster else templates
-        if not name or name in into or name not in text:
+        if not name or name in into:
             continue
         kind = CLUSTER_ANALYSIS_TEMPLATE if cluster else ANALYSIS_TEMPLATE
         try:
@@ -377,14 +378,8 @@ def _measurer(provider: PrometheusProvider, args: ResolvedArgs, judge_queries: l
 
 
 def _shown_args(run: dict[str, Any], args: ResolvedArgs) -> str:
-    shown = []
-    for arg in run["spec"].get("args") or []:
-        name = str(arg.get("name"))
-        if isinstance(arg.get("valueFrom"), dict) and arg["valueFrom"].get("secretKeyRef"):
-            shown.append(f"{name}=(from a Secret)")
-        elif arg.get("value") is not None:
-            shown.append(f"{name}={args.redact(str(arg['value']))}")
-    return ", ".join(shown)
+    declared = run["spec"].get("args")
+    return args.redact(args_text(declared)) if declared else ""
 
 
 def _write_chart(path: str, played: list[Played], span: Window) -> None:
@@ -407,18 +402,11 @@ def _outcome(phase: AnalysisPhase) -> str:
 
 # --- registration ----------------------------------------------------------------------
 
-@click.group("analysis")
-def analysis_group() -> None:
-    """Try analysis templates against live metrics, or past ones (backtest)."""
-
-
-analysis_group.add_command(analysis_backtest)
-
-
 def register(cli: click.Group) -> None:
-    """Add `analysis backtest`, merging into an `analysis` group already there."""
+    """Add `analysis backtest` to the `analysis` group already registered, else to
+    `analysis_cmds`' group (which its own `register` then finds in place)."""
     existing = cli.commands.get("analysis")
-    if isinstance(existing, click.Group) and existing is not analysis_group:
-        existing.add_command(analysis_backtest)
-    else:
-        cli.add_command(analysis_group)
+    group = existing if isinstance(existing, click.Group) else analysis_group
+    group.add_command(analysis_backtest)
+    if existing is None:
+        cli.add_command(group)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from analysis.backtest import (
@@ -29,6 +29,7 @@ from analysis.backtest import (
     thresholds,
 )
 from rollouts.api import AnalysisPhase
+from rollouts.api.common import format_time as _time
 
 __all__ = ["Played", "chart", "render_json", "render_text", "summary_counts", "verdict"]
 
@@ -231,8 +232,4 @@ def chart(played: Sequence[Played], window: Window, title: str) -> str:
                 success_condition=success, failure_condition=failed,
                 first_failure=None if failure is None else (failure.finished or failure.started)))
     return render_svg(title, window.start, window.end, panels)
-
-
-def _time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 

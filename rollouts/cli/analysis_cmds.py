@@ -137,7 +137,8 @@ def _arg_callback(_ctx: click.Context, _param: click.Parameter, values: tuple[st
     return parse_arg_assignments(values)
 
 
-def _load(path: str) -> list[Any]:
+def load_documents(path: str) -> list[Any]:
+    """The YAML documents of a file (`-` is stdin); exit 2 if unusable."""
     try:
         if path == "-":
             text = sys.stdin.read()
@@ -156,10 +157,6 @@ def _load(path: str) -> list[Any]:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         reason = getattr(problem, "problem", None) or str(problem).splitlines()[0]
         raise _unusable(f"{path} is not valid YAML{where}: {reason}; fix the file") from None
-
-
-load_documents = _load
-"""`load_documents(path)`: the YAML documents of a file (`-` is stdin); exit 2 if unusable."""
 
 
 def pick_document(docs: Sequence[Any], source: str, name: str | None = None) -> dict[str, Any]:
@@ -217,7 +214,7 @@ def trial_run(doc: dict[str, Any], overrides: dict[str, str], namespace: str) ->
             "spec": {**run_spec, "args": args}}
 
 
-def _resolve(run: dict[str, Any], kube: KubeOptions) -> ResolvedArgs:
+def resolve_run_args(run: dict[str, Any], kube: KubeOptions) -> ResolvedArgs:
     """The argument values; Secrets are read with the kubeconfig only when one is needed."""
     needing = [str(a["name"]) for a in run["spec"]["args"] if a.get("value") is None]
     hint = " or ".join(f"--arg {name}=VALUE" for name in needing)
@@ -243,10 +240,6 @@ def _resolve(run: dict[str, Any], kube: KubeOptions) -> ResolvedArgs:
         return resolve_args(run, reader)
     except ArgsError as problem:
         raise _unusable(f"{problem}" + (f" (or pass {hint})" if needing else "")) from None
-
-
-resolve_run_args = _resolve
-"""`resolve_run_args(run, kube)`: a trial run's argument values (`analysis backtest` too)."""
 
 
 def _no_secrets(namespace: str, name: str, key: str) -> str:
@@ -345,12 +338,12 @@ def analysis_run(path: str, assignments: dict[str, str], template_name: str | No
     decide); 1 otherwise; 2 unusable input (bad YAML, no template, an argument without a
     value, a Secret that cannot be read).
     """
-    doc = pick_document(_load(path), path, template_name)
+    doc = pick_document(load_documents(path), path, template_name)
     kind = str(doc.get("kind"))
     own_namespace = (doc.get("metadata") or {}).get("namespace")  # a cluster template has none
     namespace = kube.namespace or str(own_namespace or "") or kube.resolved_namespace()
     run = trial_run(doc, assignments, namespace)
-    args = _resolve(run, kube)
+    args = resolve_run_args(run, kube)
     metrics = [m for m in run["spec"]["metrics"] if isinstance(m, dict)]
     skipped = {str(m.get("name")): reason for m in metrics if (reason := _skip_reason(m))}
     try:

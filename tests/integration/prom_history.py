@@ -9,7 +9,6 @@ them to ordinary queries.
 
 from __future__ import annotations
 
-import math
 import shutil
 import subprocess
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rollouts.devcluster.process import free_port
+from tests.integration.exporter import _escape, _format_value
 
 __all__ = ["Series", "openmetrics", "prometheus_with_history"]
 
@@ -36,20 +36,10 @@ class Series:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
-def _value(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
-
-
 def _labels(labels: Mapping[str, str]) -> str:
     if not labels:
         return ""
-    escaped = (v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-               for v in labels.values())
-    return "{" + ",".join(f'{k}="{v}"' for k, v in zip(labels, escaped, strict=True)) + "}"
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
 
 
 def openmetrics(series: Sequence[Series]) -> str:
@@ -64,7 +54,7 @@ def openmetrics(series: Sequence[Series]) -> str:
         for one in members:
             labels = _labels(one.labels)
             for at, value in sorted(one.points):
-                lines.append(f"{metric}{labels} {_value(value)} {at:.3f}")
+                lines.append(f"{metric}{labels} {_format_value(value)} {at:.3f}")
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 

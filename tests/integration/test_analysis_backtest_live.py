@@ -93,7 +93,7 @@ def test_a_live_rollouts_analysis_with_its_stable_hash_and_a_secret(
     report = json.loads(done.stdout)
     [step] = report["analyses"]
     assert step["label"] == f"Rollout checkout step 1 (the cluster, namespace {namespace})"
-    assert step["args"] == f"hash={STABLE}, tenant=(from a Secret)"
+    assert step["args"] == f"hash={STABLE}  tenant=*****"
     assert step["runCounts"] == {"Successful": 20, "Failed": 11}
     assert step["firstFailure"]["startedAt"] == at(20)
     assert "team-checkout" not in done.stdout

@@ -195,6 +195,12 @@ class TestBounds:
         with pytest.raises(TooMuchWork, match=r"a run takes 4m .* the window is 3m"):
             backtest(run(ratio(count=5, interval="1m")), window(3), bad_from(0))
 
+    def test_a_window_with_more_runs_than_counted_does_not_name_a_made_up_count(self) -> None:
+        # 400 days at 1s is 34,560,000 runs; the starts are only counted up to the bound.
+        days = Window(T0, T0 + timedelta(days=400), timedelta(seconds=1))
+        with pytest.raises(TooMuchWork, match=r"^more than 200000 runs would take more "):
+            backtest(run(ratio(count=3, interval="1m")), days, bad_from(0))
+
     def test_nothing_is_queried_before_the_check(self) -> None:
         script = bad_from(0)
         with pytest.raises(TooMuchWork):

@@ -3,6 +3,7 @@ conditions, and the SVG chart."""
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ElementTree
 from datetime import UTC, datetime, timedelta
 
@@ -148,3 +149,13 @@ class TestChart:
         metric = ChartMetric("r", [], thresholds(None), thresholds(None))
         root = ElementTree.fromstring(render_svg("t", T0, T0 + timedelta(days=2), [metric]))
         assert root.tag == f"{SVG}svg"
+
+    def test_values_at_the_ends_of_the_float_range_still_render(self) -> None:
+        # A Prometheus answering 1e308 and -1e308: their difference overflows a float.
+        huge = [Point("r", T0 + timedelta(minutes=m), AnalysisPhase.SUCCESSFUL, f"[{v}]", v)
+                for m, v in enumerate([-1e308, 1e308, 0.0])]
+        metric = ChartMetric("r", huge, thresholds("result[0] < 1.7e308"), thresholds(None))
+        root = ElementTree.fromstring(render_svg("t", T0, T0 + timedelta(hours=1), [metric]))
+        ys = [float(c.get("cy") or "nan") for c in root.iter(f"{SVG}circle") if c.get("class")]
+        assert len(ys) == 3 and all(math.isfinite(y) for y in ys)
+        assert ys[1] < ys[2] < ys[0]  # y grows downward

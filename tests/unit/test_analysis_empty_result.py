@@ -10,12 +10,15 @@ note that it is ours; the CRDs accept its three values and nothing else.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from analysis.decide_rules import is_empty
 from rollouts.api import Severity, check_object
+from rollouts.cli.lint_cmd import lint
 from rollouts.lint import lint_text
 from tests.unit.test_analysis_decide import Controller, analysis_run, metric
 from tests.unit.test_crds_static import validate_doc
@@ -126,6 +129,16 @@ class TestLintAndSchema:
         assert (report.errors, report.warnings, report.notes) == (0, 0, 1)
         assert str(report.problems[0]).startswith(
             "t.yaml:1:spec.metrics[0].emptyResult: note: a rollouts extension")
+
+    def test_lint_strict_passes_a_note_and_the_summary_counts_it(self, tmp_path: Path) -> None:
+        import yaml
+
+        path = tmp_path / "t.yaml"
+        path.write_text(yaml.safe_dump(template(emptyResult="Error")))
+        result = CliRunner().invoke(lint, ["--strict", str(path)])
+        assert result.exit_code == 0
+        assert result.stdout.startswith(f"{path}:1:spec.metrics[0].emptyResult: note: ")
+        assert result.stderr.strip().endswith("0 errors, 0 warnings, 1 note")
 
     def test_an_unknown_choice_is_an_error(self) -> None:
         result = check_object(template(emptyResult="Maybe"))
