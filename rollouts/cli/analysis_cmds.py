@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-import yaml
 
 from analysis.args import ArgsError, ResolvedArgs, kube_secret_reader, resolve_args, substitute
 from analysis.decide import plan_run, record
@@ -43,6 +42,7 @@ from rollouts.api import API_VERSION, AnalysisPhase
 from rollouts.cli import analysis_view as view
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, Session, kube_options
+from rollouts.cli.manifest_files import read_documents
 from rollouts.cli.output import dump_object
 from rollouts.kube import ANALYSIS_RUN, KubeError
 
@@ -138,25 +138,8 @@ def _arg_callback(_ctx: click.Context, _param: click.Parameter, values: tuple[st
 
 
 def load_documents(path: str) -> list[Any]:
-    """The YAML documents of a file (`-` is stdin); exit 2 if unusable."""
-    try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as stream:
-                text = stream.read()
-    except OSError as problem:
-        raise _unusable(f"cannot read {path}: {problem.strerror or problem}; check the path"
-                        ) from None
-    except UnicodeDecodeError:
-        raise _unusable(f"cannot read {path}: it is not UTF-8 text") from None
-    try:
-        return [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except yaml.YAMLError as problem:
-        mark = getattr(problem, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        reason = getattr(problem, "problem", None) or str(problem).splitlines()[0]
-        raise _unusable(f"{path} is not valid YAML{where}: {reason}; fix the file") from None
+    """The YAML documents of a file (`-` is stdin), read within bounds; exit 2 if unusable."""
+    return [doc for _, doc in read_documents(path)]
 
 
 def pick_document(docs: Sequence[Any], source: str, name: str | None = None) -> dict[str, Any]:

@@ -17,15 +17,14 @@ the cluster.
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from rollouts.boundedyaml import YamlProblem, load_documents
 from rollouts.cli.errors import UsageProblem
 from rollouts.cli.kubeopts import KubeOptions, kube_options
+from rollouts.cli.manifest_files import UNUSABLE, read_documents
 from rollouts.cli.output import dump_object
 from rollouts.kube import ANALYSIS_TEMPLATE, CLUSTER_ANALYSIS_TEMPLATE, ROLLOUT, KubeError
 from rollouts.timeline import PlanProblem, Timeline, plan_timeline
@@ -34,32 +33,8 @@ from rollouts.timeline.render import render_timeline
 
 __all__ = ["load_manifests", "plan"]
 
-UNUSABLE = 2
-MAX_FILE_BYTES = 4 * 1024 * 1024
-_LIMITS = {"max_alias_nodes": 10_000, "max_expanded_bytes": 4 * 1024 * 1024, "max_depth": 100}
-
-
 def _unusable(message: str) -> UsageProblem:
     return UsageProblem(message, exit_code=UNUSABLE)
-
-
-def _read(path: str) -> str:
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-        else:
-            with open(path, "rb") as stream:
-                data = stream.read(MAX_FILE_BYTES + 1)
-    except OSError as problem:
-        raise _unusable(f"cannot read {path}: {problem.strerror or problem}; check the path"
-                        ) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise _unusable(f"{path} is over {MAX_FILE_BYTES // (1024 * 1024)} MiB; give the "
-                        "Rollout and its templates only")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise _unusable(f"cannot read {path}: it is not UTF-8 text") from None
 
 
 def load_manifests(paths: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -67,11 +42,7 @@ def load_manifests(paths: tuple[str, ...]) -> list[dict[str, Any]]:
     file that cannot be read or is not YAML."""
     docs: list[dict[str, Any]] = []
     for path in paths:
-        try:
-            loaded = load_documents(_read(path), **_LIMITS)
-        except YamlProblem as problem:
-            raise _unusable(f"{path} is not valid YAML: {problem}; fix the file") from None
-        for number, doc in loaded:
+        for number, doc in read_documents(path):
             if not isinstance(doc, dict):
                 raise _unusable(f"{path}: document {number} is not a mapping; give "
                                 "Kubernetes manifests")

@@ -184,7 +184,19 @@ class TestUnusableInput:
         bad = tmp_path / "bad.yaml"
         bad.write_text("kind: AnalysisTemplate\nspec: [\n")
         assert self.check(capsys, monkeypatch, "-f", str(bad)).startswith(
-            f"error: {bad} is not valid YAML at line 3:")
+            f"error: {bad} is not valid YAML: line 3")
+
+    def test_an_alias_bomb_is_refused_before_it_expands(
+            self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+            tmp_path: Path) -> None:
+        """The file is read by the bounded loader: nine levels of ten aliases would be a
+        billion strings once expanded (a bare yaml.safe_load_all builds them)."""
+        levels = ['a0: &a0 ["lol"]'] + [
+            f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 10) + "]" for n in range(1, 10)]
+        bomb = tmp_path / "bomb.yaml"
+        bomb.write_text("kind: AnalysisTemplate\nspec:\n  " + "\n  ".join(levels) + "\n")
+        message = self.check(capsys, monkeypatch, "-f", str(bomb))
+        assert message.startswith(f"error: {bomb} is not valid YAML: ") and "alias" in message
 
     def test_missing_file(self, capsys: pytest.CaptureFixture[str],
                           monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
