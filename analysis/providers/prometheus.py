@@ -83,6 +83,7 @@ from analysis.providers.transport import (
 __all__ = [
     "ADDRESS_ENV",
     "DEFAULT_TIMEOUT_SECONDS",
+    "PrometheusBacked",
     "PrometheusProvider",
     "PrometheusRequest",
     "QueryError",
@@ -168,20 +169,26 @@ class PrometheusRequest:
                    basic_auth=basic_auth, secrets=tuple(s for s in secrets if s))
 
 
-class PrometheusProvider:
-    """Instant queries against the metric's Prometheus; one HTTP request per measurement.
+class PrometheusBacked:
+    """What the providers that query Prometheus (`prometheus`, `judge`) are built with.
 
-    `egress` is the policy every connection is checked against (default: deny
-    `analysis.providers.egress.DEFAULT_DENY_NETWORKS`).
+    `default_address` is for a metric without `address` (default:
+    `$ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`); `egress` is the policy every connection is
+    checked against (default: deny `analysis.providers.egress.DEFAULT_DENY_NETWORKS`).
     """
-
-    kind = "prometheus"
 
     def __init__(self, *, default_address: str | None = None,
                  egress: EgressPolicy | None = None) -> None:
         self.default_address = (default_address if default_address is not None
                                 else os.environ.get(ADDRESS_ENV))
         self.egress = egress if egress is not None else EgressPolicy.from_networks()
+
+
+class PrometheusProvider(PrometheusBacked):
+    """Instant queries against the metric's Prometheus; one HTTP request per measurement.
+    Built as `PrometheusBacked` says."""
+
+    kind = "prometheus"
 
     def measure(self, context: MeasureContext) -> Outcome:
         spec = context.provider_spec("prometheus")
