@@ -34,7 +34,7 @@ significant digits, at least 1e-12; effect sizes to four decimals)::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -203,12 +203,8 @@ def score_of(verdicts: Sequence[MetricVerdict]) -> float | None:
     return round(100.0 * passed / total, 2)
 
 
-Comparer = Callable[[Sequence[float], Sequence[float], str], Comparison]
-
-
 def judge_samples(settings: JudgeSettings,
-                  samples: Mapping[str, tuple[Sequence[float], Sequence[float]]],
-                  comparer: Comparer = compare) -> Judgement:
+                  samples: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> Judgement:
     """Classify each metric of `settings` from its `(canary, baseline)` samples (a metric
     missing from `samples` has none), score them, and classify the score."""
     verdicts = []
@@ -217,7 +213,7 @@ def judge_samples(settings: JudgeSettings,
         comparison = None
         classification = Classification.NODATA
         if min(len(canary), len(baseline)) >= settings.min_samples:
-            comparison = comparer(canary, baseline, rule.direction)
+            comparison = compare(canary, baseline, rule.direction)
             classification = classify(rule, comparison, settings.significance)
         verdicts.append(MetricVerdict(rule, classification, comparison,
                                       canary_samples=len(canary), baseline_samples=len(baseline)))
