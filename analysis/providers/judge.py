@@ -34,7 +34,8 @@ The value is the judgement (`{score, classification, metrics: [{name, classifica
 pValue, effectSize}]}`), so conditions can gate on it (`result.score >= 90`); a metric
 without `successCondition`/`failureCondition` takes the judge's verdict (Pass ->
 Successful, Marginal or NoData -> Inconclusive, Fail -> Failed). Metadata: `samples`
-(canary/baseline counts per metric), `reason`, `pValues` (unrounded), Prometheus'
+(canary/baseline counts per metric), `reason`, `pValues` (three significant digits
+without the value's 1e-12 floor, so a tiny p-value is still seen), Prometheus'
 `warnings`. A query that fails is an Error measurement; a query that matches nothing
 gives no samples (NoData), never an error.
 """
