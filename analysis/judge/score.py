@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from analysis.judge.stats import Comparison, compare, finite
-from rollouts.api import AnalysisPhase, JudgeMetric
+from rollouts.api import AnalysisPhase, JudgeDirection, JudgeMetric
 from rollouts.api.analysis import (
     JUDGE_DEFAULT_MARGINAL,
     JUDGE_DEFAULT_MIN_SAMPLES,
@@ -91,7 +91,8 @@ class ScoreClass(StrEnum):
 @dataclass(frozen=True)
 class MetricRule:
     name: str
-    direction: str = "either"
+    direction: str = JudgeDirection.EITHER
+    """A `JudgeDirection` value."""
     tolerance: float = 0.0
     weight: float = 1.0
     critical: bool = False
@@ -109,7 +110,7 @@ class JudgeSettings:
     def from_model(cls, judge: JudgeMetric) -> JudgeSettings:
         thresholds = judge.thresholds_or_default
         return cls(
-            rules=tuple(MetricRule(name=m.name, direction=m.direction_or_default.value,
+            rules=tuple(MetricRule(name=m.name, direction=m.direction_or_default,
                                    tolerance=m.tolerance_or_default, weight=m.weight_or_default,
                                    critical=bool(m.critical)) for m in judge.metrics),
             significance=judge.significance_or_default,
@@ -183,9 +184,9 @@ def classify(rule: MetricRule, comparison: Comparison, significance: float) -> C
     effect = comparison.effect_size
     up = effect > rule.tolerance if effect is not None else comparison.shift_sign > 0
     down = effect < -rule.tolerance if effect is not None else comparison.shift_sign < 0
-    if up and rule.direction in ("increase", "either"):
+    if up and rule.direction in (JudgeDirection.INCREASE, JudgeDirection.EITHER):
         return Classification.HIGH
-    if down and rule.direction in ("decrease", "either"):
+    if down and rule.direction in (JudgeDirection.DECREASE, JudgeDirection.EITHER):
         return Classification.LOW
     return Classification.PASS
 
