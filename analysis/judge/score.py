@@ -34,12 +34,12 @@ significant digits, at least 1e-12; effect sizes to four decimals)::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from analysis.judge.stats import Comparison, compare, finite
-from rollouts.api import AnalysisPhase, JudgeMetric
+from rollouts.api import AnalysisPhase, JudgeDirection, JudgeMetric
 from rollouts.api.analysis import (
     JUDGE_DEFAULT_MARGINAL,
     JUDGE_DEFAULT_MIN_SAMPLES,
@@ -91,7 +91,8 @@ class ScoreClass(StrEnum):
 @dataclass(frozen=True)
 class MetricRule:
     name: str
-    direction: str = "either"
+    direction: str = JudgeDirection.EITHER
+    """A `JudgeDirection` value."""
     tolerance: float = 0.0
     weight: float = 1.0
     critical: bool = False
@@ -109,7 +110,7 @@ class JudgeSettings:
     def from_model(cls, judge: JudgeMetric) -> JudgeSettings:
         thresholds = judge.thresholds_or_default
         return cls(
-            rules=tuple(MetricRule(name=m.name, direction=m.direction_or_default.value,
+            rules=tuple(MetricRule(name=m.name, direction=m.direction_or_default,
                                    tolerance=m.tolerance_or_default, weight=m.weight_or_default,
                                    critical=bool(m.critical)) for m in judge.metrics),
             significance=judge.significance_or_default,
@@ -183,9 +184,9 @@ def classify(rule: MetricRule, comparison: Comparison, significance: float) -> C
     effect = comparison.effect_size
     up = effect > rule.tolerance if effect is not None else comparison.shift_sign > 0
     down = effect < -rule.tolerance if effect is not None else comparison.shift_sign < 0
-    if up and rule.direction in ("increase", "either"):
+    if up and rule.direction in (JudgeDirection.INCREASE, JudgeDirection.EITHER):
         return Classification.HIGH
-    if down and rule.direction in ("decrease", "either"):
+    if down and rule.direction in (JudgeDirection.DECREASE, JudgeDirection.EITHER):
         return Classification.LOW
     return Classification.PASS
 
@@ -203,12 +204,8 @@ def score_of(verdicts: Sequence[MetricVerdict]) -> float | None:
     return round(100.0 * passed / total, 2)
 
 
-Comparer = Callable[[Sequence[float], Sequence[float], str], Comparison]
-
-
 def judge_samples(settings: JudgeSettings,
-                  samples: Mapping[str, tuple[Sequence[float], Sequence[float]]],
-                  comparer: Comparer = compare) -> Judgement:
+                  samples: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> Judgement:
     """Classify each metric of `settings` from its `(canary, baseline)` samples (a metric
     missing from `samples` has none), score them, and classify the score."""
     verdicts = []
@@ -217,7 +214,7 @@ def judge_samples(settings: JudgeSettings,
         comparison = None
         classification = Classification.NODATA
         if min(len(canary), len(baseline)) >= settings.min_samples:
-            comparison = comparer(canary, baseline, rule.direction)
+            comparison = compare(canary, baseline, rule.direction)
             classification = classify(rule, comparison, settings.significance)
         verdicts.append(MetricVerdict(rule, classification, comparison,
                                       canary_samples=len(canary), baseline_samples=len(baseline)))

@@ -30,10 +30,14 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rollouts.api import JudgeDirection
+
 __all__ = ["ALTERNATIVES", "Comparison", "compare", "finite"]
 
-ALTERNATIVES = {"increase": "greater", "decrease": "less", "either": "two-sided"}
-"""The scipy alternative hypothesis for each direction."""
+ALTERNATIVES: dict[str, str] = {JudgeDirection.INCREASE: "greater",
+                                JudgeDirection.DECREASE: "less",
+                                JudgeDirection.EITHER: "two-sided"}
+"""The scipy alternative hypothesis for each direction (the model's `JudgeDirection`)."""
 
 
 @dataclass(frozen=True)

@@ -34,14 +34,14 @@ The value is the judgement (`{score, classification, metrics: [{name, classifica
 pValue, effectSize}]}`), so conditions can gate on it (`result.score >= 90`); a metric
 without `successCondition`/`failureCondition` takes the judge's verdict (Pass ->
 Successful, Marginal or NoData -> Inconclusive, Fail -> Failed). Metadata: `samples`
-(canary/baseline counts per metric), `reason`, `pValues` (unrounded), Prometheus'
+(canary/baseline counts per metric), `reason`, `pValues` (three significant digits
+without the value's 1e-12 floor, so a tiny p-value is still seen), Prometheus'
 `warnings`. A query that fails is an Error measurement; a query that matches nothing
 gives no samples (NoData), never an error.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -51,9 +51,8 @@ from pydantic import ValidationError
 
 from analysis.judge import JudgeSettings, judge_samples
 from analysis.providers.base import MeasureContext, Outcome, scrub
-from analysis.providers.egress import EgressPolicy
 from analysis.providers.prometheus import (
-    ADDRESS_ENV,
+    PrometheusBacked,
     PrometheusRequest,
     QueryError,
     query_range,
@@ -67,20 +66,11 @@ __all__ = ["JudgeProvider"]
 PREFIX = "provider.judge"
 
 
-class JudgeProvider:
+class JudgeProvider(PrometheusBacked):
     """Judges canary against baseline from Prometheus range queries; see the module doc.
-
-    `egress` is the policy every connection is checked against (default: deny
-    `analysis.providers.egress.DEFAULT_DENY_NETWORKS`).
-    """
+    Built as the `prometheus` provider is (`PrometheusBacked`: default address, egress)."""
 
     kind = "judge"
-
-    def __init__(self, *, default_address: str | None = None,
-                 egress: EgressPolicy | None = None) -> None:
-        self.default_address = (default_address if default_address is not None
-                                else os.environ.get(ADDRESS_ENV))
-        self.egress = egress if egress is not None else EgressPolicy.from_networks()
 
     def measure(self, context: MeasureContext) -> Outcome:
         spec = context.provider_spec("judge")

@@ -83,6 +83,7 @@ from analysis.providers.transport import (
 __all__ = [
     "ADDRESS_ENV",
     "DEFAULT_TIMEOUT_SECONDS",
+    "PrometheusBacked",
     "PrometheusProvider",
     "PrometheusRequest",
     "QueryError",
@@ -168,20 +169,26 @@ class PrometheusRequest:
                    basic_auth=basic_auth, secrets=tuple(s for s in secrets if s))
 
 
-class PrometheusProvider:
-    """Instant queries against the metric's Prometheus; one HTTP request per measurement.
+class PrometheusBacked:
+    """What the providers that query Prometheus (`prometheus`, `judge`) are built with.
 
-    `egress` is the policy every connection is checked against (default: deny
-    `analysis.providers.egress.DEFAULT_DENY_NETWORKS`).
+    `default_address` is for a metric without `address` (default:
+    `$ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`); `egress` is the policy every connection is
+    checked against (default: deny `analysis.providers.egress.DEFAULT_DENY_NETWORKS`).
     """
-
-    kind = "prometheus"
 
     def __init__(self, *, default_address: str | None = None,
                  egress: EgressPolicy | None = None) -> None:
         self.default_address = (default_address if default_address is not None
                                 else os.environ.get(ADDRESS_ENV))
         self.egress = egress if egress is not None else EgressPolicy.from_networks()
+
+
+class PrometheusProvider(PrometheusBacked):
+    """Instant queries against the metric's Prometheus; one HTTP request per measurement.
+    Built as `PrometheusBacked` says."""
+
+    kind = "prometheus"
 
     def measure(self, context: MeasureContext) -> Outcome:
         spec = context.provider_spec("prometheus")
@@ -334,7 +341,6 @@ def value_from_answer(answer: Any) -> tuple[list[float] | float, list[str]]:
     raise QueryError(f"unexpected result type {result_type!r}")
 
 
-
 def _envelope(answer: Any) -> tuple[dict[str, Any], list[str]]:
     """The `data` of a successful Prometheus API answer and its warnings; `QueryError` for
     an error answer or anything that is not one."""
@@ -348,6 +354,7 @@ def _envelope(answer: Any) -> tuple[dict[str, Any], list[str]]:
         raise QueryError("the answer has no data")
     return data, [str(w) for w in answer.get("warnings") or [] if w]
 
+
 def values_from_range_answer(answer: Any) -> tuple[list[list[float]], list[str]]:
     """Each series' values (in time order) in a `/api/v1/query_range` answer, and warnings.
 
@@ -360,14 +367,8 @@ def values_from_range_answer(answer: Any) -> tuple[list[list[float]], list[str]]
     data, warnings = _envelope(answer)
     if data.get("resultType") != "matrix":
         raise QueryError(f"a range query gave {data.get('resultType')!r}, not a matrix")
-    found: list[list[float]] = []
-    for series in _series(data.get("result")):
-        values = series.get("values")
-        if not values and series.get("histograms"):
-            raise QueryError(_HISTOGRAM)
-        if values is not None and not isinstance(values, list):
-            raise QueryError("a matrix series has no list of values")
-        found.append([_sample_value(pair, series) for pair in values or []])
+    found = [[_sample_value(pair, series) for pair in _pairs(series)]
+             for series in _series(data.get("result"))]
     return found, warnings
 
 
@@ -379,15 +380,20 @@ def _series(result: Any) -> list[dict[str, Any]]:
     return result
 
 
-def _last_value(series: dict[str, Any]) -> float | None:
+def _pairs(series: dict[str, Any]) -> list[Any]:
+    """A matrix series' `[time, value]` pairs; `QueryError` for native histograms or
+    anything that is not a list."""
     values = series.get("values")
-    if not values:
-        if series.get("histograms"):
-            raise QueryError(_HISTOGRAM)
-        return None
-    if not isinstance(values, list):
+    if values is not None and not isinstance(values, list):
         raise QueryError("a matrix series has no list of values")
-    return _sample_value(values[-1], series)
+    if not values and series.get("histograms"):
+        raise QueryError(_HISTOGRAM)
+    return values or []
+
+
+def _last_value(series: dict[str, Any]) -> float | None:
+    pairs = _pairs(series)
+    return _sample_value(pairs[-1], series) if pairs else None
 
 
 _HISTOGRAM = ("the query returned native histogram samples, which are not numbers; "

@@ -3,9 +3,9 @@
 `get analysisrun NAME` shows one run (rendered by the pure `analysis_view`), `--watch`
 re-renders every 2 s until it completes. `analysis run -f TEMPLATE.yaml` is for people
 writing templates: it resolves the arguments (`--arg` overrides defaults; Secret-backed
-ones are read from the cluster), substitutes them, measures each prometheus/web metric
-once against the live endpoints and judges the value with `analysis.decide.record` on a
-synthetic run, exactly as the controller would. It creates nothing in the cluster: `job`
+ones are read from the cluster), substitutes them, measures each prometheus/web/judge
+metric once against the live endpoints and judges the value with `analysis.decide.record`
+on a synthetic run, exactly as the controller would. It creates nothing in the cluster: `job`
 metrics are skipped. `--full` instead plays the whole schedule (initialDelay, interval,
 count, limits) with `analysis.decide.plan_run`, still locally.
 
@@ -313,7 +313,7 @@ def analysis_group() -> None:
 @kube_options
 def analysis_run(path: str, assignments: dict[str, str], template_name: str | None, once: bool,
                  kube: KubeOptions) -> None:
-    """Measure a template's prometheus and web metrics now and judge them as the
+    """Measure a template's prometheus, web and judge metrics now and judge them as the
     controller would; creates nothing in the cluster (job metrics are skipped).
 
     \b

@@ -83,6 +83,10 @@ def test_three_canaries_against_one_baseline(history: tuple[str, int]) -> None:
         assert outcome.error is None, outcome.error
         _report(canary, outcome)
         assert outcome.metadata["samples"] == f"latency {MINUTES + 1}/{MINUTES + 1}"
+        # The metadata keeps the p-value the stored value floors at 1e-12.
+        assert isinstance(outcome.value, dict)
+        said = float(outcome.metadata["pValues"].removeprefix("latency "))
+        assert outcome.value["metrics"][0]["pValue"] == float(f"{max(said, 1e-12):.3g}")
         found[canary] = outcome.value
     worse, same, noisy = (found[name] for name in CANARIES)
     assert isinstance(worse, dict) and isinstance(same, dict) and isinstance(noisy, dict)

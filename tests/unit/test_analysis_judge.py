@@ -32,7 +32,11 @@ from analysis.judge import (
 )
 from analysis.judge.score import MetricVerdict
 from analysis.providers import JudgeProvider, MeasureContext
-from analysis.providers.prometheus import QueryError, values_from_range_answer
+from analysis.providers.prometheus import (
+    QueryError,
+    value_from_answer,
+    values_from_range_answer,
+)
 from rollouts.api import AnalysisPhase, check_object
 from rollouts.api.rules_judge import EXTENSION_NOTE
 from rollouts.cli.analysis_view import TrialMetric, render_trial, shown_target
@@ -346,6 +350,16 @@ def test_a_range_answer_gives_each_series_values_in_order() -> None:
     with pytest.raises(QueryError, match="not a matrix"):
         values_from_range_answer({"status": "success",
                                   "data": {"resultType": "vector", "result": []}})
+
+
+@pytest.mark.parametrize("read", [value_from_answer, values_from_range_answer])
+@pytest.mark.parametrize("values", ["", 0, {}, "1"])
+def test_instant_and_range_readers_refuse_a_series_whose_values_are_no_list(
+        read: Any, values: object) -> None:
+    answer = {"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {}, "values": values}]}}
+    with pytest.raises(QueryError, match="no list of values"):
+        read(answer)
 
 
 def test_analysis_run_shows_what_a_judge_compared_and_why_it_decided() -> None:

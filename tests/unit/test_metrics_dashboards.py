@@ -111,6 +111,16 @@ def test_the_analysis_dashboard_plots_values_against_thresholds() -> None:
     assert any("analysis_run_metric_threshold" in e for e in exprs)
 
 
+def test_the_analysis_dashboard_plots_judge_scores_against_their_thresholds() -> None:
+    board = _load(MANIFESTS / "grafana" / "analysis.json")
+    exprs = {p["title"]: " ".join(t["expr"] for t in p["targets"]) for p in _panels(board)
+             if p["title"].startswith("Judge ")}
+    score = exprs["Judge score against thresholds"]
+    assert "analysis_run_judge_score" in score and "analysis_run_judge_threshold" in score
+    assert "analysis_run_judge_p_value" in exprs["Judge p-values"]
+    assert "analysis_run_judge_effect_size" in exprs["Judge effect sizes"]
+
+
 def _yaml(name: str) -> dict[str, Any]:
     return dict(yaml.safe_load((MANIFESTS / "monitoring" / name).read_text()))
 
