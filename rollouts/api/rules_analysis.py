@@ -31,7 +31,7 @@ from rollouts.api.analysis import (
 from rollouts.api.errors import Problem, Severity, child_path
 from rollouts.api.intstr import IntOrArg
 from rollouts.api.podtemplate import job_spec_problems
-from rollouts.api.rules_judge import judge_problems
+from rollouts.api.rules_judge import connection_problems, judge_problems
 
 __all__ = ["analysis_problems", "unsupported_metric_providers"]
 
@@ -174,17 +174,8 @@ def _metric_problems(metric: Metric, path: str) -> Iterator[Problem]:
         prometheus_path = child_path(provider_path, "prometheus")
         if not provider.prometheus.query:
             yield Problem(child_path(prometheus_path, "query"), "required: the PromQL query to run")
-        timeout = _literal(provider.prometheus.timeout)
-        if timeout is not None and timeout <= 0:
-            yield Problem(
-                child_path(prometheus_path, "timeout"), "must be a positive number of seconds"
-            )
-        auth = provider.prometheus.authentication
-        if auth is not None and auth.basic_auth is not None and auth.bearer is not None:
-            yield Problem(
-                child_path(prometheus_path, "authentication"),
-                "set one of basicAuth or bearer, not both",
-            )
+        yield from connection_problems(provider.prometheus.timeout,
+                                       provider.prometheus.authentication, prometheus_path)
     if provider.web is not None:
         web, web_path = provider.web, child_path(provider_path, "web")
         if not web.url:

@@ -13,10 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rollouts.api.analysis import JUDGE_MAX_METRICS, JUDGE_NAME, JudgeMetric
+from rollouts.api.analysis import (
+    JUDGE_MAX_METRICS,
+    JUDGE_NAME,
+    JudgeMetric,
+    PrometheusAuthentication,
+)
 from rollouts.api.errors import Problem, Severity, child_path
+from rollouts.api.intstr import IntOrArg
 
-__all__ = ["EXTENSION_NOTE", "MAX_POINTS", "judge_problems"]
+__all__ = ["EXTENSION_NOTE", "MAX_POINTS", "connection_problems", "judge_problems"]
 
 EXTENSION_NOTE = (
     "judge is a provider of this project, not of Argo Rollouts (which refuses this "
@@ -58,13 +64,7 @@ def _problems(judge: JudgeMetric, path: str) -> Iterator[Problem]:
     if not 0 < significance < 1:
         yield Problem(child_path(path, "significance"),
                       f"must be between 0 and 1 (0.05 is usual), not {significance:g}")
-    timeout = None if judge.timeout is None else judge.timeout.value
-    if timeout is not None and timeout <= 0:
-        yield Problem(child_path(path, "timeout"), "must be a positive number of seconds")
-    auth = judge.authentication
-    if auth is not None and auth.basic_auth is not None and auth.bearer is not None:
-        yield Problem(child_path(path, "authentication"),
-                      "set one of basicAuth or bearer, not both")
+    yield from connection_problems(judge.timeout, judge.authentication, path)
     thresholds = judge.thresholds_or_default
     passing, marginal = thresholds.pass_or_default, thresholds.marginal_or_default
     thresholds_path = child_path(path, "thresholds")
@@ -105,3 +105,17 @@ def _metric_problems(judge: JudgeMetric, path: str) -> Iterator[Problem]:
         if metric.weight_or_default <= 0:
             yield Problem(child_path(metric_path, "weight"),
                           f"must be positive, not {metric.weight_or_default:g}")
+
+
+def connection_problems(timeout: IntOrArg | None,
+                        authentication: PrometheusAuthentication | None,
+                        path: str) -> Iterator[Problem]:
+    """The rules of a Prometheus connection (`provider.prometheus` and `provider.judge`
+    share them): a literal timeout is positive; one of basicAuth or bearer."""
+    seconds = None if timeout is None else timeout.value
+    if seconds is not None and seconds <= 0:
+        yield Problem(child_path(path, "timeout"), "must be a positive number of seconds")
+    if (authentication is not None and authentication.basic_auth is not None
+            and authentication.bearer is not None):
+        yield Problem(child_path(path, "authentication"),
+                      "set one of basicAuth or bearer, not both")
